@@ -1,0 +1,46 @@
+# Paydesk. `make demo` and `make test` work on a fresh machine; see README.md.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TEST_DB ?= postgres://postgres@127.0.0.1:5432/paydesk
+TEST_BROKER ?= redis://127.0.0.1:6379/15
+
+.PHONY: install demo test test-fast bench services chromium screenshots clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+services:
+	@bash scripts/services.sh
+
+chromium:
+	@bash scripts/chromium.sh
+
+# Serves the console on http://127.0.0.1:8000 with a demo Stripe account (localstripe),
+# seeded through the real webhook path into an embedded SQLite database.
+demo: install
+	DEBUG=1 $(PY) manage.py demo
+
+test: install services chromium
+	DATABASE_URL=$(TEST_DB) CELERY_BROKER_URL=$(TEST_BROKER) SECRET_KEY=test-secret-key \
+	  $(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: install services
+	DATABASE_URL=$(TEST_DB) CELERY_BROKER_URL=$(TEST_BROKER) SECRET_KEY=test-secret-key \
+	  $(PY) -m pytest -q -m "not browser and not e2e" $(PYTEST_ARGS)
+
+bench: install services
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/paydesk_bench CELERY_BROKER_URL=redis://127.0.0.1:6379/14 \
+	  SECRET_KEY=bench-secret-key $(PY) -m bench $(BENCH_ARGS)
+
+screenshots: install chromium
+	$(PY) -m bench.screenshots
+
+clean:
+	rm -rf $(VENV) paydesk.sqlite3* staticfiles .demo

@@ -1,0 +1,80 @@
+"""The roles: Django groups with the named permissions each needs.
+
+The data migration creates them from this table; a test checks the two agree.
+"""
+
+MIRROR_VIEW = [
+    f"payments.view_{model}"
+    for model in (
+        "customer", "product", "price", "paymentintent", "charge", "refund",
+        "dispute", "subscription", "invoice", "earlyfraudwarning",
+    )
+]
+
+ROLES: dict[str, list[str]] = {
+    "agent": MIRROR_VIEW
+    + [
+        "payments.refund_charge",
+        "payments.cancel_subscription",
+        "payments.update_customer_metadata",
+        "payments.create_portal_session",
+    ],
+    "finance": MIRROR_VIEW
+    + [
+        "payments.refund_charge",
+        "payments.submit_dispute_evidence",
+        "payments.view_webhookevent",
+        "payments.view_sync_health",
+        "payments.replay_event",
+        "console.view_audit",
+    ],
+    "admin": MIRROR_VIEW
+    + [
+        "payments.refund_charge",
+        "payments.cancel_subscription",
+        "payments.update_customer_metadata",
+        "payments.create_portal_session",
+        "payments.submit_dispute_evidence",
+        "payments.view_webhookevent",
+        "payments.view_sync_health",
+        "payments.replay_event",
+        "payments.resync_object",
+        "console.view_audit",
+    ],
+}
+
+ADMIN_ROLE = "admin"
+
+
+def has_role(user, role: str) -> bool:
+    if not user.is_authenticated:
+        return False
+    return user.is_superuser or user.groups.filter(name=role).exists()
+
+
+def ensure_roles(apps=None, verbosity: int = 0) -> None:
+    """Create the role groups and give each exactly its permissions. Idempotent.
+
+    Called by the data migration that introduces the roles and after every migrate, so a
+    permission added by a later migration reaches its roles without another data migration.
+    """
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+
+    apps = apps or global_apps
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, perms in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            found = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if found is None:
+                raise LookupError(f"role {role}: no permission {perm}")
+            wanted.append(found)
+        group.permissions.set(wanted)

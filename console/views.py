@@ -1,0 +1,35 @@
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from . import selectors
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/home.html", {"overview": selectors.overview(request.user), "nav": "home"})
+
+
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    """The top bar: a Stripe id goes straight to its object, anything else searches customers."""
+    q = request.GET.get("q", "").strip()[:200]
+    target = selectors.search_target(q)
+    if target:
+        return redirect(target)
+    return redirect(f"{reverse('mirror_list', args=['customers'])}?q={q}")
+
+
+@require_GET
+@login_not_required
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness for a load balancer: the database answers. Says nothing else."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        return JsonResponse({"ok": False}, status=503)
+    return JsonResponse({"ok": True})

@@ -1,0 +1,224 @@
+"""Every write to the Stripe mirror, one function per action.
+
+Views, admin actions, management commands and Celery tasks call these; none of them
+saves a model directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Iterable
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import stripe_api
+from .events import DELETING_TYPES, event_object, event_object_type, validate_event
+from .mirror import API_SOURCE, KINDS, Candidate, Kind, apply_object, kind_of, version_for
+from .models import WebhookEvent
+from .signals import payments_action, stripe_event_applied
+
+log = logging.getLogger(__name__)
+
+CLAIMABLE = (WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED)
+
+
+class EventNotApplicable(Exception):
+    """A permanent problem with one event: it is marked failed and never blocks others."""
+
+
+def _audit(actor, action: str, target: str, **details) -> None:
+    payments_action.send(sender=__name__, actor=actor, action=action, target=target, details=details)
+
+
+def _require(actor, perm: str) -> None:
+    if actor is not None and not actor.has_perm(perm):
+        raise PermissionDenied(f"{actor} lacks {perm}")
+
+
+def _api_date(version: str) -> str:
+    return (version or "")[:10]
+
+
+def needs_refetch(payload: dict) -> bool:
+    """Thin or partial objects and older API versions are read fresh from the API."""
+    obj = event_object(payload)
+    if obj is None or not obj.get("id") or not obj.get("object"):
+        return True
+    event_version = payload.get("api_version") or ""
+    return bool(event_version) and _api_date(event_version) < _api_date(settings.STRIPE_API_VERSION)
+
+
+def retrieve_object(kind: Kind, object_id: str) -> dict:
+    return stripe_api.to_dict(stripe_api.resource(kind.resource).retrieve(object_id))
+
+
+def _tied_events(kind_name: str, current_event: str):
+    def tied(object_id: str, second: int) -> list[Candidate]:
+        start = dt.datetime.fromtimestamp(second, tz=dt.timezone.utc)
+        rows = (
+            WebhookEvent.objects.filter(object_id=object_id, created=start)
+            .exclude(id=current_event)
+            .exclude(status=WebhookEvent.Status.IGNORED)
+            .values_list("id", "payload")
+        )
+        out = []
+        for event_id, payload in rows:
+            obj = event_object(payload)
+            if obj and obj.get("object") == kind_name:
+                out.append(Candidate(event_id, obj, (payload.get("data") or {}).get("previous_attributes")))
+        return out
+
+    return tied
+
+
+def _missing_references(kind: Kind, obj: dict) -> list[tuple[str, str]]:
+    """Referenced objects (a dispute's charge ...) that the mirror does not have yet."""
+    from .mirror import ref
+
+    wanted = [(target, ref(obj.get(field))) for field, target in kind.references]
+    missing = []
+    for target, object_id in wanted:
+        if object_id and not KINDS[target].model.objects.filter(pk=object_id).exists():
+            missing.append((target, object_id))
+    return missing
+
+
+def apply_event(event_id: str, *, source: str = "webhook", replay: bool = False) -> str:
+    """Apply a stored event to the mirror. Returns the event's new status.
+
+    The claim and the apply are one transaction: the claim is a compare-and-swap on the
+    event's status, so two workers given the same event apply it once, and a worker that
+    dies mid-way rolls back, leaving the event pending for its redelivery.
+    """
+    event = WebhookEvent.objects.filter(pk=event_id).values("payload", "status").first()
+    if event is None:
+        raise EventNotApplicable(f"no stored event {event_id}")
+    claimable = CLAIMABLE + ((WebhookEvent.Status.APPLIED,) if replay else ())
+    if event["status"] not in claimable:
+        return event["status"]
+    payload = event["payload"]
+    validate_event(payload)
+    obj = event_object(payload)
+    kind = KINDS.get(event_object_type(payload))
+    if kind is None:
+        raise EventNotApplicable(f"event object type {event_object_type(payload)!r} is not mirrored")
+
+    # Network first, outside the transaction: a slow API never holds a row lock.
+    version_ts, source_id = payload["created"], event_id
+    if needs_refetch(payload):
+        object_id = (obj or {}).get("id") or (payload.get("related_object") or {}).get("id")
+        if not object_id:
+            raise EventNotApplicable("event names no object")
+        if stripe_api.is_configured():
+            try:
+                obj = retrieve_object(kind, object_id)
+                version_ts, source_id = stripe_api.now_seconds(), API_SOURCE
+            except Exception as exc:
+                if stripe_api.is_transient(exc):
+                    raise
+                if getattr(exc, "http_status", None) == 404 and obj and obj.get("id"):
+                    pass  # gone at Stripe (a deleted customer): apply what the event carried
+                else:
+                    raise EventNotApplicable(f"could not fetch {object_id}: {exc.__class__.__name__}") from exc
+        elif obj is None or not obj.get("id"):
+            raise EventNotApplicable("thin event and no STRIPE_API_KEY to fetch its object")
+
+    deleted = payload["type"] in DELETING_TYPES
+    version = version_for(kind, obj, version_ts, source_id, payload["type"], deleted)
+    previous = (payload.get("data") or {}).get("previous_attributes")
+    missing: list[tuple[str, str]] = []
+    with transaction.atomic():
+        claimed = WebhookEvent.objects.filter(pk=event_id, status__in=claimable).update(
+            attempts=F("attempts") + 1
+        )
+        if not claimed:
+            return WebhookEvent.objects.filter(pk=event_id).values_list("status", flat=True).first() or ""
+        changed = apply_object(
+            kind, obj, version, deleted=deleted, previous=previous, tied_events=_tied_events(kind.object, event_id)
+        )
+        if changed:
+            stripe_event_applied.send(
+                sender=__name__, event=payload, obj=obj, kind=kind.object, source="replay" if replay else source
+            )
+        WebhookEvent.objects.filter(pk=event_id).update(
+            status=WebhookEvent.Status.APPLIED, last_error="", processed_at=timezone.now()
+        )
+        if stripe_api.is_configured():
+            missing = _missing_references(kind, obj)
+        if missing:
+            from .tasks import sync_object_task
+
+            for target, object_id in missing:
+                transaction.on_commit(lambda t=target, o=object_id: sync_object_task.delay(t, o))
+    return WebhookEvent.Status.APPLIED
+
+
+def record_event_failure(event_id: str, error: str, *, final: bool) -> None:
+    """Note a failed attempt; a final failure parks the event as failed until replayed."""
+    WebhookEvent.objects.filter(pk=event_id).exclude(status=WebhookEvent.Status.APPLIED).update(
+        status=WebhookEvent.Status.FAILED if final else WebhookEvent.Status.PENDING,
+        last_error=error[:2000],
+        attempts=F("attempts") + 1,
+        processed_at=timezone.now(),
+    )
+
+
+def replay_events(event_ids: Iterable[str], *, actor=None, enqueue: bool = True) -> int:
+    """Re-apply stored events (failed ones, or applied ones after a fix). Audited per event."""
+    _require(actor, "payments.replay_event")
+    ids = list(event_ids)
+    from .tasks import apply_event_task
+
+    with transaction.atomic():
+        for event_id in ids:
+            _audit(actor, "stripe_event.replay", event_id)
+        if enqueue:
+            for event_id in ids:
+                transaction.on_commit(lambda e=event_id: apply_event_task.delay(e, replay=True))
+    if not enqueue:
+        for event_id in ids:
+            try:
+                apply_event(event_id, source="replay", replay=True)
+            except Exception as exc:  # one bad event never stops the replay of the rest
+                record_event_failure(event_id, f"{exc.__class__.__name__}: {exc}", final=True)
+    return len(ids)
+
+
+def resync_objects(kind_name: str, object_ids: Iterable[str], *, actor=None) -> int:
+    """Fetch objects from Stripe and write them into the mirror (admin's "re-sync")."""
+    _require(actor, "payments.resync_object")
+    kind = KINDS[kind_name]
+    fetched = [retrieve_object(kind, object_id) for object_id in object_ids]
+    from .mirror import upsert_fetched
+
+    with transaction.atomic():
+        upsert_fetched(fetched, stripe_api.now_seconds())
+        for obj in fetched:
+            _audit(actor, "stripe_object.resync", obj["id"], object=kind_name)
+    return len(fetched)
+
+
+def sync_object(kind_name: str, object_id: str) -> bool:
+    """Fetch one referenced object the mirror lacks (a dispute's charge). Idempotent."""
+    kind = KINDS[kind_name]
+    obj = retrieve_object(kind, object_id)
+    from .mirror import upsert_fetched
+
+    written = upsert_fetched([obj], stripe_api.now_seconds())
+    return bool(written.get(kind.object))
+
+
+__all__ = [
+    "EventNotApplicable",
+    "apply_event",
+    "kind_of",
+    "record_event_failure",
+    "replay_events",
+    "resync_objects",
+    "sync_object",
+]

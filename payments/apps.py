@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PaymentsConfig(AppConfig):
+    name = "payments"
+    verbose_name = "Stripe mirror"
+    default_auto_field = "django.db.models.BigAutoField"

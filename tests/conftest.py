@@ -1,0 +1,109 @@
+"""Fixtures shared by every test: real PostgreSQL (pytest-django), real Redis, localstripe over HTTP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests import factories
+
+ROOT = Path(__file__).resolve().parent.parent
+WEBHOOK_SECRET = "whsec_test_primary_3f9a"
+OLD_WEBHOOK_SECRET = "whsec_test_rotated_out_77c1"
+
+
+@pytest.fixture(autouse=True)
+def stripe_settings(settings):
+    settings.STRIPE_WEBHOOK_SECRETS = [WEBHOOK_SECRET, OLD_WEBHOOK_SECRET]
+    settings.STRIPE_API_KEY = ""
+    settings.STRIPE_API_BASE = ""
+    # Static files come from the finders in tests: no collectstatic step.
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    return settings
+
+
+class LocalStripe:
+    def __init__(self, proc: subprocess.Popen, port: int):
+        self.proc, self.port = proc, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.key = "sk_test_paydesk_localstripe"
+
+    def client(self, version: str = "2017-08-15"):
+        import stripe
+
+        return stripe.StripeClient(self.key, base_addresses={"api": self.url}, stripe_version=version, max_network_retries=0)
+
+    def flush(self):
+        requests.delete(f"{self.url}/_config/data", timeout=5)
+
+
+@pytest.fixture(scope="session")
+def localstripe_server(tmp_path_factory):
+    """localstripe on a free port with its own (in-memory) state, for the whole session."""
+    state = tmp_path_factory.mktemp("localstripe") / "state.pickle"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "payments.localstripe_server", "--port", "0", "--state", str(state)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise RuntimeError(f"localstripe did not start: {line!r}")
+    server = LocalStripe(proc, int(line.split()[1]))
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            requests.get(f"{server.url}/v1/customers", headers={"Authorization": f"Bearer {server.key}"}, timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    yield server
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def localstripe(localstripe_server, settings):
+    """Point the app's Stripe client at localstripe; each test starts from an empty account."""
+    localstripe_server.flush()
+    settings.STRIPE_API_KEY = localstripe_server.key
+    settings.STRIPE_API_BASE = localstripe_server.url
+    yield localstripe_server
+    localstripe_server.flush()
+
+
+@pytest.fixture
+def post_event(client):
+    """POST a signed event to the webhook like Stripe does; returns the response."""
+
+    def post(payload, secret=WEBHOOK_SECRET, timestamp=None, headers=None):
+        body, signature = factories.signed(payload, secret, timestamp)
+        extra = {"HTTP_STRIPE_SIGNATURE": signature}
+        extra.update(headers or {})
+        return client.generic("POST", "/stripe/webhook/", body, content_type="application/json", **extra)
+
+    return post
+
+
+@pytest.fixture
+def agent(db):
+    return factories.UserFactory(username="agent", role="agent")
+
+
+@pytest.fixture
+def finance(db):
+    return factories.UserFactory(username="finance", role="finance")
+
+
+@pytest.fixture
+def admin_user(db):
+    return factories.UserFactory(username="admin", role="admin", is_staff=True)
+
+
+ROLE_FIXTURES = ("agent", "finance", "admin_user")
