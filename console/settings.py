@@ -156,6 +156,26 @@ STRIPE_WEBHOOK_MAX_BYTES = 1024 * 1024
 # when a key is configured.
 STRIPE_API_VERSION = env_str("STRIPE_API_VERSION", _stripe_sdk.api_version)
 STRIPE_APPLY_MAX_RETRIES = env_int("STRIPE_APPLY_MAX_RETRIES", 6, minimum=0)
+# Seconds before a Stripe API call gives up (the SDK's own default is 80): an agent waits
+# on refunds and cancellations, and a retry with the same idempotency key is safe.
+STRIPE_API_TIMEOUT = env_int("STRIPE_API_TIMEOUT", 30, minimum=1)
+
+# Largest refund each role may issue, per currency in minor units (10000 = $100.00,
+# 15000 = ¥15,000); "*" is for currencies not listed (0: that role cannot refund them).
+# None: no limit. A person with several roles gets the most generous of them; a role
+# not listed here cannot refund at all. Override with JSON in PAYMENTS_REFUND_LIMITS.
+PAYMENTS_REFUND_LIMITS = {
+    "agent": {"usd": 10000, "eur": 10000, "gbp": 10000, "cad": 15000, "aud": 15000, "jpy": 15000, "*": 0},
+    "finance": None,
+    "admin": None,
+}
+if env_str("PAYMENTS_REFUND_LIMITS"):
+    import json as _json
+
+    try:
+        PAYMENTS_REFUND_LIMITS = _json.loads(env_str("PAYMENTS_REFUND_LIMITS"))
+    except ValueError:
+        raise ImproperlyConfigured("PAYMENTS_REFUND_LIMITS must be JSON like {\"agent\": {\"usd\": 10000, \"*\": 0}, \"finance\": null}") from None
 
 
 

@@ -33,20 +33,22 @@ def is_configured() -> bool:
 
 
 @functools.cache
-def _client(key: str, base: str, version: str) -> stripe.StripeClient:
+def _client(key: str, base: str, version: str, timeout: float = 80) -> stripe.StripeClient:
     base_addresses = {"api": base} if base else None
     return stripe.StripeClient(
         key,
         base_addresses=base_addresses,
         stripe_version=version,
         max_network_retries=0,  # retries are ours: Celery backoff and Retry-After in backfill
+        http_client=stripe.new_default_http_client(timeout=timeout),
     )
 
 
 def client() -> stripe.StripeClient:
     if not settings.STRIPE_API_KEY:
         raise stripe.AuthenticationError("STRIPE_API_KEY is not configured")
-    return _client(settings.STRIPE_API_KEY, settings.STRIPE_API_BASE, settings.STRIPE_API_VERSION)
+    timeout = getattr(settings, "STRIPE_API_TIMEOUT", 80)
+    return _client(settings.STRIPE_API_KEY, settings.STRIPE_API_BASE, settings.STRIPE_API_VERSION, timeout)
 
 
 def resource(name: str):
