@@ -2,7 +2,6 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from . import selectors
@@ -16,11 +15,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
     """The top bar: a Stripe id goes straight to its object, anything else searches customers."""
-    q = request.GET.get("q", "").strip()[:200]
-    target = selectors.search_target(q)
-    if target:
-        return redirect(target)
-    return redirect(f"{reverse('mirror_list', args=['customers'])}?q={q}")
+    return redirect(selectors.search_target(request.user, request.GET.get("q", "")[:200]))
 
 
 @require_GET

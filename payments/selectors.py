@@ -5,33 +5,87 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from .mirror import KINDS
-from .models import SyncCursor, WebhookEvent
+from .models import Price, Product, SyncCursor, WebhookEvent
 
 PAGE_SIZE = 50
+RELATED_LIMIT = 10
+
+# Stripe's documented status values, so a filter menu costs no DISTINCT over a big table.
+STATUSES: dict[str, tuple[str, ...]] = {
+    "charge": ("succeeded", "pending", "failed"),
+    "refund": ("succeeded", "pending", "requires_action", "failed", "canceled"),
+    "dispute": (
+        "needs_response", "under_review", "won", "lost", "warning_needs_response",
+        "warning_under_review", "warning_closed", "prevented",
+    ),
+    "subscription": (
+        "active", "trialing", "past_due", "unpaid", "paused", "canceled", "incomplete", "incomplete_expired",
+    ),
+    "invoice": ("draft", "open", "paid", "uncollectible", "void"),
+    "payment_intent": (
+        "succeeded", "processing", "requires_payment_method", "requires_confirmation", "requires_action",
+        "requires_capture", "canceled",
+    ),
+}
+
+
+def _field_names(model) -> set[str]:
+    return {f.name for f in model._meta.fields}
+
+
+def looks_like_id(q: str) -> bool:
+    """`cus_Nq3...`: a Stripe id is one token with an underscore, no @ and no spaces."""
+    return "_" in q and "@" not in q and " " not in q
 
 
 def search_filter(kind_name: str, q: str) -> Q:
-    """Search a mirrored list by Stripe id prefix, email or name."""
+    """Search a mirrored list by Stripe id (or id prefix), a referenced id, email or name."""
     q = q.strip()
     if not q:
         return Q()
-    cond = Q(pk=q) | Q(pk__startswith=q) if "_" in q else Q(pk=q)
-    model = KINDS[kind_name].model
-    names = {f.name for f in model._meta.fields}
+    names = _field_names(KINDS[kind_name].model)
+    cond = Q(pk=q)
+    if looks_like_id(q):
+        cond |= Q(pk__startswith=q)
+        # The customer's payments, the charge's refunds: a referenced id lists what points at it.
+        for field in ("customer", "charge", "payment_intent", "subscription", "product"):
+            if field in names:
+                cond |= Q(**{field: q})
+        return cond
     for field in ("email", "billing_email"):
         if field in names:
+            # Emails are stored lower-cased; a prefix keeps the index usable.
             cond |= Q(**{f"{field}__startswith": q.lower()})
-    for field in ("name", "number", "description"):
+    for field in ("name", "number", "description", "nickname"):
         if field in names:
             cond |= Q(**{f"{field}__icontains": q})
-    for field in ("customer", "charge", "payment_intent", "subscription"):
-        if field in names and "_" in q:
-            cond |= Q(**{field: q})
     return cond
+
+
+def _keyset(qs: QuerySet, after: str, field: str) -> QuerySet:
+    """Rows after the cursor "<iso datetime>|<id>" of the previous page, newest first."""
+    if not after:
+        return qs
+    stamp, _, last_id = after.partition("|")
+    try:
+        when = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return qs.none()
+    return qs.filter(Q(**{f"{field}__lt": when}) | Q(**{field: when, "id__lt": last_id}))
+
+
+def _page(qs: QuerySet, field: str) -> tuple[list, str]:
+    rows = list(qs.order_by(f"-{field}", "-id")[: PAGE_SIZE + 1])
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    last = rows[-1] if rows else None
+    stamp = getattr(last, field, None) if last else None
+    cursor = f"{stamp.isoformat()}|{last.id}" if more and stamp else ""
+    return rows, cursor
 
 
 def mirror_page(kind_name: str, *, q: str = "", status: str = "", after: str = "") -> tuple[list, str]:
@@ -42,64 +96,176 @@ def mirror_page(kind_name: str, *, q: str = "", status: str = "", after: str = "
     """
     model = KINDS[kind_name].model
     qs: QuerySet = model.objects.filter(search_filter(kind_name, q)).defer("data")
-    if status and "status" in {f.name for f in model._meta.fields}:
+    if status and "status" in _field_names(model):
         qs = qs.filter(status=status)
-    if after:
-        created_s, _, last_id = after.partition("|")
-        try:
-            created = dt.datetime.fromisoformat(created_s)
-            qs = qs.filter(Q(created__lt=created) | Q(created=created, id__lt=last_id))
-        except ValueError:
-            pass
-    rows = list(qs.order_by("-created", "-id")[: PAGE_SIZE + 1])
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    cursor = f"{rows[-1].created.isoformat()}|{rows[-1].id}" if more and rows[-1].created else ""
-    return rows, cursor
+    return _page(_keyset(qs, after, "created"), "created")
 
 
-def statuses(kind_name: str) -> list[str]:
-    model = KINDS[kind_name].model
-    if "status" not in {f.name for f in model._meta.fields}:
-        return []
-    return list(model.objects.order_by().values_list("status", flat=True).distinct()[:20])
+def statuses(kind_name: str) -> tuple[str, ...]:
+    return STATUSES.get(kind_name, ())
+
+
+def event_page(*, q: str = "", status: str = "", after: str = "") -> tuple[list[WebhookEvent], str]:
+    """The event log, newest received first, by keyset (received_at, id)."""
+    qs = WebhookEvent.objects.defer("payload")
+    if status in WebhookEvent.Status.values:
+        qs = qs.filter(status=status)
+    q = q.strip()
+    if q:
+        qs = qs.filter(Q(id=q) | Q(object_id=q) | Q(type__startswith=q))
+    return _page(_keyset(qs, after, "received_at"), "received_at")
+
+
+def object_events(object_id: str, limit: int = 50) -> list[WebhookEvent]:
+    return list(WebhookEvent.objects.filter(object_id=object_id).defer("payload").order_by("-created", "-id")[:limit])
+
+
+def related(kind_name: str, obj) -> list[tuple[str, list, str]]:
+    """What points at this object, a few rows each: [(kind, rows, query for the full list)].
+
+    A customer's payments, subscriptions and invoices; a charge's refunds, disputes and
+    fraud warnings; a payment intent's charges; a subscription's invoices.
+    """
+    wanted = {
+        "customer": [("charge", "customer"), ("subscription", "customer"), ("invoice", "customer"),
+                     ("payment_intent", "customer")],
+        "charge": [("refund", "charge"), ("dispute", "charge"), ("radar.early_fraud_warning", "charge")],
+        "payment_intent": [("charge", "payment_intent"), ("refund", "payment_intent")],
+        "subscription": [("invoice", "subscription")],
+        "product": [("price", "product")],
+    }.get(kind_name, [])
+    out = []
+    for other, field in wanted:
+        rows = list(
+            KINDS[other].model.objects.filter(**{field: obj.pk}).defer("data").order_by("-created", "-id")[:RELATED_LIMIT]
+        )
+        if rows:
+            out.append((other, rows, obj.pk))
+    return out
+
+
+@dataclass
+class SubscriptionItem:
+    price_id: str
+    product_name: str
+    unit_amount: int | None
+    currency: str
+    interval: str
+    quantity: int
+
+
+def subscription_items(obj) -> list[SubscriptionItem]:
+    """Plan lines of a subscription, named from the mirrored products where we have them."""
+    items = ((obj.data or {}).get("items") or {}).get("data") or []
+    price_ids, lines = [], []
+    for item in items:
+        price = item.get("price") or item.get("plan") or {}
+        price_id = price.get("id") if isinstance(price, dict) else str(price)
+        price_ids.append(price_id)
+        lines.append((item, price if isinstance(price, dict) else {}))
+    prices = {p.id: p for p in Price.objects.filter(pk__in=[p for p in price_ids if p]).defer("data")}
+    product_ids = {p.product for p in prices.values()} | {
+        (pr.get("product") if isinstance(pr.get("product"), str) else (pr.get("product") or {}).get("id")) or ""
+        for _, pr in lines
+    }
+    products = dict(Product.objects.filter(pk__in=[p for p in product_ids if p]).values_list("id", "name"))
+    out = []
+    for price_id, (item, price) in zip(price_ids, lines):
+        stored = prices.get(price_id)
+        product = stored.product if stored else price.get("product")
+        if isinstance(product, dict):
+            product = product.get("id")
+        recurring = price.get("recurring") or {}
+        out.append(
+            SubscriptionItem(
+                price_id=price_id or "",
+                product_name=products.get(product or "", "") or price.get("nickname") or product or "",
+                unit_amount=stored.unit_amount if stored else price.get("unit_amount", price.get("amount")),
+                currency=(stored.currency if stored else price.get("currency")) or "",
+                interval=(stored.recurring_interval if stored else recurring.get("interval") or price.get("interval")) or "",
+                quantity=item.get("quantity") or 1,
+            )
+        )
+    return out
 
 
 @dataclass
 class SyncHealth:
     counts_by_status: dict[str, int]
-    lag_seconds: float | None  # newest applied event: time from Stripe's created to applied
+    apply_lag_seconds: float | None  # newest applied event: received → applied
+    delivery_lag_seconds: float | None  # newest received event: Stripe's created → received
     oldest_pending: dt.datetime | None
     newest_received: dt.datetime | None
     failed: list[WebhookEvent]
+    failed_total: int
+    last_backfill: SyncCursor | None
+    last_reconcile: SyncCursor | None
     cursors: list[SyncCursor]
     object_counts: dict[str, int]
 
+    @property
+    def total_events(self) -> int:
+        return sum(self.counts_by_status.values())
+
+
+def _latest_cursor(cursors: list[SyncCursor], prefix: str) -> SyncCursor | None:
+    runs = [c for c in cursors if c.name.startswith(prefix)]
+    return max(runs, key=lambda c: c.finished_at or c.started_at or c.updated_at, default=None)
+
 
 def sync_health() -> SyncHealth:
-    counts = dict(WebhookEvent.objects.order_by().values_list("status").annotate(n=Count("id")))
-    latest = (
+    order = {s: i for i, s in enumerate(("pending", "applied", "ignored", "failed"))}
+    counts = dict(
+        sorted(
+            WebhookEvent.objects.order_by().values_list("status").annotate(n=Count("id")),
+            key=lambda kv: order.get(kv[0], 99),
+        )
+    )
+    latest_applied = (
         WebhookEvent.objects.filter(status=WebhookEvent.Status.APPLIED, processed_at__isnull=False)
         .order_by("-processed_at")
-        .values("created", "received_at", "processed_at")
+        .values("received_at", "processed_at")
         .first()
     )
-    lag = (latest["processed_at"] - latest["received_at"]).total_seconds() if latest else None
-    agg = WebhookEvent.objects.aggregate(
-        oldest_pending=Min("received_at", filter=Q(status=WebhookEvent.Status.PENDING)),
-        newest_received=Max("received_at"),
-    )
+    latest_received = WebhookEvent.objects.order_by("-received_at").values("created", "received_at").first()
+    pending = WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING).aggregate(oldest=Min("received_at"))
     failed = list(
-        WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED)
-        .defer("payload")
-        .order_by("-received_at")[:50]
+        WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED).defer("payload").order_by("-received_at")[:50]
     )
     cursors = list(SyncCursor.objects.order_by("name"))
+    # The planner's estimate would be cheaper on huge tables; exact counts are fine at our sizes.
     object_counts = {name: kind.model.objects.count() for name, kind in KINDS.items()}
-    return SyncHealth(counts, lag, agg["oldest_pending"], agg["newest_received"], failed, cursors, object_counts)
+    return SyncHealth(
+        counts_by_status=counts,
+        apply_lag_seconds=(
+            (latest_applied["processed_at"] - latest_applied["received_at"]).total_seconds() if latest_applied else None
+        ),
+        delivery_lag_seconds=(
+            max(0.0, (latest_received["received_at"] - latest_received["created"]).total_seconds())
+            if latest_received
+            else None
+        ),
+        oldest_pending=pending["oldest"],
+        newest_received=latest_received["received_at"] if latest_received else None,
+        failed=failed,
+        failed_total=counts.get(WebhookEvent.Status.FAILED, 0),
+        last_backfill=_latest_cursor(cursors, "backfill"),
+        last_reconcile=_latest_cursor(cursors, "reconcile"),
+        cursors=cursors,
+        object_counts=object_counts,
+    )
 
 
 def pending_age_seconds(health: SyncHealth) -> float | None:
     if health.oldest_pending is None:
         return None
     return (timezone.now() - health.oldest_pending).total_seconds()
+
+
+def failed_event_ids(ids: list[str] | None = None, limit: int = 1000) -> list[str]:
+    """Failed events to replay: the given ones that are failed, or all failed (oldest first)."""
+    qs = WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED)
+    if ids:
+        qs = qs.filter(id__in=ids)
+    return list(qs.order_by("received_at").values_list("id", flat=True)[:limit])
+

@@ -1,4 +1,8 @@
-"""Pages of the mirror: lists of each Stripe type, one object, the event log, sync health."""
+"""Pages of the mirror: lists of each Stripe type, one object, the event log, sync health.
+
+Every view serves the whole page, or the fragment HTMX asked for (`template#partial`).
+Permissions are checked here, per Stripe type; the login itself is the middleware's.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,26 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from . import actions, selectors
 from .mirror import KINDS
-from .models import WebhookEvent
+from .models import Customer, WebhookEvent
 
 
 @dataclass(frozen=True)
 class Column:
     label: str
     field: str
-    kind: str = "text"  # text | money | date | status | id | bool
+    # text | money | date | status | id (this object, linked) | ref (another object, linked)
+    # | customer (a customer id shown by name or email) | bool | email | mono
+    kind: str = "text"
+    blank_zero: bool = False  # "Refunded $0.00" on every row is noise
 
 
 @dataclass(frozen=True)
@@ -27,126 +37,247 @@ class MirrorList:
     slug: str
     kind: str
     title: str
+    singular: str
     columns: tuple[Column, ...]
+    facts: tuple[Column, ...]  # the object page's summary
+    search_placeholder: str = "Search by id, email or name"
 
 
-LISTS = {
+_CREATED = Column("Created", "created", "date")
+
+LISTS: dict[str, MirrorList] = {
     m.slug: m
     for m in [
-        MirrorList("customers", "customer", "Customers", (
-            Column("Customer", "id", "id"), Column("Name", "name"), Column("Email", "email"),
-            Column("Created", "created", "date"),
-        )),
-        MirrorList("payments", "charge", "Payments", (
-            Column("Amount", "amount", "money"), Column("Status", "status", "status"),
-            Column("Charge", "id", "id"), Column("Customer", "customer", "id"),
-            Column("Refunded", "amount_refunded", "money"), Column("Created", "created", "date"),
-        )),
-        MirrorList("refunds", "refund", "Refunds", (
-            Column("Amount", "amount", "money"), Column("Status", "status", "status"),
-            Column("Refund", "id", "id"), Column("Charge", "charge", "id"), Column("Reason", "reason"),
-            Column("Created", "created", "date"),
-        )),
-        MirrorList("disputes", "dispute", "Disputes", (
-            Column("Amount", "amount", "money"), Column("Status", "status", "status"),
-            Column("Dispute", "id", "id"), Column("Charge", "charge", "id"), Column("Reason", "reason"),
-            Column("Evidence due", "due_by", "date"),
-        )),
-        MirrorList("subscriptions", "subscription", "Subscriptions", (
-            Column("Subscription", "id", "id"), Column("Status", "status", "status"),
-            Column("Customer", "customer", "id"), Column("Period end", "current_period_end", "date"),
-            Column("Cancels at end", "cancel_at_period_end", "bool"), Column("Created", "created", "date"),
-        )),
-        MirrorList("invoices", "invoice", "Invoices", (
-            Column("Amount due", "amount_due", "money"), Column("Status", "status", "status"),
-            Column("Number", "number"), Column("Invoice", "id", "id"), Column("Customer", "customer", "id"),
-            Column("Created", "created", "date"),
-        )),
-        MirrorList("payment-intents", "payment_intent", "Payment intents", (
-            Column("Amount", "amount", "money"), Column("Status", "status", "status"),
-            Column("Payment intent", "id", "id"), Column("Customer", "customer", "id"),
-            Column("Created", "created", "date"),
-        )),
-        MirrorList("fraud-warnings", "radar.early_fraud_warning", "Early fraud warnings", (
-            Column("Warning", "id", "id"), Column("Fraud type", "fraud_type"), Column("Charge", "charge", "id"),
-            Column("Actionable", "actionable", "bool"), Column("Created", "created", "date"),
-        )),
-        MirrorList("products", "product", "Products", (
-            Column("Product", "id", "id"), Column("Name", "name"), Column("Active", "active", "bool"),
-            Column("Created", "created", "date"),
-        )),
+        MirrorList(
+            "customers", "customer", "Customers", "Customer",
+            (Column("Name", "name"), Column("Email", "email", "email"), Column("Customer", "id", "id"), _CREATED),
+            (Column("Name", "name"), Column("Email", "email", "email"), Column("Phone", "phone"),
+             Column("Currency", "currency", "mono"), Column("Delinquent", "delinquent", "bool"), _CREATED),
+        ),
+        MirrorList(
+            "payments", "charge", "Payments", "Payment",
+            (Column("Amount", "amount", "money"), Column("Status", "status", "status"),
+             Column("Customer", "customer", "customer"), Column("Charge", "id", "id"),
+             Column("Refunded", "amount_refunded", "money", blank_zero=True), _CREATED),
+            (Column("Amount", "amount", "money"), Column("Refunded", "amount_refunded", "money"),
+             Column("Customer", "customer", "customer"), Column("Billing email", "billing_email", "email"),
+             Column("Payment intent", "payment_intent", "ref"), Column("Invoice", "invoice", "ref"),
+             Column("Description", "description"), Column("Failure code", "failure_code", "mono"),
+             Column("Disputed", "disputed", "bool"), _CREATED),
+            "Search by id, customer id, email",
+        ),
+        MirrorList(
+            "refunds", "refund", "Refunds", "Refund",
+            (Column("Amount", "amount", "money"), Column("Status", "status", "status"),
+             Column("Refund", "id", "id"), Column("Charge", "charge", "ref"), Column("Reason", "reason", "label"),
+             _CREATED),
+            (Column("Amount", "amount", "money"), Column("Charge", "charge", "ref"),
+             Column("Payment intent", "payment_intent", "ref"), Column("Reason", "reason", "label"), _CREATED),
+            "Search by id or charge id",
+        ),
+        MirrorList(
+            "disputes", "dispute", "Disputes", "Dispute",
+            (Column("Amount", "amount", "money"), Column("Status", "status", "status"),
+             Column("Reason", "reason", "label"), Column("Dispute", "id", "id"), Column("Charge", "charge", "ref"),
+             Column("Evidence due", "due_by", "date")),
+            (Column("Amount", "amount", "money"), Column("Reason", "reason", "label"),
+             Column("Evidence due", "due_by", "date"), Column("Charge", "charge", "ref"),
+             Column("Payment intent", "payment_intent", "ref"), _CREATED),
+            "Search by id or charge id",
+        ),
+        MirrorList(
+            "subscriptions", "subscription", "Subscriptions", "Subscription",
+            (Column("Customer", "customer", "customer"), Column("Status", "status", "status"),
+             Column("Subscription", "id", "id"), Column("Current period ends", "current_period_end", "date"),
+             Column("Cancels at period end", "cancel_at_period_end", "bool"), _CREATED),
+            (Column("Customer", "customer", "customer"), Column("Current period ends", "current_period_end", "date"),
+             Column("Cancels at period end", "cancel_at_period_end", "bool"), Column("Canceled", "canceled_at", "date"),
+             Column("Currency", "currency", "mono"), _CREATED),
+            "Search by id or customer id",
+        ),
+        MirrorList(
+            "invoices", "invoice", "Invoices", "Invoice",
+            (Column("Amount due", "amount_due", "money"), Column("Status", "status", "status"),
+             Column("Number", "number", "mono"), Column("Customer", "customer", "customer"),
+             Column("Invoice", "id", "id"), _CREATED),
+            (Column("Amount due", "amount_due", "money"), Column("Amount paid", "amount_paid", "money"),
+             Column("Number", "number", "mono"), Column("Customer", "customer", "customer"),
+             Column("Subscription", "subscription", "ref"), Column("Charge", "charge", "ref"),
+             Column("Due", "due_date", "date"), _CREATED),
+            "Search by id, number or customer id",
+        ),
+        MirrorList(
+            "payment-intents", "payment_intent", "Payment intents", "Payment intent",
+            (Column("Amount", "amount", "money"), Column("Status", "status", "status"),
+             Column("Customer", "customer", "customer"), Column("Payment intent", "id", "id"), _CREATED),
+            (Column("Amount", "amount", "money"), Column("Received", "amount_received", "money"),
+             Column("Customer", "customer", "customer"), Column("Latest charge", "latest_charge", "ref"),
+             Column("Description", "description"), _CREATED),
+            "Search by id or customer id",
+        ),
+        MirrorList(
+            "fraud-warnings", "radar.early_fraud_warning", "Early fraud warnings", "Early fraud warning",
+            (Column("Fraud type", "fraud_type", "label"), Column("Actionable", "actionable", "bool"),
+             Column("Warning", "id", "id"), Column("Charge", "charge", "ref"), _CREATED),
+            (Column("Fraud type", "fraud_type", "label"), Column("Actionable", "actionable", "bool"),
+             Column("Charge", "charge", "ref"), Column("Payment intent", "payment_intent", "ref"), _CREATED),
+            "Search by id or charge id",
+        ),
+        MirrorList(
+            "products", "product", "Products", "Product",
+            (Column("Name", "name"), Column("Active", "active", "bool"), Column("Product", "id", "id"), _CREATED),
+            (Column("Name", "name"), Column("Active", "active", "bool"), _CREATED),
+            "Search by id or name",
+        ),
+        MirrorList(
+            "prices", "price", "Prices", "Price",
+            (Column("Price", "id", "id"), Column("Product", "product", "ref"), Column("Nickname", "nickname"),
+             Column("Amount", "unit_amount", "money"), Column("Interval", "recurring_interval"), _CREATED),
+            (Column("Product", "product", "ref"), Column("Nickname", "nickname"),
+             Column("Amount", "unit_amount", "money"), Column("Interval", "recurring_interval"),
+             Column("Active", "active", "bool"), _CREATED),
+            "Search by id, product id or nickname",
+        ),
     ]
 }
 
+KIND_TO_LIST = {spec.kind: spec for spec in LISTS.values()}
+
 ID_PREFIX_TO_LIST = {
-    "cus_": "customers", "ch_": "payments", "py_": "payments", "re_": "refunds", "dp_": "disputes",
-    "du_": "disputes", "sub_": "subscriptions", "in_": "invoices", "pi_": "payment-intents",
-    "issfr_": "fraud-warnings", "prod_": "products",
+    "cus_": "customers", "ch_": "payments", "py_": "payments", "re_": "refunds", "pyr_": "refunds",
+    "dp_": "disputes", "du_": "disputes", "sub_": "subscriptions", "in_": "invoices", "pi_": "payment-intents",
+    "issfr_": "fraud-warnings", "prod_": "products", "price_": "prices",
 }
 
 
-def _perm_for(kind: str) -> str:
+def list_for_id(object_id: str) -> str:
+    """The list slug a Stripe id belongs to, from its prefix ("" if none)."""
+    for prefix, slug in ID_PREFIX_TO_LIST.items():
+        if object_id.startswith(prefix):
+            return slug
+    return ""
+
+
+def object_url(object_id: str) -> str:
+    slug = list_for_id(object_id or "")
+    return reverse("mirror_object", args=[slug, object_id]) if slug else ""
+
+
+def view_perm(kind: str) -> str:
     return f"payments.view_{KINDS[kind].model._meta.model_name}"
 
 
-@require_GET
-def mirror_list(request: HttpRequest, slug: str) -> HttpResponse:
+def _spec_for(request: HttpRequest, slug: str) -> MirrorList:
     spec = LISTS.get(slug)
     if spec is None:
-        raise Http404
-    if not request.user.has_perm(_perm_for(spec.kind)):
-        return HttpResponse("You don't have access to this list.", status=403)
-    q = request.GET.get("q", "")[:200]
-    status = request.GET.get("status", "")[:32]
-    rows, cursor = selectors.mirror_page(spec.kind, q=q, status=status, after=request.GET.get("after", ""))
+        raise Http404("No such list")
+    if not request.user.has_perm(view_perm(spec.kind)):
+        raise PermissionDenied(f"You don't have access to {spec.title.lower()}.")
+    return spec
+
+
+def customer_labels(rows, columns) -> dict[str, str]:
+    """Name or email for the customers a page of rows mentions: one query per page."""
+    ids = {getattr(r, c.field) for r in rows for c in columns if c.kind == "customer" and getattr(r, c.field, "")}
+    if not ids:
+        return {}
+    return {
+        cid: name or email or cid
+        for cid, name, email in Customer.objects.filter(pk__in=ids).values_list("id", "name", "email")
+    }
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def mirror_list(request: HttpRequest, slug: str) -> HttpResponse:
+    spec = _spec_for(request, slug)
+    q = request.GET.get("q", "").strip()[:200]
+    status = request.GET.get("status", "")
+    if status not in selectors.statuses(spec.kind):
+        status = ""
+    after = request.GET.get("after", "")[:300]
+    rows, cursor = selectors.mirror_page(spec.kind, q=q, status=status, after=after)
     context = {
-        "spec": spec, "rows": rows, "cursor": cursor, "q": q, "status": status,
+        "spec": spec, "rows": rows, "cursor": cursor, "q": q, "status": status, "after": after,
         "statuses": selectors.statuses(spec.kind), "nav": slug,
+        "customers": customer_labels(rows, spec.columns),
     }
     template = "payments/mirror_list.html"
-    if request.htmx and request.GET.get("after"):
-        template += "#rows"
+    if request.htmx and after:
+        template += "#rows"  # infinite scroll: the next rows only
     elif request.htmx and request.htmx.target == "mirror-table":
-        template += "#table"
+        template += "#table"  # the filter form: the whole table
     return render(request, template, context)
 
 
 @require_GET
 def mirror_object(request: HttpRequest, slug: str, object_id: str) -> HttpResponse:
-    spec = LISTS.get(slug)
-    if spec is None:
-        raise Http404
-    if not request.user.has_perm(_perm_for(spec.kind)):
-        return HttpResponse("You don't have access to this object.", status=403)
+    spec = _spec_for(request, slug)
     obj = KINDS[spec.kind].model.objects.filter(pk=object_id).first()
     if obj is None:
-        raise Http404
-    events = (
-        WebhookEvent.objects.filter(object_id=object_id).defer("payload").order_by("-created")[:50]
-        if request.user.has_perm("payments.view_webhookevent")
-        else []
-    )
-    return render(request, "payments/mirror_object.html", {"spec": spec, "obj": obj, "events": events, "nav": slug})
+        raise Http404(f"No {spec.singular.lower()} {object_id} in the mirror")
+    can_see_events = request.user.has_perm("payments.view_webhookevent")
+    related = []
+    for kind, rows, query in selectors.related(spec.kind, obj):
+        other = KIND_TO_LIST[kind]
+        if request.user.has_perm(view_perm(kind)):
+            # The column pointing back at this object says nothing on this page.
+            columns = tuple(c for c in other.columns if getattr(rows[0], c.field, None) != obj.pk)
+            related.append({"spec": other, "rows": rows, "columns": columns, "query": query})
+    rows_for_labels = [obj] + [r for block in related for r in block["rows"]]
+    context = {
+        "spec": spec,
+        "obj": obj,
+        "facts": spec.facts,
+        "metadata": (obj.data or {}).get("metadata") or {},
+        "events": selectors.object_events(obj.pk) if can_see_events else None,
+        "related": related,
+        "items": selectors.subscription_items(obj) if spec.kind == "subscription" else [],
+        "customers": customer_labels(
+            rows_for_labels, spec.facts + tuple(c for block in related for c in block["columns"])
+        ),
+        "nav": slug,
+    }
+    return render(request, "payments/mirror_object.html", context)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@permission_required("payments.view_webhookevent", raise_exception=True)
+def event_log(request: HttpRequest) -> HttpResponse:
+    q = request.GET.get("q", "").strip()[:200]
+    status = request.GET.get("status", "")
+    if status not in WebhookEvent.Status.values:
+        status = ""
+    after = request.GET.get("after", "")[:300]
+    events, cursor = selectors.event_page(q=q, status=status, after=after)
+    context = {
+        "events": events, "cursor": cursor, "status": status, "q": q, "after": after,
+        "statuses": WebhookEvent.Status.values, "nav": "events",
+    }
+    template = "payments/event_log.html"
+    if request.htmx and after:
+        template += "#rows"
+    elif request.htmx and request.htmx.target == "event-table":
+        template += "#table"
+    return render(request, template, context)
 
 
 @require_GET
 @permission_required("payments.view_webhookevent", raise_exception=True)
-def event_log(request: HttpRequest) -> HttpResponse:
-    qs = WebhookEvent.objects.defer("payload").order_by("-received_at", "-id")
-    status = request.GET.get("status", "")
-    if status in WebhookEvent.Status.values:
-        qs = qs.filter(status=status)
-    q = request.GET.get("q", "").strip()[:200]
-    if q:
-        qs = qs.filter(id=q) | qs.filter(object_id=q) | qs.filter(type__startswith=q)
+def event_detail(request: HttpRequest, event_id: str) -> HttpResponse:
+    event = WebhookEvent.objects.filter(pk=event_id).first()
+    if event is None:
+        raise Http404(f"No stored event {event_id}")
     return render(
         request,
-        "payments/event_log.html",
-        {"events": qs[:100], "status": status, "q": q, "statuses": WebhookEvent.Status.values, "nav": "events"},
+        "payments/event_detail.html",
+        {"event": event, "object_url": object_url(event.object_id), "nav": "events"},
     )
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 @permission_required("payments.view_sync_health", raise_exception=True)
 def sync_health(request: HttpRequest) -> HttpResponse:
     health = selectors.sync_health()
@@ -158,10 +289,11 @@ def sync_health(request: HttpRequest) -> HttpResponse:
 @require_POST
 @permission_required("payments.replay_event", raise_exception=True)
 def replay_failed(request: HttpRequest) -> HttpResponse:
-    ids = request.POST.getlist("event") or list(
-        WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED).values_list("id", flat=True)[:1000]
-    )
-    ids = list(WebhookEvent.objects.filter(id__in=ids).values_list("id", flat=True))
+    """The sync page's replay buttons: one failed event, or every failed one."""
+    ids = selectors.failed_event_ids(request.POST.getlist("event")[:1000])
+    if not ids:
+        messages.info(request, "There are no failed events to replay.")
+        return redirect("sync_health")
     count = actions.replay_events(ids, actor=request.user)
-    messages.success(request, f"Queued {count} event{'s' if count != 1 else ''} for replay.")
+    messages.success(request, f"Queued {count} failed event{'s' if count != 1 else ''} for replay.")
     return redirect("sync_health")

@@ -203,3 +203,11 @@ class UserFactory(factory.django.DjangoModelFactory):
     def role(self, create, extracted, **kwargs):
         if create and extracted:
             self.groups.add(Group.objects.get(name=extracted))
+
+
+def mirror(*objects: dict) -> list[dict]:
+    """Put Stripe objects into the mirror the way an API read does (payments.mirror.upsert_fetched)."""
+    from payments.mirror import upsert_fetched
+
+    upsert_fetched(list(objects), int(time.time()))
+    return list(objects)
