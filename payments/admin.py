@@ -1,4 +1,8 @@
-"""Django admin for data fixes: mirrored fields are read-only; changes go through actions."""
+"""Django admin for data fixes: mirrored fields are read-only; changes go through actions.
+
+The mirror is Stripe's truth, so nothing is edited by hand here. A wrong row is fixed by
+"Re-sync from Stripe" (objects) or "Replay" (events), both audited by the actions.
+"""
 
 import json
 
@@ -10,18 +14,38 @@ from .mirror import KINDS
 from .models import SyncCursor, WebhookEvent
 from .money import format_money
 
+MAX_RESYNC = 200  # one API read per object, inside the request: keep a click bounded
+MAX_REPLAY = 1000
+
 
 def _pretty(data) -> str:
-    return format_html("<pre style='white-space:pre-wrap;max-height:600px;overflow:auto'>{}</pre>", json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+    return format_html(
+        '<pre style="white-space:pre-wrap;max-height:640px;overflow:auto;font-size:12px;line-height:1.5;'
+        'background:var(--darkened-bg);padding:12px;border-radius:4px;margin:0">{}</pre>',
+        json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False),
+    )
 
 
-class MirrorAdmin(admin.ModelAdmin):
-    """Shared by every mirrored type: the mirror is Stripe's truth, so nothing is edited here."""
-
-    kind_name = ""
+class ReadOnlyAdmin(admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False  # COUNT(*) over a million rows on every page is not free
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MirrorAdmin(ReadOnlyAdmin):
+    """Shared by every mirrored type."""
+
+    kind_name = ""
     exclude = ("data",)
+    actions = ["resync"]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields if f.name != "data"] + ["raw_object"]
@@ -30,26 +54,28 @@ class MirrorAdmin(admin.ModelAdmin):
     def raw_object(self, obj):
         return _pretty(obj.data)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_queryset(self, request):
         qs = super().get_queryset(request)
-        return qs.defer("data") if request.resolver_match and request.resolver_match.url_name.endswith("changelist") else qs
+        match = request.resolver_match
+        # The list never shows the JSON; don't read it.
+        return qs.defer("data") if match and match.url_name and match.url_name.endswith("changelist") else qs
 
-    @admin.action(description="Re-sync from Stripe")
+    def has_resync_permission(self, request):
+        return request.user.has_perm("payments.resync_object")
+
+    @admin.action(description="Re-sync selected from Stripe", permissions=["resync"])
     def resync(self, request, queryset):
-        try:
-            n = actions.resync_objects(self.kind_name, list(queryset.values_list("id", flat=True)[:200]), actor=request.user)
-        except Exception as exc:
-            self.message_user(request, f"Re-sync failed: {exc.__class__.__name__}: {exc}", messages.ERROR)
+        ids = list(queryset.order_by("pk").values_list("id", flat=True)[: MAX_RESYNC + 1])
+        if len(ids) > MAX_RESYNC:
+            self.message_user(request, f"Select at most {MAX_RESYNC} objects to re-sync at once.", messages.WARNING)
             return
-        self.message_user(request, f"Re-synced {n} object(s) from Stripe.", messages.SUCCESS)
-
-    actions = ["resync"]
+        try:
+            n = actions.resync_objects(self.kind_name, ids, actor=request.user)
+        except Exception as exc:
+            # Stripe's messages name the object, never the key; nothing was written.
+            self.message_user(request, f"Re-sync failed, nothing changed: {exc.__class__.__name__}: {exc}", messages.ERROR)
+            return
+        self.message_user(request, f"Re-synced {n} object{'s' if n != 1 else ''} from Stripe.", messages.SUCCESS)
 
 
 def _money_column(field):
@@ -57,10 +83,11 @@ def _money_column(field):
     def column(obj):
         return format_money(getattr(obj, field), obj.currency)
 
+    column.__name__ = f"{field}_display"
     return column
 
 
-def register(kind_name, list_display, list_filter=(), search_fields=("id",)):
+def register(kind_name, list_display, list_filter=(), search_fields=("=id",)):
     kind = KINDS[kind_name]
     display = [(_money_column(f[1:]) if f.startswith("$") else f) for f in list_display]
     attrs = {
@@ -68,57 +95,78 @@ def register(kind_name, list_display, list_filter=(), search_fields=("id",)):
         "list_display": display,
         "list_filter": list_filter,
         "search_fields": search_fields,
+        "search_help_text": "Search by Stripe id" + (" or email" if any("email" in s for s in search_fields) else ""),
         "date_hierarchy": "created",
     }
     admin.site.register(kind.model, type(f"{kind.model.__name__}Admin", (MirrorAdmin,), attrs))
 
 
-register("customer", ["id", "email", "name", "created", "deleted"], ["deleted", "delinquent", "livemode"], ["=id", "email", "name"])
-register("product", ["id", "name", "active", "created"], ["active"], ["=id", "name"])
-register("price", ["id", "product", "nickname", "$unit_amount", "recurring_interval", "active"], ["active", "currency"], ["=id", "=product"])
-register("payment_intent", ["id", "customer", "$amount", "status", "created"], ["status", "currency"], ["=id", "=customer"])
-register("charge", ["id", "customer", "billing_email", "$amount", "$amount_refunded", "status", "disputed", "created"], ["status", "refunded", "disputed", "currency"], ["=id", "=customer", "=payment_intent", "billing_email"])
-register("refund", ["id", "charge", "$amount", "status", "reason", "created"], ["status", "reason"], ["=id", "=charge"])
-register("dispute", ["id", "charge", "$amount", "status", "reason", "due_by"], ["status", "reason"], ["=id", "=charge"])
-register("subscription", ["id", "customer", "status", "current_period_end", "cancel_at_period_end"], ["status", "cancel_at_period_end"], ["=id", "=customer"])
-register("invoice", ["id", "number", "customer", "$amount_due", "status", "created"], ["status"], ["=id", "=customer", "number", "=subscription"])
-register("radar.early_fraud_warning", ["id", "charge", "fraud_type", "actionable", "created"], ["fraud_type", "actionable"], ["=id", "=charge"])
+# Search: "=field" is an exact match (Stripe ids, indexed); plain fields are icontains.
+register("customer", ["id", "email", "name", "created", "deleted"], ["deleted", "delinquent", "livemode"],
+         ["=id", "email", "name"])
+register("product", ["id", "name", "active", "created"], ["active", "deleted"], ["=id", "name"])
+register("price", ["id", "product", "nickname", "$unit_amount", "recurring_interval", "active"],
+         ["active", "currency", "recurring_interval"], ["=id", "=product", "nickname"])
+register("payment_intent", ["id", "customer", "$amount", "status", "created"], ["status", "currency"],
+         ["=id", "=customer", "=latest_charge"])
+register("charge", ["id", "customer", "billing_email", "$amount", "$amount_refunded", "status", "disputed", "created"],
+         ["status", "refunded", "disputed", "currency"], ["=id", "=customer", "=payment_intent", "billing_email"])
+register("refund", ["id", "charge", "$amount", "status", "reason", "created"], ["status", "reason", "currency"],
+         ["=id", "=charge", "=payment_intent"])
+register("dispute", ["id", "charge", "$amount", "status", "reason", "due_by"], ["status", "reason", "currency"],
+         ["=id", "=charge", "=payment_intent"])
+register("subscription", ["id", "customer", "status", "current_period_end", "cancel_at_period_end", "created"],
+         ["status", "cancel_at_period_end"], ["=id", "=customer"])
+register("invoice", ["id", "number", "customer", "$amount_due", "status", "created"], ["status", "currency"],
+         ["=id", "=customer", "number", "=subscription", "=charge"])
+register("radar.early_fraud_warning", ["id", "charge", "fraud_type", "actionable", "created"],
+         ["fraud_type", "actionable"], ["=id", "=charge", "=payment_intent"])
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
-    list_display = ("id", "type", "object_id", "status", "attempts", "source", "created", "received_at")
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ("id", "type", "object_id", "status", "attempts", "short_error", "source", "created", "received_at")
     list_filter = ("status", "source", "type")
     search_fields = ("=id", "=object_id", "type")
+    search_help_text = "Search by event id, object id or event type"
     date_hierarchy = "received_at"
-    list_per_page = 50
-    show_full_result_count = False
     exclude = ("payload",)
     actions = ["replay"]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in WebhookEvent._meta.fields if f.name != "payload"] + ["raw_event"]
 
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        match = request.resolver_match
+        return qs.defer("payload") if match and match.url_name and match.url_name.endswith("changelist") else qs
+
+    @admin.display(description="Error")
+    def short_error(self, obj):
+        return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+
     @admin.display(description="Raw event")
     def raw_event(self, obj):
         return _pretty(obj.payload)
 
-    def has_add_permission(self, request):
-        return False
+    def has_replay_permission(self, request):
+        return request.user.has_perm("payments.replay_event")
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description="Replay (apply again)")
+    @admin.action(description="Replay selected events (apply again)", permissions=["replay"])
     def replay(self, request, queryset):
-        n = actions.replay_events(list(queryset.values_list("id", flat=True)[:1000]), actor=request.user)
-        self.message_user(request, f"Queued {n} event(s) for replay.", messages.SUCCESS)
+        ids = list(queryset.order_by("received_at").values_list("id", flat=True)[: MAX_REPLAY + 1])
+        if len(ids) > MAX_REPLAY:
+            self.message_user(request, f"Select at most {MAX_REPLAY} events to replay at once.", messages.WARNING)
+            return
+        n = actions.replay_events(ids, actor=request.user)
+        self.message_user(request, f"Queued {n} event{'s' if n != 1 else ''} for replay.", messages.SUCCESS)
 
 
 @admin.register(SyncCursor)
-class SyncCursorAdmin(admin.ModelAdmin):
-    list_display = ("name", "count", "cursor", "started_at", "finished_at")
+class SyncCursorAdmin(ReadOnlyAdmin):
+    list_display = ("name", "count", "cursor", "started_at", "finished_at", "last_error")
     readonly_fields = ("name", "cursor", "since", "count", "started_at", "finished_at", "last_error", "updated_at")
 
-    def has_add_permission(self, request):
-        return False
+    def has_view_permission(self, request, obj=None):
+        # Checkpoints are what the sync-health page shows; the same permission reads them here.
+        return request.user.has_perm("payments.view_sync_health")
