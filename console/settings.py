@@ -1,5 +1,6 @@
 """Paydesk settings: everything that differs between machines comes from the environment."""
 
+import datetime as _dt
 from pathlib import Path
 
 import stripe as _stripe_sdk
@@ -195,3 +196,30 @@ LOGGING = {
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "support@paydesk.localhost")
+
+# --- Tickets --------------------------------------------------------------------------
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+MEDIA_URL = "media/"
+# Per priority: (first response, resolution) targets, counted from the ticket's creation.
+TICKETS_SLA = {
+    "urgent": (_dt.timedelta(hours=1), _dt.timedelta(hours=4)),
+    "high": (_dt.timedelta(hours=4), _dt.timedelta(hours=24)),
+    "normal": (_dt.timedelta(hours=24), _dt.timedelta(hours=72)),
+    "low": (_dt.timedelta(hours=48), _dt.timedelta(days=7)),
+}
+# Larger inbound attachments are refused (name and size kept, a note on the ticket).
+TICKETS_ATTACHMENT_MAX_BYTES = env_int("TICKETS_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=0)
+# The address replies come from and customers write to.
+TICKETS_EMAIL_FROM = env_str("TICKETS_EMAIL_FROM", DEFAULT_FROM_EMAIL)
+# The domain in the Message-ID of outgoing replies.
+TICKETS_EMAIL_DOMAIN = env_str("TICKETS_EMAIL_DOMAIN", TICKETS_EMAIL_FROM.rpartition("@")[2] or "paydesk.localhost")
+# Bearer token for POST /api/contacts/link (integrations); empty disables the endpoint.
+TICKETS_API_TOKEN = env_str("TICKETS_API_TOKEN")
+TICKETS_DELIVERY_MAX_RETRIES = env_int("TICKETS_DELIVERY_MAX_RETRIES", 5, minimum=0)
+LINE_CHANNEL_SECRET = env_str("LINE_CHANNEL_SECRET")
+LINE_CHANNEL_ACCESS_TOKEN = env_str("LINE_CHANNEL_ACCESS_TOKEN")
+LINE_API_BASE = env_url("LINE_API_BASE", "https://api.line.me", ("http", "https"))
+LINE_WEBHOOK_MAX_BYTES = 1024 * 1024
+# Inbound email through anymail's webhooks (/anymail/<esp>/inbound/) is authenticated
+# with HTTP basic auth "user:password" set here and at the provider.
+ANYMAIL = {"WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET")} if env_str("ANYMAIL_WEBHOOK_SECRET") else {}
