@@ -1,0 +1,342 @@
+"""Default deny, walked: every URL pattern of the project, for every role and for anonymous.
+
+ACCESS below says, for each URL pattern (as Django prints it, regex groups shown as
+<name>), what an anonymous visitor, an agent, finance and an admin get. The walk fails
+for any pattern without an entry, so a new page cannot ship without saying who may see it,
+and for any entry whose pattern no longer exists.
+
+Adding a page: add `"your/route/<int:pk>/": [case(...)]` (helpers below). Adding a model to
+Django admin: add `**admin_model("app", "model", object_id)`. Anonymous visitors must be
+sent to the login page everywhere except the few PUBLIC patterns.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import urlencode
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+
+from console.models import AuditEntry
+from payments.events import store_event
+from payments.models import Customer, SyncCursor
+from payments.views import LISTS
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "agent", "finance", "admin")
+
+# Reached without logging in: login pages, liveness, and endpoints that check a signature instead.
+PUBLIC = {"login/", "admin/login/", "healthz", "stripe/webhook/", "line/webhook/"}
+
+
+# --- what a visitor gets ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expect:
+    status: int
+    # For redirects; "{next}" is the requested path and query; a callable when it needs the database.
+    location: str | Callable[[], str] | None = None
+
+    def problem(self, response, full_path: str) -> str | None:
+        if response.status_code != self.status:
+            where = f" → {response['Location']}" if response.has_header("Location") else ""
+            return f"got {response.status_code}{where}, want {self}"
+        if self.location is not None:
+            location = self.location() if callable(self.location) else self.location
+            want = location.replace("{next}", urlencode({"next": full_path}, safe="/")[5:])
+            if response["Location"] != want:
+                return f"redirected to {response['Location']}, want {want}"
+        return None
+
+    def __str__(self):
+        location = self.location() if callable(self.location) else self.location
+        return f"{self.status}{' → ' + location if location else ''}"
+
+
+OK = Expect(200)
+BAD_REQUEST = Expect(400)
+DENIED = Expect(403)
+NOT_FOUND = Expect(404)
+NOT_ALLOWED = Expect(405)
+LOGIN = Expect(302, "/login/?next={next}")
+ADMIN_LOGIN = Expect(302, "/admin/login/?next={next}")
+
+
+def redirect(to: str | Callable[[], str]) -> Expect:
+    return Expect(302, to)
+
+
+@dataclass(frozen=True)
+class Case:
+    expect: dict[str, Expect]
+    kwargs: dict[str, str | Callable[[], str]] = field(default_factory=dict)
+    method: str = "get"
+    query: str = ""
+    data: dict | None = None
+
+
+def case(*, anonymous=LOGIN, agent=OK, finance=OK, admin=OK, method="get", query="", data=None, **kwargs) -> Case:
+    """One request to one pattern: path parameters as keywords, the answer per visitor."""
+    return Case({"anonymous": anonymous, "agent": agent, "finance": finance, "admin": admin},
+                kwargs, method, query, data)
+
+
+def everyone(expect: Expect, **kw) -> Case:
+    return case(anonymous=expect, agent=expect, finance=expect, admin=expect, **kw)
+
+
+def finance_and_admin(**kw) -> Case:
+    """Pages for those who watch the sync: finance and admin; agents are refused."""
+    return case(agent=DENIED, **kw)
+
+
+def admin_site(admin=OK, *, anonymous=ADMIN_LOGIN, **kw) -> Case:
+    """Django admin: the admin role only; agent and finance are sent to the admin login.
+
+    Anonymous visitors go to the admin login from the site's own pages, and to the console
+    login (LoginRequiredMiddleware's default) from a model's pages.
+    """
+    return case(anonymous=anonymous, agent=ADMIN_LOGIN, finance=ADMIN_LOGIN, admin=admin, **kw)
+
+
+def admin_model(app_label: str, model: str, object_id, *, view: bool = True) -> dict[str, list[Case]]:
+    """The six patterns Django admin adds per registered model. Nothing is added or deleted here."""
+    base = f"admin/{app_label}/{model}/"
+    seen = OK if view else DENIED
+    oid = object_id
+
+    def change_url():
+        return f"/admin/{app_label}/{model}/{oid() if callable(oid) else oid}/change/"
+
+    return {
+        base: [admin_site(seen, anonymous=LOGIN)],
+        f"{base}add/": [admin_site(DENIED, anonymous=LOGIN)],
+        f"{base}<path:object_id>/history/": [admin_site(seen, anonymous=LOGIN, object_id=oid)],
+        f"{base}<path:object_id>/delete/": [admin_site(DENIED, anonymous=LOGIN, object_id=oid)],
+        f"{base}<path:object_id>/change/": [admin_site(seen, anonymous=LOGIN, object_id=oid)],
+        f"{base}<path:object_id>/": [admin_site(redirect(change_url), anonymous=LOGIN, object_id=oid)],
+    }
+
+
+def _user_pk(username):
+    return lambda: str(get_user_model().objects.get(username=username).pk)
+
+
+def _group_pk():
+    return str(Group.objects.get(name="agent").pk)
+
+
+def _content_type_id():
+    return str(ContentType.objects.get_for_model(Customer).pk)
+
+
+# Sample ids, one object of each mirrored type (see `seeded` below).
+SAMPLE_ID = {
+    "customers": "cus_sample", "payments": "ch_sample", "refunds": "re_sample", "disputes": "dp_sample",
+    "subscriptions": "sub_sample", "invoices": "in_sample", "payment-intents": "pi_sample",
+    "fraud-warnings": "issfr_sample", "products": "prod_sample", "prices": "price_sample",
+}
+ADMIN_SAMPLE = {
+    "customer": "cus_sample", "product": "prod_sample", "price": "price_sample", "paymentintent": "pi_sample",
+    "charge": "ch_sample", "refund": "re_sample", "dispute": "dp_sample", "subscription": "sub_sample",
+    "invoice": "in_sample", "earlyfraudwarning": "issfr_sample", "webhookevent": "evt_sample",
+    "synccursor": "reconcile",
+}
+
+
+def _audit_pk():
+    return str(AuditEntry.objects.get(target="evt_sample").pk)
+
+
+ACCESS: dict[str, list[Case]] = {
+    # --- console -----------------------------------------------------------------------------
+    "": [case()],
+    "search/": [
+        case(query="q=cus_sample", agent=redirect("/stripe/customers/cus_sample/"),
+             finance=redirect("/stripe/customers/cus_sample/"), admin=redirect("/stripe/customers/cus_sample/")),
+    ],
+    "login/": [case(anonymous=OK, agent=redirect("/"), finance=redirect("/"), admin=redirect("/"))],
+    "logout/": [
+        case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED),
+        case(method="post", agent=redirect("/login/"), finance=redirect("/login/"), admin=redirect("/login/")),
+    ],
+    "healthz": [everyone(OK)],
+    # --- payments: the webhook checks Stripe's signature, not a login -------------------------
+    "stripe/webhook/": [everyone(NOT_ALLOWED), everyone(BAD_REQUEST, method="post", data={"no": "signature"})],
+    "stripe/events/": [finance_and_admin()],
+    "stripe/events/<str:event_id>/": [
+        finance_and_admin(event_id="evt_sample"),
+        case(event_id="evt_missing", agent=DENIED, finance=NOT_FOUND, admin=NOT_FOUND),
+    ],
+    "sync/": [finance_and_admin()],
+    "sync/replay/": [
+        case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED),
+        finance_and_admin(method="post", finance=redirect("/sync/"), admin=redirect("/sync/")),
+    ],
+    "stripe/<slug:slug>/": [case(slug=slug) for slug in LISTS]
+    + [case(slug="no-such-list", agent=NOT_FOUND, finance=NOT_FOUND, admin=NOT_FOUND)],
+    "stripe/<slug:slug>/<str:object_id>/": [case(slug=slug, object_id=SAMPLE_ID[slug]) for slug in LISTS]
+    + [case(slug="payments", object_id="cus_sample", agent=NOT_FOUND, finance=NOT_FOUND, admin=NOT_FOUND)],
+    # --- Django admin --------------------------------------------------------------------------
+    "admin/": [admin_site()],
+    "admin/login/": [case(anonymous=OK, agent=OK, finance=OK, admin=redirect("/admin/"))],
+    "admin/logout/": [
+        case(anonymous=ADMIN_LOGIN, agent=redirect("/admin/"), finance=redirect("/admin/"), admin=NOT_ALLOWED),
+    ],
+    "admin/password_change/": [admin_site()],
+    "admin/password_change/done/": [admin_site()],
+    "admin/autocomplete/": [admin_site(DENIED)],
+    "admin/jsi18n/": [admin_site()],
+    "admin/r/<path:content_type_id>/<path:object_id>/": [
+        admin_site(NOT_FOUND, content_type_id=_content_type_id, object_id="cus_sample"),
+    ],
+    "admin/<app_label>/": [
+        admin_site(app_label="payments"),
+        admin_site(app_label="console"),
+        admin_site(NOT_FOUND, app_label="auth"),  # users and groups are not the admin role's
+    ],
+    "admin/<url>": [admin_site(NOT_FOUND, url="no-such-page/")],
+    **{k: v for model, oid in ADMIN_SAMPLE.items() for k, v in admin_model("payments", model, oid).items()},
+    **admin_model("console", "auditentry", _audit_pk),
+    **admin_model("auth", "user", _user_pk("agent"), view=False),
+    **admin_model("auth", "group", _group_pk, view=False),
+    "admin/auth/user/<id>/password/": [admin_site(DENIED, anonymous=LOGIN, id=_user_pk("agent"))],
+}
+
+
+# --- walking the URLconf --------------------------------------------------------------------------
+
+
+def _normalize(route: str) -> str:
+    """A route as the table spells it: regex groups become <name>, anchors and escapes go."""
+    out, i = [], 0
+    while i < len(route):
+        if route.startswith("(?P<", i):
+            end = route.index(">", i)
+            name, depth, j = route[i + 4 : end], 1, end + 1
+            while depth:
+                if route[j] == "\\":
+                    j += 2
+                    continue
+                depth += {"(": 1, ")": -1}.get(route[j], 0)
+                j += 1
+            out.append(f"<{name}>")
+            i = j
+        elif route.startswith("\\Z", i):
+            i += 2
+        elif route[i] == "\\":
+            out.append(route[i + 1])
+            i += 2
+        elif route[i] in "^$":
+            i += 1
+        else:
+            out.append(route[i])
+            i += 1
+    return "".join(out)
+
+
+def url_patterns(resolver: URLResolver | None = None, prefix: str = ""):
+    """(route, pattern) for every URL pattern, following every include()."""
+    resolver = resolver or get_resolver()
+    for p in resolver.url_patterns:
+        route = prefix + str(p.pattern).lstrip("^") if prefix else str(p.pattern)
+        if isinstance(p, URLResolver):
+            yield from url_patterns(p, route)
+        elif isinstance(p, URLPattern):
+            yield _normalize(route), p
+
+
+def _fill(route: str, kwargs: dict) -> str:
+    out = route
+    for name, value in kwargs.items():
+        value = value() if callable(value) else value
+        for placeholder in (f"<{name}>", *(f"<{conv}:{name}>" for conv in ("str", "int", "slug", "path", "uuid"))):
+            out = out.replace(placeholder, value)
+    assert "<" not in out, f"{route}: no sample value for a parameter in {out}"
+    return "/" + out
+
+
+def _request(client: Client, route: str, c: Case):
+    path = _fill(route, c.kwargs)
+    match = resolve(path)
+    assert _normalize(match.route) == route, f"sample {path} resolves to {match.route!r}, not {route!r}"
+    full = f"{path}?{c.query}" if c.query else path
+    send = getattr(client, c.method)
+    response = send(full, c.data or {}) if c.method == "post" else send(full)
+    return full, response
+
+
+@pytest.fixture
+def seeded(db):
+    now = int(time.time())
+    product = factories.RESOURCES["product"] | {"id": "prod_sample", "created": now}
+    price = factories.RESOURCES["price"] | {"id": "price_sample", "product": "prod_sample", "created": now}
+    factories.mirror(
+        factories.CustomerFactory(id="cus_sample"), factories.ChargeFactory(id="ch_sample"),
+        factories.RefundFactory(id="re_sample"), factories.DisputeFactory(id="dp_sample"),
+        factories.SubscriptionFactory(id="sub_sample"), factories.InvoiceFactory(id="in_sample"),
+        factories.PaymentIntentFactory(id="pi_sample"), factories.EarlyFraudWarningFactory(id="issfr_sample"),
+        product, price,
+    )
+    store_event(factories.event("charge.succeeded", factories.ChargeFactory(id="ch_sample"), event_id="evt_sample"))
+    SyncCursor.objects.create(name="reconcile", count=1)
+    AuditEntry.objects.create(action="stripe_event.replay", target="evt_sample")
+    return {
+        "agent": factories.UserFactory(username="agent", role="agent"),
+        "finance": factories.UserFactory(username="finance", role="finance"),
+        "admin": factories.UserFactory(username="admin", role="admin"),
+    }
+
+
+# --- the tests ------------------------------------------------------------------------------------
+
+
+def test_every_url_pattern_has_an_access_rule():
+    routes = [route for route, _ in url_patterns()]
+    missing = sorted(set(routes) - set(ACCESS))
+    assert not missing, "URL patterns without an entry in ACCESS (say who may see them):\n" + "\n".join(missing)
+    stale = sorted(set(ACCESS) - set(routes))
+    assert not stale, "ACCESS entries for patterns that no longer exist:\n" + "\n".join(stale)
+
+
+def test_only_public_patterns_let_anonymous_visitors_in():
+    wrong = [
+        f"{route}: anonymous {c.method.upper()} expects {c.expect['anonymous']}"
+        for route, cases in ACCESS.items()
+        if route not in PUBLIC
+        for c in cases
+        if not (c.expect["anonymous"] == LOGIN or (c.expect["anonymous"] == ADMIN_LOGIN and route.startswith("admin/")))
+    ]
+    assert not wrong, "\n".join(wrong)
+    # The views themselves agree: only public ones opt out of LoginRequiredMiddleware.
+    opted_out = sorted(
+        route for route, p in url_patterns() if getattr(p.callback, "login_required", True) is False
+    )
+    assert set(opted_out) <= PUBLIC, f"views marked @login_not_required outside PUBLIC: {set(opted_out) - PUBLIC}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_walk_every_pattern(seeded, role):
+    failures, requests = [], 0
+    for route, _ in url_patterns():
+        for c in ACCESS.get(route, []):
+            client = Client()
+            if role != "anonymous":
+                client.force_login(seeded[role])
+            full, response = _request(client, route, c)
+            requests += 1
+            problem = c.expect[role].problem(response, full)
+            if problem:
+                failures.append(f"{c.method.upper()} {full}: {problem}")
+    assert requests > 100  # the walk reached the whole URLconf
+    assert not failures, f"{role}:\n" + "\n".join(failures)
