@@ -1,0 +1,73 @@
+"""Identity values in one canonical form, so the same person always resolves the same way."""
+
+from __future__ import annotations
+
+import re
+from email.utils import parseaddr
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
+STRIPE_CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]{4,}$")
+
+
+def normalise_email(raw: str) -> str:
+    """'"Hana Sato" <Hana.Sato@Example.COM>' -> 'hana.sato@example.com'.
+
+    The whole address is lowercased: mail servers treat the local part case-insensitively
+    in practice, and a contact split by letter case is the bug this module exists to prevent.
+    """
+    _, address = parseaddr((raw or "").strip())
+    address = address.strip().lower()
+    if not address:
+        raise ValidationError("An email address is required.", code="invalid")
+    local, _, domain = address.rpartition("@")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValidationError(f"{raw!r} is not a valid email address.", code="invalid") from None
+    address = f"{local}@{domain}"
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise ValidationError(f"{raw!r} is not a valid email address.", code="invalid") from None
+    return address
+
+
+def normalise_line(raw: str) -> str:
+    value = (raw or "").strip()
+    if not LINE_USER_ID.match(value):
+        raise ValidationError(f"{raw!r} is not a LINE user id (U followed by 32 hex digits).", code="invalid")
+    return value
+
+
+def normalise_phone(raw: str) -> str:
+    value = (raw or "").strip()
+    digits = re.sub(r"\D", "", value)
+    if len(digits) < 6 or len(digits) > 15:
+        raise ValidationError(f"{raw!r} is not a phone number.", code="invalid")
+    return ("+" if value.startswith("+") else "") + digits
+
+
+def normalise_stripe_customer(raw: str) -> str:
+    value = (raw or "").strip()
+    if not STRIPE_CUSTOMER_ID.match(value):
+        raise ValidationError(f"{raw!r} is not a Stripe customer id.", code="invalid")
+    return value
+
+
+NORMALISERS = {
+    "email": normalise_email,
+    "line": normalise_line,
+    "phone": normalise_phone,
+    "stripe_customer": normalise_stripe_customer,
+}
+
+
+def normalise(kind: str, value: str) -> str:
+    try:
+        normaliser = NORMALISERS[kind]
+    except KeyError:
+        raise ValidationError(f"Unknown identity kind {kind!r}.", code="invalid") from None
+    return normaliser(value)

@@ -1,0 +1,82 @@
+"""Celery tasks: thin wrappers that take ids, call an action, and retry transient errors."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import socket
+
+from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from . import actions, line
+from .models import Channel, LineEvent
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = (OperationalError, InterfaceError, line.Transient, smtplib.SMTPServerDisconnected,
+             smtplib.SMTPConnectError, socket.timeout, ConnectionError, TimeoutError)
+
+
+def _backoff(retries: int) -> int:
+    return min(2 ** retries * 5, 600)
+
+
+def _smtp_transient(exc: Exception) -> bool:
+    # 4xx SMTP replies are temporary by definition (RFC 5321); 5xx are permanent.
+    code = getattr(exc, "smtp_code", None)
+    if code is None and isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [c for c, _ in exc.recipients.values()]
+        code = min(codes) if codes else None
+    return code is not None and 400 <= code < 500
+
+
+def deliver(message_id: int) -> str:
+    """Send one queued outbound message. Idempotent through actions.claim_delivery."""
+    message = actions.claim_delivery(message_id)
+    if message is None:
+        return "skipped"
+    if message.channel == Channel.EMAIL:
+        from . import email_out
+
+        email_out.send(message)
+        actions.mark_delivered(message_id)
+    elif message.channel == Channel.LINE:
+        sent_id = line.push(message)
+        actions.mark_delivered(message_id, channel_message_id=sent_id)
+    else:
+        raise actions.DeliveryFailed(f"no way to deliver on channel {message.channel}")
+    return "sent"
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def deliver_message_task(self, message_id: int):
+    try:
+        return deliver(message_id)
+    except actions.DeliveryFailed as exc:
+        actions.mark_delivery_failed(message_id, str(exc), final=True)
+        return "failed"
+    except Exception as exc:
+        transient = isinstance(exc, TRANSIENT) or _smtp_transient(exc)
+        final = not transient or self.request.retries >= settings.TICKETS_DELIVERY_MAX_RETRIES
+        error = f"{exc.__class__.__name__}: {str(exc)[:500]}"
+        actions.mark_delivery_failed(message_id, error, final=final)
+        if final:
+            log.warning("delivery of message %s failed: %s", message_id, error)
+            return "failed"
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
+def process_line_event_task(self, event_pk: int):
+    try:
+        return line.process_event(event_pk)
+    except (OperationalError, InterfaceError) as exc:
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+    except Exception as exc:
+        LineEvent.objects.filter(pk=event_pk).update(
+            status=LineEvent.Status.FAILED, last_error=f"{exc.__class__.__name__}: {str(exc)[:500]}"
+        )
+        log.warning("LINE event %s failed: %s", event_pk, exc.__class__.__name__)
+        return LineEvent.Status.FAILED
