@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import factory
-import stripe
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+
+from payments import samples
 
 _FIXTURES_DIRS = [
     Path(__file__).resolve().parent.parent.parent / "shared" / "stripe-openapi",
@@ -156,37 +157,14 @@ class PaymentIntentFactory(StripeDictFactory):
 
 def event(type_: str, obj: dict, *, created: int | None = None, previous_attributes: dict | None = None,
           event_id: str | None = None, api_version: str | None = None) -> dict:
-    """A Stripe event around `obj`, in the shape of fixtures3.json's `event`."""
-    from django.conf import settings
-
-    payload = copy.deepcopy(RESOURCES["event"])
-    data = {"object": obj}
-    if previous_attributes is not None:
-        data["previous_attributes"] = previous_attributes
-    payload.update(
-        id=event_id or stripe_id("evt"),
-        type=type_,
-        created=created if created is not None else int(time.time()),
-        api_version=api_version or settings.STRIPE_API_VERSION,
-        data=data,
-        livemode=False,
-        pending_webhooks=1,
-        request={"id": None, "idempotency_key": None},
-    )
-    return payload
+    """A Stripe event around `obj`, in the shape of fixtures3.json's `event` (payments.samples.event)."""
+    return samples.event(type_, obj, created=created, previous_attributes=previous_attributes,
+                         event_id=event_id, api_version=api_version)
 
 
 def signed(payload: dict | bytes | str, secret: str, timestamp: int | None = None) -> tuple[bytes, str]:
-    """The body and Stripe-Signature header Stripe would send."""
-    if isinstance(payload, dict):
-        body = json.dumps(payload).encode()
-    elif isinstance(payload, str):
-        body = payload.encode()
-    else:
-        body = payload
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    signature = stripe.WebhookSignature._compute_signature(f"{timestamp}.{body.decode('utf-8', 'replace')}", secret)
-    return body, f"t={timestamp},v1={signature}"
+    """The body and Stripe-Signature header Stripe would send (payments.samples.sign)."""
+    return samples.sign(payload, secret, timestamp)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
