@@ -2,7 +2,8 @@
 
 from django.dispatch import receiver
 
-from payments.signals import payments_action
+from payments.signals import payments_action, stripe_event_applied
+from tickets.signals import tickets_action
 
 from . import audit
 
@@ -10,3 +11,34 @@ from . import audit
 @receiver(payments_action, dispatch_uid="console.audit.payments")
 def audit_payments_action(sender, actor, action, target, details, **kwargs):
     audit.record(actor, action, target, details)
+
+
+# --- tickets --------------------------------------------------------------------------
+@receiver(tickets_action, dispatch_uid="console.audit.tickets")
+def audit_tickets_action(sender, actor, action, target, details, **kwargs):
+    audit.record(actor, action, target, details)
+
+
+@receiver(stripe_event_applied, dispatch_uid="console.tickets.stripe_customer")
+def link_stripe_customer(sender, event, obj, kind, source, **kwargs):
+    """A Stripe customer with an email becomes the stripe_customer identity of the contact
+    with that email (created if none), so tickets and payments meet on one contact. Two
+    customers with one email end on one contact; a customer whose email changed brings
+    its old contact along (the link merges them, recorded and undoable)."""
+    if kind != "customer" or obj.get("deleted") or event.get("type") == "customer.deleted":
+        return
+    email, customer_id = (obj.get("email") or "").strip(), obj.get("id") or ""
+    if not email or not customer_id:
+        return
+    from django.core.exceptions import ValidationError
+
+    from tickets import actions as ticket_actions
+
+    try:
+        ticket_actions.link_identity_to(
+            actor=None, anchor_kind="email", anchor_value=email, kind="stripe_customer", value=customer_id,
+            name=obj.get("name") or "", reason=f"Stripe {event.get('type') or 'customer'}",
+        )
+    except ValidationError as exc:
+        # A malformed email at Stripe must not fail the mirror; the customer just stays unlinked.
+        audit.record(None, "identity.link_skipped", f"stripe:{customer_id}", {"error": "; ".join(exc.messages)})

@@ -11,8 +11,27 @@ MIRROR_VIEW = [
     )
 ]
 
+# Working tickets: everyone who answers customers (agents, and finance on dispute tickets).
+TICKETS_WORK = [
+    "tickets.view_ticket", "tickets.add_ticket", "tickets.change_ticket", "tickets.reply_ticket",
+    "tickets.note_ticket", "tickets.assign_ticket", "tickets.view_message", "tickets.retry_delivery",
+    "tickets.view_contact", "tickets.add_contact", "tickets.change_contact", "tickets.view_identity",
+    "tickets.link_identity", "tickets.view_team", "tickets.view_macro", "tickets.view_tag",
+]
+# Merging contacts moves whole conversations between people: agents and admins, not finance.
+TICKETS_MERGE = ["tickets.merge_contacts", "tickets.view_contactmerge"]
+# Data fixes in Django admin: teams, macros and what the admin pages show.
+TICKETS_ADMIN = [
+    "tickets.add_team", "tickets.change_team", "tickets.delete_team",
+    "tickets.add_macro", "tickets.change_macro", "tickets.delete_macro",
+    "tickets.change_identity", "tickets.add_identity", "tickets.delete_identity",
+    "tickets.view_lineevent",
+]
+
 ROLES: dict[str, list[str]] = {
     "agent": MIRROR_VIEW
+    + TICKETS_WORK
+    + TICKETS_MERGE
     + [
         "payments.refund_charge",
         "payments.cancel_subscription",
@@ -20,6 +39,7 @@ ROLES: dict[str, list[str]] = {
         "payments.create_portal_session",
     ],
     "finance": MIRROR_VIEW
+    + TICKETS_WORK
     + [
         "payments.refund_charge",
         "payments.submit_dispute_evidence",
@@ -29,6 +49,9 @@ ROLES: dict[str, list[str]] = {
         "console.view_audit",
     ],
     "admin": MIRROR_VIEW
+    + TICKETS_WORK
+    + TICKETS_MERGE
+    + TICKETS_ADMIN
     + [
         "payments.refund_charge",
         "payments.cancel_subscription",

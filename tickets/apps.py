@@ -5,3 +5,10 @@ class TicketsConfig(AppConfig):
     name = "tickets"
     verbose_name = "Tickets"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from anymail.signals import inbound
+
+        from .email_in import on_anymail_inbound
+
+        inbound.connect(on_anymail_inbound, dispatch_uid="tickets.email_in")
