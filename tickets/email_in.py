@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
+from anymail.exceptions import AnymailInvalidAddress
 from anymail.inbound import AnymailInboundMessage
 
 from . import actions
@@ -47,7 +48,10 @@ def _attachments(message: AnymailInboundMessage) -> list[actions.IncomingAttachm
 
 
 def receive(message: AnymailInboundMessage, *, recipient: str = "") -> actions.Received:
-    sender = message.from_email
+    try:
+        sender = message.from_email
+    except AnymailInvalidAddress:
+        raise actions.ActionError("The message's From address is not an email address.", code="no_sender") from None
     if isinstance(sender, list):  # several From addresses: the first speaks
         sender = sender[0] if sender else None
     if sender is None or not sender.addr_spec:

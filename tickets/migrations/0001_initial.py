@@ -10,6 +10,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     initial = True
+    # The roles data migration gives tickets permissions to the roles: they must exist by then.
+    run_before = [("console", "0002_roles")]
 
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

@@ -14,7 +14,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="+", metavar="FILE")
 
-    def handle(self, *files, **options):
+    def handle(self, *args, files, **options):
         failed = 0
         for name in files:
             path = Path(name)
