@@ -86,9 +86,15 @@ def ensure_roles(apps=None, verbosity: int = 0) -> None:
 
     apps = apps or global_apps
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        # create_permissions skips an app without a models module (migration-state apps have
+        # none). Put back what was there: on the global registry (post_migrate after `flush`)
+        # a None left behind makes every later flush skip all post_migrate handlers.
+        original = getattr(app_config, "models_module", None)
+        app_config.models_module = original or True
+        try:
+            create_permissions(app_config, apps=apps, verbosity=0)
+        finally:
+            app_config.models_module = original
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for role, perms in ROLES.items():
