@@ -586,6 +586,7 @@ def _subscription_label(subscription: dict) -> str:
 class ProrataRefund:
     invoice_id: str
     amount_paid: int
+    base: int  # what is prorated: the amount paid less what was refunded of it since
     unused_seconds: int
     period_seconds: int
     refund: RefundPlan
@@ -618,11 +619,14 @@ class CancelPlan:
         p = self.prorata
         m = lambda amount: _money(amount, p.refund.currency)  # noqa: E731
         if p.refund.amount == 0:
-            return f"Cancel {what} now. The paid period has no unused time left, so nothing is refunded."
+            return f"Cancel {what} now. Nothing is left to refund for the unused time, so nothing is refunded."
+        paid = f"the {m(p.amount_paid)} paid"
+        if p.base < p.amount_paid:
+            paid = f"the {m(p.base)} still kept of the {m(p.amount_paid)} paid"
         return (
-            f"Cancel {what} now and refund {m(p.refund.amount)} of the {m(p.amount_paid)} paid on invoice "
+            f"Cancel {what} now and refund {m(p.refund.amount)} of {paid} on invoice "
             f"{p.invoice_id} to {_possessive(self.customer_name)} {p.refund.payment_method} (charge {p.refund.charge_id}): "
-            f"{_span(p.unused_seconds)} of the {_span(p.period_seconds)} period ending {_when(self.period_end)} are unused."
+            f"{_span(p.unused_seconds)} of the period's {_span(p.period_seconds)} (to {_when(self.period_end)}) are unused."
         )
 
 
@@ -713,8 +717,10 @@ def plan_cancel(
         if not charge_id:
             raise ActionRefused(f"Invoice {invoice['id']} has no charge to refund (paid another way?).", code="no_charge")
         charge = _fetch("charges", charge_id, f"read charge {charge_id}")
-        amount, unused, period = prorated_amount(int(invoice.get("amount_paid") or 0), start, end, as_of)
-        amount = min(amount, _refundable(charge))
+        paid = int(invoice.get("amount_paid") or 0)
+        # What was already refunded of that payment is not paid any more: prorate the rest.
+        base = min(paid, _refundable(charge))
+        amount, unused, period = prorated_amount(base, start, end, as_of)
         charge_currency = (charge.get("currency") or "").lower()
         if amount > 0:
             refund_plan = build_refund_plan(actor, charge, amount=amount, currency=charge_currency)
@@ -723,7 +729,7 @@ def plan_cancel(
                 charge_id=charge_id, amount=0, currency=charge_currency, charge_amount=int(charge.get("amount") or 0),
                 already_refunded=int(charge.get("amount_refunded") or 0), customer_name="", payment_method="", charge=charge,
             )
-        prorata = ProrataRefund(invoice["id"], int(invoice.get("amount_paid") or 0), unused, period, refund_plan)
+        prorata = ProrataRefund(invoice["id"], paid, base, unused, period, refund_plan)
         currency = charge_currency
     return CancelPlan(
         subscription_id=subscription_id,

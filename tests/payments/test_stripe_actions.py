@@ -498,6 +498,19 @@ def test_cancel_now_with_a_prorated_refund(gw, ls, agent):
     assert caught.value.code == "already_canceled"
 
 
+def test_prorated_refund_leaves_out_what_was_refunded_already(gw, ls, agent):
+    customer = make_customer(ls)
+    sub = make_subscription(ls, customer)
+    [paid_charge] = ls.v1.charges.list({"customer": customer["id"]}).data
+    ls.v1.refunds.create({"charge": paid_charge.id, "amount": 1000})
+    start, end = sub["current_period_start"], sub["current_period_end"]
+    as_of = int(time.time())
+    plan = sa.plan_cancel(agent, sub["id"], at_period_end=False, refund_last_invoice_prorated=True, as_of=as_of)
+    expected = 2000 * (end - as_of) // (end - start)
+    assert plan.prorata.refund.amount == expected
+    assert f"refund ¥{expected:,} of the ¥2,000 still kept of the ¥3,000 paid on invoice" in plan.describe()
+
+
 def test_cancel_kept_when_the_prorated_refund_fails(gw, ls, agent):
     customer = make_customer(ls)
     sub = make_subscription(ls, customer)
