@@ -60,8 +60,12 @@ def resource(name: str):
 
 
 def to_dict(obj) -> dict:
-    """A plain dict of an SDK object, nested objects included."""
-    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    """A plain dict of an SDK object, nested objects included.
+
+    for_json: the SDK turns decimal strings (a price's unit_amount_decimal) into Decimal,
+    which the mirror's JSON column cannot store; this gives back Stripe's strings.
+    """
+    return obj.to_dict(for_json=True) if hasattr(obj, "to_dict") else dict(obj)
 
 
 def now_seconds() -> int:
