@@ -269,3 +269,21 @@ def failed_event_ids(ids: list[str] | None = None, limit: int = 1000) -> list[st
         qs = qs.filter(id__in=ids)
     return list(qs.order_by("received_at").values_list("id", flat=True)[:limit])
 
+
+def replay_event_ids(
+    *, failed: bool = False, ids: list[str] | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> list[str]:
+    """Stored events for `manage.py stripe_replay`, oldest first; every given filter applies.
+
+    Ignored events (types the mirror does not keep) are never replayed.
+    """
+    qs = WebhookEvent.objects.exclude(status=WebhookEvent.Status.IGNORED)
+    if failed:
+        qs = qs.filter(status=WebhookEvent.Status.FAILED)
+    if ids:
+        qs = qs.filter(id__in=ids)
+    if since:
+        qs = qs.filter(created__gte=since)
+    if until:
+        qs = qs.filter(created__lt=until)
+    return list(qs.order_by("created", "id").values_list("id", flat=True))
