@@ -154,8 +154,9 @@ def _stripe_call(what: str, *, writes: bool):
             message = f"Stripe refused to {what}: {exc.user_message or 'invalid request'}."
         raise StripeActionFailed(message, code=exc.code or "invalid_request", http_status=exc.http_status) from exc
     except (stripe.AuthenticationError, stripe.PermissionError) as exc:
+        problem = "rejected Paydesk's API key" if stripe_api.is_configured() else "is not configured here (no API key)"
         raise StripeActionFailed(
-            f"Stripe rejected Paydesk's API key while trying to {what}. Tell an admin.",
+            f"Stripe {problem}, so Paydesk couldn't {what}. Tell an admin.",
             code="authentication", http_status=exc.http_status,
         ) from exc
     except stripe.RateLimitError as exc:

@@ -419,6 +419,13 @@ def test_other_stripe_failures_are_mapped(gw, ls, agent, status, error, message)
     assert Refund.objects.count() == 0 and AuditEntry.objects.count() == 0
 
 
+def test_no_api_key_is_a_clear_error(db, agent):
+    # The autouse stripe_settings fixture leaves STRIPE_API_KEY empty.
+    with pytest.raises(sa.StripeActionFailed, match="Stripe is not configured here \\(no API key\\)") as caught:
+        sa.refund_charge(agent, "ch_1", amount=100, currency="usd", idempotency_key=token())
+    assert caught.value.code == "authentication" and AuditEntry.objects.count() == 0
+
+
 def test_unknown_charge_is_a_clear_4xx_error(gw, agent):
     with pytest.raises(sa.StripeActionFailed) as caught:
         sa.refund_charge(agent, "ch_doesnotexist", amount=1000, currency="jpy", idempotency_key=token())
