@@ -4,7 +4,7 @@ from django.db import migrations
 def create_roles(apps, schema_editor):
     from console.roles import ensure_roles
 
-    ensure_roles(apps)
+    ensure_roles(apps, strict=False)
 
 
 class Migration(migrations.Migration):
