@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import CharField, Count, Min, Q, QuerySet, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .mirror import KINDS
@@ -98,7 +100,35 @@ def mirror_page(kind_name: str, *, q: str = "", status: str = "", after: str = "
     qs: QuerySet = model.objects.filter(search_filter(kind_name, q)).defer("data")
     if status and "status" in _field_names(model):
         qs = qs.filter(status=status)
-    return _page(_keyset(qs, after, "created"), "created")
+    if kind_name == "subscription":
+        qs = with_first_price(qs)
+    rows, cursor = _page(_keyset(qs, after, "created"), "created")
+    if kind_name == "subscription":
+        attach_plans(rows)
+    return rows, cursor
+
+
+def with_first_price(qs: QuerySet) -> QuerySet:
+    """The first item's price id, read inside the database so the list never loads the JSON."""
+    return qs.annotate(
+        first_price=Coalesce(
+            KT("data__items__data__0__price__id"), KT("data__items__data__0__plan__id"), Value(""),
+            output_field=CharField(),
+        )
+    )
+
+
+def attach_plans(rows: list) -> None:
+    """`row.plan`: the product name of each subscription's first item (two small queries a page)."""
+    price_ids = {r.first_price for r in rows if getattr(r, "first_price", "")}
+    prices = {
+        pid: (product, nickname)
+        for pid, product, nickname in Price.objects.filter(pk__in=price_ids).values_list("id", "product", "nickname")
+    }
+    names = dict(Product.objects.filter(pk__in={p for p, _ in prices.values()}).values_list("id", "name"))
+    for r in rows:
+        product, nickname = prices.get(getattr(r, "first_price", ""), ("", ""))
+        r.plan = names.get(product) or nickname or getattr(r, "first_price", "")
 
 
 def statuses(kind_name: str) -> tuple[str, ...]:
@@ -136,9 +166,12 @@ def related(kind_name: str, obj) -> list[tuple[str, list, str]]:
     }.get(kind_name, [])
     out = []
     for other, field in wanted:
-        rows = list(
-            KINDS[other].model.objects.filter(**{field: obj.pk}).defer("data").order_by("-created", "-id")[:RELATED_LIMIT]
-        )
+        qs = KINDS[other].model.objects.filter(**{field: obj.pk}).defer("data")
+        if other == "subscription":
+            qs = with_first_price(qs)
+        rows = list(qs.order_by("-created", "-id")[:RELATED_LIMIT])
+        if other == "subscription":
+            attach_plans(rows)
         if rows:
             out.append((other, rows, obj.pk))
     return out

@@ -74,6 +74,31 @@ def datetime(value) -> str:
     return when(value) or "—"
 
 
+OPEN_DISPUTE = {"needs_response", "warning_needs_response"}
+
+
+def _days(seconds: float) -> str:
+    days = int(abs(seconds) // 86400)
+    if days >= 1:
+        return f"{days} day{'s' if days != 1 else ''}"
+    hours = max(1, int(abs(seconds) // 3600))
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+@register.simple_tag
+def due(value, status="needs_response") -> SafeString:
+    """An evidence deadline: the date, and how long is left (or how long it is overdue) while it matters."""
+    if not value:
+        return _DASH
+    if status not in OPEN_DISPUTE:
+        return format_html('<span class="muted">{}</span>', when(value))
+    left = (value - timezone.now()).total_seconds()
+    if left < 0:
+        return format_html('{} <span class="due due-over">{} overdue</span>', when(value), _days(left))
+    css = "due due-soon" if left < 3 * 86400 else "due"
+    return format_html('{} <span class="{}">in {}</span>', when(value), css, _days(left))
+
+
 @register.simple_tag
 def amount(value, currency) -> SafeString:
     if value is None or not currency:
@@ -125,6 +150,12 @@ def value(row, column, customers=None) -> SafeString:
         return _link(v, name, "" if name else "mono")
     if kind == "label":
         return format_html("{}", label(v)) if v else _DASH
+    if kind == "due":
+        return due(v, getattr(row, "status", ""))
+    if kind == "currency":
+        return format_html('<span class="mono">{}</span>', v.upper()) if v else _DASH
+    if kind == "plan":
+        return format_html("{}", v) if v else _DASH
     if kind == "mono":
         return format_html('<span class="mono">{}</span>', v) if v else _DASH
     return format_html("{}", v) if v not in (None, "") else _DASH
@@ -132,7 +163,8 @@ def value(row, column, customers=None) -> SafeString:
 
 @register.simple_tag
 def cell(row, column, customers=None) -> SafeString:
-    css = {"money": "num", "date": "nowrap muted", "id": "nowrap", "ref": "nowrap"}.get(column.kind, "")
+    css = {"money": "num nowrap", "date": "nowrap muted", "due": "nowrap", "id": "nowrap", "ref": "nowrap",
+           "customer": "nowrap"}.get(column.kind, "")
     return format_html('<td class="{}">{}</td>', css, value(row, column, customers)) if css else format_html(
         "<td>{}</td>", value(row, column, customers)
     )

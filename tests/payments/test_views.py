@@ -243,10 +243,20 @@ def test_subscription_page_names_its_plan(as_user, agent):
         id="sub_coffee01", customer="cus_MikaTanaka01",
         items={"object": "list", "data": [{"id": "si_1", "price": {"id": "price_Coffee"}, "quantity": 2}]},
     )
-    factories.mirror(product, price, sub)
-    body = text(as_user(agent).get("/stripe/subscriptions/sub_coffee01/"))
+    old_style = factories.SubscriptionFactory(
+        id="sub_plan01", customer="cus_MikaTanaka01",
+        items={"object": "list", "data": [{"id": "si_2", "plan": {"id": "price_Coffee"}, "quantity": 1}]},
+    )
+    factories.mirror(factories.CustomerFactory(id="cus_MikaTanaka01"), product, price, sub, old_style)
+    client = as_user(agent)
+    body = text(client.get("/stripe/subscriptions/sub_coffee01/"))
     assert "Coffee subscription" in body
     assert "¥1,800" in body
+    # The list names the plan too (read from the JSON inside the database), old API shape included.
+    listing = client.get("/stripe/subscriptions/")
+    assert [r.plan for r in listing.context["rows"]] == ["Coffee subscription", "Coffee subscription"]
+    # And so does the customer's page.
+    assert "Coffee subscription" in text(client.get("/stripe/customers/cus_MikaTanaka01/"))
 
 
 @pytest.mark.parametrize("path", ["/stripe/payments/ch_missing/", "/stripe/customers/ch_usd0001/"])
