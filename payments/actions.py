@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from . import stripe_api
 from .events import DELETING_TYPES, event_object, event_object_type, validate_event
-from .mirror import API_SOURCE, KINDS, Candidate, Kind, apply_object, kind_of, version_for
+from .mirror import API_SOURCE, KINDS, Candidate, Kind, Version, apply_object, kind_of, version_for
 from .models import WebhookEvent
 from .signals import payments_action, stripe_event_applied
 
@@ -57,20 +57,34 @@ def retrieve_object(kind: Kind, object_id: str) -> dict:
     return stripe_api.to_dict(stripe_api.resource(kind.resource).retrieve(object_id))
 
 
-def _tied_events(kind_name: str, current_event: str):
-    def tied(object_id: str, second: int) -> list[Candidate]:
-        start = dt.datetime.fromtimestamp(second, tz=dt.timezone.utc)
+def _tied_events(kind: Kind, current_event: str):
+    """The applied events of an object whose version equals the one being applied.
+
+    Only applied events take part: the mirror is then a function of the set of applied
+    events, and whichever of a tie is applied last sees all the others (each committed
+    its status under the row lock this apply now holds).
+    """
+
+    def tied(object_id: str, version: Version) -> list[Candidate]:
+        start = dt.datetime.fromtimestamp(version.ts, tz=dt.timezone.utc)
         rows = (
-            WebhookEvent.objects.filter(object_id=object_id, created=start)
+            WebhookEvent.objects.filter(object_id=object_id, created=start, status=WebhookEvent.Status.APPLIED)
             .exclude(id=current_event)
-            .exclude(status=WebhookEvent.Status.IGNORED)
             .values_list("id", "payload")
         )
+        refetching = stripe_api.is_configured()
         out = []
         for event_id, payload in rows:
             obj = event_object(payload)
-            if obj and obj.get("object") == kind_name:
-                out.append(Candidate(event_id, obj, (payload.get("data") or {}).get("previous_attributes")))
+            if not obj or obj.get("object") != kind.object or obj.get("id") != object_id:
+                continue
+            if refetching and needs_refetch(payload):
+                continue  # its state came from the API, under an "api" version
+            deleted = payload.get("type") in DELETING_TYPES
+            candidate_version = version_for(kind, obj, payload["created"], event_id, payload.get("type") or "", deleted)
+            if candidate_version.key() == version.key():
+                previous = (payload.get("data") or {}).get("previous_attributes")
+                out.append(Candidate(event_id, obj, previous, bool(deleted or obj.get("deleted"))))
         return out
 
     return tied
@@ -88,14 +102,18 @@ def _missing_references(kind: Kind, obj: dict) -> list[tuple[str, str]]:
     return missing
 
 
-def apply_event(event_id: str, *, source: str = "webhook", replay: bool = False) -> str:
+def apply_event(event_id: str, *, source: str | None = None, replay: bool = False) -> str:
     """Apply a stored event to the mirror. Returns the event's new status.
 
     The claim and the apply are one transaction: the claim is a compare-and-swap on the
     event's status, so two workers given the same event apply it once, and a worker that
     dies mid-way rolls back, leaving the event pending for its redelivery.
+
+    `stripe_event_applied` is sent once per event, on its first application, whether or
+    not it changed the mirror (a late, older event still happened: a dispute was opened);
+    a replay of an applied event re-writes the mirror but does not announce it again.
     """
-    event = WebhookEvent.objects.filter(pk=event_id).values("payload", "status").first()
+    event = WebhookEvent.objects.filter(pk=event_id).values("payload", "status", "source").first()
     if event is None:
         raise EventNotApplicable(f"no stored event {event_id}")
     claimable = CLAIMABLE + ((WebhookEvent.Status.APPLIED,) if replay else ())
@@ -133,17 +151,34 @@ def apply_event(event_id: str, *, source: str = "webhook", replay: bool = False)
     previous = (payload.get("data") or {}).get("previous_attributes")
     missing: list[tuple[str, str]] = []
     with transaction.atomic():
-        claimed = WebhookEvent.objects.filter(pk=event_id, status__in=claimable).update(
-            attempts=F("attempts") + 1
+        # The claim: a first application takes a pending or failed event; only a replay
+        # takes an applied one again. The row lock it takes serialises duplicates.
+        first = WebhookEvent.objects.filter(pk=event_id, status__in=CLAIMABLE).update(attempts=F("attempts") + 1)
+        claimed = first or (
+            replay
+            and WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.APPLIED).update(
+                attempts=F("attempts") + 1
+            )
         )
         if not claimed:
             return WebhookEvent.objects.filter(pk=event_id).values_list("status", flat=True).first() or ""
-        changed = apply_object(
-            kind, obj, version, deleted=deleted, previous=previous, tied_events=_tied_events(kind.object, event_id)
+        written = apply_object(
+            kind, obj, version, deleted=deleted, previous=previous, tied_events=_tied_events(kind, event_id)
         )
-        if changed:
+        if first:
+            if written is obj:
+                mirrored, gone = obj, deleted
+            else:  # the mirror holds another event's state: announce that one
+                mirrored, gone = kind.model.objects.filter(pk=obj["id"]).values_list("data", "deleted").first()
+            if gone and not mirrored.get("deleted"):
+                mirrored = {**mirrored, "deleted": True}  # Stripe's own mark, for listeners
             stripe_event_applied.send(
-                sender=__name__, event=payload, obj=obj, kind=kind.object, source="replay" if replay else source
+                sender=__name__,
+                event=payload,
+                obj=mirrored,
+                kind=kind.object,
+                source="replay" if replay else (source or event["source"]),
+                changed=written is not None,
             )
         WebhookEvent.objects.filter(pk=event_id).update(
             status=WebhookEvent.Status.APPLIED, last_error="", processed_at=timezone.now()

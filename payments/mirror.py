@@ -232,9 +232,11 @@ KINDS: dict[str, Kind] = {
             "charge",
             m.Charge,
             _charge,
-            # Within a second, a charge only moves forward: captured, then refunded more.
+            # Within a second, a charge only moves forward: captured, refunded more, disputed.
+            # charge.captured carries no previous_attributes, so capture must be in the rank.
             lambda o: {"pending": 1, "failed": 2, "succeeded": 2}.get(o.get("status") or "", 0) * 10**13
-            + min(int(o.get("amount_refunded") or 0), 10**12) * 2
+            + min(int(o.get("amount_refunded") or 0), 10**12) * 4
+            + (2 if o.get("captured") else 0)
             + (1 if o.get("disputed") else 0),
             "charges",
             (("customer", "customer"),),
@@ -434,6 +436,12 @@ class Candidate:
     source: str
     obj: dict
     previous: dict | None
+    deleted: bool = False
+
+
+# Longest-chain search is exact for the handful of same-second events an object really has;
+# past this many steps (dozens of toggling events) it falls back to counting predecessors.
+_CHAIN_SEARCH_BUDGET = 20000
 
 
 def resolve_tie(candidates: list[Candidate]) -> Candidate:
@@ -441,26 +449,52 @@ def resolve_tie(candidates: list[Candidate]) -> Candidate:
 
     A fetched object ("api") is the freshest truth Stripe gave us and wins. Otherwise an
     event whose previous_attributes describe another candidate's state came after it, so
-    the winner is the end of the longest such chain; event id breaks what is left, so
-    the answer depends only on the set of candidates.
+    the winner is the end of the longest such chain (a longest simple path: a field that
+    toggles back makes the relation cyclic); event id breaks what is left. Candidates are
+    searched in id order, so the answer depends only on the set, never on arrival order.
     """
-    for c in candidates:
-        if c.source == API_SOURCE:
-            return c
-    depth: dict[str, int] = {}
+    api = [c for c in candidates if c.source == API_SOURCE]
+    if api:
+        return api[0]
+    nodes = sorted({c.source: c for c in candidates}.values(), key=lambda c: c.source)
+    # follows[i]: the candidates whose state node i's previous_attributes describe.
+    follows = [
+        [j for j, p in enumerate(nodes) if j != i and c.previous and _matches(p.obj, c.previous)]
+        for i, c in enumerate(nodes)
+    ]
+    budget = [_CHAIN_SEARCH_BUDGET]
 
-    def chain_depth(c: Candidate, seen: frozenset[str]) -> int:
-        if c.source in depth:
-            return depth[c.source]
+    def longest(i: int, seen: int) -> int:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _Exhausted
         best = 0
-        if c.previous:
-            for p in candidates:
-                if p.source != c.source and p.source not in seen and _matches(p.obj, c.previous):
-                    best = max(best, 1 + chain_depth(p, seen | {c.source}))
-        depth[c.source] = best
+        for j in follows[i]:
+            if not seen & (1 << j):
+                best = max(best, 1 + longest(j, seen | (1 << j)))
         return best
 
-    return max(candidates, key=lambda c: (chain_depth(c, frozenset()), c.source))
+    try:
+        if len(nodes) > 64:
+            raise _Exhausted
+        depth = [longest(i, 1 << i) for i in range(len(nodes))]
+    except _Exhausted:
+        depth = [len(_reachable(i, follows)) for i in range(len(nodes))]
+    return max(zip(depth, (c.source for c in nodes), nodes))[2]
+
+
+class _Exhausted(Exception):
+    pass
+
+
+def _reachable(start: int, follows: list[list[int]]) -> set[int]:
+    seen, todo = set(), [start]
+    while todo:
+        for j in follows[todo.pop()]:
+            if j not in seen and j != start:
+                seen.add(j)
+                todo.append(j)
+    return seen
 
 
 def apply_object(
@@ -470,42 +504,50 @@ def apply_object(
     *,
     deleted: bool = False,
     previous: dict | None = None,
-    tied_events: Callable[[str, int], list[Candidate]] | None = None,
-) -> bool:
+    tied_events: Callable[[str, Version], list[Candidate]] | None = None,
+) -> dict | None:
     """Write one object if its state is newer than the mirror's. Must run inside a transaction.
 
-    `tied_events(object_id, ts)` returns the other stored events of this object in the
-    same second, used only when the stored version equals the incoming one.
+    Returns the state written (which, after a same-version tie, may be another event's), or
+    None if the mirror kept its state. `tied_events(object_id, version)` returns the other
+    applied events of this object with exactly this version.
+
+    Ties are settled over every applied event of that version, and the winner is written
+    even when it is neither the incoming nor the stored state: so whichever event of a tie
+    is applied last leaves the same row, in any arrival order.
     """
     if upsert(kind, [(obj, version, deleted)]):
-        return True
+        return obj
+    # The upsert's ON CONFLICT already locked the row; this reads it under that lock.
     stored = (
         kind.model.objects.select_for_update()
         .filter(pk=obj["id"])
-        .values("version_ts", "version_rank", "version_source", "data")
+        .values("version_ts", "version_rank", "version_source", "data", "deleted")
         .first()
     )
     if stored is None or (stored["version_ts"], stored["version_rank"]) != version.key():
-        return False  # the stored state is newer
+        return None  # the stored state is newer
     if stored["version_source"] == version.source:
-        return False  # the same state again
-    candidates = {version.source: Candidate(version.source, obj, previous)}
-    for c in tied_events(obj["id"], version.ts) if tied_events else []:
+        return None  # the same state again
+    candidates = {version.source: Candidate(version.source, obj, previous, bool(deleted or obj.get("deleted")))}
+    for c in tied_events(obj["id"], version) if tied_events else []:
         candidates.setdefault(c.source, c)
-    candidates.setdefault(stored["version_source"], Candidate(stored["version_source"], stored["data"], None))
-    winner = resolve_tie(list(candidates.values()))
-    if winner.source != version.source:
-        return False
-    fields = kind.columns(obj)
-    kind.model.objects.filter(pk=obj["id"]).update(
-        data=obj,
-        livemode=bool(obj.get("livemode")),
-        created=ts(obj.get("created")),
-        deleted=bool(deleted or obj.get("deleted")),
-        version_source=version.source,
-        **fields,
+    candidates.setdefault(
+        stored["version_source"], Candidate(stored["version_source"], stored["data"], None, stored["deleted"])
     )
-    return True
+    winner = resolve_tie(list(candidates.values()))
+    if winner.source == stored["version_source"]:
+        return None
+    kind.model.objects.filter(pk=obj["id"]).update(
+        data=winner.obj,
+        livemode=bool(winner.obj.get("livemode")),
+        created=ts(winner.obj.get("created")),
+        deleted=bool(winner.deleted or winner.obj.get("deleted")),
+        version_source=winner.source,
+        synced_at=dt.datetime.now(dt.timezone.utc),
+        **kind.columns(winner.obj),
+    )
+    return winner.obj
 
 
 def upsert_fetched(objects: Iterable[dict], fetched_at: int) -> dict[str, set[str]]:

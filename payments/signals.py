@@ -2,9 +2,10 @@
 
 from django.dispatch import Signal
 
-# Sent inside the applying transaction, after an event changed the mirror.
+# Sent inside the applying transaction, once per event, when it is first applied.
 # kwargs: event (dict, the Stripe event), obj (dict, the object as now mirrored),
-# kind (str, Stripe object type), source ("webhook" | "reconcile" | "replay").
+# kind (str, Stripe object type), source ("webhook" | "reconcile" | "replay"),
+# changed (bool: False for an event older than the mirror's state, which still happened).
 stripe_event_applied = Signal()
 
 # Sent inside the transaction of every action a person or a job takes on payments data,

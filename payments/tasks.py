@@ -24,7 +24,7 @@ def _backoff(retries: int) -> int:
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
-def apply_event_task(self, event_id: str, replay: bool = False, source: str = "webhook"):
+def apply_event_task(self, event_id: str, replay: bool = False, source: str | None = None):
     try:
         return apply_event(event_id, source=source, replay=replay)
     except EventNotApplicable as exc:
