@@ -533,6 +533,10 @@ def receive_message(*, actor=None, channel: str, sender: str, sender_name: str =
         if existing:
             return Received(existing, created=False)
     sender_value = identity_rules.normalise(kind, sender)
+    if kind == Identity.Kind.EMAIL and not sender_name:
+        from email.utils import parseaddr
+
+        sender_name = parseaddr(sender)[0]
     html = clean_html(body_html)
     text = body_text or ""
     try:

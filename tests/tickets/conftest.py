@@ -30,6 +30,8 @@ def tickets_settings(settings, tmp_path):
     settings.LINE_CHANNEL_SECRET = LINE_SECRET
     settings.LINE_CHANNEL_ACCESS_TOKEN = "line-access-token-for-tests"
     settings.TICKETS_DELIVERY_MAX_RETRIES = 2
+    # The role fixtures hash a password per user; the real hasher costs ~0.5 s each on CI.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return settings
 
 
