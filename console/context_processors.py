@@ -5,6 +5,7 @@ from .roles import ADMIN_ROLE, ROLES
 # The left navigation: (key, label, url name, args, permission). A later app adds its
 # pages here; a user sees only what their permissions open.
 MAIN_NAV = [
+    ("inbox", "Inbox", "inbox", ["mine"], "tickets.view_ticket"),
     ("customers", "Customers", "mirror_list", ["customers"], "payments.view_customer"),
     ("payments", "Payments", "mirror_list", ["payments"], "payments.view_charge"),
     ("refunds", "Refunds", "mirror_list", ["refunds"], "payments.view_refund"),

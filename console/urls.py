@@ -13,4 +13,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("payments.urls")),
     path("", include("tickets.channel_urls")),
+    path("", include("tickets.urls")),
 ]

@@ -214,6 +214,71 @@ ACCESS: dict[str, list[Case]] = {
 }
 
 
+# --- the agent inbox and the ticket page (tickets/urls.py) ----------------------------------------
+# One sample ticket, opened by an email through tickets.actions (the same Message-ID returns it).
+
+
+def _sample_message():
+    from tickets import actions
+    from tickets.models import Message
+
+    found = Message.objects.select_related("ticket").filter(channel="email", channel_message_id="sample@paydesk.test").first()
+    if found is None:
+        found = actions.receive_message(channel="email", sender="Sample Customer <sample@example.com>",
+                                        subject="Sample", body_text="Hello", channel_message_id="sample@paydesk.test").message
+    return found
+
+
+def _ticket_number():
+    return str(_sample_message().ticket.number)
+
+
+def _ticket_path():
+    return f"/tickets/{_ticket_number()}/"
+
+
+def _sample_contact_pk():
+    return str(_sample_message().ticket.requester_id)
+
+
+def _sample_identity_pk():
+    return str(_sample_message().ticket.requester.identities.get().pk)
+
+
+def _sample_message_pk():
+    return str(_sample_message().pk)
+
+
+def post_only(data=None, ok=OK, finance=None, **kw) -> list[Case]:
+    """A POST endpoint: GET is 405 for everyone logged in; POST answers `ok` (finance: `finance`)."""
+    return [
+        case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED, **kw),
+        case(method="post", data=data or {}, agent=ok, finance=finance or ok, admin=ok, **kw),
+    ]
+
+
+ACCESS.update({
+    "tickets/": [case(agent=redirect("/tickets/mine/"), finance=redirect("/tickets/mine/"), admin=redirect("/tickets/mine/"))],
+    "tickets/<slug:view>/": [case(view="mine"), case(view="all"), case(view="team-none", agent=NOT_FOUND,
+                                                                       finance=NOT_FOUND, admin=NOT_FOUND)],
+    "tickets/bulk/": post_only({"view": "all", "op": "solved"}, ok=redirect("/tickets/all/")),
+    "tickets/<int:number>/": [case(number=_ticket_number), case(number="999999", agent=NOT_FOUND, finance=NOT_FOUND,
+                                                                 admin=NOT_FOUND)],
+    # An empty reply: the page again with "A reply needs some text."; nothing is sent.
+    "tickets/<int:number>/reply/": post_only(number=_ticket_number),
+    "tickets/<int:number>/update/": post_only({"field": "nothing"}, ok=BAD_REQUEST, number=_ticket_number),
+    "tickets/<int:number>/tags/": post_only(ok=redirect(_ticket_path), number=_ticket_number),
+    "tickets/<int:number>/macro/": [case(number=_ticket_number)],
+    "tickets/<int:number>/presence/": post_only(number=_ticket_number),
+    # The sample message is inbound: nothing to retry, back to the ticket with a message.
+    "tickets/messages/<int:pk>/retry/": post_only(ok=redirect(_ticket_path), pk=_sample_message_pk),
+    "tickets/contacts/<int:pk>/link/": post_only({"kind": "nonsense"}, ok=BAD_REQUEST, pk=_sample_contact_pk),
+    "tickets/identities/<int:pk>/unlink/": post_only(ok=redirect("/tickets/"), pk=_sample_identity_pk),
+    # Merging is for agents and admins; finance is refused before the (missing) merge is looked up.
+    "tickets/merges/<int:pk>/undo/": post_only(ok=NOT_FOUND, finance=DENIED, pk="999999"),
+})
+
+
 # --- walking the URLconf --------------------------------------------------------------------------
 
 

@@ -1,0 +1,22 @@
+"""The agent inbox and the ticket page (the channels' own endpoints are in channel_urls)."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("tickets/", views.inbox_home, name="inbox_home"),
+    path("tickets/bulk/", views.inbox_bulk, name="inbox_bulk"),
+    path("tickets/<int:number>/", views.ticket_detail, name="ticket"),
+    path("tickets/<int:number>/reply/", views.ticket_reply, name="ticket_reply"),
+    path("tickets/<int:number>/update/", views.ticket_update, name="ticket_update"),
+    path("tickets/<int:number>/tags/", views.ticket_tags, name="ticket_tags"),
+    path("tickets/<int:number>/macro/", views.ticket_macro, name="ticket_macro"),
+    path("tickets/<int:number>/presence/", views.ticket_presence, name="ticket_presence"),
+    path("tickets/messages/<int:pk>/retry/", views.message_retry, name="message_retry"),
+    path("tickets/contacts/<int:pk>/link/", views.contact_link, name="contact_link"),
+    path("tickets/identities/<int:pk>/unlink/", views.identity_unlink, name="identity_unlink"),
+    path("tickets/merges/<int:pk>/undo/", views.merge_undo, name="merge_undo"),
+    # Last: mine, unassigned, all, team-<slug>.
+    path("tickets/<slug:view>/", views.inbox, name="inbox"),
+]

@@ -1,0 +1,526 @@
+"""The agent inbox and the ticket page.
+
+Every page view serves the whole page, or the fragment HTMX asked for (`template#partial`).
+Every write calls one function in tickets.actions (which checks the permission again,
+runs in a transaction and writes the audit entry); these views only read, call, and render.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from . import actions, identity as identity_rules, presence, selectors
+from .models import Channel, Contact, ContactMerge, Identity, Message, Ticket
+
+VIEW_PERM = "tickets.view_ticket"
+PAGE_SIZES = (25, 50, 100)
+TEMPLATE = "tickets/inbox.html"
+TICKET_TEMPLATE = "tickets/ticket.html"
+
+
+def _int(value, default=None):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _errors(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+# --- the inbox -------------------------------------------------------------------------------
+
+
+def _nav(request, team_list, current_key: str, counts: dict | None = None) -> list[dict]:
+    counts = counts if counts is not None else selectors.inbox_counts(request.user, team_list)
+    views = [("mine", "My tickets"), ("unassigned", "Unassigned")]
+    views += [(f"team-{t.slug}", t.name) for t in team_list]
+    views.append(("all", "All tickets"))
+    return [
+        {"key": key, "label": label, "url": reverse("inbox", args=[key]), "count": counts.get(key, 0),
+         "current": key == current_key}
+        for key, label in views
+    ]
+
+
+def _page_size(request) -> int:
+    size = _int(request.GET.get("n"), selectors.PAGE_SIZE)
+    return size if size in PAGE_SIZES else selectors.PAGE_SIZE
+
+
+def _inbox_context(request, view, filters, *, after: str = "", size: int | None = None) -> dict:
+    page = selectors.inbox_page(request.user, view, filters, after=after, size=size or _page_size(request))
+    query = filters.query()
+    if page.size != selectors.PAGE_SIZE:
+        query["n"] = str(page.size)
+    more_url = ""
+    if page.cursor:
+        more_url = f"{request.path}?{urlencode({**query, 'after': page.cursor})}"
+    return {
+        "view": view, "filters": filters, "page": page, "rows": page.rows, "more_url": more_url,
+        "now": timezone.now(), "filter_query": urlencode(query), "from_view": view.key,
+    }
+
+
+@require_GET
+def inbox_home(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm(VIEW_PERM):
+        raise PermissionDenied("You don't have access to tickets.")
+    return redirect("inbox", "mine")
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@permission_required(VIEW_PERM, raise_exception=True)
+def inbox(request: HttpRequest, view: str) -> HttpResponse:
+    team_list = selectors.teams()
+    inbox_view = selectors.resolve_view(view, team_list)
+    if inbox_view is None:
+        raise Http404("No such inbox view")
+    filters = selectors.Filters.from_query(request.GET)
+    after = request.GET.get("after", "")[:300]
+    context = _inbox_context(request, inbox_view, filters, after=after)
+    if request.htmx and after:
+        return render(request, TEMPLATE + "#rows", context)  # infinite scroll: the next rows only
+    if request.htmx and request.htmx.target == "inbox-table":
+        return render(request, TEMPLATE + "#table", context)  # the filter form: the whole table
+    context.update(_inbox_page_extras(request, team_list, inbox_view))
+    return render(request, TEMPLATE, context)
+
+
+def _inbox_page_extras(request, team_list, inbox_view) -> dict:
+    return {
+        "inbox_nav": _nav(request, team_list, inbox_view.key),
+        "teams": team_list,
+        "agents": selectors.assignable_agents(),
+        "channels": Channel.choices,
+        "priorities": Ticket.Priority.choices,
+        "status_filters": list(selectors.STATUS_FILTERS),
+        "page_sizes": PAGE_SIZES,
+        "nav": "inbox",
+    }
+
+
+def _bulk_user(value: str, request):
+    if value == "":
+        return None
+    if value == "me":
+        return request.user
+    pk = _int(value)
+    user = get_user_model().objects.filter(pk=pk).first() if pk else None
+    if user is None:
+        raise actions.ActionError("No such agent.", code="not_found")
+    return user
+
+
+@require_POST
+@permission_required(VIEW_PERM, raise_exception=True)
+def inbox_bulk(request: HttpRequest) -> HttpResponse:
+    """Assign, tag, solve or close the selected tickets, then show the list again."""
+    team_list = selectors.teams()
+    inbox_view = selectors.resolve_view(request.POST.get("view", ""), team_list)
+    if inbox_view is None:
+        return HttpResponseBadRequest("Unknown inbox view.")
+    filters = selectors.Filters.from_query(request.POST)
+    ids = [pk for pk in (_int(v) for v in request.POST.getlist("ticket")) if pk]
+    op = request.POST.get("op", "")
+    if op not in {"assign", "team", "tag", "solved", "closed"}:
+        return HttpResponseBadRequest("Unknown bulk action.")
+    # Each action has its own control in the bulk bar.
+    value = request.POST.get({"assign": "assign_to", "team": "team", "tag": "add_tag"}.get(op, ""), "").strip()
+    if not ids:
+        messages.info(request, "Select some tickets first.")
+    else:
+        try:
+            if op == "assign":
+                n = actions.bulk_assign(actor=request.user, tickets=ids, assignee=_bulk_user(value, request))
+                done = f"Assigned {n} ticket{'s' if n != 1 else ''}."
+            elif op == "team":
+                team = next((t for t in team_list if str(t.pk) == value), None)
+                if value and team is None:
+                    raise actions.ActionError("No such team.", code="not_found")
+                n = actions.bulk_assign(actor=request.user, tickets=ids, team=team)
+                done = f"Moved {n} ticket{'s' if n != 1 else ''} to {team.name if team else 'no team'}."
+            elif op == "tag":
+                if not value:
+                    raise actions.ActionError("Type a tag to add.", code="required")
+                n = actions.bulk_set_tags(actor=request.user, tickets=ids, add=[value])
+                done = f"Tagged {n} ticket{'s' if n != 1 else ''} “{value}”."
+            else:
+                n = actions.bulk_set_status(actor=request.user, tickets=ids, status=op)
+                done = f"Marked {n} ticket{'s' if n != 1 else ''} {op}."
+            messages.success(request, done)
+        except actions.ActionError as exc:
+            messages.error(request, _errors(exc))
+    if not request.htmx:
+        query = urlencode(filters.query())
+        return redirect(reverse("inbox", args=[inbox_view.key]) + (f"?{query}" if query else ""))
+    context = _inbox_context(request, inbox_view, filters, size=_int(request.POST.get("n"), None))
+    context["inbox_nav"] = _nav(request, team_list, inbox_view.key)
+    context["oob_nav"] = True
+    return render(request, TEMPLATE + "#bulk-response", context)
+
+
+# --- one ticket ------------------------------------------------------------------------------
+
+
+def _ticket_or_404(number: int) -> Ticket:
+    ticket = selectors.ticket_by_number(number)
+    if ticket is None:
+        raise Http404(f"No ticket #{number}")
+    return ticket
+
+
+def _seen(request) -> dt.datetime | None:
+    value = request.POST.get("seen") or request.GET.get("seen") or ""
+    parsed = parse_datetime(value[:40]) if value else None
+    return parsed
+
+
+def _contact_context(request, contact: Contact, **extra) -> dict:
+    return {
+        "contact": contact,
+        "identities": selectors.contact_identities(contact),
+        "merges": selectors.undoable_merges(contact),
+        "identity_kinds": Identity.Kind.choices,
+        "can_link": request.user.has_perm("tickets.link_identity"),
+        "can_merge": request.user.has_perm("tickets.merge_contacts"),
+        **extra,
+    }
+
+
+def _ticket_context(request, ticket: Ticket, **extra) -> dict:
+    user = request.user
+    from_view = request.GET.get("from") or request.POST.get("from") or ""
+    if not (from_view in ("mine", "unassigned", "all") or from_view.startswith("team-")):
+        from_view = "mine"
+    context = {
+        "ticket": ticket,
+        "now": timezone.now(),
+        "from_view": from_view,
+        "back_url": reverse("inbox", args=[from_view]),
+        "can_reply": user.has_perm("tickets.reply_ticket"),
+        "can_note": user.has_perm("tickets.note_ticket"),
+        "can_change": user.has_perm("tickets.change_ticket"),
+        "can_assign": user.has_perm("tickets.assign_ticket"),
+        "can_retry": user.has_perm("tickets.retry_delivery"),
+        "statuses": Ticket.Status.choices,
+        "priorities": Ticket.Priority.choices,
+        "draft": "",
+        "kind": "reply",
+        "nav": "inbox",
+    }
+    context.update(extra)
+    return context
+
+
+def customer_panel_url(contact: Contact) -> str:
+    """The console's customer panel for this contact, if the console serves one yet.
+
+    tickets never imports console: the panel is a URL, embedded with hx-get. Until that
+    page exists the slot shows a calm placeholder instead of requesting a 404.
+    """
+    url = f"/customers/{contact.pk}/panel"
+    try:
+        resolve(url)
+    except Resolver404:
+        return ""
+    return url
+
+
+def _full_ticket_context(request, ticket: Ticket, **extra) -> dict:
+    team_list = selectors.teams()
+    context = _ticket_context(request, ticket, **extra)
+    context.update(_contact_context(request, ticket.requester))
+    context.update({
+        "messages_list": selectors.conversation(ticket),
+        "macros": selectors.active_macros(),
+        "agents": selectors.assignable_agents(),
+        "teams": team_list,
+        "inbox_nav": _nav(request, team_list, context["from_view"]),
+        "others": presence.touch(ticket.pk, request.user),
+        "presence_ttl": presence.PRESENCE_TTL,
+        "panel_url": customer_panel_url(ticket.requester),
+    })
+    return context
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@permission_required(VIEW_PERM, raise_exception=True)
+def ticket_detail(request: HttpRequest, number: int) -> HttpResponse:
+    ticket = _ticket_or_404(number)
+    if request.htmx and request.htmx.target == "conversation":
+        # "Show the update": the conversation again, and the page now knows the new version.
+        context = _ticket_context(request, ticket, messages_list=selectors.conversation(ticket),
+                                  agents=selectors.assignable_agents(), teams=selectors.teams(), oob=True)
+        return render(request, TICKET_TEMPLATE + "#conversation-refresh", context)
+    return render(request, TICKET_TEMPLATE, _full_ticket_context(request, ticket))
+
+
+def _thread_response(request, ticket: Ticket, **extra) -> HttpResponse:
+    """The conversation and the composer (after a send, or with a warning or an error)."""
+    context = _ticket_context(request, ticket, messages_list=selectors.conversation(ticket),
+                              macros=selectors.active_macros(), agents=selectors.assignable_agents(),
+                              teams=selectors.teams(), oob=True, **extra)
+    return render(request, TICKET_TEMPLATE + "#thread-response", context)
+
+
+@require_POST
+@permission_required(VIEW_PERM, raise_exception=True)
+def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
+    """Send a reply or add an internal note. A reply to a ticket that changed since the page
+    was loaded (its version moved on) is not sent: the agent sees what changed and chooses."""
+    ticket = _ticket_or_404(number)
+    kind = request.POST.get("kind", "reply")
+    if kind not in ("reply", "note"):
+        return HttpResponseBadRequest("kind must be reply or note")
+    body = request.POST.get("body", "")
+    version = _int(request.POST.get("version"))
+    status = request.POST.get("status", "")
+    macro = selectors.macro(request.POST.get("macro")) if request.POST.get("macro") else None
+    if status and status not in Ticket.Status.values:
+        return HttpResponseBadRequest("Unknown status")
+    draft = {"draft": body, "kind": kind, "macro": macro, "status_after": status}
+    if kind == "reply" and not request.user.has_perm("tickets.reply_ticket"):
+        raise PermissionDenied("You may not reply to customers.")
+    if kind == "note" and not request.user.has_perm("tickets.note_ticket"):
+        raise PermissionDenied("You may not add notes.")
+    try:
+        if macro is not None:
+            actions.apply_macro(actor=request.user, ticket=ticket, macro=macro, body=body,
+                                as_note=kind == "note", expected_version=version if kind == "reply" else None)
+            if status:
+                actions.set_status(actor=request.user, ticket=ticket, status=status)
+        elif kind == "note":
+            actions.add_note(actor=request.user, ticket=ticket, body=body)
+            if status:
+                actions.set_status(actor=request.user, ticket=ticket, status=status)
+        else:
+            actions.reply(actor=request.user, ticket=ticket, body=body, status=status or None,
+                          expected_version=version)
+    except actions.StaleTicket:
+        fresh = _ticket_or_404(number)
+        changes = selectors.changes_since(fresh, _seen(request), request.user)
+        if not request.htmx:
+            return render(request, TICKET_TEMPLATE, _full_ticket_context(
+                request, fresh, stale=True, changes=changes, **draft))
+        return _thread_response(request, fresh, stale=True, changes=changes, **draft)
+    except actions.ActionError as exc:
+        fresh = _ticket_or_404(number)
+        if not request.htmx:
+            return render(request, TICKET_TEMPLATE, _full_ticket_context(request, fresh, error=_errors(exc), **draft))
+        return _thread_response(request, _ticket_or_404(number), error=_errors(exc), **draft)
+    if not request.htmx:
+        messages.success(request, "Reply queued." if kind == "reply" else "Note added.")
+        return redirect("ticket", number)
+    return _thread_response(request, _ticket_or_404(number), sent=kind)
+
+
+def _props_response(request, ticket: Ticket, **extra) -> HttpResponse:
+    context = _ticket_context(request, ticket, agents=selectors.assignable_agents(), teams=selectors.teams(),
+                              oob=True, **extra)
+    return render(request, TICKET_TEMPLATE + "#props-response", context)
+
+
+@require_POST
+@permission_required(VIEW_PERM, raise_exception=True)
+def ticket_update(request: HttpRequest, number: int) -> HttpResponse:
+    """Status, priority, assignee or team, edited in place."""
+    ticket = _ticket_or_404(number)
+    field = request.POST.get("field", "")
+    value = request.POST.get("value", "")
+    error = ""
+    try:
+        if field == "status":
+            actions.set_status(actor=request.user, ticket=ticket, status=value)
+        elif field == "priority":
+            actions.set_priority(actor=request.user, ticket=ticket, priority=value)
+        elif field == "assignee":
+            actions.assign(actor=request.user, ticket=ticket, assignee=_bulk_user(value, request))
+        elif field == "team":
+            team = next((t for t in selectors.teams() if str(t.pk) == value), None)
+            if value and team is None:
+                raise actions.ActionError("No such team.", code="not_found")
+            actions.assign(actor=request.user, ticket=ticket, team=team)
+        else:
+            return HttpResponseBadRequest("Unknown field")
+    except actions.ActionError as exc:
+        error = _errors(exc)
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect("ticket", number)
+    return _props_response(request, _ticket_or_404(number), props_error=error, saved=field if not error else "")
+
+
+@require_POST
+@permission_required(VIEW_PERM, raise_exception=True)
+def ticket_tags(request: HttpRequest, number: int) -> HttpResponse:
+    ticket = _ticket_or_404(number)
+    add = [t for t in request.POST.get("add", "").replace(",", " ").split() if t][:20]
+    remove = [t for t in request.POST.getlist("remove") if t][:20]
+    error = ""
+    if add or remove:
+        try:
+            actions.set_tags(actor=request.user, ticket=ticket, add=add, remove=remove)
+        except actions.ActionError as exc:
+            error = _errors(exc)
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect("ticket", number)
+    return _props_response(request, _ticket_or_404(number), props_error=error, saved="tags" if not error else "")
+
+
+@require_GET
+@permission_required(VIEW_PERM, raise_exception=True)
+def ticket_macro(request: HttpRequest, number: int) -> HttpResponse:
+    """The composer's text with the chosen macro filled in (placeholders replaced)."""
+    ticket = _ticket_or_404(number)
+    macro = selectors.macro(request.GET.get("macro"))
+    context = _ticket_context(request, ticket, kind=request.GET.get("kind", "reply"))
+    if macro is None:
+        context["draft"] = request.GET.get("body", "")
+    else:
+        context["draft"] = actions.render_macro(macro, ticket=ticket, actor=request.user)
+        context["macro"] = macro
+    return render(request, TICKET_TEMPLATE + "#composer-body", context)
+
+
+@require_POST
+@permission_required(VIEW_PERM, raise_exception=True)
+def ticket_presence(request: HttpRequest, number: int) -> HttpResponse:
+    """The page's heartbeat: I am here (typing or not); who else is; did the ticket change."""
+    row = Ticket.objects.filter(number=number).values("pk", "version").first()
+    if row is None:
+        raise Http404(f"No ticket #{number}")
+    if request.POST.get("leave"):
+        presence.leave(row["pk"], request.user)
+        return HttpResponse(status=204)
+    others = presence.touch(row["pk"], request.user, composing=bool(request.POST.get("composing")))
+    version = _int(request.POST.get("version"))
+    context = {
+        "others": others, "changed": version is not None and version != row["version"],
+        "ticket": {"number": number}, "presence_ttl": presence.PRESENCE_TTL,
+    }
+    return render(request, TICKET_TEMPLATE + "#presence", context)
+
+
+@require_POST
+@permission_required(VIEW_PERM, raise_exception=True)
+def message_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    message = Message.objects.select_related("ticket").filter(pk=pk).first()
+    if message is None:
+        raise Http404("No such message")
+    error = ""
+    try:
+        actions.retry_delivery(actor=request.user, message=message)
+    except actions.ActionError as exc:
+        error = _errors(exc)
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect("ticket", message.ticket.number)
+    message = Message.objects.select_related("author", "contact").prefetch_related("attachments").get(pk=pk)
+    context = _ticket_context(request, message.ticket, m=message, retry_error=error)
+    return render(request, TICKET_TEMPLATE + "#message", context)
+
+
+# --- the requester's identities --------------------------------------------------------------
+
+
+def _contact_response(request, contact: Contact, **extra) -> HttpResponse:
+    """The contact card again; if a ticket is given, for that ticket's (possibly new) requester."""
+    number = _int(request.POST.get("ticket"))
+    ticket = selectors.ticket_by_number(number) if number else None
+    if ticket is not None:
+        contact = ticket.requester
+    elif contact.merged_into_id:
+        contact = Contact.objects.get(pk=contact.merged_into_id)
+    context = _contact_context(request, contact, ticket=ticket, **extra)
+    if not request.htmx:
+        for text in filter(None, [extra.get("notice"), extra.get("link_error")]):
+            messages.info(request, text)
+        return redirect("ticket", ticket.number) if ticket else redirect("inbox_home")
+    return render(request, TICKET_TEMPLATE + "#contact", context)
+
+
+@require_POST
+@permission_required("tickets.link_identity", raise_exception=True)
+def contact_link(request: HttpRequest, pk: int) -> HttpResponse:
+    """Link an email, LINE id, phone or Stripe customer to the contact. If someone else has
+    it, say so and ask before merging the two (a merge moves their tickets here)."""
+    contact = Contact.objects.filter(pk=pk).first()
+    if contact is None:
+        raise Http404("No such contact")
+    kind = request.POST.get("kind", "")
+    if kind not in Identity.Kind.values:
+        return HttpResponseBadRequest("Unknown identity kind")
+    raw = request.POST.get("value", "")[:320]
+    try:
+        value = identity_rules.normalise(kind, raw)
+    except ValidationError as exc:
+        return _contact_response(request, contact, link_error=_errors(exc), link_kind=kind, link_value=raw)
+    owner = selectors.identity_owner(kind, value)
+    if owner is not None and owner.contact_id != contact.pk and request.POST.get("confirm") != "merge":
+        other = owner.contact
+        return _contact_response(
+            request, contact, confirm_merge=other, link_kind=kind, link_value=value,
+            other_tickets=other.tickets.count(),
+        )
+    try:
+        result = actions.link_identity(actor=request.user, contact=contact, kind=kind, value=value)
+    except actions.ActionError as exc:
+        return _contact_response(request, contact, link_error=_errors(exc), link_kind=kind, link_value=raw)
+    if result.merge:
+        notice = f"Merged {result.merge.merged} into this contact (their tickets moved here)."
+    elif result.created:
+        notice = f"Linked {Identity.Kind(kind).label.lower()} {value}."
+    else:
+        notice = "That identity was already linked here."
+    return _contact_response(request, contact, notice=notice)
+
+
+@require_POST
+@permission_required("tickets.link_identity", raise_exception=True)
+def identity_unlink(request: HttpRequest, pk: int) -> HttpResponse:
+    ident = Identity.objects.select_related("contact").filter(pk=pk).first()
+    if ident is None:
+        raise Http404("No such identity")
+    contact = ident.contact
+    label = f"{ident.get_kind_display().lower()} {ident.value}"
+    try:
+        actions.unlink_identity(actor=request.user, identity=ident)
+    except actions.ActionError as exc:
+        return _contact_response(request, contact, link_error=_errors(exc))
+    return _contact_response(
+        request, contact, notice=f"Unlinked {label}. New messages from it will start a new contact."
+    )
+
+
+@require_POST
+@permission_required("tickets.merge_contacts", raise_exception=True)
+def merge_undo(request: HttpRequest, pk: int) -> HttpResponse:
+    merge = ContactMerge.objects.select_related("survivor", "merged").filter(pk=pk).first()
+    if merge is None:
+        raise Http404("No such merge")
+    try:
+        actions.undo_merge(actor=request.user, merge=merge)
+    except actions.ActionError as exc:
+        return _contact_response(request, merge.survivor, link_error=_errors(exc))
+    return _contact_response(request, merge.survivor, notice=f"Undid the merge: {merge.merged} is separate again.")
