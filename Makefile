@@ -25,7 +25,7 @@ chromium:
 # Serves the console on http://127.0.0.1:8000 with a demo Stripe account (localstripe),
 # seeded through the real webhook path into an embedded SQLite database.
 demo: install
-	DEBUG=1 $(PY) manage.py demo
+	DEBUG=1 $(PY) manage.py demo $(DEMO_ARGS)
 
 test: install services chromium
 	DATABASE_URL=$(TEST_DB) CELERY_BROKER_URL=$(TEST_BROKER) SECRET_KEY=test-secret-key \
