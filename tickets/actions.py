@@ -447,9 +447,15 @@ def _new_ticket(*, actor, requester: Contact, subject: str, channel: str, priori
     )
     _refresh_sla(ticket)
     ticket.save()
-    if ticket.number is None:
-        Ticket.objects.filter(pk=ticket.pk).update(number=ticket.pk)
-        ticket.number = ticket.pk
+    # Due times count from the stored creation time exactly (set_priority recomputes from it),
+    # written together with the number, which defaults to the id.
+    ticket.first_response_due, ticket.resolution_due = sla_times(priority, ticket.created)
+    _refresh_sla(ticket)
+    ticket.number = ticket.number or ticket.pk
+    Ticket.objects.filter(pk=ticket.pk).update(
+        number=ticket.number, first_response_due=ticket.first_response_due,
+        resolution_due=ticket.resolution_due, sla_due=ticket.sla_due,
+    )
     if tags:
         ticket.tags.set(_tags(_tag_names(tags)))
     _audit(actor, "ticket.create", _target(ticket), channel=channel, requester=requester.pk, priority=priority,
