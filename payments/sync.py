@@ -341,8 +341,11 @@ def reconcile() -> ReconcileResult:
                         continue
                     result.new += 1
                     if status == WebhookEvent.Status.PENDING:
+                        # robust: a broker hiccup must not fail the run; the event is stored
+                        # pending, and requeue_stale_events queues it again.
                         transaction.on_commit(
-                            lambda e=payload["id"]: apply_event_task.delay(e, source=WebhookEvent.Source.RECONCILE.value)
+                            lambda e=payload["id"]: apply_event_task.delay(e, source=WebhookEvent.Source.RECONCILE.value),
+                            robust=True,
                         )
     except Exception as exc:
         SyncCursor.objects.filter(name=RECONCILE_CURSOR).update(last_error=_error_text(exc))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from django.core.management.base import BaseCommand, CommandError
 
 from payments import stripe_api, sync
@@ -19,8 +21,15 @@ class ProgressBars:
         from tqdm import tqdm
 
         if stage == "start":
+            size = shutil.get_terminal_size((100, 24))
             self.bars[result.resource] = tqdm(
-                desc=f"{result.resource:<26}", unit=" obj", initial=result.total, file=self.stream, dynamic_ncols=True
+                desc=f"{result.resource:<26}",
+                unit=" obj",
+                initial=result.total,
+                file=self.stream,
+                # A terminal that reports no size (a bare pty, CI) would hide the bar.
+                ncols=size.columns,
+                nrows=size.lines,
             )
         elif stage == "page":
             self.bars[result.resource].update(result.last_page)
