@@ -336,8 +336,12 @@ class WebhookPoster:
                 self.post(payload)
             return [p["id"] for p in chain]
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
             return [event_id for ids in pool.map(run, [c for c in chains if c]) for event_id in ids]
+        finally:
+            # On Ctrl-C or a refused event, post nothing more.
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --- Stripe-shaped objects for what localstripe cannot send ---------------------------
