@@ -223,3 +223,6 @@ LINE_WEBHOOK_MAX_BYTES = 1024 * 1024
 # Inbound email through anymail's webhooks (/anymail/<esp>/inbound/) is authenticated
 # with HTTP basic auth "user:password" set here and at the provider.
 ANYMAIL = {"WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET")} if env_str("ANYMAIL_WEBHOOK_SECRET") else {}
+# The email providers whose inbound webhook is accepted (e.g. "postmark", "mailgun"); the
+# others' routes answer 404. Provider-specific settings (signing keys) go in ANYMAIL as usual.
+TICKETS_INBOUND_EMAIL_ESPS = env_list("TICKETS_INBOUND_EMAIL_ESPS", [])

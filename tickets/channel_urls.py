@@ -11,13 +11,17 @@ from anymail import urls as anymail_urls
 from . import api, webhooks
 
 
-def _inbound_only_with_secret(view):
-    """anymail accepts unauthenticated posts (with a warning) when no secret is set; Paydesk
-    refuses them instead: default deny."""
+def _inbound_only_when_enabled(esp: str, view):
+    """anymail accepts unauthenticated posts (with a warning) when no secret is set, and every
+    provider's route exists; Paydesk answers only for the providers named in
+    TICKETS_INBOUND_EMAIL_ESPS, and only with a webhook secret: default deny."""
 
     def wrapped(request, *args, **kwargs):
-        if not (getattr(settings, "ANYMAIL", {}) or {}).get("WEBHOOK_SECRET"):
-            return HttpResponse("inbound email is not configured", status=404, content_type="text/plain")
+        enabled = esp in settings.TICKETS_INBOUND_EMAIL_ESPS
+        secret = (getattr(settings, "ANYMAIL", {}) or {}).get("WEBHOOK_SECRET")
+        if not (enabled and secret):
+            return HttpResponse("inbound email from this provider is not enabled", status=404,
+                                content_type="text/plain")
         return view(request, *args, **kwargs)
 
     wrapped.csrf_exempt = True
@@ -26,7 +30,7 @@ def _inbound_only_with_secret(view):
 
 # anymail's own inbound routes (one per provider), each wrapped; tracking webhooks are not used.
 anymail_inbound = [
-    URLPattern(p.pattern, _inbound_only_with_secret(p.callback), name=p.name)
+    URLPattern(p.pattern, _inbound_only_when_enabled(p.name.removesuffix("_inbound_webhook"), p.callback), name=p.name)
     for p in anymail_urls.urlpatterns
     if p.name and p.name.endswith("_inbound_webhook")
 ]

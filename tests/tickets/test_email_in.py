@@ -184,8 +184,13 @@ def _postmark(client, raw: bytes, auth: str | None = WEBHOOK_AUTH):
     return client.post("/anymail/postmark/inbound/", json.dumps(payload), content_type="application/json", **headers)
 
 
-def test_anymail_inbound_webhook_stores_the_message(client, settings):
+@pytest.fixture
+def postmark_enabled(settings):
     settings.ANYMAIL = {"WEBHOOK_SECRET": WEBHOOK_AUTH}
+    settings.TICKETS_INBOUND_EMAIL_ESPS = ["postmark"]
+
+
+def test_anymail_inbound_webhook_stores_the_message(client, postmark_enabled):
 
     response = _postmark(client, eml("04-iso-2022-jp.eml"))
     again = _postmark(client, eml("04-iso-2022-jp.eml"))
@@ -196,8 +201,7 @@ def test_anymail_inbound_webhook_stores_the_message(client, settings):
     assert message.sender == "hanako.yamada@example.jp"
 
 
-def test_anymail_inbound_webhook_with_wrong_credentials_stores_nothing(client, settings):
-    settings.ANYMAIL = {"WEBHOOK_SECRET": WEBHOOK_AUTH}
+def test_anymail_inbound_webhook_with_wrong_credentials_stores_nothing(client, postmark_enabled):
 
     response = _postmark(client, eml("01-plain.eml"), auth="anymail:guessed")
     anonymous = _postmark(client, eml("01-plain.eml"), auth=None)
@@ -206,12 +210,12 @@ def test_anymail_inbound_webhook_with_wrong_credentials_stores_nothing(client, s
     assert not Message.objects.exists()
 
 
-def test_anymail_inbound_webhook_is_off_without_a_secret(client, settings):
+def test_anymail_inbound_webhook_is_off_without_a_secret_or_for_other_providers(client, postmark_enabled, settings):
+    other = client.post("/anymail/amazon_ses/inbound/", "{}", content_type="application/json")
     settings.ANYMAIL = {}
+    no_secret = _postmark(client, eml("01-plain.eml"), auth=None)
 
-    response = _postmark(client, eml("01-plain.eml"), auth=None)
-
-    assert response.status_code == 404
+    assert other.status_code == 404 and no_secret.status_code == 404
     assert not Message.objects.exists()
 
 
