@@ -304,3 +304,16 @@ def test_reconcile_failure_is_recorded_and_the_window_does_not_move(ls, proxy):
 
     cursor = SyncCursor.objects.get(name="reconcile")
     assert cursor.since is None and cursor.finished_at is None and "403" in cursor.last_error
+
+
+def test_reconcile_task_returns_its_counts_and_skips_without_a_key(ls, settings, django_capture_on_commit_callbacks):
+    from payments.tasks import reconcile_events
+
+    many_customers(ls, 3)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        counts = reconcile_events.apply().get()
+    assert (counts["listed"], counts["new"], counts["existing"]) == (3, 3, 0) and len(queued) == 3
+    assert WebhookEvent.objects.filter(status="pending", source="reconcile").count() == 3
+
+    settings.STRIPE_API_KEY = ""
+    assert reconcile_events.apply().get() == {"skipped": "no STRIPE_API_KEY"}
