@@ -75,8 +75,8 @@ class Command(BaseCommand):
         "starts afresh: it deletes the embedded SQLite database and the localstripe state "
         "(.demo/localstripe.pickle) and seeds again, which takes seconds. --keep reuses both "
         "instead (nothing is seeded; the users get the new password). Ctrl-C stops the web "
-        "server and localstripe. Secrets (API key, webhook secret) are generated per run and "
-        "never printed."
+        "server and localstripe. The API key and webhook secret are generated per run and never "
+        "printed; the users' password is printed once, at the end."
     )
 
     def add_arguments(self, parser):
@@ -170,10 +170,12 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("")
         finally:
+            started = bool(self.procs)
             self._stop_all()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self.stdout.write("Stopped the web server and localstripe.")
+            if started:
+                self.stdout.write("Stopped the web server and localstripe.")
 
     def _run(self, options) -> None:
         started = self.lap = time.monotonic()
