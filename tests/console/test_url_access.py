@@ -18,6 +18,7 @@ from typing import Callable
 from urllib.parse import urlencode
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
@@ -432,13 +433,18 @@ def test_only_public_patterns_let_anonymous_visitors_in():
 @pytest.mark.parametrize("role", ROLES)
 def test_walk_every_pattern(seeded, role):
     failures, requests = [], 0
+    client = Client(raise_request_exception=False)  # a 500 is a finding, reported with the rest
+    logged_in = False
     for route, _ in url_patterns():
         for c in ACCESS.get(route, []):
-            client = Client(raise_request_exception=False)  # a 500 is a finding, reported with the rest
-            if role != "anonymous":
+            if role != "anonymous" and not logged_in:
                 client.force_login(seeded[role])
+                logged_in = True
             full, response = _request(client, route, c)
             requests += 1
+            cookie = response.cookies.get(settings.SESSION_COOKIE_NAME)
+            if cookie is not None and not cookie.value:
+                logged_in = False  # a logout ended the session: log in again for the next request
             problem = c.expect[role].problem(response, full)
             if problem:
                 failures.append(f"{c.method.upper()} {full}: {problem}")
