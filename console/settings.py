@@ -143,6 +143,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.requeue_stale_events",
         "schedule": 60,
     },
+    "tickets-requeue-stale": {
+        "task": "tickets.tasks.requeue_stale",
+        "schedule": 60,
+    },
 }
 
 # --- Stripe ---------------------------------------------------------------------------

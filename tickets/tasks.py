@@ -80,3 +80,38 @@ def process_line_event_task(self, event_pk: int):
         )
         log.warning("LINE event %s failed: %s", event_pk, exc.__class__.__name__)
         return LineEvent.Status.FAILED
+
+
+@shared_task(acks_late=True)
+def requeue_stale(older_than_seconds: int = 120) -> dict:
+    """Queue again what lost its task (the broker was down at commit, a worker died):
+    replies still queued, replies stuck sending past the claim timeout, and LINE events
+    still pending. Each task is idempotent, so a duplicate is harmless."""
+    import datetime as dt
+
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from .models import Message
+
+    now = timezone.now()
+    cutoff = now - dt.timedelta(seconds=older_than_seconds)
+    messages = list(
+        Message.objects.filter(kind=Message.Kind.OUTBOUND)
+        .filter(
+            Q(delivery_status=Message.Delivery.QUEUED, created__lt=cutoff)
+            | Q(delivery_status=Message.Delivery.SENDING, delivery_started_at__lt=now - dt.timedelta(minutes=10))
+        )
+        .order_by("created")
+        .values_list("pk", flat=True)[:2000]
+    )
+    events = list(
+        LineEvent.objects.filter(status=LineEvent.Status.PENDING, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:2000]
+    )
+    for pk in messages:
+        deliver_message_task.delay(pk)
+    for pk in events:
+        process_line_event_task.delay(pk)
+    return {"messages": len(messages), "line_events": len(events)}
