@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+from email.utils import parseaddr
 
 from anymail.exceptions import AnymailInvalidAddress
 from anymail.inbound import AnymailInboundMessage
+from django.conf import settings
 
 from . import actions
 from .models import Channel
@@ -56,6 +58,11 @@ def receive(message: AnymailInboundMessage, *, recipient: str = "") -> actions.R
         sender = sender[0] if sender else None
     if sender is None or not sender.addr_spec:
         raise actions.ActionError("The message has no From address.", code="no_sender")
+    ours = parseaddr(settings.TICKETS_EMAIL_FROM)[1].lower()
+    if sender.addr_spec.lower() == ours:
+        # Our own reply coming back (a forwarding rule, a misrouted copy): a ticket from it
+        # would answer itself in a loop.
+        raise actions.ActionError("The message is from the support address itself.", code="loop")
     in_reply_to = message_ids(message["In-Reply-To"])
     # Without a Message-ID there is nothing to dedupe on; the message is stored as it is.
     own_id = message_ids(message["Message-ID"])

@@ -166,10 +166,12 @@ def test_mail_on_a_closed_ticket_opens_a_follow_up(admin_user):
     assert Ticket.objects.get(pk=ticket.pk).status == "closed"
 
 
-def test_mail_without_a_usable_sender_is_refused_and_nothing_is_written():
+def test_mail_without_a_usable_sender_or_from_ourselves_is_refused_and_nothing_is_written():
     raw = _mail("not an address", "hello", message_id="nosender@x")
     with pytest.raises(actions.ActionError):
         email_in.receive_bytes(raw)
+    with pytest.raises(actions.ActionError, match="support address itself"):
+        email_in.receive_bytes(_mail("Paydesk <SUPPORT@paydesk.test>", "Re: hello", message_id="loop@x"))
     assert not Ticket.objects.exists() and not Contact.objects.exists()
 
 
