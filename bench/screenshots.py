@@ -67,9 +67,9 @@ def wait_for(url: str, seconds: float = 30) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or busy starting
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {seconds:.0f} s")
 
@@ -237,6 +237,7 @@ def seed(base_url: str) -> dict:
         thin = factories.event(f"{type_}.updated", {}, created=now - 900)
         thin["data"], thin["related_object"] = {}, {"id": obj_id, "type": type_}
         events.append(thin)
+    failed_event = thin["id"]
     # Types the mirror does not keep: stored, marked ignored.
     events.append(factories.event("balance.available", {"object": "balance", "available": []}, created=now - 600))
 
@@ -250,7 +251,7 @@ def seed(base_url: str) -> dict:
             raise RuntimeError(f"webhook refused {payload['type']}: {response.status_code} {response.text}")
     print(f"seeded {len(events)} events through the webhook")
     partly = next(c for i, c in enumerate(refunded) if i % 2 == 1)
-    return {"charge": partly["id"], "customer": customers[0][0]["id"], "dispute_charge": disputed[0]["id"]}
+    return {"charge": partly["id"], "customer": customers[0][0]["id"], "failed_event": failed_event}
 
 
 def sync_from_localstripe(console: Console) -> None:
@@ -350,8 +351,11 @@ def shoot(base: str, username: str, password: str, pages: list[tuple[str, str]],
             for request in sizes:
                 s = request.sizes()
                 transferred += s["responseBodySize"] + s["responseHeadersSize"]
+            timing = response.request.timing if response else {}
+            # Time to first byte of the HTML: the server's time plus loopback, on a cold cache.
+            ttfb = timing.get("responseStart", 0) - timing.get("requestStart", 0)
             results.append({"page": name, "path": path, "status": response.status if response else None,
-                            "requests": len(sizes), "bytes": transferred})
+                            "requests": len(sizes), "bytes": transferred, "ttfb_ms": ttfb})
             ctx.close()
         browser.close()
     return results
@@ -387,6 +391,8 @@ def main(argv: list[str] | None = None) -> None:
             pages.append(("customer", f"/stripe/customers/{ids['customer']}/"))
         pages += [("disputes", "/stripe/disputes/"), ("subscriptions", "/stripe/subscriptions/"),
                   ("events", "/stripe/events/"), ("sync-health", "/sync/")]
+        if ids.get("failed_event"):
+            pages.append(("failed-event", f"/stripe/events/{ids['failed_event']}/"))
         results = shoot(base, username, password, pages, Path(args.out))
     finally:
         if console:
@@ -394,9 +400,10 @@ def main(argv: list[str] | None = None) -> None:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    print(f"\n{'page':<15}{'status':>7}{'requests':>10}{'transferred':>14}")
+    print(f"\n{'page':<15}{'status':>7}{'requests':>10}{'transferred':>14}{'HTML TTFB':>12}")
     for r in results:
-        print(f"{r['page']:<15}{r['status']!s:>7}{r['requests']:>10}{r['bytes'] / 1024:>11.1f} KB")
+        print(f"{r['page']:<15}{r['status']!s:>7}{r['requests']:>10}{r['bytes'] / 1024:>11.1f} KB"
+              f"{r['ttfb_ms']:>9.0f} ms")
     print(f"\nscreenshots in {args.out}/")
 
 

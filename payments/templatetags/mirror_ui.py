@@ -162,12 +162,16 @@ def value(row, column, customers=None) -> SafeString:
 
 
 @register.simple_tag
-def cell(row, column, customers=None) -> SafeString:
+def cell(row, column, customers=None, first=False) -> SafeString:
+    """One <td>. The first cell of a row (an amount, a name) also links to the row's object."""
     css = {"money": "num nowrap", "date": "nowrap muted", "due": "nowrap", "id": "nowrap", "ref": "nowrap",
-           "customer": "nowrap"}.get(column.kind, "")
-    return format_html('<td class="{}">{}</td>', css, value(row, column, customers)) if css else format_html(
-        "<td>{}</td>", value(row, column, customers)
-    )
+           "customer": "nowrap", "label": "nowrap"}.get(column.kind, "")
+    inner = value(row, column, customers)
+    if first and column.kind in ("money", "text", "label", "plan") and getattr(row, "pk", ""):
+        url = object_url(row.pk)
+        if url:
+            inner = format_html('<a class="row-link" href="{}">{}</a>', url, inner)
+    return format_html('<td class="{}">{}</td>', css, inner) if css else format_html("<td>{}</td>", inner)
 
 
 @register.filter

@@ -5,6 +5,7 @@ into the mirror the way the app writes it (upsert of fetched objects, stored eve
 """
 
 import datetime as dt
+import re
 import time
 
 import pytest
@@ -158,7 +159,7 @@ def test_keyset_pagination_with_htmx_infinite_scroll(as_user, agent):
     client = as_user(agent)
     first = client.get("/stripe/payments/")
     body = text(first)
-    assert body.count('href="/stripe/payments/ch_page') == 50
+    assert len(set(re.findall(r'href="/stripe/payments/(ch_page\w+)/"', body))) == 50
     assert 'hx-trigger="revealed"' in body
     assert first["Vary"] and "HX-Request" in first["Vary"]
     cursor = first.context["cursor"]
