@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import heapq
+import itertools
 import json
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Prefetch, Q
+from django.core.cache import cache
+from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -120,17 +123,36 @@ def view_filter(view: InboxView, user) -> Q:
     return Q()
 
 
+# The shared navigation counts (unassigned, all, per team) are counted at most every
+# COUNTS_TTL seconds: counting every unsolved ticket is linear in their number, and the
+# navigation is on every inbox page. An agent's own changes refresh them at once
+# (counts_changed); tickets arriving by email or LINE show in the counts within the TTL
+# (the lists themselves are always live).
+COUNTS_TTL = 30
+_COUNTS_GENERATION = "tickets:inbox-counts:generation"
+
+
+def counts_changed() -> None:
+    try:
+        cache.incr(_COUNTS_GENERATION)
+    except ValueError:  # not set yet, or evicted
+        cache.set(_COUNTS_GENERATION, 1, None)
+
+
 def inbox_counts(user, team_list: list[Team]) -> dict[str, int]:
-    """Unsolved tickets per view, for the navigation: one aggregate query."""
+    """Unsolved (open and pending) tickets per view, for the navigation."""
     active = Ticket.objects.filter(status__in=Ticket.ACTIVE_STATUSES)
-    aggregates = {
-        "mine": Count("id", filter=Q(assignee=user)),
-        "unassigned": Count("id", filter=Q(assignee__isnull=True)),
-        "all": Count("id"),
-    }
-    for team in team_list:
-        aggregates[f"team-{team.slug}"] = Count("id", filter=Q(team_id=team.pk))
-    return active.aggregate(**aggregates)
+    generation = cache.get(_COUNTS_GENERATION, 0)
+    key = f"tickets:inbox-counts:{generation}:{'.'.join(str(t.pk) for t in team_list)}"
+    shared = cache.get(key)
+    if shared is None:
+        aggregates = {"unassigned": Count("id", filter=Q(assignee__isnull=True)), "all": Count("id")}
+        for team in team_list:
+            aggregates[f"team-{team.slug}"] = Count("id", filter=Q(team_id=team.pk))
+        shared = active.aggregate(**aggregates)
+        cache.set(key, shared, COUNTS_TTL)
+    # One's own count is small and read from the (assignee, status, ...) index: always live.
+    return {**shared, "mine": active.filter(assignee=user).count()}
 
 
 def _encode_cursor(values: list) -> str:
@@ -167,19 +189,53 @@ def _after(sort: str, cursor: list) -> Q:
     return Q(sla_due__gt=value) | Q(sla_due=value, id__gt=pk) | Q(sla_due__isnull=True)
 
 
-def _contact_identities() -> Prefetch:
-    return Prefetch(
-        "requester__identities",
-        queryset=Identity.objects.only("id", "contact_id", "kind", "value").order_by("kind", "id"),
+@dataclass
+class Row:
+    """One line of the inbox: plain values, no model instances (a page has up to 100)."""
+
+    pk: int
+    number: int
+    subject: str
+    status: str
+    priority: str
+    channel: str
+    sla_due: dt.datetime | None
+    updated: dt.datetime
+    requester: str
+    assignee: str
+    team: str
+    tags: list[str] = field(default_factory=list)
+
+
+ROW_FIELDS = ("id", "number", "subject", "status", "priority", "channel", "sla_due", "updated", "requester_name",
+              "requester_first_identity", "assignee__first_name", "assignee__last_name", "assignee__username",
+              "team__name")
+
+
+def _first_identity():
+    # A contact without a name is shown by their first identity (an email, a LINE id).
+    return Subquery(
+        Identity.objects.filter(contact_id=OuterRef("requester_id")).order_by("kind", "id").values("value")[:1]
     )
 
 
+def _row_key(sort: str):
+    if sort == "updated":
+        return lambda v: (v[7], v[0])  # updated, id (merged in reverse)
+    far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+    return lambda v: (v[6] is None, v[6] or far, v[0])  # sla_due (nulls last), id
+
+
 def inbox_page(user, view: InboxView, filters: Filters, after: str = "", size: int = PAGE_SIZE) -> Page:
+    """One page of a view, in the view's order.
+
+    One ordered, limited query per status in the filter (two for "unsolved"), merged here:
+    each walks an inbox index ((status, sla_due, id) and the assignee/team/unassigned
+    variants) and stops after a page, where a single `status IN (...)` query would have to
+    sort every unsolved ticket of the view. Then one query for the page's tags.
+    """
     size = max(1, min(size, MAX_PAGE_SIZE))
     qs = Ticket.objects.filter(view_filter(view, user))
-    statuses = STATUS_FILTERS[filters.status]
-    if statuses is not None:
-        qs = qs.filter(status__in=statuses) if len(statuses) > 1 else qs.filter(status=statuses[0])
     if filters.channel:
         qs = qs.filter(channel=filters.channel)
     if filters.priority:
@@ -189,24 +245,38 @@ def inbox_page(user, view: InboxView, filters: Filters, after: str = "", size: i
     cursor = _decode_cursor(after)
     if cursor is not None:
         qs = qs.filter(_after(filters.sort, cursor))
-    order = ("-updated", "-id") if filters.sort == "updated" else ("sla_due", "id")
-    qs = (
-        qs.order_by(*order)
-        .select_related("requester", "assignee", "team")
-        .only(
-            "id", "number", "subject", "status", "priority", "channel", "sla_due", "updated", "created",
-            "last_message_at", "requester__id", "requester__name", "assignee__id", "assignee__username",
-            "assignee__first_name", "assignee__last_name", "team__id", "team__name", "team__slug",
-        )
-        .prefetch_related(Prefetch("tags", queryset=Tag.objects.only("id", "name")), _contact_identities())
+    if filters.sort == "updated":
+        order = (F("updated").desc(), F("id").desc())
+    else:
+        order = (F("sla_due").asc(nulls_last=True), F("id").asc())
+    qs = qs.order_by(*order).annotate(
+        requester_name=F("requester__name"), requester_first_identity=_first_identity()
     )
-    rows = list(qs[: size + 1])
+    statuses = STATUS_FILTERS[filters.status] or list(Ticket.Status.values)
+    parts = [list(qs.filter(status=status).values_list(*ROW_FIELDS)[: size + 1]) for status in statuses]
+    merged = heapq.merge(*parts, key=_row_key(filters.sort), reverse=filters.sort == "updated")
+    values = list(itertools.islice(merged, size + 1))
+    more = len(values) > size
+    values = values[:size]
+    tags: dict[int, list[str]] = {}
+    if values:
+        through = Ticket.tags.through.objects.filter(ticket_id__in=[v[0] for v in values])
+        for ticket_id, name in through.order_by("tag__name").values_list("ticket_id", "tag__name"):
+            tags.setdefault(ticket_id, []).append(name)
+    rows = []
+    for (pk, number, subject, status, priority, channel, sla_due, updated, name, first_identity,
+         first, last, username, team) in values:
+        rows.append(Row(
+            pk, number, subject, status, priority, channel, sla_due, updated,
+            requester=name or first_identity or "",
+            assignee=f"{first} {last}".strip() or username or "" if username else "",
+            team=team or "", tags=tags.get(pk, []),
+        ))
     next_cursor = ""
-    if len(rows) > size:
-        rows = rows[:size]
-        last = rows[-1]
-        key = last.updated if filters.sort == "updated" else last.sla_due
-        next_cursor = _encode_cursor([key.isoformat() if key else None, last.pk])
+    if more:
+        last_row = rows[-1]
+        key = last_row.updated if filters.sort == "updated" else last_row.sla_due
+        next_cursor = _encode_cursor([key.isoformat() if key else None, last_row.pk])
     return Page(rows=rows, cursor=next_cursor, size=size)
 
 

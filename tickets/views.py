@@ -73,6 +73,7 @@ def _inbox_context(request, view, filters, *, after: str = "", size: int | None 
     return {
         "view": view, "filters": filters, "page": page, "rows": page.rows, "more_url": more_url,
         "now": timezone.now(), "filter_query": urlencode(query), "from_view": view.key,
+        "ticket_base": reverse("inbox_home"),  # rows link to <base><number>/
     }
 
 
@@ -164,6 +165,7 @@ def inbox_bulk(request: HttpRequest) -> HttpResponse:
                 n = actions.bulk_set_status(actor=request.user, tickets=ids, status=op)
                 done = f"Marked {n} ticket{'s' if n != 1 else ''} {op}."
             messages.success(request, done)
+            selectors.counts_changed()
         except actions.ActionError as exc:
             messages.error(request, _errors(exc))
     if not request.htmx:
@@ -325,6 +327,8 @@ def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
         if not request.htmx:
             return render(request, TICKET_TEMPLATE, _full_ticket_context(request, fresh, error=_errors(exc), **draft))
         return _thread_response(request, _ticket_or_404(number), error=_errors(exc), **draft)
+    if status or macro is not None:
+        selectors.counts_changed()
     if not request.htmx:
         messages.success(request, "Reply queued." if kind == "reply" else "Note added.")
         return redirect("ticket", number)
@@ -361,6 +365,8 @@ def ticket_update(request: HttpRequest, number: int) -> HttpResponse:
             return HttpResponseBadRequest("Unknown field")
     except actions.ActionError as exc:
         error = _errors(exc)
+    else:
+        selectors.counts_changed()
     if not request.htmx:
         if error:
             messages.error(request, error)

@@ -1,0 +1,263 @@
+"""`python -m bench.inbox`: the agent inbox's first page with 100,000 tickets.
+
+Renders the inbox view in-process through Django's test Client (session, middleware, view,
+selectors, template: everything but the network) many times per case and prints p50/p95
+server time, the number of SQL queries and the page weight, for page sizes 25/50/100 (the
+queries must not grow with the page size) and for the other views and a filtered list.
+Measures; asserts nothing.
+
+Its own database: BENCH_INBOX_DATABASE_URL, else DATABASE_URL with the database name
+replaced by paydesk_bench_inbox (created and migrated if missing). The tickets are loaded
+once with COPY and kept for later runs (`--reload` loads them again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from urllib.parse import urlparse, urlunparse
+
+DB_NAME = "paydesk_bench_inbox"
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m bench.inbox", description=__doc__.splitlines()[0])
+    p.add_argument("--tickets", type=int, default=100_000)
+    p.add_argument("--iterations", type=int, default=200, help="timed requests per case (after warm-up)")
+    p.add_argument("--reload", action="store_true", help="drop the loaded tickets and load them again")
+    p.add_argument("--quick", action="store_true", help="a trial run: 10,000 tickets, 40 iterations")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.tickets, args.iterations = 10_000, 40
+    return args
+
+
+def database_url() -> str:
+    url = os.environ.get("BENCH_INBOX_DATABASE_URL")
+    if not url:
+        base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paydesk")
+        parsed = urlparse(base)
+        url = urlunparse(parsed._replace(path=f"/{DB_NAME}"))
+    parsed = urlparse(url)
+    if parsed.scheme not in ("postgres", "postgresql") or "bench" not in parsed.path:
+        raise SystemExit("bench.inbox: the database must be PostgreSQL and named *bench* (it is filled with test data)")
+    return url
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = urlunparse(parsed._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("SECRET_KEY", "bench-secret-key")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.DEBUG = False
+    # Static URLs without a collectstatic manifest.
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+TEAMS = ["Support", "Billing", "Returns", "VIP"]
+TAGS = ["billing", "refund", "shipping", "vip", "damaged", "address-change", "subscription", "invoice",
+        "double-charge", "cancel", "discount", "line", "wholesale", "japan", "urgent-followup"]
+SUBJECTS = ["Where is my order?", "Charged twice", "Change my delivery address", "Refund for a damaged item",
+            "Cancel my subscription", "Invoice for my company", "Discount code not working", "注文がまだ届きません",
+            "Wrong size delivered", "Update my card", "Missing item in parcel", "How do I return this?"]
+
+
+def load(n_tickets: int, reload: bool) -> dict:
+    """Contacts, identities, teams, agents and n tickets (with tags), by COPY. Idempotent."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.utils import timezone
+
+    from tickets.models import Tag, Team, Ticket
+
+    User = get_user_model()
+    have = Ticket.objects.count()
+    if have == n_tickets and not reload:
+        return {"loaded": False}
+    started = time.perf_counter()
+    with connection.cursor() as cur:
+        cur.execute("TRUNCATE tickets_ticket, tickets_ticket_tags, tickets_message, tickets_attachment, "
+                    "tickets_identity, tickets_contactmerge, tickets_contact, tickets_tag, tickets_team, "
+                    "tickets_team_members RESTART IDENTITY CASCADE")
+    agent_group = Group.objects.get(name="agent")
+    agents = []
+    for i in range(20):
+        user, _ = User.objects.get_or_create(username=f"bench-agent-{i}", defaults={"first_name": f"Agent{i}"})
+        user.groups.add(agent_group)
+        agents.append(user.pk)
+    me, _ = User.objects.get_or_create(username="bench-me", defaults={"first_name": "Bench", "last_name": "Agent"})
+    me.groups.add(agent_group)
+    agents.append(me.pk)
+    teams = [Team.objects.create(name=name, slug=name.lower()).pk for name in TEAMS]
+    tags = [Tag.objects.create(name=name).pk for name in TAGS]
+
+    rng = random.Random(3)
+    now = timezone.now()
+    n_contacts = max(1, n_tickets * 2 // 5)
+    with connection.cursor() as cur:
+        pg = cur.connection
+        with pg.cursor() as c, c.copy("COPY tickets_contact (id, name, created, updated, version) FROM STDIN") as copy:
+            for i in range(1, n_contacts + 1):
+                copy.write_row((i, "" if i % 7 == 0 else f"Customer {i}", now, now, 0))
+        with pg.cursor() as c, c.copy("COPY tickets_identity (contact_id, kind, value, reachable, created) FROM STDIN") as copy:
+            for i in range(1, n_contacts + 1):
+                copy.write_row((i, "email", f"customer{i}@example.com", True, now))
+                if i % 3 == 0:
+                    copy.write_row((i, "line", "U%032x" % i, True, now))
+        statuses = ["open"] * 40 + ["pending"] * 10 + ["solved"] * 35 + ["closed"] * 15
+        priorities = ["low"] * 15 + ["normal"] * 60 + ["high"] * 20 + ["urgent"] * 5
+        cols = ("id, number, subject, status, priority, channel, requester_id, assignee_id, team_id, created, updated, "
+                "version, last_message_at, first_response_due, resolution_due, first_responded_at, solved_at, sla_due")
+        tag_rows = []
+        with pg.cursor() as c, c.copy(f"COPY tickets_ticket ({cols}) FROM STDIN") as copy:
+            for i in range(1, n_tickets + 1):
+                status = rng.choice(statuses)
+                created = now - _td(minutes=rng.randint(0, 60 * 24 * 60))
+                first_due = created + _td(hours=rng.choice([1, 4, 24, 48]))
+                resolution_due = first_due + _td(hours=48)
+                responded = created + _td(minutes=rng.randint(5, 600)) if rng.random() < 0.6 else None
+                active = status in ("open", "pending")
+                sla_due = (resolution_due if responded else first_due) if active else None
+                assignee = rng.choice(agents) if rng.random() < 0.6 else None
+                team = rng.choice(teams) if rng.random() < 0.7 else None
+                solved_at = created + _td(hours=rng.randint(1, 72)) if not active else None
+                copy.write_row((
+                    i, i, rng.choice(SUBJECTS), status, rng.choice(priorities), "line" if rng.random() < 0.3 else "email",
+                    rng.randint(1, n_contacts), assignee, team, created, created + _td(minutes=rng.randint(0, 600)),
+                    rng.randint(0, 5), created, first_due, resolution_due, responded, solved_at, sla_due,
+                ))
+                if rng.random() < 0.3:
+                    for tag in rng.sample(tags, rng.randint(1, 3)):
+                        tag_rows.append((i, tag))
+        with pg.cursor() as c, c.copy("COPY tickets_ticket_tags (ticket_id, tag_id) FROM STDIN") as copy:
+            for row in tag_rows:
+                copy.write_row(row)
+        for table in ("tickets_contact", "tickets_identity", "tickets_ticket", "tickets_ticket_tags", "tickets_tag",
+                      "tickets_team"):
+            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
+        cur.execute("VACUUM ANALYZE")  # visibility map for index-only counts, as autovacuum would
+    return {"loaded": True, "seconds": time.perf_counter() - started}
+
+
+def _td(**kw):
+    import datetime as dt
+
+    return dt.timedelta(**kw)
+
+
+# --- measuring -------------------------------------------------------------------------------------
+
+
+def measure(client, url: str, iterations: int) -> dict:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(max(5, iterations // 10)):  # warm-up: templates compiled, caches primed
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+    times = []
+    for _ in range(iterations):
+        t = time.perf_counter()
+        client.get(url)
+        times.append((time.perf_counter() - t) * 1000)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    times.sort()
+    return {
+        "p50": statistics.median(times),
+        "p95": times[min(len(times) - 1, int(len(times) * 0.95))],
+        "queries": len(queries),
+        "kb": len(response.content) / 1024,
+        "rows": response.content.count(b"data-ticket-url="),
+    }
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    url = database_url()
+    ensure_database(url)
+    setup_django(url)
+    info = load(args.tickets, args.reload)
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from tickets.models import Ticket
+
+    me = get_user_model().objects.get(username="bench-me")
+    client = Client()
+    client.force_login(me)
+    active = Ticket.objects.filter(status__in=("open", "pending"))
+    print(f"bench.inbox: {Ticket.objects.count():,} tickets ({active.count():,} open or pending; "
+          f"{active.filter(assignee__isnull=True).count():,} unassigned; {active.filter(assignee=me).count():,} mine)"
+          + (f", loaded in {info['seconds']:.1f} s" if info.get("loaded") else ""), flush=True)
+
+    cases = [
+        ("Unassigned, first page", "/tickets/unassigned/?n=25"),
+        ("Unassigned, first page", "/tickets/unassigned/?n=50"),
+        ("Unassigned, first page", "/tickets/unassigned/?n=100"),
+        ("My tickets", "/tickets/mine/?n=50"),
+        ("Team (Billing)", "/tickets/team-billing/?n=50"),
+        ("All unsolved", "/tickets/all/?n=50"),
+        ("All, LINE + high + tag", "/tickets/all/?n=50&channel=line&priority=high&tag=refund"),
+        ("All, recently updated", "/tickets/all/?n=50&sort=updated"),
+    ]
+    rows = []
+    for label, path in cases:
+        result = measure(client, path, args.iterations)
+        rows.append((label, path, result))
+        print(f"  measured {path}", file=sys.stderr, flush=True)
+    # The navigation counts alone, uncached (they are cached COUNTS_TTL seconds between pages).
+    from django.core.cache import cache
+
+    from tickets import selectors
+
+    team_list = selectors.teams()
+    count_times = []
+    for _ in range(max(10, args.iterations // 4)):
+        cache.clear()
+        t = time.perf_counter()
+        selectors.inbox_counts(me, team_list)
+        count_times.append((time.perf_counter() - t) * 1000)
+    count_times.sort()
+    head = f"{'case':<26} {'size':>4} {'rows':>4} {'p50 ms':>8} {'p95 ms':>8} {'queries':>7} {'KB':>6}"
+    print(head)
+    print("-" * len(head))
+    for label, path, r in rows:
+        size = path.split("n=")[1].split("&")[0]
+        print(f"{label:<26} {size:>4} {r['rows']:>4} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['queries']:>7} {r['kb']:>6.1f}")
+    print(f"{'navigation counts, uncached':<36} {statistics.median(count_times):>8.1f} "
+          f"{count_times[int(len(count_times) * 0.95)]:>8.1f} {1:>7}")
+    print(f"({args.iterations} requests per case, in-process test Client, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
