@@ -201,6 +201,17 @@ LOGGING = {
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "support@paydesk.localhost")
 
+# --- Cache: who has a ticket open (presence) and the inbox counts ----------------------
+# Must be shared by every web process in production (Redis: CACHE_URL=redis://host:6379/2);
+# without CACHE_URL each process keeps its own (fine for the demo's single process and tests).
+CACHE_URL = env_url("CACHE_URL", "", ("redis", "rediss"))
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                "KEY_PREFIX": "paydesk"}
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
 # --- Tickets --------------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "media/"
