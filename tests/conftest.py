@@ -23,6 +23,8 @@ def stripe_settings(settings):
     settings.STRIPE_WEBHOOK_SECRETS = [WEBHOOK_SECRET, OLD_WEBHOOK_SECRET]
     settings.STRIPE_API_KEY = ""
     settings.STRIPE_API_BASE = ""
+    # PBKDF2 costs ~0.1-1 s per user under load; the hasher is not what these tests test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Static files come from the finders in tests: no collectstatic step.
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     return settings
