@@ -86,9 +86,9 @@ def test_finance_walks_the_console(console, monkeypatch):
         expect(rows.first).to_contain_text("Partially refunded")
 
         # The charge: facts, its refund, its events, the raw object.
-        page.click("a[href='/stripe/payments/ch_jpyBrowser1/']")
+        page.click("a.mono[href='/stripe/payments/ch_jpyBrowser1/']")
         expect(page.locator("h1")).to_contain_text("¥1,000")
-        expect(page.locator("a[href='/stripe/refunds/re_jpyBrowser1/']")).to_be_visible()
+        expect(page.locator("a.mono[href='/stripe/refunds/re_jpyBrowser1/']")).to_be_visible()
         expect(page.locator("a[href='/stripe/events/evt_jpyBrowser1/']")).to_be_visible()
         page.click("details.raw summary")
         expect(page.locator("details.raw pre")).to_contain_text('"id": "ch_jpyBrowser1"')
