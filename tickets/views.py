@@ -494,7 +494,7 @@ def contact_link(request: HttpRequest, pk: int) -> HttpResponse:
     except actions.ActionError as exc:
         return _contact_response(request, contact, link_error=_errors(exc), link_kind=kind, link_value=raw)
     if result.merge:
-        notice = f"Merged {result.merge.merged} into this contact (their tickets moved here)."
+        notice = f"Linked {value}: {result.merge.merged}'s tickets and identities moved here."
     elif result.created:
         notice = f"Linked {Identity.Kind(kind).label.lower()} {value}."
     else:

@@ -74,7 +74,7 @@ def test_linking_someone_elses_identity_asks_then_merges_and_can_be_undone(clien
     assert not ContactMerge.objects.exists()  # nothing happens before the confirmation
 
     html = link(client, email_ticket, "line", LINE_ID, confirm="merge").content.decode()
-    assert "into this contact" in html
+    assert "tickets and identities moved here" in html
     line_ticket.refresh_from_db()
     assert line_ticket.requester_id == email_ticket.requester_id
     assert Identity.objects.get(kind="line", value=LINE_ID).contact_id == email_ticket.requester_id
