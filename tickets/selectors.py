@@ -306,7 +306,10 @@ def tag_names(limit: int = 200) -> list[str]:
 def ticket_by_number(number: int) -> Ticket | None:
     return (
         Ticket.objects.select_related("requester", "assignee", "team")
-        .prefetch_related(Prefetch("tags", queryset=Tag.objects.only("id", "name")))
+        .prefetch_related(
+            Prefetch("tags", queryset=Tag.objects.only("id", "name")),
+            Prefetch("requester__identities", queryset=Identity.objects.order_by("kind", "value")),
+        )
         .filter(number=number)
         .first()
     )
@@ -321,6 +324,8 @@ def conversation(ticket: Ticket) -> list[Message]:
 
 
 def contact_identities(contact: Contact) -> list[Identity]:
+    if "identities" in getattr(contact, "_prefetched_objects_cache", {}):
+        return list(contact.identities.all())  # ticket_by_number fetched them, in this order
     return list(contact.identities.order_by("kind", "value"))
 
 

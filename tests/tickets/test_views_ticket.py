@@ -160,6 +160,30 @@ def test_customer_panel_slot_loads_by_url_once_it_exists(client, ticket, agent, 
     assert f'hx-get="/customers/{ticket.requester_id}/panel"' in html
 
 
+def test_page_queries_do_not_grow_with_the_conversation(client, agent):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def ticket_with(n):
+        first = inbound(sender=f"anon{n}@example.com")  # a contact without a name
+        for i in range(n):
+            actions.add_note(actor=agent, ticket=first.ticket, body=f"note {i}")
+            inbound(sender=f"anon{n}@example.com", body=f"again {i}", in_reply_to=first.channel_message_id,
+                    attachments=[actions.IncomingAttachment(f"photo{i}.jpg", b"x" * 10, "image/jpeg")])
+        return first.ticket
+
+    short, long = ticket_with(1), ticket_with(15)
+    client.force_login(agent)
+    page(client, short)
+    counts = []
+    for t in (short, long):
+        with CaptureQueriesContext(connection) as queries:
+            response = page(client, t)
+        assert response.content.decode().count('class="msg msg-') == Message.objects.filter(ticket=t).count()
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+
+
 # --- replies and notes ------------------------------------------------------------------------
 
 
