@@ -52,8 +52,7 @@ def log_in(browser, live_server, username):
 
 
 @pytest.fixture
-def inbox(db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def inbox(db):
     support = actions.save_team(actor=None, team=factories.TeamFactory.build(name="Support", slug="support"))
     aiko = factories.UserFactory(username="aiko", role="agent", first_name="Aiko", last_name="Mori")
     ken = factories.UserFactory(username="ken", role="agent", first_name="Ken", last_name="Ito")

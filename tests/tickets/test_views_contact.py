@@ -21,11 +21,6 @@ HX = {"HTTP_HX_REQUEST": "true"}
 LINE_ID = "U" + "d" * 32
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def visitor(db):
     return factories.UserFactory(username="visitor")

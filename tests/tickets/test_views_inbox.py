@@ -23,13 +23,6 @@ HX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # Users are logged in with force_login; hashing their factory passwords at full cost
-    # is most of these tests' time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def fresh_cache():
     """The navigation counts are cached between requests; each test starts without them."""
     from django.core.cache import cache
