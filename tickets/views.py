@@ -171,7 +171,8 @@ def inbox_bulk(request: HttpRequest) -> HttpResponse:
     if not request.htmx:
         query = urlencode(filters.query())
         return redirect(reverse("inbox", args=[inbox_view.key]) + (f"?{query}" if query else ""))
-    context = _inbox_context(request, inbox_view, filters, size=_int(request.POST.get("n"), None))
+    size = _int(request.POST.get("n"))
+    context = _inbox_context(request, inbox_view, filters, size=size if size in PAGE_SIZES else None)
     context["inbox_nav"] = _nav(request, team_list, inbox_view.key)
     context["oob_nav"] = True
     return render(request, TEMPLATE + "#bulk-response", context)

@@ -86,6 +86,17 @@ def test_ticket_roles_see_the_conversation(client, ticket, role, request):
     assert "It has been a week." in response.content.decode()
 
 
+def test_every_ticket_endpoint_refuses_a_user_without_a_tickets_role(client, ticket, visitor):
+    message = Message.objects.get(ticket=ticket)
+    client.force_login(visitor)
+    n = ticket.number
+    for method, url in [("get", f"/tickets/{n}/"), ("get", f"/tickets/{n}/macro/"),
+                        ("post", f"/tickets/{n}/reply/"), ("post", f"/tickets/{n}/update/"),
+                        ("post", f"/tickets/{n}/tags/"), ("post", f"/tickets/{n}/presence/"),
+                        ("post", f"/tickets/messages/{message.pk}/retry/")]:
+        assert getattr(client, method)(url, **HX).status_code == 403, url
+
+
 def test_missing_ticket_is_404(client, agent):
     client.force_login(agent)
     assert client.get("/tickets/424242/").status_code == 404
