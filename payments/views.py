@@ -6,7 +6,9 @@ Permissions are checked here, per Stripe type; the login itself is the middlewar
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -159,9 +161,15 @@ def list_for_id(object_id: str) -> str:
     return ""
 
 
+@functools.lru_cache(maxsize=64)
+def _list_url(slug: str) -> str:
+    return reverse("mirror_list", args=[slug])
+
+
 def object_url(object_id: str) -> str:
+    """/stripe/<list>/<id>/ from the id's prefix; hundreds per page, so no reverse() per id."""
     slug = list_for_id(object_id or "")
-    return reverse("mirror_object", args=[slug, object_id]) if slug else ""
+    return f"{_list_url(slug)}{quote(object_id, safe='')}/" if slug else ""
 
 
 def view_perm(kind: str) -> str:

@@ -414,3 +414,17 @@ def test_replay_of_an_event_that_is_not_failed_does_nothing(as_user, finance):
     response = as_user(finance).post("/sync/replay/", {"event": "evt_usd0001"}, follow=True)
     assert "no failed events to replay" in text(response)
     assert not AuditEntry.objects.exists()
+
+
+def test_stripe_values_are_escaped(as_user, agent):
+    # Names, emails and descriptions come from shoppers: they are text, never markup.
+    customer = factories.CustomerFactory(id="cus_evil0001", name='<img src=x onerror="alert(1)">',
+                                         email="evil@example.com")
+    charge = factories.ChargeFactory(id="ch_evil0001", customer=customer["id"], description="<script>x</script>")
+    factories.mirror(customer, charge)
+    client = as_user(agent)
+    for path in ("/stripe/customers/", "/stripe/payments/", "/stripe/payments/ch_evil0001/",
+                 "/stripe/customers/cus_evil0001/"):
+        body = text(client.get(path))
+        assert "<img src=x" not in body and "<script>x" not in body, path
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in text(client.get("/stripe/customers/"))
