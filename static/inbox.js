@@ -53,6 +53,8 @@
       if (ev.key === "Escape") ev.target.blur();
       return;
     }
+    // Enter on a focused button or link is that control's, not "open the highlighted row".
+    if (ev.key === "Enter" && ev.target.closest && ev.target.closest("button, a, summary, dialog")) return;
     var handled = true;
     switch (ev.key) {
       case "j": move(1); break;
