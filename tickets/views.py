@@ -270,16 +270,19 @@ def ticket_detail(request: HttpRequest, number: int) -> HttpResponse:
     if request.htmx and request.htmx.target == "conversation":
         # "Show the update": the conversation again, and the page now knows the new version.
         context = _ticket_context(request, ticket, messages_list=selectors.conversation(ticket),
-                                  agents=selectors.assignable_agents(), teams=selectors.teams(), oob=True)
+                                  agents=selectors.assignable_agents(), teams=selectors.teams())
         return render(request, TICKET_TEMPLATE + "#conversation-refresh", context)
     return render(request, TICKET_TEMPLATE, _full_ticket_context(request, ticket))
 
 
-def _thread_response(request, ticket: Ticket, **extra) -> HttpResponse:
+def _thread_response(request, ticket: Ticket, *, changed: bool = False, **extra) -> HttpResponse:
     """The conversation and the composer (after a send, or with a warning or an error)."""
+    team_list = selectors.teams()
     context = _ticket_context(request, ticket, messages_list=selectors.conversation(ticket),
                               macros=selectors.active_macros(), agents=selectors.assignable_agents(),
-                              teams=selectors.teams(), oob=True, **extra)
+                              teams=team_list, **extra)
+    if changed:
+        context["inbox_nav"] = _nav(request, team_list, context["from_view"])
     return render(request, TICKET_TEMPLATE + "#thread-response", context)
 
 
@@ -333,12 +336,14 @@ def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
     if not request.htmx:
         messages.success(request, "Reply queued." if kind == "reply" else "Note added.")
         return redirect("ticket", number)
-    return _thread_response(request, _ticket_or_404(number), sent=kind)
+    return _thread_response(request, _ticket_or_404(number), sent=kind, changed=bool(status or macro))
 
 
-def _props_response(request, ticket: Ticket, **extra) -> HttpResponse:
-    context = _ticket_context(request, ticket, agents=selectors.assignable_agents(), teams=selectors.teams(),
-                              oob=True, **extra)
+def _props_response(request, ticket: Ticket, *, changed: bool = False, **extra) -> HttpResponse:
+    team_list = selectors.teams()
+    context = _ticket_context(request, ticket, agents=selectors.assignable_agents(), teams=team_list, **extra)
+    if changed:  # the navigation counts move with status, assignee and team
+        context["inbox_nav"] = _nav(request, team_list, context["from_view"])
     return render(request, TICKET_TEMPLATE + "#props-response", context)
 
 
@@ -372,7 +377,8 @@ def ticket_update(request: HttpRequest, number: int) -> HttpResponse:
         if error:
             messages.error(request, error)
         return redirect("ticket", number)
-    return _props_response(request, _ticket_or_404(number), props_error=error, saved=field if not error else "")
+    return _props_response(request, _ticket_or_404(number), props_error=error, saved=field if not error else "",
+                           changed=not error and field in ("status", "assignee", "team"))
 
 
 @require_POST

@@ -331,8 +331,11 @@ def test_status_priority_assignee_and_team_in_place(client, ticket, agent):
 def test_solve_button_and_reopen(client, ticket, agent):
     client.force_login(agent)
     url = f"/tickets/{ticket.number}/update/"
-    html = client.post(url, {"field": "status", "value": "solved"}, **HX).content.decode()
+    html = client.post(url, {"field": "status", "value": "solved", "from": "unassigned"}, **HX).content.decode()
     assert 'id="head-actions" class="head-actions" hx-swap-oob="true"' in html
+    # The navigation counts follow, with the list the agent came from still highlighted.
+    assert 'id="inbox-nav" hx-swap-oob="true"' in html
+    assert re.search(r'aria-current="page"><span>Unassigned</span><span class="count"[^>]*>0</span>', html)
     assert "Reopen" in html and 'data-shortcut="solve"' not in html
     client.post(url, {"field": "status", "value": "open"}, **HX)
     ticket.refresh_from_db()
