@@ -70,10 +70,11 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
         return _reply(400, str(exc))
 
     try:
-        with transaction.atomic():
-            inserted, status = store_event(payload, raw=text)
-            if inserted and status == WebhookEvent.Status.PENDING:
-                transaction.on_commit(lambda: _enqueue(payload["id"]), robust=True)
+        # One statement, autocommitted: no BEGIN and COMMIT round trips of an atomic block.
+        # Outside a transaction, on_commit runs the enqueue as soon as the INSERT committed.
+        inserted, status = store_event(payload, raw=text)
+        if inserted and status == WebhookEvent.Status.PENDING:
+            transaction.on_commit(lambda: _enqueue(payload["id"]), robust=True)
     except (DataError, IntegrityError):
         return _reply(400, "event cannot be stored")
     except DatabaseError:
