@@ -123,8 +123,13 @@ def admin_site(admin=OK, *, anonymous=ADMIN_LOGIN, **kw) -> Case:
     return case(anonymous=anonymous, agent=ADMIN_LOGIN, finance=ADMIN_LOGIN, admin=admin, **kw)
 
 
-def admin_model(app_label: str, model: str, object_id, *, view: bool = True) -> dict[str, list[Case]]:
-    """The six patterns Django admin adds per registered model. Nothing is added or deleted here."""
+def admin_model(app_label: str, model: str, object_id, *, view: bool = True, add: bool = False,
+                delete: bool = False) -> dict[str, list[Case]]:
+    """The six patterns Django admin adds per registered model: what the admin role may open.
+
+    Mirror models are view-only (nothing added or deleted by hand); a model whose admin
+    creates or deletes through actions says so with add=True / delete=True.
+    """
     base = f"admin/{app_label}/{model}/"
     seen = OK if view else DENIED
     oid = object_id
@@ -134,9 +139,9 @@ def admin_model(app_label: str, model: str, object_id, *, view: bool = True) -> 
 
     return {
         base: [admin_site(seen, anonymous=LOGIN)],
-        f"{base}add/": [admin_site(DENIED, anonymous=LOGIN)],
+        f"{base}add/": [admin_site(OK if add else DENIED, anonymous=LOGIN)],
         f"{base}<path:object_id>/history/": [admin_site(seen, anonymous=LOGIN, object_id=oid)],
-        f"{base}<path:object_id>/delete/": [admin_site(DENIED, anonymous=LOGIN, object_id=oid)],
+        f"{base}<path:object_id>/delete/": [admin_site(OK if delete else DENIED, anonymous=LOGIN, object_id=oid)],
         f"{base}<path:object_id>/change/": [admin_site(seen, anonymous=LOGIN, object_id=oid)],
         f"{base}<path:object_id>/": [admin_site(redirect(change_url), anonymous=LOGIN, object_id=oid)],
     }
@@ -226,6 +231,7 @@ ACCESS: dict[str, list[Case]] = {
     "admin/<app_label>/": [
         admin_site(app_label="payments"),
         admin_site(app_label="console"),
+        admin_site(app_label="tickets"),
         admin_site(NOT_FOUND, app_label="auth"),  # users and groups are not the admin role's
     ],
     "admin/<url>": [admin_site(NOT_FOUND, url="no-such-page/")],
@@ -299,6 +305,59 @@ ACCESS.update({
     "tickets/identities/<int:pk>/unlink/": post_only(ok=redirect("/tickets/"), pk=_sample_identity_pk),
     # Merging is for agents and admins; finance is refused before the (missing) merge is looked up.
     "tickets/merges/<int:pk>/undo/": post_only(ok=NOT_FOUND, finance=DENIED, pk="999999"),
+})
+
+
+# --- tickets in Django admin (tickets/admin.py): edits go through tickets.actions ----------------
+
+
+def _walk_team():
+    from tickets import actions
+    from tickets.models import Team
+
+    return str((Team.objects.filter(slug="walk-team").first()
+                or actions.save_team(actor=None, team=Team(name="Walk team", slug="walk-team"), members=[])).pk)
+
+
+def _walk_macro():
+    from tickets import actions
+    from tickets.models import Macro
+
+    return str((Macro.objects.filter(name="Walk macro").first()
+                or actions.save_macro(actor=None, macro=Macro(name="Walk macro", body="Thank you."))).pk)
+
+
+def _walk_merge():
+    from tickets import actions
+    from tickets.models import ContactMerge
+
+    found = ContactMerge.objects.filter(reason="walk").first()
+    if found is None:
+        a, b = (actions.receive_message(channel="email", sender=f"Walk {n} <walk{n}@example.com>", subject="Walk",
+                                        body_text="Hi", channel_message_id=f"walk{n}@paydesk.test").message
+                for n in (1, 2))
+        found = actions.contact_merge(actor=None, survivor=a.ticket.requester_id, merged=b.ticket.requester_id,
+                                      reason="walk")
+    return str(found.pk)
+
+
+def _walk_line_event():
+    from tickets import line
+    from tickets.models import LineEvent
+
+    line.store_events({"events": [{"webhookEventId": "01WALKLINEEVENT", "type": "follow"}]})
+    return str(LineEvent.objects.get(webhook_event_id="01WALKLINEEVENT").pk)
+
+
+ACCESS.update({
+    **admin_model("tickets", "ticket", lambda: str(_sample_message().ticket.pk)),
+    **admin_model("tickets", "message", _sample_message_pk),
+    **admin_model("tickets", "contact", _sample_contact_pk, add=True),  # people are merged, never deleted
+    **admin_model("tickets", "identity", _sample_identity_pk, add=True, delete=True),  # link / unlink
+    **admin_model("tickets", "contactmerge", _walk_merge),  # made and undone by actions only
+    **admin_model("tickets", "team", _walk_team, add=True, delete=True),
+    **admin_model("tickets", "macro", _walk_macro, add=True, delete=True),
+    **admin_model("tickets", "lineevent", _walk_line_event),
 })
 
 
