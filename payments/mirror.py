@@ -399,6 +399,8 @@ def upsert(kind: Kind, items: list[tuple[dict, Version, bool]]) -> set[str]:
     updates = ", ".join(f"{qn(n)} = EXCLUDED.{qn(n)}" for n in names if n != "id")
     written: set[str] = set()
     ids = sorted(best)
+    if connection.vendor == "postgresql":
+        return _upsert_postgresql(kind, best, ids, now)
     # SQLite allows at most 32766 parameters per statement.
     chunk = max(1, min(500, 30000 // len(names)))
     with connection.cursor() as cursor:
@@ -417,6 +419,73 @@ def upsert(kind: Kind, items: list[tuple[dict, Version, bool]]) -> set[str]:
                 f"RETURNING {qn('id')}"
             )
             cursor.execute(sql, params)
+            written.update(row[0] for row in cursor.fetchall())
+    return written
+
+
+_PG_SQL: dict[str, tuple[str, list[tuple[str, Any, bool]]]] = {}
+
+
+def _postgresql_statement(kind: Kind) -> tuple[str, list[tuple[str, Any, bool]]]:
+    """The guarded upsert with the rows in one JSON parameter, and how to fill the extra columns."""
+    if kind.object not in _PG_SQL:
+        qn = connection.ops.quote_name
+        table = qn(kind.table)
+        names = _column_names(kind)
+        fields = [kind.model._meta.get_field(n) for n in names]
+        cols = ", ".join(qn(n) for n in names)
+        defs = ", ".join(f"{qn(n)} {f.db_type(connection)}" for n, f in zip(names, fields))
+        updates = ", ".join(f"{qn(n)} = EXCLUDED.{qn(n)}" for n in names if n != "id")
+        sql = (
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM jsonb_to_recordset(%s::jsonb) AS r({defs}) "
+            f"ON CONFLICT ({qn('id')}) DO UPDATE SET {updates} "
+            f"WHERE ({table}.{qn('version_ts')}, {table}.{qn('version_rank')}) "
+            f"< (EXCLUDED.{qn('version_ts')}, EXCLUDED.{qn('version_rank')}) "
+            f"RETURNING {qn('id')}"
+        )
+        extra = [
+            (n, None if f.null else f.get_default(), isinstance(f, models.DateTimeField))
+            for n, f in zip(names, fields)
+            if n not in _BASE_COLUMNS
+        ]
+        _PG_SQL[kind.object] = (sql, extra)
+    return _PG_SQL[kind.object]
+
+
+def _upsert_postgresql(kind: Kind, best: dict[str, tuple[dict, Version, bool]], ids: list[str], now) -> set[str]:
+    """PostgreSQL: the same guarded upsert, its rows sent as one JSON array (in id order).
+
+    One short statement with one parameter instead of a VALUES list of ~20 parameters a
+    row: the client neither builds nor parses a long query, and the server parses it once.
+    """
+    sql, extra = _postgresql_statement(kind)
+    synced = now.isoformat()
+    written: set[str] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), 500):
+            records = []
+            for obj_id in ids[start : start + 500]:
+                obj, version, deleted = best[obj_id]
+                created = ts(obj.get("created"))
+                record = {
+                    "id": obj_id,
+                    "livemode": bool(obj.get("livemode")),
+                    "created": created.isoformat() if created else None,
+                    "data": obj,
+                    "deleted": bool(deleted or obj.get("deleted")),
+                    "version_ts": version.ts,
+                    "version_rank": version.rank,
+                    "version_source": version.source,
+                    "synced_at": synced,
+                }
+                cols = kind.columns(obj)
+                for name, default, is_datetime in extra:
+                    value = cols.get(name)
+                    if value is None:
+                        value = default
+                    record[name] = value.isoformat() if is_datetime and value is not None else value
+                records.append(record)
+            cursor.execute(sql, [json.dumps(records, separators=(",", ":"))])
             written.update(row[0] for row in cursor.fetchall())
     return written
 
