@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import views
+from . import panel, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,4 +14,10 @@ urlpatterns = [
     path("", include("payments.urls")),
     path("", include("tickets.channel_urls")),
     path("", include("tickets.urls")),
+    path("customers/<int:contact_id>/panel", panel.customer_panel, name="customer_panel"),
+    path("customers/<int:contact_id>/charges/<str:charge_id>/refund", panel.refund_form, name="customer_refund_form"),
+    path("customers/<int:contact_id>/charges/<str:charge_id>/refund/preview", panel.refund_preview,
+         name="customer_refund_preview"),
+    path("customers/<int:contact_id>/charges/<str:charge_id>/refund/confirm", panel.refund_confirm,
+         name="customer_refund_confirm"),
 ]

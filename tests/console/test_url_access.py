@@ -361,6 +361,24 @@ ACCESS.update({
 })
 
 
+# --- the Stripe panel beside a ticket and its refund flow (console/panel.py) ----------------------
+# The sample contact has no Stripe customer: its panel says so; a charge not theirs is 404 (never refunded).
+_NOT_THEIRS = {"agent": NOT_FOUND, "finance": NOT_FOUND, "admin": NOT_FOUND}
+ACCESS.update({
+    "customers/<int:contact_id>/panel": [
+        case(contact_id=_sample_contact_pk),
+        case(contact_id="999999", **_NOT_THEIRS),
+    ],
+    "customers/<int:contact_id>/charges/<str:charge_id>/refund": [
+        case(contact_id=_sample_contact_pk, charge_id="ch_sample", **_NOT_THEIRS),
+    ],
+    "customers/<int:contact_id>/charges/<str:charge_id>/refund/preview": post_only(
+        ok=NOT_FOUND, contact_id=_sample_contact_pk, charge_id="ch_sample"),
+    "customers/<int:contact_id>/charges/<str:charge_id>/refund/confirm": post_only(
+        ok=NOT_FOUND, contact_id=_sample_contact_pk, charge_id="ch_sample"),
+})
+
+
 # --- walking the URLconf --------------------------------------------------------------------------
 
 

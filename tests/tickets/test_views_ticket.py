@@ -133,7 +133,15 @@ def test_page_has_the_keyboard_overlay_and_shortcut_targets(client, ticket, agen
     assert 'src="/static/inbox.js"' in html
 
 
-def test_customer_panel_slot_is_calm_until_the_console_serves_it(client, ticket, agent):
+class _WithoutPanel:
+    """The console's URLconf without the customer panel (console/panel.py now serves it)."""
+    from console.urls import urlpatterns as _all
+
+    urlpatterns = [p for p in _all if getattr(p, "name", None) != "customer_panel"]
+
+
+def test_customer_panel_slot_is_calm_until_the_console_serves_it(client, ticket, agent, settings):
+    settings.ROOT_URLCONF = _WithoutPanel
     client.force_login(agent)
     html = page(client, ticket).content.decode()
     assert 'id="customer-panel"' in html

@@ -1,0 +1,133 @@
+"""The Stripe panel beside a ticket, and the refund flow started from it (HTMX).
+
+Refund: GET form → POST preview (plan_refund, describe()) → POST confirm (refund_charge) →
+the result, with an HX-Trigger that makes the panel reload its figures. The form's uuid4
+token is the idempotency key: a double submit or a retry never refunds twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET, require_POST
+
+from payments import stripe_actions
+from payments.money import decimals, format_money, to_major
+from tickets.models import Contact
+
+from . import panel_selectors
+
+PANEL_TEMPLATE = "customers/panel.html"
+REFUND_TEMPLATE = "actions/refund.html"
+REFRESH_EVENT = "paydesk:panel-refresh"
+
+ERROR_STATUS = (
+    (stripe_actions.ActionInProgress, 409),
+    (stripe_actions.StripeActionFailed, 502),
+    (stripe_actions.ActionRefused, 400),  # RefundLimitExceeded is one
+    (stripe_actions.ActionError, 400),
+)
+
+
+@require_GET
+@permission_required("payments.view_charge", raise_exception=True)
+def customer_panel(request: HttpRequest, contact_id: int) -> HttpResponse:
+    contact = get_object_or_404(Contact, pk=contact_id)
+    context = {"panel": panel_selectors.panel(contact), "can_refund": request.user.has_perm("payments.refund_charge")}
+    return render(request, PANEL_TEMPLATE + ("#panel" if request.htmx else ""), context)
+
+
+def _charge(contact_id: int, charge_id: str):
+    charge = panel_selectors.contact_charge(contact_id, charge_id)
+    if charge is None:
+        raise Http404("No such charge for this customer.")
+    return charge
+
+
+def _amount(raw: str, currency: str) -> int | None:
+    """Major units as typed ("12.50") to minor units; blank: all that remains."""
+    raw = (raw or "").strip().replace(",", "")
+    if not raw:
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise stripe_actions.ActionRefused(f"“{raw[:20]}” is not an amount.", code="amount") from None
+    minor = value.scaleb(decimals(currency))
+    if minor != minor.to_integral_value():
+        raise stripe_actions.ActionRefused(
+            f"{currency.upper()} amounts have at most {decimals(currency)} decimals.", code="amount")
+    return int(minor)
+
+
+def _error(request, context: dict, exc: Exception) -> HttpResponse:
+    if isinstance(exc, PermissionDenied):
+        status, message = 403, str(exc) or "Your role can't refund charges."
+    else:
+        status = next(code for cls, code in ERROR_STATUS if isinstance(exc, cls))
+        message = exc.message
+    context.update(error=message)
+    return render(request, REFUND_TEMPLATE + "#result", context, status=status)
+
+
+def _form_context(request, contact_id: int, charge) -> dict:
+    data = request.POST if request.method == "POST" else {}
+    token = data.get("token") or uuid.uuid4().hex
+    return {
+        "contact_id": contact_id, "charge": charge, "token": token,
+        "amount": data.get("amount", ""), "reason": data.get("reason", "requested_by_customer"),
+        "note": data.get("note", ""), "ticket": data.get("ticket", request.GET.get("ticket", "")),
+        "reasons": [(r, r.replace("_", " ").capitalize()) for r in stripe_actions.REFUND_REASONS],
+        "remainder": format_money(max(0, min(charge.amount - charge.amount_refunded,
+                                               charge.amount_captured or charge.amount)), charge.currency),
+        "remainder_major": to_major(max(0, charge.amount - charge.amount_refunded), charge.currency),
+    }
+
+
+@require_GET
+@permission_required("payments.refund_charge", raise_exception=True)
+def refund_form(request: HttpRequest, contact_id: int, charge_id: str) -> HttpResponse:
+    charge = _charge(contact_id, charge_id)
+    return render(request, REFUND_TEMPLATE + "#form", _form_context(request, contact_id, charge))
+
+
+@require_POST
+@permission_required("payments.refund_charge", raise_exception=True)
+def refund_preview(request: HttpRequest, contact_id: int, charge_id: str) -> HttpResponse:
+    charge = _charge(contact_id, charge_id)
+    context = _form_context(request, contact_id, charge)
+    try:
+        amount = _amount(context["amount"], charge.currency)
+        plan = stripe_actions.plan_refund(request.user, charge.id, amount=amount, currency=charge.currency)
+    except (stripe_actions.ActionError, PermissionDenied) as exc:
+        context["error"] = getattr(exc, "message", str(exc))
+        status = 403 if isinstance(exc, PermissionDenied) else next(c for cls, c in ERROR_STATUS if isinstance(exc, cls))
+        return render(request, REFUND_TEMPLATE + "#form", context, status=status)
+    context.update(plan=plan, description=plan.describe(), amount_minor=plan.amount)
+    return render(request, REFUND_TEMPLATE + "#preview", context)
+
+
+@require_POST
+@permission_required("payments.refund_charge", raise_exception=True)
+def refund_confirm(request: HttpRequest, contact_id: int, charge_id: str) -> HttpResponse:
+    charge = _charge(contact_id, charge_id)
+    context = _form_context(request, contact_id, charge)
+    try:
+        raw = request.POST.get("amount_minor", "")
+        amount = int(raw) if raw.isdigit() else None
+        result = stripe_actions.refund_charge(
+            request.user, charge.id, amount=amount, currency=charge.currency,
+            reason=context["reason"], note=context["note"], ticket_ref=context["ticket"],
+            idempotency_key=context["token"],
+        )
+    except (stripe_actions.ActionError, PermissionDenied) as exc:
+        return _error(request, context, exc)
+    context["message"] = result.message
+    response = render(request, REFUND_TEMPLATE + "#result", context)
+    response["HX-Trigger"] = REFRESH_EVENT
+    return response
