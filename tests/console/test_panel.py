@@ -56,8 +56,8 @@ def test_panel_shows_the_contacts_stripe_history(client, agent, stocked):
     assert "Refunded $15.00 · $35.00 left" in html
     # The disputed charge: dispute with its evidence deadline, the early fraud warning.
     assert stocked["dispute"]["id"] in html and "Evidence due" in html
-    assert "unauthorized_use_of_card" in html
-    assert stocked["sub"]["id"] in html and "past_due" in html and "Renews" in html
+    assert "unauthorized use of card" in html and "needs response" in html
+    assert stocked["sub"]["id"] in html and "past due" in html and "Renews" in html
     assert "PD-77" in html and "$20.00" in html
     assert "PD-78" not in html  # paid invoices are not open
     assert stocked["other"]["id"] not in html and "$99.00" not in html
