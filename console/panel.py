@@ -65,14 +65,11 @@ def _amount(raw: str, currency: str) -> int | None:
     return int(minor)
 
 
-def _error(request, context: dict, exc: Exception) -> HttpResponse:
+def _failure(exc: Exception) -> tuple[int, str]:
+    """(HTTP status, message for the person) for an action that did not happen."""
     if isinstance(exc, PermissionDenied):
-        status, message = 403, str(exc) or "Your role can't refund charges."
-    else:
-        status = next(code for cls, code in ERROR_STATUS if isinstance(exc, cls))
-        message = exc.message
-    context.update(error=message)
-    return render(request, REFUND_TEMPLATE + "#result", context, status=status)
+        return 403, str(exc) or "Your role can't refund charges."
+    return next(code for cls, code in ERROR_STATUS if isinstance(exc, cls)), exc.message
 
 
 def _form_context(request, contact_id: int, charge) -> dict:
@@ -105,8 +102,7 @@ def refund_preview(request: HttpRequest, contact_id: int, charge_id: str) -> Htt
         amount = _amount(context["amount"], charge.currency)
         plan = stripe_actions.plan_refund(request.user, charge.id, amount=amount, currency=charge.currency)
     except (stripe_actions.ActionError, PermissionDenied) as exc:
-        context["error"] = getattr(exc, "message", str(exc))
-        status = 403 if isinstance(exc, PermissionDenied) else next(c for cls, c in ERROR_STATUS if isinstance(exc, cls))
+        status, context["error"] = _failure(exc)
         return render(request, REFUND_TEMPLATE + "#form", context, status=status)
     context.update(plan=plan, description=plan.describe(), amount_minor=plan.amount)
     return render(request, REFUND_TEMPLATE + "#preview", context)
@@ -126,7 +122,8 @@ def refund_confirm(request: HttpRequest, contact_id: int, charge_id: str) -> Htt
             idempotency_key=context["token"],
         )
     except (stripe_actions.ActionError, PermissionDenied) as exc:
-        return _error(request, context, exc)
+        status, context["error"] = _failure(exc)
+        return render(request, REFUND_TEMPLATE + "#result", context, status=status)
     context["message"] = result.message
     response = render(request, REFUND_TEMPLATE + "#result", context)
     response["HX-Trigger"] = REFRESH_EVENT

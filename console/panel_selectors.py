@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Q
-
 from payments.models import Charge, Customer, Dispute, EarlyFraudWarning, Invoice, Subscription
 from payments.money import format_money
 from tickets.models import Contact, Identity
@@ -100,14 +98,15 @@ def panel(contact: Contact) -> Panel:
             "id": s.id, "status": s.status, "status_label": s.status.replace("_", " "), "period_end": _period_end(s),
             "cancel_at_period_end": s.cancel_at_period_end, "canceled_at": s.canceled_at,
         })
-    for i in Invoice.objects.filter(customer__in=ids, status__in=OPEN_INVOICE_STATUSES).order_by("-created", "-id"):
+    invoices = Invoice.objects.filter(customer__in=ids, status__in=OPEN_INVOICE_STATUSES).defer("data")
+    for i in invoices.order_by("-created", "-id"):
         result.invoices.append({
             "id": i.id, "number": i.number, "status": i.status.replace("_", " "), "due_date": i.due_date,
             "amount_due": format_money(i.amount_due - i.amount_paid, i.currency),
         })
     # Disputes and warnings name the charge, not the customer: a subquery keeps it one query each.
     charge_ids = Charge.objects.filter(customer__in=ids).values("id")
-    for d in Dispute.objects.filter(Q(charge__in=charge_ids)).order_by("-created", "-id")[:RECENT_CHARGES]:
+    for d in Dispute.objects.filter(charge__in=charge_ids).defer("data").order_by("-created", "-id")[:RECENT_CHARGES]:
         result.disputes.append({
             "id": d.id, "charge": d.charge, "status": d.status, "status_label": d.status.replace("_", " "),
             "reason": d.reason.replace("_", " "),
@@ -115,9 +114,11 @@ def panel(contact: Contact) -> Panel:
             "needs_response": d.status in ("needs_response", "warning_needs_response"),
             "active": d.status in ACTIVE_DISPUTES,
         })
-    for w in EarlyFraudWarning.objects.filter(charge__in=charge_ids).order_by("-created", "-id")[:RECENT_CHARGES]:
+    warnings = EarlyFraudWarning.objects.filter(charge__in=charge_ids).defer("data")
+    for w in warnings.order_by("-created", "-id")[:RECENT_CHARGES]:
         result.fraud_warnings.append({
-            "id": w.id, "charge": w.charge, "fraud_type": w.fraud_type.replace("_", " "), "actionable": w.actionable, "created": w.created,
+            "id": w.id, "charge": w.charge, "fraud_type": w.fraud_type.replace("_", " "),
+            "actionable": w.actionable, "created": w.created,
         })
     return result
 
