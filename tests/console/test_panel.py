@@ -76,6 +76,7 @@ def test_panel_full_page_without_htmx(client, finance, stocked):
 def test_panel_queries_do_not_grow_with_history(client, agent, stocked):
     client.force_login(agent)
     url = f"/customers/{stocked['contact'].pk}/panel"
+    client.get(url, HTTP_HX_REQUEST="true")  # the shell's cached counts are filled by a first request
     with CaptureQueriesContext(connection) as few:
         client.get(url, HTTP_HX_REQUEST="true")
     cid = stocked["partly"]["customer"]
@@ -198,3 +199,16 @@ def test_refund_above_the_remainder_and_bad_amount(client, agent, live_charge):
     assert over.status_code == 400 and b"can still be" in over.content
     bad = client.post(base + "/preview", {"token": uuid.uuid4().hex, "amount": "1.005"}, HTTP_HX_REQUEST="true")
     assert bad.status_code == 400 and b"at most 2 decimals" in bad.content
+
+
+def test_stripe_error_on_confirm_is_a_502_with_the_message(client, agent, live_charge, gw):
+    contact, charge = live_charge
+    client.force_login(agent)
+    gw.fault("POST", "/v1/refunds", status=500)
+    base = f"/customers/{contact.pk}/charges/{charge['id']}/refund"
+    data = {"token": uuid.uuid4().hex, "amount_minor": "1000", "reason": "requested_by_customer"}
+    response = client.post(base + "/confirm", data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 502
+    assert b"Stripe had an internal error" in response.content and b"never done twice" in response.content
+    assert "HX-Trigger" not in response
+    assert not AuditEntry.objects.filter(action="charge.refund").exists()
