@@ -18,3 +18,90 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.created:%Y-%m-%d %H:%M} {self.actor or 'system'} {self.action} {self.target}"
+
+
+class TimelineEntry(models.Model):
+    """One thing that happened to a customer, materialised for the customer page.
+
+    Filled by console.receivers (Stripe events as applied, tickets, messages, the audit
+    log) and by `manage.py timeline_rebuild`. `source` + `kind` is the idempotency key: a
+    Stripe object (or event, for repeatable kinds), a ticket, a message or an audit entry.
+    `customer` keeps the Stripe customer the entry came through, so a contact merge or a
+    late identity link re-points Stripe entries without reading the mirror again.
+    """
+
+    class Kind(models.TextChoices):
+        PAYMENT_SUCCEEDED = "payment_succeeded", "Payment"
+        PAYMENT_FAILED = "payment_failed", "Failed payment"
+        REFUND = "refund", "Refund"
+        DISPUTE_OPENED = "dispute_opened", "Dispute opened"
+        DISPUTE_UPDATED = "dispute_updated", "Dispute updated"
+        DISPUTE_CLOSED = "dispute_closed", "Dispute closed"
+        FRAUD_WARNING = "fraud_warning", "Early fraud warning"
+        SUBSCRIPTION_STARTED = "subscription_started", "Subscription started"
+        SUBSCRIPTION_CHANGED = "subscription_changed", "Subscription changed"
+        SUBSCRIPTION_CANCELLED = "subscription_cancelled", "Subscription cancelled"
+        INVOICE_PAID = "invoice_paid", "Invoice paid"
+        INVOICE_FAILED = "invoice_failed", "Invoice payment failed"
+        TICKET = "ticket", "Ticket"
+        MESSAGE = "message", "Message"
+        ACTION = "action", "Agent action"
+        WORKFLOW_RUN = "workflow_run", "Workflow run"
+
+    # Null while a Stripe customer is not linked to any contact yet (linking fills it).
+    contact = models.ForeignKey(
+        "tickets.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    occurred_at = models.DateTimeField()
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    source = models.CharField(max_length=255)
+    object_id = models.CharField(max_length=255, blank=True, default="")
+    customer = models.CharField(max_length=255, blank=True, default="")
+    ticket_id = models.BigIntegerField(null=True, blank=True)
+    title = models.CharField(max_length=255)
+    summary = models.CharField(max_length=500, blank=True, default="")
+    amount = models.BigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, default="")
+    agent_purchase = models.BooleanField(default=False)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name_plural = "timeline entries"
+        constraints = [models.UniqueConstraint(fields=["source", "kind"], name="timeline_source_kind")]
+        indexes = [
+            models.Index(fields=["contact", "-occurred_at", "-id"], name="timeline_contact_time"),
+            models.Index(fields=["contact", "kind", "-occurred_at", "-id"], name="timeline_contact_kind_time"),
+            models.Index(
+                fields=["contact", "-occurred_at", "-id"], condition=models.Q(agent_purchase=True),
+                name="timeline_contact_agent",
+            ),
+            models.Index(fields=["customer"], condition=~models.Q(customer=""), name="timeline_customer"),
+            models.Index(fields=["ticket_id"], condition=models.Q(ticket_id__isnull=False), name="timeline_ticket"),
+        ]
+
+    def __str__(self):
+        return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.kind} {self.object_id}"
+
+
+class SharedPaymentToken(models.Model):
+    """A Stripe shared payment token granted to this account by an AI agent
+    (`shared_payment.granted_token`), kept as recorded JSON: the mirror has no model for it
+    and localstripe does not serve it. Read for its usage limits and expiry."""
+
+    id = models.CharField(primary_key=True, max_length=255)
+    data = models.JSONField(default=dict)
+    recorded_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.id
+
+
+class UserPreference(models.Model):
+    """Per-agent settings; for now the time zone dates are shown in."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="console_preference")
+    time_zone = models.CharField(max_length=64, blank=True, default="")
+
+    def __str__(self):
+        return f"{self.user} {self.time_zone}"

@@ -3,7 +3,7 @@
 from django.dispatch import receiver
 
 from payments.signals import payments_action, stripe_event_applied
-from tickets.signals import tickets_action
+from tickets.signals import message_received, ticket_created, tickets_action
 
 from . import audit
 
@@ -42,3 +42,25 @@ def link_stripe_customer(sender, event, obj, kind, source, **kwargs):
     except ValidationError as exc:
         # A malformed email at Stripe must not fail the mirror; the customer just stays unlinked.
         audit.record(None, "identity.link_skipped", f"stripe:{customer_id}", {"error": "; ".join(exc.messages)})
+
+
+# --- the customer timeline (console.timeline) ----------------------------------------------
+@receiver(stripe_event_applied, dispatch_uid="console.timeline.stripe")
+def timeline_stripe_event(sender, event, obj, kind, **kwargs):
+    from . import timeline
+
+    timeline.upsert(timeline.stripe_entries(event, obj, kind))
+
+
+@receiver(ticket_created, dispatch_uid="console.timeline.ticket")
+def timeline_ticket(sender, ticket, **kwargs):
+    from . import timeline
+
+    timeline.upsert([timeline.ticket_entry(ticket)])
+
+
+@receiver(message_received, dispatch_uid="console.timeline.message")
+def timeline_message(sender, message, ticket, **kwargs):
+    from . import timeline
+
+    timeline.upsert([timeline.message_entry(message, ticket)])

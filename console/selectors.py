@@ -1,7 +1,7 @@
 import datetime as dt
 from urllib.parse import urlencode
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -85,3 +85,227 @@ def overview(user) -> dict:
         "open_dispute_count": open_count,
         "failed_events": failed_events,
     }
+
+
+# --- the customer page ---------------------------------------------------------------------------
+
+PAGE_SIZE = 50
+
+
+def customer_header(contact) -> dict:
+    """The customer page's header: who, how to reach them, what they paid, what is at risk.
+    Four aggregate queries whatever the history's size."""
+    from payments.models import Charge, Customer, Dispute, EarlyFraudWarning, Subscription
+    from tickets.models import Identity
+
+    identities = list(Identity.objects.filter(contact=contact).order_by("kind", "value").values("kind", "value", "reachable"))
+    customer_ids = [i["value"] for i in identities if i["kind"] == Identity.Kind.STRIPE_CUSTOMER]
+    customers = list(Customer.objects.filter(pk__in=customer_ids).values("id", "email", "name", "data"))
+    tier, vip = "", False
+    for c in customers:
+        metadata = {k.lower(): v for k, v in ((c["data"] or {}).get("metadata") or {}).items()}
+        tier = tier or str(metadata.get("tier") or "")
+        vip = vip or str(metadata.get("vip", "")).lower() in ("true", "1", "yes") or tier.lower() == "vip"
+    money, disputes, subs, warnings = [], 0, [], []
+    if customer_ids:
+        charges = Charge.objects.filter(customer__in=customer_ids)
+        money = list(
+            charges.filter(status="succeeded").order_by().values("currency")
+            .annotate(paid=Sum("amount_captured"), refunded=Sum("amount_refunded"), n=Count("id")).order_by("-n")
+        )
+        disputes = Dispute.objects.filter(
+            charge__in=charges.values("id"),
+            status__in=("warning_needs_response", "warning_under_review", "needs_response", "under_review"),
+        ).count()
+        subs = list(
+            Subscription.objects.filter(customer__in=customer_ids, status__in=("active", "trialing", "past_due"))
+            .values("id", "status", "current_period_end", "cancel_at_period_end")
+        )
+        warnings = list(
+            EarlyFraudWarning.objects.filter(charge__in=charges.values("id"))
+            .order_by("-created").values("id", "fraud_type", "actionable", "charge", "created")
+        )
+    return {
+        "identities": [i for i in identities if i["kind"] != Identity.Kind.STRIPE_CUSTOMER],
+        "customer_ids": customer_ids, "customers": customers, "money": money, "open_disputes": disputes,
+        "subscriptions": subs, "tier": tier, "vip": vip, "fraud_warnings": warnings,
+    }
+
+
+def encode_cursor(entry) -> str:
+    """Keyset position: microseconds since the epoch and the id of the last entry shown."""
+    stamp = entry.occurred_at
+    micros = int(stamp.timestamp()) * 1_000_000 + stamp.microsecond
+    return f"{micros}.{entry.pk}"
+
+
+def decode_cursor(raw: str) -> tuple[dt.datetime, int] | None:
+    try:
+        micros, pk = raw.split(".", 1)
+        micros, pk = int(micros), int(pk)
+    except (ValueError, AttributeError):
+        return None
+    stamp = dt.datetime.fromtimestamp(micros // 1_000_000, tz=dt.timezone.utc).replace(microsecond=micros % 1_000_000)
+    return stamp, pk
+
+
+def timeline_page(contact_id: int, *, filter_key: str = "", cursor: str = "", size: int = PAGE_SIZE):
+    """One page of a contact's timeline, newest first, after `cursor` (no OFFSET: the
+    (contact, occurred_at, id) index is walked from the cursor). Returns (entries, next_cursor)."""
+    from .models import TimelineEntry
+    from .timeline import FILTERS
+
+    qs = TimelineEntry.objects.filter(contact_id=contact_id)
+    if filter_key in FILTERS:
+        kinds = FILTERS[filter_key][1]
+        qs = qs.filter(agent_purchase=True) if kinds is None else (
+            qs.filter(kind=kinds[0]) if len(kinds) == 1 else qs.filter(kind__in=kinds)
+        )
+    position = decode_cursor(cursor) if cursor else None
+    if position is not None:
+        stamp, pk = position
+        qs = qs.filter(Q(occurred_at__lt=stamp) | Q(occurred_at=stamp, id__lt=pk))
+    entries = list(qs.order_by("-occurred_at", "-id")[: size + 1])
+    more = len(entries) > size
+    entries = entries[:size]
+    return entries, (encode_cursor(entries[-1]) if more and entries else "")
+
+
+def why_charged(charge_id: str) -> dict | None:
+    """The chain that explains a charge: invoice → subscription → price/product and period,
+    and whether the subscription was cancelled before or after the charge."""
+    from payments.models import Charge, Invoice, Subscription
+
+    from .timeline import _invoice_subscription, plan_labels, ref, ts
+
+    charge = Charge.objects.filter(pk=charge_id).values("id", "data", "invoice", "created", "description",
+                                                       "amount", "currency").first()
+    if charge is None:
+        return None
+    data = charge["data"] or {}
+    out = {"charge": charge, "invoice": None, "subscription": None, "plan": "", "period": None, "cancelled": None}
+    invoice_id = charge["invoice"] or ref(data.get("invoice"))
+    invoice = Invoice.objects.filter(pk=invoice_id).values_list("data", flat=True).first() if invoice_id else None
+    if invoice is None and invoice_id:
+        invoice = {"id": invoice_id}
+    if invoice is None:
+        # Charges paid through an invoice before the mirror had the charge's invoice field.
+        invoice = Invoice.objects.filter(charge=charge_id).values_list("data", flat=True).first()
+    out["invoice"] = invoice
+    if not invoice:
+        out["one_off"] = data.get("description") or charge["description"] or "a one-off payment (no invoice)"
+        return out
+    lines = ((invoice.get("lines") or {}).get("data")) or []
+    period = (lines[0].get("period") if lines else None) or {}
+    start, end = ts(period.get("start") or invoice.get("period_start")), ts(period.get("end") or invoice.get("period_end"))
+    out["period"] = (start, end) if start or end else None
+    out["billing_reason"] = (invoice.get("billing_reason") or "").replace("_", " ")
+    sub_id = _invoice_subscription(invoice)
+    sub = Subscription.objects.filter(pk=sub_id).values_list("data", flat=True).first() if sub_id else None
+    out["subscription"] = sub or ({"id": sub_id} if sub_id else None)
+    if sub:
+        out["plan"] = plan_labels(sub)
+        canceled_at = ts(sub.get("canceled_at"))
+        charged_at = charge["created"] or ts(data.get("created"))
+        if canceled_at:
+            out["cancelled"] = {"at": canceled_at, "before_charge": bool(charged_at and canceled_at <= charged_at),
+                                "at_period_end": bool(sub.get("cancel_at_period_end"))}
+        elif sub.get("cancel_at_period_end"):
+            out["cancelled"] = {"at": ts(sub.get("cancel_at") or sub.get("current_period_end")), "scheduled": True}
+    if not out["plan"] and lines:
+        from .timeline import price_label
+
+        line_price = lines[0].get("price") or (lines[0].get("pricing") or {}).get("price_details", {}).get("price")
+        out["plan"] = price_label(line_price) if line_price else (lines[0].get("description") or "")
+    return out
+
+
+# --- top-bar search: straight to the customer --------------------------------------------------
+
+SEARCH_LIMIT = 20
+_CUSTOMER_OF = {"ch_": "charge", "py_": "charge", "pi_": "payment_intent", "in_": "invoice", "sub_": "subscription"}
+
+
+def _stripe_contact(q: str) -> int | None:
+    """The contact behind a Stripe id, through the object's customer in the mirror."""
+    from tickets.models import Identity
+
+    from .timeline import Resolver
+
+    r = Resolver()
+    customer = ""
+    if q.startswith("cus_"):
+        customer = q
+    elif q.startswith(("dp_", "du_", "re_", "pyr_", "issfr_")):
+        model = KINDS["dispute" if q.startswith(("dp_", "du_")) else "refund" if q.startswith(("re_", "pyr_"))
+                      else "radar.early_fraud_warning"].model
+        customer = r.charge_customer(model.objects.filter(pk=q).values_list("charge", flat=True).first() or "")
+    else:
+        for prefix, kind in _CUSTOMER_OF.items():
+            if q.startswith(prefix):
+                customer = KINDS[kind].model.objects.filter(pk=q).values_list("customer", flat=True).first() or ""
+    if not customer:
+        return None
+    return Identity.objects.filter(kind=Identity.Kind.STRIPE_CUSTOMER, value=customer).values_list(
+        "contact_id", flat=True).first()
+
+
+def search(user, q: str) -> tuple[str | None, list[dict]]:
+    """(url, []) when the query names one customer or object; (None, matches) for several.
+
+    Order: Stripe ids (customer page when the object's customer is a contact, else the
+    object), ticket numbers (#1042), LINE ids, emails, phones, then names."""
+    from tickets.identity import LINE_USER_ID
+    from tickets.models import Contact, Identity, Ticket
+
+    q = q.strip()
+    if not q:
+        return search_target(user, q), []
+    can_see = user.has_perm("tickets.view_contact")
+
+    def page(contact_id):
+        # A merged contact's page is its survivor's.
+        survivor = Contact.objects.filter(pk=contact_id).values_list("merged_into_id", flat=True).first()
+        return reverse("customer", args=[survivor or contact_id])
+
+    if looks_like_id(q):
+        contact_id = _stripe_contact(q) if can_see else None
+        return (page(contact_id) if contact_id else search_target(user, q)), []
+    number = q[1:] if q.startswith("#") else q
+    if number.isdigit() and (q.startswith("#") or len(number) <= 7) and can_see:
+        requester = Ticket.objects.filter(number=int(number)).values_list("requester_id", flat=True).first()
+        if requester:
+            return page(requester), []
+    if not can_see:
+        return search_target(user, q), []
+    contacts: list[int] = []
+    if LINE_USER_ID.match(q):
+        contacts = list(Identity.objects.filter(kind="line", value=q).values_list("contact_id", flat=True))
+    elif "@" in q:
+        email = q.lower()
+        contacts = list(Identity.objects.filter(kind="email", value=email).values_list("contact_id", flat=True))
+        if not contacts:
+            customers = KINDS["customer"].model.objects.filter(email__iexact=q).values("id")
+            contacts = list(Identity.objects.filter(kind="stripe_customer", value__in=customers)
+                            .values_list("contact_id", flat=True))
+    elif sum(ch.isdigit() for ch in q) >= 6 and not any(ch.isalpha() for ch in q):
+        digits = "".join(ch for ch in q if ch.isdigit())
+        contacts = list(Identity.objects.filter(kind="phone", value__endswith=digits[-9:])
+                        .values_list("contact_id", flat=True)[:SEARCH_LIMIT])
+    else:
+        contacts = list(Contact.objects.filter(name__icontains=q, merged_into__isnull=True)
+                        .values_list("pk", flat=True)[:SEARCH_LIMIT])
+        customers = KINDS["customer"].model.objects.filter(name__icontains=q).values("id")[:SEARCH_LIMIT]
+        contacts += list(Identity.objects.filter(kind="stripe_customer", value__in=customers)
+                         .values_list("contact_id", flat=True))
+    contacts = list(dict.fromkeys(contacts))
+    if len(contacts) == 1:
+        return page(contacts[0]), []
+    if not contacts:
+        return search_target(user, q), []
+    rows = list(Contact.objects.filter(pk__in=contacts[:SEARCH_LIMIT]).values("pk", "name", "merged_into_id"))
+    idents = {}
+    for cid, kind, value in Identity.objects.filter(contact_id__in=[r["pk"] for r in rows]).values_list(
+            "contact_id", "kind", "value"):
+        idents.setdefault(cid, []).append((kind, value))
+    return None, [{**r, "url": page(r["pk"]), "identities": idents.get(r["pk"], [])} for r in rows]

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import panel, views
+from . import customers, panel, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +14,9 @@ urlpatterns = [
     path("", include("payments.urls")),
     path("", include("tickets.channel_urls")),
     path("", include("tickets.urls")),
+    path("customers/<int:contact_id>/", customers.customer, name="customer"),
+    path("customers/<int:contact_id>/timeline", customers.customer_timeline, name="customer_timeline"),
+    path("customers/<int:contact_id>/timeline/<int:entry_id>", customers.timeline_entry, name="timeline_entry"),
     path("customers/<int:contact_id>/panel", panel.customer_panel, name="customer_panel"),
     path("customers/<int:contact_id>/charges/<str:charge_id>/refund", panel.refund_form, name="customer_refund_form"),
     path("customers/<int:contact_id>/charges/<str:charge_id>/refund/preview", panel.refund_preview,

@@ -14,8 +14,12 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
-    """The top bar: a Stripe id goes straight to its object, anything else searches customers."""
-    return redirect(selectors.search_target(request.user, request.GET.get("q", "")[:200]))
+    """The top bar: one match goes straight to the customer (or the Stripe object); several list."""
+    q = request.GET.get("q", "")[:200]
+    url, matches = selectors.search(request.user, q)
+    if url:
+        return redirect(url)
+    return render(request, "customers/search.html", {"q": q, "matches": matches})
 
 
 @require_GET

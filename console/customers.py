@@ -1,0 +1,90 @@
+"""The customer page: header, then the timeline (keyset pages, HTMX infinite scroll), and
+each entry's detail opened in place."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import permission_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET
+
+from payments.models import Charge, Dispute, Invoice, Refund, Subscription
+from tickets.models import Contact, Message, Ticket
+
+from . import selectors
+from .models import AuditEntry, TimelineEntry
+from .timeline import FILTERS, ts
+
+TEMPLATE = "customers/customer.html"
+PERMS = ("tickets.view_contact", "payments.view_charge")
+
+
+def _filter(request) -> str:
+    key = request.GET.get("filter", "")
+    return key if key in FILTERS else ""
+
+
+@require_GET
+@permission_required(PERMS, raise_exception=True)
+def customer(request: HttpRequest, contact_id: int) -> HttpResponse:
+    contact = get_object_or_404(Contact, pk=contact_id)
+    if contact.merged_into_id:
+        return redirect("customer", contact.merged_into_id)
+    key = _filter(request)
+    entries, next_cursor = selectors.timeline_page(contact.pk, filter_key=key, cursor=request.GET.get("cursor", ""))
+    context = {"contact": contact, "entries": entries, "next_cursor": next_cursor, "filter": key,
+               "filters": [(k, label) for k, (label, _) in FILTERS.items()], "nav": "customers"}
+    if request.htmx and request.GET.get("cursor"):
+        return render(request, TEMPLATE + "#entries", context)
+    if request.htmx and request.htmx.target == "timeline":
+        return render(request, TEMPLATE + "#timeline", context)
+    context["header"] = selectors.customer_header(contact)
+    return render(request, TEMPLATE, context)
+
+
+@require_GET
+@permission_required(PERMS, raise_exception=True)
+def customer_timeline(request: HttpRequest, contact_id: int) -> HttpResponse:
+    """The timeline alone (chips and the next page), for HTMX and for the ticket page."""
+    contact = get_object_or_404(Contact, pk=contact_id)
+    key = _filter(request)
+    entries, next_cursor = selectors.timeline_page(contact.pk, filter_key=key, cursor=request.GET.get("cursor", ""))
+    context = {"contact": contact, "entries": entries, "next_cursor": next_cursor, "filter": key,
+               "filters": [(k, label) for k, (label, _) in FILTERS.items()]}
+    return render(request, TEMPLATE + ("#entries" if request.GET.get("cursor") else "#timeline"), context)
+
+
+DETAIL_OBJECTS = {
+    "payment_succeeded": Charge, "payment_failed": Charge, "refund": Refund, "dispute_opened": Dispute,
+    "dispute_updated": Dispute, "dispute_closed": Dispute, "invoice_paid": Invoice, "invoice_failed": Invoice,
+    "subscription_started": Subscription, "subscription_changed": Subscription, "subscription_cancelled": Subscription,
+}
+
+
+SLUGS = {Charge: "payments", Refund: "refunds", Dispute: "disputes", Invoice: "invoices", Subscription: "subscriptions"}
+
+
+@require_GET
+@permission_required(PERMS, raise_exception=True)
+def timeline_entry(request: HttpRequest, contact_id: int, entry_id: int) -> HttpResponse:
+    entry = TimelineEntry.objects.filter(pk=entry_id, contact_id=contact_id).first()
+    if entry is None:
+        raise Http404("No such entry on this customer's timeline.")
+    context = {"entry": entry, "contact_id": contact_id}
+    model = DETAIL_OBJECTS.get(entry.kind)
+    if model is not None:
+        context["object"] = model.objects.filter(pk=entry.object_id).values("id", "status").first()
+        context["object_slug"] = SLUGS[model]
+    expires = ((entry.data or {}).get("agent") or {}).get("expires_at")
+    context["expires_at"] = ts(expires) if isinstance(expires, int) else None
+    if entry.kind in ("payment_succeeded", "payment_failed"):
+        context["why"] = selectors.why_charged(entry.object_id)
+    elif entry.kind == "message":
+        context["message"] = Message.objects.filter(pk=entry.object_id).values(
+            "kind", "channel", "sender", "subject", "body_text", "created").first()
+    elif entry.kind == "ticket":
+        context["ticket"] = Ticket.objects.filter(pk=entry.ticket_id).values("number", "subject", "status").first()
+    elif entry.kind == "action":
+        context["audit"] = AuditEntry.objects.filter(pk=(entry.data or {}).get("audit")).values(
+            "action", "target", "details", "created").first()
+    return render(request, "customers/entry.html", context)

@@ -1,0 +1,482 @@
+"""The customer timeline, materialised: what payments and tickets announce becomes rows of
+console.TimelineEntry, one per thing a person would tell apart.
+
+Idempotency: each entry has a `source` key — the Stripe object for once-only kinds (a
+charge succeeds once, a refund is one refund), the event for repeatable ones (a dispute is
+updated many times) — and (source, kind) is unique, so a replay or a rebuild upserts
+instead of duplicating. The same mapping serves the receivers and `timeline_rebuild`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Iterable
+
+from django.db.models import OuterRef, Q, Subquery
+
+from payments.models import Charge, Dispute, EarlyFraudWarning, Invoice, PaymentIntent, Price, Product, Refund, Subscription
+from payments.money import format_money
+from tickets.models import Identity, Message, Ticket
+
+from .models import SharedPaymentToken, TimelineEntry
+
+K = TimelineEntry.Kind
+UPDATE_FIELDS = ["contact", "customer", "ticket_id", "object_id", "title", "summary", "amount", "currency",
+                 "agent_purchase", "data"]
+
+# Chips on the customer page: label → kinds (None: the agent-purchase flag).
+FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "payments": ("Payments", (K.PAYMENT_SUCCEEDED, K.PAYMENT_FAILED)),
+    "refunds": ("Refunds", (K.REFUND,)),
+    "disputes": ("Disputes", (K.DISPUTE_OPENED, K.DISPUTE_UPDATED, K.DISPUTE_CLOSED)),
+    "fraud": ("Fraud warnings", (K.FRAUD_WARNING,)),
+    "subscriptions": ("Subscriptions", (K.SUBSCRIPTION_STARTED, K.SUBSCRIPTION_CHANGED, K.SUBSCRIPTION_CANCELLED)),
+    "invoices": ("Invoices", (K.INVOICE_PAID, K.INVOICE_FAILED)),
+    "tickets": ("Tickets & messages", (K.TICKET, K.MESSAGE)),
+    "actions": ("Agent actions", (K.ACTION, K.WORKFLOW_RUN)),
+    "agent": ("Agent purchases", None),
+}
+
+# Audit actions already on the timeline as tickets or messages.
+AUDIT_COVERED = {"ticket.create", "message.receive", "ticket.reply", "ticket.note", "identity.link_skipped"}
+# Audit actions that move a contact's entries to another contact.
+AUDIT_REPOINTS = {"contact.merge", "contact.merge_undo", "identity.link", "identity.unlink"}
+
+
+def ts(seconds) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(int(seconds), tz=dt.timezone.utc) if seconds else None
+
+
+def ref(value) -> str:
+    """A Stripe reference as an id, whether Stripe sent it expanded or not."""
+    if isinstance(value, dict):
+        return value.get("id") or ""
+    return value or ""
+
+
+class Resolver:
+    """Mirror and identity look-ups, cached for one receiver call or one rebuild."""
+
+    def __init__(self):
+        self.contacts: dict[str, int | None] = {}
+        self.charges: dict[str, dict | None] = {}
+
+    def contact(self, customer_id: str) -> int | None:
+        if not customer_id:
+            return None
+        if customer_id not in self.contacts:
+            self.contacts[customer_id] = (
+                Identity.objects.filter(kind=Identity.Kind.STRIPE_CUSTOMER, value=customer_id)
+                .values_list("contact_id", flat=True).first()
+            )
+        return self.contacts[customer_id]
+
+    def charge(self, charge_id: str) -> dict | None:
+        if not charge_id:
+            return None
+        if charge_id not in self.charges:
+            row = Charge.objects.filter(pk=charge_id).values("customer", "amount", "currency", "payment_intent").first()
+            self.charges[charge_id] = row
+        return self.charges[charge_id]
+
+    def charge_customer(self, charge) -> str:
+        if isinstance(charge, dict):
+            return ref(charge.get("customer"))
+        row = self.charge(charge)
+        return (row or {}).get("customer") or ""
+
+
+# --- agent purchases (shared payment tokens) -----------------------------------------------
+
+
+def _spt_ref(obj: dict):
+    """Where a PaymentIntent or charge names the shared payment token that funded it."""
+    pmd = obj.get("payment_method_details") or {}
+    pm_data = obj.get("payment_method_data") or {}
+    for holder in (obj, pmd, pm_data, pmd.get(pmd.get("type") or "") or {}):
+        if isinstance(holder, dict) and holder.get("shared_payment_granted_token"):
+            return holder["shared_payment_granted_token"]
+    return None
+
+
+def record_granted_token(token: dict) -> SharedPaymentToken:
+    """Keep a granted token as recorded JSON (the mirror and localstripe have none)."""
+    row, _ = SharedPaymentToken.objects.update_or_create(pk=token["id"], defaults={"data": token})
+    return row
+
+
+def agent_purchase(obj: dict, resolver: Resolver | None = None) -> dict | None:
+    """The token's limits if `obj` (a charge or PaymentIntent) was paid with one, else None.
+    A charge without the reference is looked up through its PaymentIntent in the mirror."""
+    found = _spt_ref(obj)
+    if found is None and obj.get("object") == "charge" and obj.get("payment_intent"):
+        pi = PaymentIntent.objects.filter(pk=ref(obj["payment_intent"])).values_list("data", flat=True).first()
+        found = _spt_ref(pi or {})
+    if not found:
+        return None
+    token = found if isinstance(found, dict) else None
+    if token is not None and token.get("object") == "shared_payment.granted_token" and token.get("id"):
+        record_granted_token(token)
+    elif token is None:
+        token = SharedPaymentToken.objects.filter(pk=found).values_list("data", flat=True).first() or {"id": found}
+    limits = token.get("usage_limits") or {}
+    agent = (token.get("agent_details") or {}).get("network_business_profile") or ""
+    return {
+        "token": token.get("id") or "",
+        "max_amount": limits.get("max_amount"),
+        "currency": limits.get("currency") or "",
+        "expires_at": limits.get("expires_at"),
+        "agent": agent if isinstance(agent, str) else "",
+        "deactivated_at": token.get("deactivated_at"),
+    }
+
+
+# --- Stripe objects → entries -----------------------------------------------------------------
+
+
+def _entry(kind, source, occurred, *, obj_id="", customer="", title, summary="", amount=None, currency="",
+           data=None, agent=None, resolver: Resolver) -> dict:
+    return {
+        "kind": kind, "source": source, "occurred_at": occurred, "object_id": obj_id, "customer": customer,
+        "contact_id": resolver.contact(customer), "ticket_id": None, "title": title[:255],
+        "summary": (summary or "")[:500], "amount": amount, "currency": (currency or "").lower(),
+        "agent_purchase": agent is not None, "data": {**(data or {}), **({"agent": agent} if agent else {})},
+    }
+
+
+def _words(value: str) -> str:
+    return (value or "").replace("_", " ")
+
+
+def price_label(item_price, resolver: Resolver | None = None) -> str:
+    price = item_price if isinstance(item_price, dict) else (
+        Price.objects.filter(pk=item_price).values_list("data", flat=True).first() or {"id": item_price}
+    )
+    product = price.get("product")
+    name = product.get("name") if isinstance(product, dict) else (
+        Product.objects.filter(pk=product).values_list("name", flat=True).first() if product else ""
+    )
+    name = name or price.get("nickname") or price.get("id") or "plan"
+    if price.get("unit_amount") is not None and price.get("currency"):
+        interval = (price.get("recurring") or {}).get("interval")
+        return f"{name} ({format_money(price['unit_amount'], price['currency'])}{'/' + interval if interval else ''})"
+    return name
+
+
+def plan_labels(sub: dict) -> str:
+    items = ((sub.get("items") or {}).get("data")) or []
+    labels = [price_label(i.get("price") or i.get("plan") or {}) for i in items]
+    if not labels and sub.get("plan"):
+        labels = [price_label(sub["plan"])]
+    return ", ".join(labels)
+
+
+def _subscription_change(sub: dict, prev: dict) -> str | None:
+    parts = []
+    if "items" in prev or "plan" in prev:
+        old = plan_labels({"items": prev.get("items") or {}, "plan": prev.get("plan")})
+        parts.append(f"Plan {old or '—'} → {plan_labels(sub) or '—'}")
+    if "cancel_at_period_end" in prev:
+        if sub.get("cancel_at_period_end"):
+            end = ts(sub.get("cancel_at") or sub.get("current_period_end"))
+            parts.append("Set to cancel at period end" + (f" ({end:%Y-%m-%d})" if end else ""))
+        else:
+            parts.append("Cancellation withdrawn")
+    if "status" in prev:
+        parts.append(f"Status {_words(prev.get('status') or '')} → {_words(sub.get('status') or '')}")
+    if "pause_collection" in prev:
+        parts.append("Collection paused" if sub.get("pause_collection") else "Collection resumed")
+    return "; ".join(parts) or None
+
+
+def cancellation_text(sub: dict) -> str:
+    details = sub.get("cancellation_details") or {}
+    bits = [_words(details.get("reason") or ""), _words(details.get("feedback") or ""), details.get("comment") or ""]
+    return " · ".join(b for b in bits if b)
+
+
+def stripe_entries(event: dict | None, obj: dict, kind: str, resolver: Resolver | None = None) -> list[dict]:
+    """Entries for one Stripe object as an event left it (event None: from the mirror alone)."""
+    r = resolver or Resolver()
+    etype = (event or {}).get("type") or ""
+    ev_id = (event or {}).get("id") or ""
+    when = ts((event or {}).get("created")) or ts(obj.get("created"))
+    oid = obj.get("id") or ""
+    out: list[dict] = []
+
+    if kind == "charge":
+        customer = ref(obj.get("customer"))
+        status = obj.get("status")
+        if status == "succeeded" or etype in ("charge.succeeded", "charge.captured"):
+            agent = agent_purchase(obj, r)
+            out.append(_entry(
+                K.PAYMENT_SUCCEEDED, oid, ts(obj.get("created")) or when, obj_id=oid, customer=customer,
+                title="Payment", summary=obj.get("description") or obj.get("statement_descriptor") or "",
+                amount=obj.get("amount"), currency=obj.get("currency"), agent=agent, resolver=r,
+                data={"invoice": ref(obj.get("invoice")), "payment_intent": ref(obj.get("payment_intent"))},
+            ))
+        elif status == "failed" or etype == "charge.failed":
+            out.append(_entry(
+                K.PAYMENT_FAILED, oid, ts(obj.get("created")) or when, obj_id=oid, customer=customer,
+                title="Payment failed", summary=obj.get("failure_message") or _words(obj.get("failure_code") or ""),
+                amount=obj.get("amount"), currency=obj.get("currency"), agent=agent_purchase(obj, r), resolver=r,
+            ))
+        for refund in ((obj.get("refunds") or {}).get("data") or []):
+            out += stripe_entries(None, {**refund, "charge": {"id": oid, "customer": customer}}, "refund", r)
+    elif kind == "refund":
+        charge = obj.get("charge")
+        out.append(_entry(
+            K.REFUND, oid, ts(obj.get("created")) or when, obj_id=oid, customer=r.charge_customer(charge),
+            title="Refund" if obj.get("status") in ("succeeded", "pending", None) else f"Refund {_words(obj['status'])}",
+            summary=_words(obj.get("reason") or ""), amount=obj.get("amount"), currency=obj.get("currency"),
+            data={"charge": ref(charge), "status": obj.get("status") or ""}, resolver=r,
+        ))
+    elif kind == "dispute":
+        charge = obj.get("charge")
+        common = dict(obj_id=oid, customer=r.charge_customer(charge), amount=obj.get("amount"),
+                      currency=obj.get("currency"), resolver=r,
+                      data={"charge": ref(charge), "status": obj.get("status") or "", "reason": obj.get("reason") or ""})
+        if etype in ("", "charge.dispute.created"):
+            out.append(_entry(K.DISPUTE_OPENED, oid, ts(obj.get("created")) or when, title="Dispute opened",
+                              summary=_words(obj.get("reason") or ""), **common))
+        if etype in ("charge.dispute.updated", "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated"):
+            out.append(_entry(K.DISPUTE_UPDATED, ev_id, when, title="Dispute updated",
+                              summary=_words(etype.rsplit(".", 1)[-1]) + f" · {_words(obj.get('status') or '')}", **common))
+        if etype == "charge.dispute.closed" or (not etype and obj.get("status") in ("won", "lost", "warning_closed")):
+            out.append(_entry(K.DISPUTE_CLOSED, oid, when if etype else ts(obj.get("created")),
+                              title=f"Dispute closed — {_words(obj.get('status') or '')}",
+                              summary=_words(obj.get("reason") or ""), **common))
+    elif kind in ("radar.early_fraud_warning", "early_fraud_warning"):
+        charge = obj.get("charge")
+        row = r.charge(ref(charge)) or {}
+        out.append(_entry(
+            K.FRAUD_WARNING, oid, ts(obj.get("created")) or when, obj_id=oid, customer=r.charge_customer(charge),
+            title="Early fraud warning", summary=_words(obj.get("fraud_type") or ""),
+            amount=row.get("amount"), currency=row.get("currency") or "", resolver=r,
+            data={"charge": ref(charge), "actionable": bool(obj.get("actionable"))},
+        ))
+    elif kind == "subscription":
+        customer = ref(obj.get("customer"))
+        data = {"status": obj.get("status") or ""}
+        if etype in ("", "customer.subscription.created"):
+            out.append(_entry(K.SUBSCRIPTION_STARTED, oid, ts(obj.get("start_date") or obj.get("created")) or when,
+                              obj_id=oid, customer=customer, title="Subscription started",
+                              summary=plan_labels(obj), currency=obj.get("currency") or "", data=data, resolver=r))
+        if etype == "customer.subscription.updated":
+            change = _subscription_change(obj, ((event or {}).get("data") or {}).get("previous_attributes") or {})
+            if change:
+                out.append(_entry(K.SUBSCRIPTION_CHANGED, ev_id, when, obj_id=oid, customer=customer,
+                                  title="Subscription changed", summary=change, data=data, resolver=r))
+        if etype == "customer.subscription.deleted" or (not etype and obj.get("status") == "canceled"):
+            out.append(_entry(K.SUBSCRIPTION_CANCELLED, oid, ts(obj.get("ended_at") or obj.get("canceled_at")) or when,
+                              obj_id=oid, customer=customer, title="Subscription cancelled",
+                              summary=" · ".join(x for x in (plan_labels(obj), cancellation_text(obj)) if x),
+                              data={**data, "cancellation": obj.get("cancellation_details") or {}}, resolver=r))
+    elif kind == "invoice":
+        customer = ref(obj.get("customer"))
+        label = f"Invoice {obj.get('number') or oid}"
+        if etype in ("invoice.paid", "invoice.payment_succeeded") or (not etype and obj.get("status") == "paid"):
+            paid_at = ts((obj.get("status_transitions") or {}).get("paid_at"))
+            out.append(_entry(K.INVOICE_PAID, oid, paid_at or when, obj_id=oid, customer=customer,
+                              title=f"{label} paid", summary=obj.get("billing_reason", "").replace("_", " "),
+                              amount=obj.get("amount_paid"), currency=obj.get("currency"), resolver=r,
+                              data={"subscription": _invoice_subscription(obj)}))
+        if etype == "invoice.payment_failed":
+            nxt = ts(obj.get("next_payment_attempt"))
+            out.append(_entry(K.INVOICE_FAILED, ev_id, when, obj_id=oid, customer=customer,
+                              title=f"{label} payment failed",
+                              summary=f"attempt {obj.get('attempt_count') or 1}"
+                              + (f", next try {nxt:%Y-%m-%d}" if nxt else ", no retry scheduled"),
+                              amount=obj.get("amount_due"), currency=obj.get("currency"), resolver=r,
+                              data={"subscription": _invoice_subscription(obj)}))
+    elif kind == "payment_intent" and etype:
+        # A PaymentIntent event never adds a row (its charge does) but may tell us, after
+        # the charge's event, that an agent's shared payment token paid it.
+        agent = agent_purchase(obj, r)
+        if agent and obj.get("latest_charge"):
+            TimelineEntry.objects.filter(
+                object_id=ref(obj["latest_charge"]), kind__in=[K.PAYMENT_SUCCEEDED, K.PAYMENT_FAILED]
+            ).update(agent_purchase=True, data={"agent": agent, "payment_intent": obj.get("id")})
+    return out
+
+
+def _invoice_subscription(invoice: dict) -> str:
+    """Where an invoice names its subscription: top level (older API versions) or under parent."""
+    sub = ref(invoice.get("subscription"))
+    if not sub:
+        parent = invoice.get("parent") or {}
+        sub = ref((parent.get("subscription_details") or {}).get("subscription"))
+    return sub
+
+
+# --- tickets, messages, audit → entries ----------------------------------------------------------
+
+
+def ticket_entry(ticket: Ticket) -> dict:
+    return {
+        "kind": K.TICKET, "source": f"ticket:{ticket.pk}", "occurred_at": ticket.created,
+        "object_id": str(ticket.number or ticket.pk), "customer": "", "contact_id": ticket.requester_id,
+        "ticket_id": ticket.pk, "title": f"Ticket #{ticket.number or ticket.pk}: {ticket.subject}"[:255],
+        "summary": f"{ticket.get_channel_display()} · {ticket.get_priority_display()}", "amount": None,
+        "currency": "", "agent_purchase": False, "data": {"channel": ticket.channel, "number": ticket.number},
+    }
+
+
+def message_entry(message: Message, ticket: Ticket) -> dict:
+    who = {"inbound": "Customer wrote", "outbound": "Agent replied", "note": "Internal note"}.get(message.kind, "Message")
+    return {
+        "kind": K.MESSAGE, "source": f"message:{message.pk}", "occurred_at": message.created,
+        "object_id": str(message.pk), "customer": "", "contact_id": ticket.requester_id, "ticket_id": ticket.pk,
+        "title": f"{who} on #{ticket.number or ticket.pk}"[:255],
+        "summary": " ".join((message.body_text or message.subject or "").split())[:300], "amount": None,
+        "currency": "", "agent_purchase": False,
+        "data": {"channel": message.channel, "message_kind": message.kind, "number": ticket.number},
+    }
+
+
+STRIPE_TARGETS = {"cus_": None, "ch_": Charge, "sub_": Subscription, "in_": Invoice, "pi_": PaymentIntent}
+
+
+def _audit_place(target: str, resolver: Resolver) -> tuple[int | None, str, int | None]:
+    """(contact, Stripe customer, ticket) an audit target belongs to."""
+    kind, _, value = target.partition(":")
+    if kind == "ticket" and value.isdigit():
+        row = Ticket.objects.filter(number=int(value)).values("pk", "requester_id").first()
+        return (row["requester_id"], "", row["pk"]) if row else (None, "", None)
+    if kind == "contact" and value.isdigit():
+        return int(value), "", None
+    customer = ""
+    if target.startswith("cus_"):
+        customer = target
+    elif target.startswith(("re_", "pyr_")):
+        charge = Refund.objects.filter(pk=target).values_list("charge", flat=True).first()
+        customer = resolver.charge_customer(charge or "")
+    elif target.startswith(("dp_", "du_")):
+        charge = Dispute.objects.filter(pk=target).values_list("charge", flat=True).first()
+        customer = resolver.charge_customer(charge or "")
+    else:
+        for prefix, model in STRIPE_TARGETS.items():
+            if model is not None and target.startswith(prefix):
+                customer = model.objects.filter(pk=target).values_list("customer", flat=True).first() or ""
+    return (resolver.contact(customer), customer, None) if customer else (None, "", None)
+
+
+def audit_entries(entry, resolver: Resolver | None = None) -> list[dict]:
+    r = resolver or Resolver()
+    if entry.action in AUDIT_COVERED:
+        return []
+    if entry.actor_id is None and entry.action.split(".")[0] in ("contact", "identity", "ticket", "message"):
+        return []  # the system's own bookkeeping (links made from Stripe emails), not an agent's action
+    contact, customer, ticket_id = _audit_place(entry.target, r)
+    if contact is None and not customer:
+        return []
+    details = entry.details or {}
+    amount = details.get("amount") if isinstance(details.get("amount"), int) else (
+        details.get("refund_amount") if isinstance(details.get("refund_amount"), int) else None)
+    return [{
+        "kind": K.ACTION, "source": f"audit:{entry.pk}", "occurred_at": entry.created, "object_id": entry.target,
+        "customer": customer, "contact_id": contact, "ticket_id": ticket_id if not customer else None,
+        "title": _words(entry.action.replace(".", " ")).capitalize()[:255],
+        "summary": str(details.get("description") or details.get("reason") or "")[:500],
+        "amount": amount, "currency": (details.get("currency") or "") if amount is not None else "",
+        "agent_purchase": False,
+        "data": {"audit": entry.pk, "actor": entry.actor.get_username() if entry.actor_id else "system",
+                 "action": entry.action, "ticket": details.get("ticket") or ""},
+    }]
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def upsert(rows: Iterable[dict]) -> int:
+    """Insert or refresh entries by (source, kind); the first occurred_at stays."""
+    objs = [TimelineEntry(**row) for row in rows]
+    if not objs:
+        return 0
+    TimelineEntry.objects.bulk_create(
+        objs, update_conflicts=True, unique_fields=["source", "kind"], update_fields=UPDATE_FIELDS, batch_size=1000
+    )
+    return len(objs)
+
+
+def repoint(contact_ids: Iterable[int], customers: Iterable[str] = ()) -> None:
+    """After a merge, undo, link or unlink: Stripe entries follow their customer's identity,
+    ticket and message entries follow the ticket's requester."""
+    ids = [int(i) for i in contact_ids if i]
+    customers = [c for c in customers if c]
+    their_customers = Identity.objects.filter(kind=Identity.Kind.STRIPE_CUSTOMER, contact_id__in=ids).values("value")
+    linked = Identity.objects.filter(kind=Identity.Kind.STRIPE_CUSTOMER, value=OuterRef("customer")).values("contact_id")[:1]
+    TimelineEntry.objects.exclude(customer="").filter(
+        Q(contact_id__in=ids) | Q(customer__in=their_customers) | Q(customer__in=customers)
+    ).update(contact_id=Subquery(linked))
+    requester = Ticket.objects.filter(pk=OuterRef("ticket_id")).values("requester_id")[:1]
+    TimelineEntry.objects.filter(customer="", ticket_id__isnull=False).filter(
+        Q(contact_id__in=ids) | Q(ticket_id__in=Ticket.objects.filter(requester_id__in=ids).values("pk"))
+    ).update(contact_id=Subquery(requester))
+
+
+def on_audit(entry) -> None:
+    """console.audit.record calls this for every entry it writes."""
+    upsert(audit_entries(entry))
+    if entry.action in ("ticket.reply", "ticket.note") and (entry.details or {}).get("message"):
+        message = Message.objects.select_related("ticket").filter(pk=entry.details["message"]).first()
+        if message is not None:
+            upsert([message_entry(message, message.ticket)])
+    if entry.action in AUDIT_REPOINTS:
+        details = entry.details or {}
+        ids = [entry.target.partition(":")[2], details.get("merged")]
+        customers = [details.get("value")] if details.get("kind") == Identity.Kind.STRIPE_CUSTOMER else []
+        repoint([i for i in ids if str(i or "").isdigit()], customers)
+
+
+# --- rebuilding ---------------------------------------------------------------------------------
+
+MIRRORED = (("charge", Charge), ("refund", Refund), ("dispute", Dispute),
+            ("radar.early_fraud_warning", EarlyFraudWarning), ("subscription", Subscription), ("invoice", Invoice))
+
+
+def rebuild(*, clear: bool = False, batch: int = 2000, progress=None) -> dict:
+    """Rebuild every entry from the applied event log, the mirror (objects that came by
+    backfill, without events), tickets, messages and the audit log. Upserts, so it can run
+    on a live system; `clear` first deletes what is there (entries of forgotten objects)."""
+    from payments.models import WebhookEvent
+
+    from .models import AuditEntry
+
+    counts = {}
+    if clear:
+        counts["deleted"] = TimelineEntry.objects.all().delete()[0]
+    r = Resolver()
+    pending: list[dict] = []
+
+    def flush(force=False):
+        nonlocal pending
+        if pending and (force or len(pending) >= batch):
+            # One row per key in a batch: ON CONFLICT cannot touch a row twice in one statement.
+            unique = {(row["source"], row["kind"]): row for row in pending}
+            upsert(unique.values())
+            pending = []
+
+    def add(name, rows):
+        counts[name] = counts.get(name, 0) + len(rows)
+        pending.extend(rows)
+        flush()
+
+    events = WebhookEvent.objects.filter(status=WebhookEvent.Status.APPLIED).order_by("created", "id")
+    for payload in events.values_list("payload", flat=True).iterator(chunk_size=batch):
+        obj = (payload.get("data") or {}).get("object") or {}
+        add("events", stripe_entries(payload, obj, obj.get("object") or "", r))
+    flush(True)
+    for kind, model in MIRRORED:
+        for data in model.objects.values_list("data", flat=True).iterator(chunk_size=batch):
+            add(kind, stripe_entries(None, data, kind, r))
+    for ticket in Ticket.objects.all().iterator(chunk_size=batch):
+        add("tickets", [ticket_entry(ticket)])
+    for message in Message.objects.select_related("ticket").iterator(chunk_size=batch):
+        add("messages", [message_entry(message, message.ticket)])
+    for entry in AuditEntry.objects.select_related("actor").order_by("id").iterator(chunk_size=batch):
+        add("audit", audit_entries(entry, r))
+    flush(True)
+    if progress:
+        progress(counts)
+    return counts
