@@ -6,6 +6,10 @@ given file only at exit, and listens on the given port, or a free one (printed o
 `PORT <n>`), so several runs and CI never collide.
 
     python -m payments.localstripe_server --port 0 --state /tmp/x.pickle
+
+It also accepts two parameters localstripe 1.15 refuses ("Unexpected ...") although Stripe
+takes them, so refunds and cancellations from the console work against it: a refund's
+`reason` and a subscription update's `cancellation_details` (see `accept_stripe_parameters`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,34 @@ import pickle
 import signal
 import socket
 import sys
+
+
+def accept_stripe_parameters(resources) -> None:
+    """Let localstripe take (and return) what Stripe accepts but 1.15 rejects. Idempotent."""
+    if getattr(resources, "_paydesk_patched", False):
+        return
+    resources._paydesk_patched = True
+
+    refund_init = resources.Refund.__init__
+
+    def refund_with_reason(self, *args, reason=None, **kwargs):
+        if reason is not None and reason not in ("duplicate", "fraudulent", "requested_by_customer"):
+            raise resources.UserError(400, "Bad request")
+        refund_init(self, *args, **kwargs)
+        self.reason = reason  # Stripe returns it on the refund (null when not given)
+
+    resources.Refund.__init__ = refund_with_reason
+
+    subscription_update = resources.Subscription._update
+
+    def update_with_cancellation_details(self, *args, cancellation_details=None, **kwargs):
+        subscription_update(self, *args, **kwargs)
+        if cancellation_details is not None:
+            # Stripe keeps comment/feedback/reason; what the console sends is comment and feedback.
+            self.cancellation_details = {"comment": None, "feedback": None, "reason": "cancellation_requested",
+                                         **cancellation_details}
+
+    resources.Subscription._update = update_with_cancellation_details
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     # In memory while running: writes no longer rewrite the whole state.
     resources.Store.dump_to_disk = lambda self: None
     resources.Store.try_load_from_disk = lambda self: None
+    accept_stripe_parameters(resources)
     load()
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
