@@ -79,12 +79,12 @@ def timeline_entry(request: HttpRequest, contact_id: int, entry_id: int) -> Http
     context["expires_at"] = ts(expires) if isinstance(expires, int) else None
     if entry.kind in ("payment_succeeded", "payment_failed"):
         context["why"] = selectors.why_charged(entry.object_id)
-    elif entry.kind == "message":
+    elif entry.kind == "message" and entry.object_id.isdigit():
         context["message"] = Message.objects.filter(pk=entry.object_id).values(
             "kind", "channel", "sender", "subject", "body_text", "created").first()
     elif entry.kind == "ticket":
         context["ticket"] = Ticket.objects.filter(pk=entry.ticket_id).values("number", "subject", "status").first()
-    elif entry.kind == "action":
+    elif entry.kind == "action" and (entry.data or {}).get("audit"):
         context["audit"] = AuditEntry.objects.filter(pk=(entry.data or {}).get("audit")).values(
             "action", "target", "details", "created").first()
     return render(request, "customers/entry.html", context)

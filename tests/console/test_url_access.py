@@ -379,6 +379,16 @@ ACCESS.update({
 })
 
 
+# --- the customer page and its timeline (console/customers.py) -------------------------------------
+# Every role reads customers; an entry of another contact (or none) is 404.
+ACCESS.update({
+    "customers/<int:contact_id>/": [case(contact_id=_sample_contact_pk), case(contact_id="999999", **_NOT_THEIRS)],
+    "customers/<int:contact_id>/timeline": [case(contact_id=_sample_contact_pk, query="filter=payments")],
+    "customers/<int:contact_id>/timeline/<int:entry_id>": [
+        case(contact_id=_sample_contact_pk, entry_id="999999", **_NOT_THEIRS)],
+})
+
+
 # --- walking the URLconf --------------------------------------------------------------------------
 
 

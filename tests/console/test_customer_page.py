@@ -1,0 +1,161 @@
+"""The customer page: header figures, keyset pages, filters, entry detail (why-charged,
+agent purchase), money and time zone; who may see it."""
+
+import datetime as dt
+import time
+
+import pytest
+from django.urls import reverse
+
+from console.models import TimelineEntry, UserPreference
+from console.selectors import timeline_page
+from payments.actions import apply_event
+from payments.events import store_event
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+NOW = int(time.time())
+
+
+def apply(type_, obj, **kw):
+    payload = factories.event(type_, obj, **kw)
+    store_event(payload)
+    apply_event(payload["id"])
+
+
+@pytest.fixture
+def shop():
+    cus = factories.CustomerFactory(email="mika@example.jp", name="Mika", metadata={"Tier": "VIP"})
+    apply("customer.created", cus, created=NOW - 90000)
+    from tickets.models import Identity
+
+    contact = Identity.objects.get(value=cus["id"]).contact
+    return cus, contact
+
+
+def bulk_entries(contact, n, start=dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)):
+    kinds = ["payment_succeeded", "refund", "ticket", "message"]
+    # Pairs share a timestamp so the id breaks ties across page boundaries.
+    TimelineEntry.objects.bulk_create([
+        TimelineEntry(contact=contact, occurred_at=start + dt.timedelta(minutes=i // 2), kind=kinds[i % 4],
+                      source=f"bulk:{i}", title=f"e{i}", agent_purchase=i % 10 == 0)
+        for i in range(n)
+    ])
+
+
+def test_keyset_pages_are_disjoint_and_complete(shop):
+    _, contact = shop
+    bulk_entries(contact, 237)
+    seen, cursor, pages = [], "", 0
+    while True:
+        entries, cursor = timeline_page(contact.pk, cursor=cursor, size=50)
+        seen += [(e.occurred_at, e.pk) for e in entries]
+        pages += 1
+        if not cursor:
+            break
+    assert pages == 5 and len(seen) == len(set(seen)) == TimelineEntry.objects.filter(contact=contact).count()
+    assert seen == sorted(seen, reverse=True)
+
+
+def test_filters_by_kind_group_and_agent_purchase(shop):
+    _, contact = shop
+    bulk_entries(contact, 40)
+    refunds, _ = timeline_page(contact.pk, filter_key="refunds", size=100)
+    assert {e.kind for e in refunds} == {"refund"} and len(refunds) == 10
+    tickets, _ = timeline_page(contact.pk, filter_key="tickets", size=100)
+    assert {e.kind for e in tickets} == {"ticket", "message"} and len(tickets) == 20
+    agent, _ = timeline_page(contact.pk, filter_key="agent", size=100)
+    assert len(agent) == 4 and all(e.agent_purchase for e in agent)
+
+
+def test_page_header_money_and_time_zone(client, agent, shop):
+    cus, contact = shop
+    ch = factories.ChargeFactory(customer=cus["id"], amount=1000, amount_refunded=300, currency="jpy",
+                                 created=1767225600)  # 2026-01-01 00:00 UTC
+    apply("charge.succeeded", ch, created=NOW - 100)
+    dp = factories.DisputeFactory(charge=ch["id"])
+    apply("charge.dispute.created", dp, created=NOW - 50)
+    UserPreference.objects.create(user=agent, time_zone="Asia/Tokyo")
+    client.force_login(agent)
+    html = client.get(reverse("customer", args=[contact.pk])).content.decode()
+    assert "¥1,000" in html and "¥300" in html and "VIP" in html and cus["id"] in html
+    assert "Jan 1, 2026, 09:00" in html  # Tokyo is UTC+9
+    assert 'hx-trigger="revealed"' not in html  # one page only
+
+
+def test_infinite_scroll_fragment_and_detail_in_place(client, agent, shop):
+    _, contact = shop
+    bulk_entries(contact, 60)
+    client.force_login(agent)
+    page = client.get(reverse("customer", args=[contact.pk])).content.decode()
+    assert 'hx-trigger="revealed"' in page
+    first, cursor = timeline_page(contact.pk)
+    fragment = client.get(reverse("customer_timeline", args=[contact.pk]), {"cursor": cursor},
+                          HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in fragment and f'id="entry-{first[-1].pk}"' not in fragment and ">e1</span>" in fragment
+    detail = client.get(reverse("timeline_entry", args=[contact.pk, first[0].pk]))
+    assert detail.status_code == 200
+    other = factories.ContactFactory()
+    assert client.get(reverse("timeline_entry", args=[other.pk, first[0].pk])).status_code == 404
+
+
+def test_why_was_i_charged_chain(client, agent, shop):
+    cus, contact = shop
+    factories.mirror({"id": "prod_tea", "object": "product", "name": "Tea club", "active": True, "created": NOW})
+    price = {"id": "price_tea", "object": "price", "product": "prod_tea", "unit_amount": 1500, "currency": "jpy",
+             "recurring": {"interval": "month"}, "active": True, "created": NOW}
+    factories.mirror(price)
+    sub = factories.SubscriptionFactory(customer=cus["id"], currency="jpy", items={"object": "list", "data": [
+        {"id": "si_1", "object": "subscription_item", "price": price}]})
+    apply("customer.subscription.created", sub, created=NOW - 80000)
+    inv = factories.InvoiceFactory(customer=cus["id"], subscription=sub["id"], currency="jpy", amount_paid=1500,
+                                   billing_reason="subscription_cycle",
+                                   lines={"object": "list", "data": [{"period": {"start": NOW - 1000, "end": NOW + 86400 * 30}}]})
+    apply("invoice.paid", inv, created=NOW - 900)
+    ch = factories.ChargeFactory(customer=cus["id"], amount=1500, currency="jpy", invoice=inv["id"], created=NOW - 900)
+    apply("charge.succeeded", ch, created=NOW - 900)
+    # Cancelled after the renewal was charged: the agent sees "after".
+    apply("customer.subscription.deleted", {**sub, "status": "canceled", "canceled_at": NOW - 100}, created=NOW - 100)
+    entry = TimelineEntry.objects.get(kind="payment_succeeded")
+    client.force_login(agent)
+    html = client.get(reverse("timeline_entry", args=[contact.pk, entry.pk])).content.decode()
+    assert inv["number"] in html and sub["id"] in html and "Tea club (¥1,500/month)" in html
+    assert "subscription cycle" in html and "<strong>after</strong>" in html
+
+
+def test_one_off_charge_and_agent_purchase_detail(client, agent, shop):
+    cus, contact = shop
+    pi = factories.PaymentIntentFactory(customer=cus["id"], shared_payment_granted_token={
+        "id": "spt_x", "object": "shared_payment.granted_token",
+        "usage_limits": {"currency": "jpy", "max_amount": 5000, "expires_at": 1767225600}})
+    ch = factories.ChargeFactory(customer=cus["id"], payment_intent=pi["id"], description="Gift box")
+    apply("payment_intent.succeeded", pi, created=NOW - 70)
+    apply("charge.succeeded", ch, created=NOW - 60)
+    entry = TimelineEntry.objects.get(kind="payment_succeeded")
+    client.force_login(agent)
+    html = client.get(reverse("customer", args=[contact.pk]) + "?filter=agent").content.decode()
+    assert "Agent purchase" in html
+    detail = client.get(reverse("timeline_entry", args=[contact.pk, entry.pk])).content.decode()
+    assert "Gift box" in detail and "spt_x" in detail and "¥5,000" in detail and "Jan 1, 2026, 00:00" in detail
+
+
+@pytest.mark.parametrize("role", ["agent", "finance", "admin_user"])
+def test_every_role_reads_the_page(request, client, role, shop):
+    client.force_login(request.getfixturevalue(role))
+    assert client.get(reverse("customer", args=[shop[1].pk])).status_code == 200
+
+
+def test_anonymous_and_no_role(client, shop):
+    url = reverse("customer", args=[shop[1].pk])
+    assert client.get(url)["Location"].startswith("/login/")
+    client.force_login(factories.UserFactory())
+    assert client.get(url).status_code == 403
+
+
+def test_merged_contact_redirects_to_the_survivor(client, agent, shop):
+    from tickets import actions as ticket_actions
+
+    survivor = factories.ContactFactory()
+    ticket_actions.contact_merge(actor=agent, survivor=survivor, merged=shop[1])
+    client.force_login(agent)
+    assert client.get(reverse("customer", args=[shop[1].pk]))["Location"] == reverse("customer", args=[survivor.pk])
