@@ -278,7 +278,7 @@ def stripe_entries(event: dict | None, obj: dict, kind: str, resolver: Resolver 
         if etype in ("invoice.paid", "invoice.payment_succeeded") or (not etype and obj.get("status") == "paid"):
             paid_at = ts((obj.get("status_transitions") or {}).get("paid_at"))
             out.append(_entry(K.INVOICE_PAID, oid, paid_at or when, obj_id=oid, customer=customer,
-                              title=f"{label} paid", summary=obj.get("billing_reason", "").replace("_", " "),
+                              title=f"{label} paid", summary=(obj.get("billing_reason") or "").replace("_", " "),
                               amount=obj.get("amount_paid"), currency=obj.get("currency"), resolver=r,
                               data={"subscription": _invoice_subscription(obj)}))
         if etype == "invoice.payment_failed":

@@ -186,3 +186,10 @@ def test_agent_actions_from_the_audit_log(customer, agent):
     entry = TimelineEntry.objects.get(kind="action")
     assert entry.contact_id == contact_of(customer).pk
     assert (entry.amount, entry.summary, entry.data["actor"]) == (500, "Refund $5.00", agent.username)
+
+
+def test_invoice_fields_stripe_sends_as_null_do_not_break_the_entry(customer):
+    # Stripe sends absent optional fields as null, not missing (seen in the demo: billing_reason).
+    invoice = factories.InvoiceFactory(customer=customer["id"], billing_reason=None, created=NOW - 100)
+    apply("invoice.payment_succeeded", invoice, created=NOW - 100)
+    assert "invoice_paid" in kinds(contact_of(customer))
