@@ -1,0 +1,137 @@
+"""`python -m bench.timeline`: the customer page with 20,000 timeline entries for one
+customer, in a database of 1,000,000 entries.
+
+Requests go through Django's test Client in-process (middleware, view, selectors,
+template); prints p50/p95 server time, this process's CPU, queries and page weight for the
+first page, a deep page (keyset cursor ~15,000 entries down), filtered pages, one entry's
+detail and the Stripe panel (console/panel.py) when it exists. Measures; asserts nothing.
+
+Its own database: BENCH_TIMELINE_DATABASE_URL, else DATABASE_URL renamed
+paydesk_bench_timeline (created and migrated if missing). Entries are generated inside
+PostgreSQL (INSERT ... SELECT generate_series) once and kept; `--reload` loads again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from urllib.parse import urlparse, urlunparse
+
+from bench.inbox import ensure_database, measure, setup_django
+
+DB_NAME = "paydesk_bench_timeline"
+KINDS = ["payment_succeeded", "payment_failed", "refund", "dispute_opened", "fraud_warning", "subscription_changed",
+         "invoice_paid", "ticket", "message", "message", "action", "payment_succeeded"]
+
+
+def database_url() -> str:
+    url = os.environ.get("BENCH_TIMELINE_DATABASE_URL")
+    if not url:
+        parsed = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paydesk"))
+        url = urlunparse(parsed._replace(path=f"/{DB_NAME}"))
+    if "bench" not in urlparse(url).path:
+        raise SystemExit("bench.timeline: the database must be named *bench* (it is filled with test data)")
+    return url
+
+
+def load(total: int, mine: int, contacts: int, reload: bool) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.db import connection, transaction
+
+    from console.models import TimelineEntry
+    from tickets.models import Contact, Identity
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-agent")
+    user.groups.add(Group.objects.get(name="agent"))
+    target = Contact.objects.filter(name="Bench Target").first()
+    if target and not reload and TimelineEntry.objects.filter(contact=target).exists():
+        return {"contact": target.pk, "loaded": False}
+    started = time.perf_counter()
+    with transaction.atomic():
+        TimelineEntry.objects.all().delete()
+        Contact.objects.filter(name__startswith="Bench ").delete()
+        target = Contact.objects.create(name="Bench Target")
+        Identity.objects.create(contact=target, kind="stripe_customer", value="cus_benchtarget")
+        with connection.cursor() as cur:
+            cur.execute("INSERT INTO tickets_contact (name, created, updated, version) "
+                        "SELECT 'Bench ' || g, now(), now(), 0 FROM generate_series(1, %s) g", [contacts - 1])
+            cur.execute("SELECT min(id), max(id) FROM tickets_contact WHERE name LIKE 'Bench %%' AND id <> %s", [target.pk])
+            lo, hi = cur.fetchone()
+            kinds = "ARRAY[" + ",".join(f"'{k}'" for k in KINDS) + "]"
+            insert = (
+                "INSERT INTO console_timelineentry (contact_id, occurred_at, kind, source, object_id, customer, title,"
+                " summary, amount, currency, agent_purchase, data) "
+                f"SELECT {{contact}}, now() - (g * interval '37 minutes') - (random() * interval '30 minutes'),"
+                f" ({kinds})[1 + g %% {len(KINDS)}], {{prefix}} || g, 'ch_' || md5(g::text), 'cus_benchtarget',"
+                " 'Payment', 'Order ' || g, 1000 + g %% 5000, 'jpy', g %% 50 = 0, '{{}}'::jsonb "
+                "FROM generate_series(1, %s) g"
+            )
+            cur.execute(insert.format(contact=target.pk, prefix="'mine:'"), [mine])
+            cur.execute(insert.format(contact=f"{lo} + g %% ({hi} - {lo} + 1)", prefix="'other:'"), [total - mine])
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE console_timelineentry")
+    return {"contact": target.pk, "loaded": True, "seconds": time.perf_counter() - started}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.timeline", description=__doc__.splitlines()[0])
+    p.add_argument("--entries", type=int, default=1_000_000)
+    p.add_argument("--mine", type=int, default=20_000)
+    p.add_argument("--contacts", type=int, default=5_000)
+    p.add_argument("--iterations", type=int, default=200)
+    p.add_argument("--reload", action="store_true")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    url = database_url()
+    ensure_database(url)
+    setup_django(url)
+    info = load(args.entries, args.mine, args.contacts, args.reload)
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.urls import NoReverseMatch, reverse
+
+    from console.models import TimelineEntry
+    from console.selectors import encode_cursor
+
+    contact = info["contact"]
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="bench-agent"))
+    print(f"bench.timeline: {TimelineEntry.objects.count():,} entries, "
+          f"{TimelineEntry.objects.filter(contact_id=contact).count():,} for the customer"
+          + (f", loaded in {info['seconds']:.1f} s" if info.get("loaded") else ""), flush=True)
+    mine = TimelineEntry.objects.filter(contact_id=contact).order_by("-occurred_at", "-id")
+    deep = encode_cursor(mine[15_000])
+    page = reverse("customer", args=[contact])
+    frag = reverse("customer_timeline", args=[contact])
+    cases = [
+        ("Customer page, first page", page),
+        ("Timeline fragment, first", frag),
+        ("Deep page (~15,000 down)", f"{frag}?cursor={deep}"),
+        ("Filter: refunds", f"{frag}?filter=refunds"),
+        ("Filter: tickets+messages", f"{frag}?filter=tickets"),
+        ("Filter: disputes, deep", f"{frag}?filter=disputes&cursor={deep}"),
+        ("Filter: agent purchases", f"{frag}?filter=agent"),
+        ("Entry detail", reverse("timeline_entry", args=[contact, mine[0].pk])),
+    ]
+    try:
+        cases.append(("Stripe panel", reverse("customer_panel", args=[contact])))
+    except NoReverseMatch:
+        pass
+    rows = []
+    for label, path in cases:
+        result = measure(client, path, args.iterations)
+        result["rows"] = client.get(path).content.count(b'class="entry kind-')
+        rows.append((label, result))
+        print(f"  measured {path}", file=sys.stderr, flush=True)
+    head = f"{'case':<28} {'rows':>4} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms':>7} {'queries':>7} {'KB':>6}"
+    print(head)
+    print("-" * len(head))
+    for label, r in rows:
+        print(f"{label:<28} {r['rows']:>4} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['cpu']:>7.1f} {r['queries']:>7} {r['kb']:>6.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
