@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import customers, panel, views
+from . import customers, panel, panel_actions, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -23,4 +23,16 @@ urlpatterns = [
          name="customer_refund_preview"),
     path("customers/<int:contact_id>/charges/<str:charge_id>/refund/confirm", panel.refund_confirm,
          name="customer_refund_confirm"),
+    path("customers/<int:contact_id>/subscriptions/<str:subscription_id>/cancel", panel_actions.cancel_form,
+         name="customer_cancel_form"),
+    path("customers/<int:contact_id>/subscriptions/<str:subscription_id>/cancel/preview", panel_actions.cancel_preview,
+         name="customer_cancel_preview"),
+    path("customers/<int:contact_id>/subscriptions/<str:subscription_id>/cancel/confirm", panel_actions.cancel_confirm,
+         name="customer_cancel_confirm"),
+    path("customers/<int:contact_id>/metadata", panel_actions.metadata_form, name="customer_metadata_form"),
+    path("customers/<int:contact_id>/metadata/preview", panel_actions.metadata_preview, name="customer_metadata_preview"),
+    path("customers/<int:contact_id>/metadata/confirm", panel_actions.metadata_confirm, name="customer_metadata_confirm"),
+    path("customers/<int:contact_id>/portal-link", panel_actions.portal_form, name="customer_portal_form"),
+    path("customers/<int:contact_id>/portal-link/preview", panel_actions.portal_preview, name="customer_portal_preview"),
+    path("customers/<int:contact_id>/portal-link/confirm", panel_actions.portal_confirm, name="customer_portal_confirm"),
 ]

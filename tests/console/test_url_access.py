@@ -379,6 +379,22 @@ ACCESS.update({
 })
 
 
+# --- the panel's cancel, metadata and portal-link flows (console/panel_actions.py) ----------------
+# Agents and admins may (the sample contact has no Stripe customer: 404); finance may not (403).
+_PANEL_ACTION = {"agent": NOT_FOUND, "finance": DENIED, "admin": NOT_FOUND}
+ACCESS.update({
+    "customers/<int:contact_id>/subscriptions/<str:subscription_id>/cancel": [
+        case(contact_id=_sample_contact_pk, subscription_id="sub_sample", **_PANEL_ACTION)],
+    **{route: post_only(ok=NOT_FOUND, finance=DENIED, contact_id=_sample_contact_pk, subscription_id="sub_sample")
+       for route in ("customers/<int:contact_id>/subscriptions/<str:subscription_id>/cancel/preview",
+                     "customers/<int:contact_id>/subscriptions/<str:subscription_id>/cancel/confirm")},
+    **{f"customers/<int:contact_id>/{flow}": [case(contact_id=_sample_contact_pk, **_PANEL_ACTION)]
+       for flow in ("metadata", "portal-link")},
+    **{f"customers/<int:contact_id>/{flow}/{step}": post_only(ok=NOT_FOUND, finance=DENIED, contact_id=_sample_contact_pk)
+       for flow in ("metadata", "portal-link") for step in ("preview", "confirm")},
+})
+
+
 # --- the customer page and its timeline (console/customers.py) -------------------------------------
 # Every role reads customers; an entry of another contact (or none) is 404.
 ACCESS.update({
