@@ -376,8 +376,23 @@ def _row(kind: Kind, obj: dict, version: Version, deleted: bool, now: dt.datetim
     return values
 
 
+def _guard(table: str) -> str:
+    """When ON CONFLICT replaces the stored row: the incoming version is newer, or both are
+    API reads of one version (the later read is at least as fresh: an agent's second edit
+    within a second must not be lost)."""
+    qn = connection.ops.quote_name
+    stored = f"({table}.{qn('version_ts')}, {table}.{qn('version_rank')})"
+    incoming = f"(EXCLUDED.{qn('version_ts')}, EXCLUDED.{qn('version_rank')})"
+    return (
+        f"{stored} < {incoming} OR ({stored} = {incoming} "
+        f"AND {table}.{qn('version_source')} = '{API_SOURCE}' AND EXCLUDED.{qn('version_source')} = '{API_SOURCE}')"
+    )
+
+
 def upsert(kind: Kind, items: list[tuple[dict, Version, bool]]) -> set[str]:
     """Insert or replace rows whose version is newer than the stored one; return the ids written.
+
+    An API read also replaces an API read of the same version (the later read is fresher).
 
     `items` are (object, version, deleted). Rows are written in id order so that two
     bulk upserts over overlapping ids take their row locks in the same order.
@@ -414,8 +429,7 @@ def upsert(kind: Kind, items: list[tuple[dict, Version, bool]]) -> set[str]:
             sql = (
                 f"INSERT INTO {table} ({', '.join(qn(n) for n in names)}) VALUES {values} "
                 f"ON CONFLICT ({qn('id')}) DO UPDATE SET {updates} "
-                f"WHERE ({table}.{qn('version_ts')}, {table}.{qn('version_rank')}) "
-                f"< (EXCLUDED.{qn('version_ts')}, EXCLUDED.{qn('version_rank')}) "
+                f"WHERE {_guard(table)} "
                 f"RETURNING {qn('id')}"
             )
             cursor.execute(sql, params)
@@ -439,8 +453,7 @@ def _postgresql_statement(kind: Kind) -> tuple[str, list[tuple[str, Any, bool]]]
         sql = (
             f"INSERT INTO {table} ({cols}) SELECT {cols} FROM jsonb_to_recordset(%s::jsonb) AS r({defs}) "
             f"ON CONFLICT ({qn('id')}) DO UPDATE SET {updates} "
-            f"WHERE ({table}.{qn('version_ts')}, {table}.{qn('version_rank')}) "
-            f"< (EXCLUDED.{qn('version_ts')}, EXCLUDED.{qn('version_rank')}) "
+            f"WHERE {_guard(table)} "
             f"RETURNING {qn('id')}"
         )
         extra = [

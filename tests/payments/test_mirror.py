@@ -270,6 +270,20 @@ def test_upsert_fetched_writes_embedded_children_and_respects_newer_events():
     assert Charge.objects.get(pk=charge["id"]).amount_refunded == 900
 
 
+def test_a_second_api_read_in_the_same_second_replaces_the_first():
+    # An agent edits a customer twice within a second; each action writes what the API
+    # answered. The second answer must not be lost, nor beaten by the first edit's event.
+    customer = factories.CustomerFactory(metadata={"tier": "silver"})
+    assert upsert_fetched([customer], T) == {"customer": {customer["id"]}}
+    gold = {**customer, "metadata": {"tier": "gold"}}
+    assert upsert_fetched([gold], T) == {"customer": {customer["id"]}}
+    deliver(factories.event("customer.updated", customer, created=T, previous_attributes={"metadata": {"tier": None}}))
+    row = Customer.objects.get(pk=customer["id"])
+    assert (row.data["metadata"], row.version_source) == ({"tier": "gold"}, "api")
+    # An event never replaces an equal-version event's state through the upsert alone.
+    assert mirror.upsert(KINDS["customer"], [(customer, mirror.Version(T, 0, "evt_other"), False)]) == set()
+
+
 def test_version_ranks_order_a_lifecycle_within_one_second():
     v = lambda kind, obj, type_: mirror.version_for(KINDS[kind], obj, T, "evt_1", type_).key()  # noqa: E731
     pi = factories.PaymentIntentFactory(status="requires_payment_method")
