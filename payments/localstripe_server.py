@@ -9,7 +9,8 @@ given file only at exit, and listens on the given port, or a free one (printed o
 
 It also accepts two parameters localstripe 1.15 refuses ("Unexpected ...") although Stripe
 takes them, so refunds and cancellations from the console work against it: a refund's
-`reason` and a subscription update's `cancellation_details` (see `accept_stripe_parameters`).
+`reason`, and a subscription's `cancellation_details` when it is updated or canceled
+(see `accept_stripe_parameters` and `keep_cancellation_details_on_delete`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import pickle
+import re
 import signal
 import socket
 import sys
@@ -50,6 +52,28 @@ def accept_stripe_parameters(resources) -> None:
     resources.Subscription._update = update_with_cancellation_details
 
 
+def keep_cancellation_details_on_delete(app, resources, server) -> None:
+    """DELETE /v1/subscriptions/<id> (cancel now) takes `cancellation_details` in its query;
+    localstripe ignores a DELETE's parameters, so set them on the subscription before it is
+    canceled and returned (the timeline shows the customer's feedback)."""
+    from aiohttp import web
+
+    path = re.compile(r"^/v1/subscriptions/(sub_[A-Za-z0-9]+)$")
+
+    @web.middleware
+    async def cancellation_details(request, handler):
+        match = path.match(request.path) if request.method == "DELETE" else None
+        if match and request.query:
+            details = server.unflatten_data(request.query).get("cancellation_details")
+            if isinstance(details, dict):
+                sub = resources.Subscription._api_retrieve(match.group(1))  # 404 if unknown, as Stripe
+                sub.cancellation_details = {"comment": None, "feedback": None, "reason": "cancellation_requested",
+                                            **details}
+        return await handler(request)
+
+    app.middlewares.append(cancellation_details)  # innermost: after localstripe's auth check
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -79,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     resources.Store.dump_to_disk = lambda self: None
     resources.Store.try_load_from_disk = lambda self: None
     accept_stripe_parameters(resources)
+    keep_cancellation_details_on_delete(server.app, resources, server)
     load()
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -274,3 +274,28 @@ def test_portal_link_on_a_closed_ticket_is_shown_instead(client, agent, gw, mirr
     assert b"created but not sent" in response.content and b"is closed" in response.content
     assert b"https://billing.stripe.com/p/session/" in response.content
     assert not ticket.messages.filter(kind="outbound").exists()
+
+
+# --- straight to localstripe, as in `make demo` (no gateway dropping what 1.15 refused) ----------
+
+
+def test_refund_and_cancel_with_feedback_straight_to_localstripe(client, agent, localstripe, ls, settings):
+    settings.PAYMENTS_REFUND_LIMITS = {"agent": None}
+    customer = make_customer(ls)
+    sub = make_subscription(ls, customer)
+    upsert_fetched([sub], int(time.time()) - 60)
+    contact = _link(customer["id"])
+    [charge] = [c.to_dict() for c in ls.v1.charges.list({"customer": customer["id"]}).data]
+    upsert_fetched([charge], int(time.time()) - 60)
+    client.force_login(agent)
+    refund = client.post(f"/customers/{contact.pk}/charges/{charge['id']}/refund/confirm",
+                         {"token": uuid.uuid4().hex, "amount_minor": "500", "reason": "duplicate"}, **HX)
+    assert refund.status_code == 200, refund.content
+    [kept] = ls.v1.refunds.list({"charge": charge["id"]}).data
+    assert kept.reason == "duplicate" and kept.amount == 500
+    cancel = client.post(_urls(contact, sub)["cancel"] + "/confirm",
+                         {"token": uuid.uuid4().hex, "when": "now", "feedback": "too_complex", "comment": "Too many steps"},
+                         **HX)
+    assert cancel.status_code == 200, cancel.content
+    details = Subscription.objects.get(pk=sub["id"]).data["cancellation_details"]
+    assert details["feedback"] == "too_complex" and details["comment"] == "Too many steps"
