@@ -34,6 +34,7 @@ PORTAL_TEMPLATE = "actions/portal.html"
 REFUSED = (stripe_actions.ActionError, PermissionDenied)
 
 PORTAL_FLOW_LABELS = {
+    "": "The portal's home page",
     "payment_method_update": "Update the payment method",
     "subscription_cancel": "Cancel a subscription",
     "subscription_update": "Change a subscription's plan",
