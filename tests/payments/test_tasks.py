@@ -43,7 +43,9 @@ def stored(payload: dict) -> str:
 
 
 def run(event_id: str, **kwargs) -> str:
-    return apply_event_task.apply(args=(event_id,), kwargs=kwargs).get()
+    # disable_sync_subtasks=False: Celery's "inside a task" flag is process-wide, and other
+    # eager tasks (other threads, other tests) may have left it set; this is no subtask.
+    return apply_event_task.apply(args=(event_id,), kwargs=kwargs).get(disable_sync_subtasks=False)
 
 
 def event_row(event_id: str) -> WebhookEvent:
