@@ -231,18 +231,19 @@ def _ticket_context(request, ticket: Ticket, **extra) -> dict:
     return context
 
 
-def customer_panel_url(contact: Contact) -> str:
+def customer_panel_url(contact: Contact, ticket: Ticket | None = None) -> str:
     """The console's customer panel for this contact, if the console serves one yet.
 
     tickets never imports console: the panel is a URL, embedded with hx-get. Until that
-    page exists the slot shows a calm placeholder instead of requesting a 404.
+    page exists the slot shows a calm placeholder instead of requesting a 404. The ticket
+    goes along so the panel's actions (a billing-portal link) can answer on it.
     """
     url = f"/customers/{contact.pk}/panel"
     try:
         resolve(url)
     except Resolver404:
         return ""
-    return url
+    return f"{url}?ticket={ticket.pk}" if ticket is not None else url
 
 
 def _full_ticket_context(request, ticket: Ticket, **extra) -> dict:
@@ -257,7 +258,7 @@ def _full_ticket_context(request, ticket: Ticket, **extra) -> dict:
         "inbox_nav": _nav(request, team_list, context["from_view"]),
         "others": presence.touch(ticket.pk, request.user),
         "presence_ttl": presence.PRESENCE_TTL,
-        "panel_url": customer_panel_url(ticket.requester),
+        "panel_url": customer_panel_url(ticket.requester, ticket),
     })
     return context
 

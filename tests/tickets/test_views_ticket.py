@@ -171,7 +171,8 @@ def test_customer_panel_slot_loads_by_url_once_it_exists(client, ticket, agent, 
     settings.ROOT_URLCONF = __name__
     client.force_login(agent)
     html = page(client, ticket).content.decode()
-    assert f'hx-get="/customers/{ticket.requester_id}/panel"' in html
+    # The ticket goes along, so the panel's actions can answer on it (a billing-portal link).
+    assert f'hx-get="/customers/{ticket.requester_id}/panel?ticket={ticket.pk}"' in html
 
 
 def test_page_queries_do_not_grow_with_the_conversation(client, agent):
