@@ -340,7 +340,7 @@ def table(results: dict) -> str:
                      f"{r['events']:,} events in {r['seconds']} s, {r['workers']}"))
         c = r["cpu_us_per_event"]
         rows.append(("  CPU per event", f"{c['celery'] + c['postgres']:,.0f} µs",
-                     f"Celery {c['celery']:,.0f} µs + PostgreSQL {c['postgres']:,.0f} µs"))
+                     f"Celery {c['celery']:,.0f} µs (with the workers' start-up) + PostgreSQL {c['postgres']:,.0f} µs"))
     if "end_to_end" in results:
         r = results["end_to_end"]
         rows.append(("end to end", f"{r['applied_per_s']:,.0f} events/s",

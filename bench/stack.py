@@ -101,7 +101,7 @@ class Processes:
     def celery_worker(self, name: str, concurrency: int, extra_env=None) -> subprocess.Popen:
         argv = [
             str(BIN / "celery"), "-A", "console", "worker", "--pool", "prefork", "--concurrency", str(concurrency),
-            "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{name}@%h",
+            "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{name}@%h",
         ]
         return self._spawn(f"celery-{name}", argv, extra_env=extra_env)
 
@@ -154,18 +154,6 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
             pass
         time.sleep(0.1)
     raise SystemExit(f"bench: {url} did not answer within {timeout}s; see {proc.log}")
-
-
-def wait_log(proc: subprocess.Popen, needle: str, timeout: float = 60) -> None:
-    """Wait for a line in a process's log (a Celery worker prints "ready." once consuming)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"bench: {proc.args[0]} exited; see {proc.log}")
-        if needle in proc.log.read_text(errors="replace"):
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"bench: no {needle!r} from {proc.args[0]} within {timeout}s; see {proc.log}")
 
 
 # --- CPU accounting: on a shared machine, CPU seconds per event say more than wall time ---
