@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -109,3 +108,31 @@ def admin_user(db):
 
 
 ROLE_FIXTURES = ("agent", "finance", "admin_user")
+
+
+@pytest.fixture
+def no_role(db):
+    """Logged in, but in no role: the wrong role for every page that needs one."""
+    return factories.UserFactory(username="visitor")
+
+
+@pytest.fixture
+def as_user(client):
+    """The test client, logged in as the given user."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def eager_tasks():
+    """Celery tasks run in-process for this test, so a queued task has its effect here."""
+    from console.celery import app as celery_app
+
+    old = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = old

@@ -9,20 +9,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def no_role(db):
-    return factories.UserFactory(username="visitor")
-
-
-@pytest.fixture
-def as_user(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
 def seed():
     customer = factories.CustomerFactory(id="cus_Haruto01", name="Haruto Sato", email="haruto@example.jp")
     charge = factories.ChargeFactory(id="ch_home0001", customer=customer["id"], amount=129800, currency="jpy")

@@ -5,7 +5,6 @@ import time
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
-from console.celery import app as celery_app
 from console.models import AuditEntry
 from payments import actions
 from payments.events import store_event
@@ -16,23 +15,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 ADMIN_MODELS = [kind.model._meta.model_name for kind in KINDS.values()] + ["webhookevent", "synccursor"]
-
-
-@pytest.fixture
-def as_user(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-@pytest.fixture
-def eager_tasks():
-    old = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = old
 
 
 def seed():

@@ -10,7 +10,6 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 
-from console.celery import app as celery_app
 from console.models import AuditEntry
 from payments.events import store_event
 from payments.models import Charge, Customer, Refund, SyncCursor, WebhookEvent
@@ -23,15 +22,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def ls(localstripe):
     return localstripe.client()
-
-
-@pytest.fixture
-def eager_tasks():
-    """Celery tasks run in-process for this test, so a queued task has its effect here."""
-    old = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = old
 
 
 class Terminal(io.StringIO):

@@ -24,7 +24,6 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.celery import app as celery_app
 from payments.actions import apply_event
 from payments.events import store_event
 from payments.mirror import KINDS, upsert_fetched
@@ -252,15 +251,6 @@ def in_threads(n: int, work, *, timeout: float = 60) -> list:
     assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
     assert not errors, errors
     return results
-
-
-@pytest.fixture
-def eager_tasks():
-    """The webhook's on_commit enqueue runs the real task at once, in the request's thread."""
-    old = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = old
 
 
 @pytest.fixture

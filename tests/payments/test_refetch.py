@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from console.celery import app as celery_app
 from payments.actions import EventNotApplicable, apply_event, sync_object
 from payments.events import store_event
 from payments.models import Charge, Customer, Refund, WebhookEvent
@@ -21,15 +20,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def ls(localstripe):
     return localstripe.client()
-
-
-@pytest.fixture
-def eager_tasks():
-    """Celery tasks run in-process for this test, so a queued sync has its effect here."""
-    old = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = old
 
 
 def localstripe_event(ls, type_: str, object_id: str) -> dict:

@@ -12,7 +12,6 @@ import time
 import pytest
 from django.utils import timezone
 
-from console.celery import app as celery_app
 from payments import sync
 from payments.events import store_event
 from payments.models import (
@@ -37,15 +36,6 @@ def proxy(localstripe, settings):
     settings.STRIPE_API_BASE = p.url
     yield p
     p.close()
-
-
-@pytest.fixture
-def eager_tasks():
-    """Celery tasks run in-process for this test, so a queued apply has its effect here."""
-    old = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = old
 
 
 def many_customers(ls, n: int) -> list[str]:

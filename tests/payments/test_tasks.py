@@ -19,7 +19,6 @@ import pytest
 from celery.signals import task_retry
 from django.db import connection
 
-from console.celery import app as celery_app
 from console.models import AuditEntry
 from payments.actions import replay_events
 from payments.events import store_event
@@ -249,14 +248,6 @@ def test_an_ignored_event_task_does_nothing():
     event_id = stored(factories.event("payout.paid", {"id": "po_9", "object": "payout"}, created=T))
     assert run(event_id) == WebhookEvent.Status.IGNORED
     assert event_row(event_id).attempts == 0
-
-
-@pytest.fixture
-def eager_tasks():
-    old = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = old
 
 
 @committed

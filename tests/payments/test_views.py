@@ -11,7 +11,6 @@ import time
 import pytest
 from django.utils import timezone
 
-from console.celery import app as celery_app
 from console.models import AuditEntry
 from payments import actions
 from payments.events import store_event
@@ -21,30 +20,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 LOGIN = "/login/"
-
-
-@pytest.fixture
-def no_role(db):
-    """Logged in, but in no role: the wrong role for every mirror page."""
-    return factories.UserFactory(username="visitor")
-
-
-@pytest.fixture
-def as_user(client):
-    def login(user):
-        client.force_login(user)
-        return client
-
-    return login
-
-
-@pytest.fixture
-def eager_tasks():
-    """Celery tasks run in-process for this test, so a queued replay has its effect here."""
-    old = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = old
 
 
 def shop():
