@@ -136,8 +136,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # the way a request does instead (CONN_MAX_AGE, and dropped after an error).
 CELERY_DB_REUSE_MAX = 10**9
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # How long an unacknowledged task waits before Redis hands it to another worker:
-    # a killed worker's tasks come back after this many seconds.
+    # How long an unacknowledged task waits before Redis may hand it to another worker.
+    # A killed worker's tasks come back once they are this old, when a worker starts or at
+    # kombu's periodic restore (about every 100 s), whichever comes first.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600, minimum=1),
 }
 CELERY_BEAT_SCHEDULE = {
