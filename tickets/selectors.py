@@ -376,3 +376,14 @@ def requester_label(contact: Contact) -> str:
 
 def now() -> dt.datetime:
     return timezone.now()
+
+
+def ticket_attachment(ticket, pk: int):
+    """A stored (not refused) attachment of one of this ticket's messages, or None."""
+    from .models import Attachment
+
+    return (
+        Attachment.objects.filter(pk=pk, message__ticket=ticket, refused=False)
+        .exclude(file="")
+        .first()
+    )

@@ -13,6 +13,7 @@ urlpatterns = [
     path("tickets/<int:number>/tags/", views.ticket_tags, name="ticket_tags"),
     path("tickets/<int:number>/macro/", views.ticket_macro, name="ticket_macro"),
     path("tickets/<int:number>/presence/", views.ticket_presence, name="ticket_presence"),
+    path("tickets/<int:number>/attachments/<int:pk>/", views.ticket_attachment, name="ticket_attachment"),
     path("tickets/messages/<int:pk>/retry/", views.message_retry, name="message_retry"),
     path("tickets/contacts/<int:pk>/link/", views.contact_link, name="contact_link"),
     path("tickets/identities/<int:pk>/unlink/", views.identity_unlink, name="identity_unlink"),

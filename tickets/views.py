@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
@@ -538,3 +538,26 @@ def merge_undo(request: HttpRequest, pk: int) -> HttpResponse:
     except actions.ActionError as exc:
         return _contact_response(request, merge.survivor, link_error=_errors(exc))
     return _contact_response(request, merge.survivor, notice=f"Undid the merge: {merge.merged} is separate again.")
+
+
+@require_GET
+@permission_required(VIEW_PERM, raise_exception=True)
+def ticket_attachment(request: HttpRequest, number: int, pk: int) -> FileResponse:
+    """A customer's attachment, for whoever may read the ticket.
+
+    Always a download, never rendered: an HTML or SVG file a customer sent must not run
+    script in the console's origin.
+    """
+    ticket = _ticket_or_404(number)
+    attachment = selectors.ticket_attachment(ticket, pk)
+    if attachment is None:
+        raise Http404("No such attachment on this ticket")
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.filename,
+        content_type=attachment.content_type or "application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

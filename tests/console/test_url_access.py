@@ -298,6 +298,9 @@ ACCESS.update({
     "tickets/<int:number>/update/": post_only({"field": "nothing"}, ok=BAD_REQUEST, number=_ticket_number),
     "tickets/<int:number>/tags/": post_only(ok=redirect(_ticket_path), number=_ticket_number),
     "tickets/<int:number>/macro/": [case(number=_ticket_number)],
+    # The sample ticket has no attachment: the rule shows who reaches the 404 and who is refused.
+    "tickets/<int:number>/attachments/<int:pk>/": [
+        case(number=_ticket_number, pk="999999", agent=NOT_FOUND, finance=NOT_FOUND, admin=NOT_FOUND)],
     "tickets/<int:number>/presence/": post_only(number=_ticket_number),
     # The sample message is inbound: nothing to retry, back to the ticket with a message.
     "tickets/messages/<int:pk>/retry/": post_only(ok=redirect(_ticket_path), pk=_sample_message_pk),
