@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import customers, panel, panel_actions, views
+from . import account, customers, panel, panel_actions, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,6 +10,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
+    path("account/", account.account, name="account"),
     path("admin/", admin.site.urls),
     path("", include("payments.urls")),
     path("", include("tickets.channel_urls")),

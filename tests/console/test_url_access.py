@@ -407,6 +407,13 @@ ACCESS.update({
         case(contact_id=_sample_contact_pk, entry_id="999999", **_NOT_THEIRS)],
 })
 
+# --- the signed-in person's own settings (console/account.py) --------------------------------------
+# Every role changes their own time zone; a POST of an unknown zone is a 400 that saves nothing.
+ACCESS.update({
+    "account/": [case(), case(method="post", data={"time_zone": "Not/AZone"}, agent=BAD_REQUEST,
+                              finance=BAD_REQUEST, admin=BAD_REQUEST)],
+})
+
 
 # --- walking the URLconf --------------------------------------------------------------------------
 
