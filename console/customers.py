@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from payments.models import Charge, Dispute, Invoice, Refund, Subscription
@@ -13,6 +14,7 @@ from tickets.models import Contact, Message, Ticket
 
 from . import selectors
 from .models import AuditEntry, TimelineEntry
+from .templatetags.timeline_ui import local_day
 from .timeline import FILTERS, ts
 
 TEMPLATE = "customers/customer.html"
@@ -24,21 +26,31 @@ def _filter(request) -> str:
     return key if key in FILTERS else ""
 
 
+def _timeline_context(request, contact) -> dict:
+    """One page of the timeline and what its rows need: the filter, the next cursor, and the
+    day the previous page ended on (so a page does not repeat its day heading)."""
+    key = _filter(request)
+    cursor = request.GET.get("cursor", "")
+    entries, next_cursor = selectors.timeline_page(contact.pk, filter_key=key, cursor=cursor)
+    position = selectors.decode_cursor(cursor) if cursor else None
+    return {"contact": contact, "entries": entries, "next_cursor": next_cursor, "filter": key,
+            "after_day": local_day(position[0]) if position else "",
+            "filters": [(k, label) for k, (label, _) in FILTERS.items()]}
+
+
 @require_GET
 @permission_required(PERMS, raise_exception=True)
 def customer(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact = get_object_or_404(Contact, pk=contact_id)
     if contact.merged_into_id:
         return redirect("customer", contact.merged_into_id)
-    key = _filter(request)
-    entries, next_cursor = selectors.timeline_page(contact.pk, filter_key=key, cursor=request.GET.get("cursor", ""))
-    context = {"contact": contact, "entries": entries, "next_cursor": next_cursor, "filter": key,
-               "filters": [(k, label) for k, (label, _) in FILTERS.items()], "nav": "customers"}
+    context = _timeline_context(request, contact)
     if request.htmx and request.GET.get("cursor"):
         return render(request, TEMPLATE + "#entries", context)
     if request.htmx and request.htmx.target == "timeline":
         return render(request, TEMPLATE + "#timeline", context)
-    context["header"] = selectors.customer_header(contact)
+    context.update(header=selectors.customer_header(contact), nav="customers",
+                   time_zone_name=timezone.get_current_timezone_name())
     return render(request, TEMPLATE, context)
 
 
@@ -47,10 +59,7 @@ def customer(request: HttpRequest, contact_id: int) -> HttpResponse:
 def customer_timeline(request: HttpRequest, contact_id: int) -> HttpResponse:
     """The timeline alone (chips and the next page), for HTMX and for the ticket page."""
     contact = get_object_or_404(Contact, pk=contact_id)
-    key = _filter(request)
-    entries, next_cursor = selectors.timeline_page(contact.pk, filter_key=key, cursor=request.GET.get("cursor", ""))
-    context = {"contact": contact, "entries": entries, "next_cursor": next_cursor, "filter": key,
-               "filters": [(k, label) for k, (label, _) in FILTERS.items()]}
+    context = _timeline_context(request, contact)
     return render(request, TEMPLATE + ("#entries" if request.GET.get("cursor") else "#timeline"), context)
 
 
@@ -73,7 +82,8 @@ def timeline_entry(request: HttpRequest, contact_id: int, entry_id: int) -> Http
     context = {"entry": entry, "contact_id": contact_id}
     model = DETAIL_OBJECTS.get(entry.kind)
     if model is not None:
-        context["object"] = model.objects.filter(pk=entry.object_id).values("id", "status").first()
+        fields = ("id", "status", "due_by") if model is Dispute else ("id", "status")
+        context["object"] = model.objects.filter(pk=entry.object_id).values(*fields).first()
         context["object_slug"] = SLUGS[model]
     expires = ((entry.data or {}).get("agent") or {}).get("expires_at")
     context["expires_at"] = ts(expires) if isinstance(expires, int) else None

@@ -334,6 +334,24 @@ def message_entry(message: Message, ticket: Ticket) -> dict:
     }
 
 
+# What an agent's action is called on the timeline (anything else: its audit name in words).
+ACTION_TITLES = {
+    "charge.refund": "Refund issued", "subscription.cancel": "Cancellation", "customer.update_metadata":
+    "Customer metadata changed", "billing_portal.session.create": "Billing-portal link created",
+    "ticket.assign": "Ticket assigned", "ticket.status": "Ticket status changed", "ticket.priority":
+    "Ticket priority changed", "ticket.tags": "Ticket tags changed", "ticket.subject": "Ticket subject changed",
+    "ticket.macro": "Macro applied", "message.retry": "Delivery retried", "contact.merge": "Contacts merged",
+    "contact.merge_undo": "Merge undone", "contact.update": "Contact edited", "identity.link": "Identity linked",
+    "identity.unlink": "Identity unlinked", "stripe_object.resync": "Re-synced from Stripe",
+}
+
+
+def action_title(action: str, details: dict) -> str:
+    if action == "subscription.cancel":
+        return "Cancellation at period end" if details.get("at_period_end") else "Subscription cancelled now"
+    return ACTION_TITLES.get(action) or _words(action.replace(".", " ")).capitalize()
+
+
 STRIPE_TARGETS = {"cus_": None, "ch_": Charge, "sub_": Subscription, "in_": Invoice, "pi_": PaymentIntent}
 
 
@@ -376,7 +394,7 @@ def audit_entries(entry, resolver: Resolver | None = None) -> list[dict]:
     return [{
         "kind": K.ACTION, "source": f"audit:{entry.pk}", "occurred_at": entry.created, "object_id": entry.target,
         "customer": customer, "contact_id": contact, "ticket_id": ticket_id if not customer else None,
-        "title": _words(entry.action.replace(".", " ")).capitalize()[:255],
+        "title": action_title(entry.action, details)[:255],
         "summary": str(details.get("description") or details.get("reason") or "")[:500],
         "amount": amount, "currency": (details.get("currency") or "") if amount is not None else "",
         "agent_purchase": False,

@@ -159,3 +159,23 @@ def test_merged_contact_redirects_to_the_survivor(client, agent, shop):
     ticket_actions.contact_merge(actor=agent, survivor=survivor, merged=shop[1])
     client.force_login(agent)
     assert client.get(reverse("customer", args=[shop[1].pk]))["Location"] == reverse("customer", args=[survivor.pk])
+
+
+def test_day_headings_in_the_agents_zone_and_not_repeated_across_pages(client, agent, shop):
+    _, contact = shop
+    # 60 entries a minute apart from 23:30 UTC on Jan 1: 30 on Jan 1 and 30 on Jan 2 (UTC),
+    # but in Tokyo (UTC+9) all 60 fall on Jan 2.
+    bulk_entries(contact, 120, start=dt.datetime(2025, 1, 1, 23, 30, tzinfo=dt.timezone.utc))
+    client.force_login(agent)
+    url = reverse("customer", args=[contact.pk])
+    html = client.get(url).content.decode()
+    assert html.count('class="tl-day"') == 1 and "Thu, Jan 2, 2025" in html
+    _, cursor = timeline_page(contact.pk)
+    more = client.get(reverse("customer_timeline", args=[contact.pk]), {"cursor": cursor},
+                      HTTP_HX_REQUEST="true").content.decode()
+    # The second page goes on with Jan 2 (no heading again), then starts Jan 1.
+    assert more.count('class="tl-day"') == 1 and "Wed, Jan 1, 2025" in more
+    assert more.index('class="tl-day"') > more.index('class="tl-entry')
+    client.post(reverse("account"), {"time_zone": "Asia/Tokyo"})  # replaces the zone the session cached
+    html = client.get(url).content.decode()
+    assert "Times in Asia/Tokyo" in html and "Thu, Jan 2, 2025" in html and "Wed, Jan 1" not in html
