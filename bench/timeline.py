@@ -117,12 +117,14 @@ def main(argv=None) -> int:
     ]
     try:
         cases.append(("Stripe panel", reverse("customer_panel", args=[contact])))
+        # Beside a ticket the panel also lists the newest timeline entries (the id only switches that on).
+        cases.append(("Panel + recent activity", reverse("customer_panel", args=[contact]) + "?ticket=1"))
     except NoReverseMatch:
         pass
     rows = []
     for label, path in cases:
         result = measure(client, path, args.iterations)
-        result["rows"] = client.get(path).content.count(b'class="entry kind-')
+        result["rows"] = client.get(path).content.count(b'class="tl-entry ')
         rows.append((label, result))
         print(f"  measured {path}", file=sys.stderr, flush=True)
     head = f"{'case':<28} {'rows':>4} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms':>7} {'queries':>7} {'KB':>6}"
