@@ -55,6 +55,7 @@ CONFIRMATION_MAX_AGE = 15 * 60
 ESCALATION = "ask in #finance or assign the ticket to Finance"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _KEY_FIELD = "paydesk_idempotency_key"  # in the refund's Stripe metadata, to find it again
+_ACTOR_ID_FIELD = "paydesk_actor_id"  # and who asked for it, for the per-charge refund limit
 
 
 # --- errors ----------------------------------------------------------------------------
@@ -74,9 +75,9 @@ class ActionRefused(ActionError):
 
 
 class RefundLimitExceeded(ActionRefused):
-    def __init__(self, message: str, *, limit: int, currency: str):
+    def __init__(self, message: str, *, limit: int, currency: str, already: int = 0):
         super().__init__(message, code="refund_limit")
-        self.limit, self.currency = limit, currency
+        self.limit, self.currency, self.already = limit, currency, already
 
 
 class ActionInProgress(ActionError):
@@ -273,15 +274,55 @@ def refund_limit(actor, currency: str) -> int | None:
     return best
 
 
-def _check_limit(actor, amount: int, currency: str) -> None:
+def _by_actor(refund: dict, actor) -> bool:
+    """Whether Paydesk made `refund` for `actor` (its Stripe metadata names them)."""
+    metadata = refund.get("metadata") or {}
+    if metadata.get(_ACTOR_ID_FIELD):
+        return metadata[_ACTOR_ID_FIELD] == str(actor.pk)
+    # Refunds made before the id was written carry the username only.
+    return bool(metadata.get(_KEY_FIELD)) and metadata.get("paydesk_actor") == actor.get_username()[:500]
+
+
+def _list_refunds(charge_id: str) -> list[dict]:
+    """Every refund of the charge, as Stripe has them now (the mirror may lag)."""
+    with _stripe_call(f"check earlier refunds of {charge_id}", writes=False):
+        return [
+            stripe_api.to_dict(refund)
+            for refund in stripe_api.resource("refunds").list({"charge": charge_id, "limit": 100}).auto_paging_iter()
+        ]
+
+
+def refunded_by(actor, charge_id: str, refunds: list[dict] | None = None) -> int:
+    """What `actor` already refunded of a charge through Paydesk (minor units): refunds that
+    went through (pending or succeeded), the pro-rata refunds of cancellations included."""
+    if refunds is None:
+        refunds = _list_refunds(charge_id)
+    return sum(
+        int(r.get("amount") or 0) for r in refunds
+        if r.get("status") not in ("failed", "canceled") and _by_actor(r, actor)
+    )
+
+
+def _check_limit(actor, amount: int, currency: str, charge_id: str, refunds: list[dict] | None = None) -> None:
+    """The limit is per charge and per person: what `actor` already refunded of this charge
+    counts, so three refunds of ¥10,000 can't pass a ¥10,000 limit. Another person has their own."""
     limit = refund_limit(actor, currency)
-    if limit is None or amount <= limit:
+    if limit is None:
         return
     if limit == 0:
-        message = f"Refunds in {currency.upper()} need finance — {ESCALATION}."
-    else:
-        message = f"Refunds above {_money(limit, currency)} need finance — {ESCALATION}."
-    raise RefundLimitExceeded(message, limit=limit, currency=currency)
+        raise RefundLimitExceeded(f"Refunds in {currency.upper()} need finance — {ESCALATION}.", limit=0, currency=currency)
+    if amount > limit:  # over on its own: no need to ask Stripe about earlier ones
+        raise RefundLimitExceeded(
+            f"Refunds above {_money(limit, currency)} need finance — {ESCALATION}.", limit=limit, currency=currency
+        )
+    already = refunded_by(actor, charge_id, refunds)
+    if already + amount <= limit:
+        return
+    raise RefundLimitExceeded(
+        f"You have already refunded {_money(already, currency)} of this charge; refunds above "
+        f"{_money(limit, currency)} per charge need finance — {ESCALATION}.",
+        limit=limit, currency=currency, already=already,
+    )
 
 
 # --- refunds -------------------------------------------------------------------------------
@@ -366,8 +407,11 @@ class RefundResult:
         return f"Refunded {amount} ({self.refund['id']})."
 
 
-def build_refund_plan(actor, charge: dict, *, amount: int | None, currency: str) -> RefundPlan:
-    """Validate a refund of `charge` (as Stripe just returned it) and say what it will do."""
+def build_refund_plan(
+    actor, charge: dict, *, amount: int | None, currency: str, refunds: list[dict] | None = None
+) -> RefundPlan:
+    """Validate a refund of `charge` (as Stripe just returned it) and say what it will do.
+    `refunds`: the charge's refunds if already listed (for the per-charge limit)."""
     charge_id = charge["id"]
     charge_currency = (charge.get("currency") or "").lower()
     if currency != charge_currency:
@@ -401,7 +445,7 @@ def build_refund_plan(actor, charge: dict, *, amount: int | None, currency: str)
             f"refunded ({_money(refunded, currency)} already refunded); {_money(amount, currency)} is more than that.",
             code="above_remainder",
         )
-    _check_limit(actor, amount, currency)
+    _check_limit(actor, amount, currency, charge_id, refunds)
     billing_name = (charge.get("billing_details") or {}).get("name") or ""
     return RefundPlan(
         charge_id=charge_id,
@@ -440,18 +484,17 @@ def plan_refund(actor, charge_id: str, *, amount: int | None = None, currency: s
     return build_refund_plan(actor, charge, amount=amount, currency=currency)
 
 
-def _find_refund(charge_id: str, key: str) -> tuple[dict | None, bool]:
-    """A refund this confirmation already made: (refund, already in the mirror)."""
+def _find_refund(charge_id: str, key: str, refunds: list[dict] | None = None) -> tuple[dict | None, bool]:
+    """A refund this confirmation already made: (refund, already in the mirror).
+    `refunds`: the charge's refunds at Stripe if already listed."""
     mirrored = Refund.objects.filter(charge=charge_id, **{f"data__metadata__{_KEY_FIELD}": key}).values_list("data", flat=True).first()
     if mirrored:
         return mirrored, True
     # Stripe is the truth: a refund made by an attempt whose answer never reached us
     # (a timeout) is there even though nothing was mirrored or audited.
-    with _stripe_call(f"check earlier refunds of {charge_id}", writes=False):
-        for refund in stripe_api.resource("refunds").list({"charge": charge_id, "limit": 100}).auto_paging_iter():
-            refund = stripe_api.to_dict(refund)
-            if (refund.get("metadata") or {}).get(_KEY_FIELD) == key and refund.get("status") not in ("failed", "canceled"):
-                return refund, False
+    for refund in _list_refunds(charge_id) if refunds is None else refunds:
+        if (refund.get("metadata") or {}).get(_KEY_FIELD) == key and refund.get("status") not in ("failed", "canceled"):
+            return refund, False
     return None, False
 
 
@@ -470,7 +513,7 @@ def _apply_refund(actor, refund: dict, charge: dict | None, plan: RefundPlan | N
 
 def _create_refund(actor, plan: RefundPlan, *, key: str, reason: str, note: str, ticket_ref: str,
                    action: str = "charge.refund", **extra) -> tuple[dict, dict | None]:
-    metadata = {_KEY_FIELD: key, "paydesk_actor": actor.get_username()[:500]}
+    metadata = {_KEY_FIELD: key, "paydesk_actor": actor.get_username()[:500], _ACTOR_ID_FIELD: str(actor.pk)}
     if ticket_ref:
         metadata["paydesk_ticket"] = ticket_ref
     if note:
@@ -514,7 +557,9 @@ def refund_charge(
     key = _idempotency_key("refund", charge_id, idempotency_key)
     with _single_flight(key):
         charge = _fetch("charges", charge_id, f"read charge {charge_id}")
-        existing, mirrored = _find_refund(charge_id, key)
+        # One list of the charge's refunds serves the replay check and the per-charge limit.
+        refunds = _list_refunds(charge_id) if refund_limit(actor, currency) is not None else None
+        existing, mirrored = _find_refund(charge_id, key, refunds)
         if existing:
             if amount is not None and existing.get("amount") != amount:
                 raise ActionRefused(
@@ -531,7 +576,7 @@ def refund_charge(
                 _apply_refund(actor, existing, charge, None, action="charge.refund", reason=reason, note=note,
                               ticket_ref=ticket_ref, key=key, recovered=True)
             return RefundResult(existing, charge, None, replayed=True)
-        plan = build_refund_plan(actor, charge, amount=amount, currency=currency)
+        plan = build_refund_plan(actor, charge, amount=amount, currency=currency, refunds=refunds)
         refund, charge = _create_refund(actor, plan, key=key, reason=reason, note=note, ticket_ref=ticket_ref)
     return RefundResult(refund, charge or plan.charge, plan, replayed=False)
 

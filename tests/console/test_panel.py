@@ -191,6 +191,22 @@ def test_refund_over_the_limit_is_refused_with_the_message(client, agent, live_c
     assert not AuditEntry.objects.filter(action="charge.refund").exists()
 
 
+def test_refunds_split_over_the_limit_are_refused_at_preview(client, agent, live_charge, settings):
+    settings.PAYMENTS_REFUND_LIMITS = {"agent": {"usd": 1000, "*": 0}}
+    contact, charge = live_charge
+    client.force_login(agent)
+    base = f"/customers/{contact.pk}/charges/{charge['id']}/refund"
+    first = client.post(base + "/confirm", {"token": uuid.uuid4().hex, "amount_minor": "600",
+                                            "reason": "requested_by_customer"}, HTTP_HX_REQUEST="true")
+    assert first.status_code == 200, first.content
+    preview = client.post(base + "/preview", {"token": uuid.uuid4().hex, "amount": "5"}, HTTP_HX_REQUEST="true")
+    assert preview.status_code == 400
+    assert ("You have already refunded $6.00 of this charge; refunds above $10.00 per charge need finance — "
+            "ask in #finance or assign the ticket to Finance.") in preview.content.decode()
+    # Within what is left of the agent's limit on this charge, the preview goes ahead.
+    assert client.post(base + "/preview", {"token": uuid.uuid4().hex, "amount": "4"}, HTTP_HX_REQUEST="true").status_code == 200
+
+
 def test_refund_above_the_remainder_and_bad_amount(client, agent, live_charge):
     contact, charge = live_charge
     client.force_login(agent)

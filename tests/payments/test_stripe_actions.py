@@ -329,6 +329,47 @@ def test_agent_over_the_limit_is_told_to_ask_finance_and_finance_may(gw, ls, age
     assert entry.actor == finance and entry.details["amount"] == 12000
 
 
+def test_split_refunds_count_toward_the_agents_limit_on_that_charge(gw, ls, agent, finance, settings):
+    settings.PAYMENTS_REFUND_LIMITS = {"agent": {"jpy": 10000}, "finance": None}
+    charge = make_charge(ls, make_customer(ls), amount=30000)
+    sa.refund_charge(agent, charge["id"], amount=8000, currency="jpy", idempotency_key=token())
+    # Someone refunding at Stripe directly is not the agent: it doesn't use their budget.
+    ls.v1.refunds.create({"charge": charge["id"], "amount": 5000})
+    expected = ("You have already refunded ¥8,000 of this charge; refunds above ¥10,000 per charge need finance — "
+                "ask in #finance or assign the ticket to Finance.")
+    # The preview says so before anything is confirmed, and the refund itself is refused.
+    with pytest.raises(sa.RefundLimitExceeded) as previewed:
+        sa.plan_refund(agent, charge["id"], amount=3000, currency="jpy")
+    assert previewed.value.message == expected and previewed.value.already == 8000
+    with pytest.raises(sa.RefundLimitExceeded) as caught:
+        sa.refund_charge(agent, charge["id"], amount=3000, currency="jpy", idempotency_key=token())
+    assert caught.value.message == expected and caught.value.limit == 10000
+    assert len(gw.sent("POST", "/v1/refunds")) == 1
+    # Up to the limit in total is still the agent's to do.
+    assert sa.refund_charge(agent, charge["id"], amount=2000, currency="jpy", idempotency_key=token()).refund["amount"] == 2000
+    with pytest.raises(sa.RefundLimitExceeded, match="already refunded ¥10,000 of this charge"):
+        sa.plan_refund(agent, charge["id"], amount=1, currency="jpy")
+    assert sa.refunded_by(agent, charge["id"]) == 10000
+
+    # Another agent has their own budget on the same charge; finance has no limit.
+    other = factories.UserFactory(username="agent2", role="agent")
+    assert sa.refund_charge(other, charge["id"], amount=4000, currency="jpy", idempotency_key=token()).refund["amount"] == 4000
+    assert sa.refund_charge(finance, charge["id"], amount=1000, currency="jpy", idempotency_key=token()).refund["amount"] == 1000
+    # What the agent did on another charge is another budget.
+    second = make_charge(ls, make_customer(ls, name="Ken Ito"), amount=30000)
+    assert sa.plan_refund(agent, second["id"], amount=10000, currency="jpy").amount == 10000
+    assert sorted(r["amount"] for r in ls_refunds(ls, charge["id"])) == [1000, 2000, 4000, 5000, 8000]
+
+
+def test_a_replayed_refund_is_not_refused_by_the_limit_it_used(gw, ls, agent, settings):
+    settings.PAYMENTS_REFUND_LIMITS = {"agent": {"jpy": 1000}}
+    charge = make_charge(ls, make_customer(ls))
+    t = token()
+    sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t)
+    again = sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t)
+    assert again.replayed and len(ls_refunds(ls, charge["id"])) == 1
+
+
 def test_double_submit_with_the_same_token_refunds_once(gw, ls, agent):
     charge = make_charge(ls, make_customer(ls))
     t = token()
@@ -544,6 +585,20 @@ def test_agent_over_the_limit_cannot_cancel_with_a_refund_either(gw, ls, agent, 
     # Refused before anything was sent: the subscription is untouched.
     assert gw.sent("DELETE", "/v1/subscriptions") == [] and AuditEntry.objects.count() == 0
     assert ls.v1.subscriptions.retrieve(sub["id"]).status == "active"
+
+
+def test_a_prorated_refund_counts_toward_the_agents_limit_on_that_charge(gw, ls, agent, settings):
+    settings.PAYMENTS_REFUND_LIMITS = {"agent": {"jpy": 2500}}
+    customer = make_customer(ls)
+    sub = make_subscription(ls, customer)
+    result = sa.cancel_subscription(agent, sub["id"], at_period_end=False, refund_last_invoice_prorated=True,
+                                    idempotency_key=token())
+    prorated = result.refund["amount"]
+    assert 1500 < prorated <= 2500
+    [paid_charge] = ls.v1.charges.list({"customer": customer["id"]}).data
+    with pytest.raises(sa.RefundLimitExceeded) as caught:
+        sa.plan_refund(agent, paid_charge.id, amount=1000, currency="jpy")
+    assert caught.value.message.startswith(f"You have already refunded ¥{prorated:,} of this charge; refunds above ¥2,500 per charge")
 
 
 def test_cancel_at_period_end_and_not_twice(gw, ls, agent):
