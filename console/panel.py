@@ -75,10 +75,15 @@ def _failure(exc: Exception) -> tuple[int, str]:
 def _form_context(request, contact_id: int, charge) -> dict:
     data = request.POST if request.method == "POST" else {}
     token = data.get("token") or uuid.uuid4().hex
+    # The ticket the panel sits beside (?ticket=<id>): the refund's audit names it.
+    from .panel_actions import _ticket  # here: panel_actions imports this module
+
+    ticket = _ticket(contact_id, data.get("ticket", request.GET.get("ticket", "")))
     return {
         "contact_id": contact_id, "charge": charge, "token": token,
         "amount": data.get("amount", ""), "reason": data.get("reason", "requested_by_customer"),
-        "note": data.get("note", ""), "ticket": data.get("ticket", request.GET.get("ticket", "")),
+        "note": data.get("note", ""), "ticket": ticket.pk if ticket else "",
+        "ticket_ref": f"#{ticket.number}" if ticket else "",
         "reasons": [(r, r.replace("_", " ").capitalize()) for r in stripe_actions.REFUND_REASONS],
         "remainder": format_money(max(0, min(charge.amount - charge.amount_refunded,
                                                charge.amount_captured or charge.amount)), charge.currency),
@@ -118,7 +123,7 @@ def refund_confirm(request: HttpRequest, contact_id: int, charge_id: str) -> Htt
         amount = int(raw) if raw.isdigit() else None
         result = stripe_actions.refund_charge(
             request.user, charge.id, amount=amount, currency=charge.currency,
-            reason=context["reason"], note=context["note"], ticket_ref=context["ticket"],
+            reason=context["reason"], note=context["note"], ticket_ref=context["ticket_ref"],
             idempotency_key=context["token"],
         )
     except (stripe_actions.ActionError, PermissionDenied) as exc:

@@ -147,14 +147,15 @@ def live_charge(localstripe, gw):
 
 def test_refund_form_preview_confirm(client, agent, live_charge, gw):
     contact, charge = live_charge
+    ticket = factories.TicketFactory(requester=contact)
     client.force_login(agent)
     base = f"/customers/{contact.pk}/charges/{charge['id']}/refund"
-    form = client.get(base, HTTP_HX_REQUEST="true")
+    form = client.get(base + f"?ticket={ticket.pk}", HTTP_HX_REQUEST="true")
     assert form.status_code == 200
     html = form.content.decode()
     assert 'name="token"' in html and "Up to $50.00 can be refunded" in html
     token = uuid.uuid4().hex
-    data = {"token": token, "amount": "12.50", "reason": "requested_by_customer", "note": "late", "ticket": "T-9"}
+    data = {"token": token, "amount": "12.50", "reason": "requested_by_customer", "note": "late", "ticket": str(ticket.pk)}
     preview = client.post(base + "/preview", data, HTTP_HX_REQUEST="true")
     assert preview.status_code == 200
     text = preview.content.decode()
@@ -164,7 +165,8 @@ def test_refund_form_preview_confirm(client, agent, live_charge, gw):
     assert confirm.status_code == 200, confirm.content
     assert confirm["HX-Trigger"] == "paydesk:panel-refresh"
     assert b"Refunded $12.50" in confirm.content
-    assert AuditEntry.objects.filter(action="charge.refund", target=charge["id"]).count() == 1
+    [audit] = AuditEntry.objects.filter(action="charge.refund", target=charge["id"])
+    assert audit.details["ticket"] == f"#{ticket.number}"  # the ticket the panel sat beside
     sent = gw.sent("POST", "/v1/refunds")
     assert sent[0]["params"]["amount"] == "1250" and sent[0]["params"]["reason"] == "requested_by_customer"
     assert sent[0]["idempotency_key"].endswith(token)
@@ -227,4 +229,15 @@ def test_stripe_error_on_confirm_is_a_502_with_the_message(client, agent, live_c
     assert response.status_code == 502
     assert b"Stripe had an internal error" in response.content and b"never done twice" in response.content
     assert "HX-Trigger" not in response
+    assert not AuditEntry.objects.filter(action="charge.refund").exists()
+
+
+def test_refund_beside_another_customers_ticket_is_404(client, agent, live_charge):
+    contact, charge = live_charge
+    foreign = factories.TicketFactory()
+    client.force_login(agent)
+    base = f"/customers/{contact.pk}/charges/{charge['id']}/refund"
+    assert client.get(base + f"?ticket={foreign.pk}", HTTP_HX_REQUEST="true").status_code == 404
+    data = {"token": uuid.uuid4().hex, "amount": "1", "reason": "requested_by_customer", "ticket": str(foreign.pk)}
+    assert client.post(base + "/preview", data, HTTP_HX_REQUEST="true").status_code == 404
     assert not AuditEntry.objects.filter(action="charge.refund").exists()
