@@ -1,0 +1,130 @@
+"""In a real browser: an agent opens a customer's ticket, refunds part of a charge from the
+Stripe panel beside it (form → preview in money terms → confirm), sees the panel and its
+recent activity update, then opens the customer's full timeline and finds the refund there,
+linked to the ticket. The refund goes to localstripe over HTTP; nothing is mocked.
+
+Screenshots of the ticket with its panel and of the customer page go to screenshots/ (not
+in git) for a person to look at."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from console.models import AuditEntry, TimelineEntry
+from payments.mirror import upsert_fetched
+from tickets import actions as ticket_actions
+from tests import factories
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def ticket_with_charge(localstripe, settings):
+    """Misaki wrote in about an order; her Stripe customer paid ¥5,000 for it, at localstripe."""
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False  # plain http on loopback
+    settings.PAYMENTS_REFUND_LIMITS = {"agent": {"jpy": 10_000, "*": 0}}
+    ls = localstripe.client()
+    customer = ls.v1.customers.create({"name": "Misaki Sato", "email": "misaki.sato@example.jp"})
+    pm = ls.v1.payment_methods.create(
+        {"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
+    ls.v1.payment_methods.attach(pm.id, {"customer": customer.id})
+    customer = ls.v1.customers.update(customer.id, {"invoice_settings": {"default_payment_method": pm.id}}).to_dict()
+    charge = ls.v1.charges.create({"amount": 5000, "currency": "jpy", "customer": customer["id"],
+                                   "description": "Order KR-10538: Uji matcha 30g ×2"}).to_dict()
+    upsert_fetched([customer, charge], int(time.time()) - 60)  # as the webhook had mirrored them
+    ticket = ticket_actions.receive_message(
+        channel="email", sender="Misaki Sato <misaki.sato@example.jp>", subject="One tin arrived crushed",
+        body_text="Hello, one of the two matcha tins in order KR-10538 arrived crushed. Can you refund it?",
+        channel_message_id="browser-refund-1@mail.example",
+    ).message.ticket
+    factories.IdentityFactory(contact=ticket.requester, kind="stripe_customer", value=customer["id"])
+    factories.UserFactory(username="aiko", role="agent", first_name="Aiko", last_name="Mori")
+    return {"ticket": ticket, "charge": charge, "contact": ticket.requester}
+
+
+@pytest.fixture
+def page(live_server, monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM is used between steps.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (scripts/chromium.sh installs it)")
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        tab = browser.new_page(viewport={"width": 1440, "height": 900})
+        tab.set_default_timeout(15_000)
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        tab.errors = errors
+        yield tab
+        browser.close()
+
+
+def test_refund_part_of_a_charge_from_a_ticket_and_see_it_on_the_timeline(live_server, page, ticket_with_charge):
+    from playwright.sync_api import expect
+
+    SHOTS.mkdir(exist_ok=True)
+    ticket, charge, contact = (ticket_with_charge[k] for k in ("ticket", "charge", "contact"))
+    page.goto(f"{live_server.url}/login/?next=/tickets/{ticket.number}/")
+    page.fill("input[name=username]", "aiko")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button.primary")
+    page.wait_for_url(f"**/tickets/{ticket.number}/")
+
+    # The panel beside the ticket: the charge, refundable.
+    row = page.locator(f"#charge-{charge['id']}")
+    expect(row).to_contain_text("¥5,000")
+    expect(row.locator(".badge")).to_have_text("paid")
+    row.get_by_role("button", name="Refund…").click()
+
+    # The form says what can be refunded; the preview says exactly what will happen.
+    form = page.locator("form.cpanel-refund")
+    expect(form).to_contain_text("Up to ¥5,000 can be refunded.")
+    form.locator("input[name=amount]").fill("2500")
+    form.locator("input[name=note]").fill("One tin arrived crushed")
+    form.get_by_role("button", name="Review refund").click()
+    preview = page.locator("form.cpanel-refund")
+    expect(preview).to_contain_text("Refund ¥2,500 of ¥5,000 to Misaki Sato")
+    expect(preview).to_contain_text("¥2,500 stays captured")
+    page.screenshot(path=str(SHOTS / "ticket-refund-preview.png"), full_page=True)
+    preview.get_by_role("button", name="Refund now").click()
+
+    # Done: the result, the panel refreshed from the mirror, the recent activity with who did it.
+    expect(page.locator(".cpanel-result")).to_contain_text("Refunded ¥2,500")
+    expect(page.locator(f"#charge-{charge['id']}")).to_contain_text("Refunded ¥2,500 · ¥2,500 left")
+    expect(page.locator(f"#charge-{charge['id']} .badge")).to_have_text("partly refunded")
+    activity = page.locator(".cpanel-activity li[data-kind=action]").first
+    expect(activity).to_contain_text("Refund issued by aiko")
+    expect(activity).to_contain_text("¥2,500")
+    page.screenshot(path=str(SHOTS / "ticket-panel.png"), full_page=True)
+
+    # The full timeline: the refund is there, and its detail names the ticket it was made on.
+    page.get_by_role("link", name="Full timeline →").click()
+    page.wait_for_url(f"**/customers/{contact.pk}/")
+    entry = page.locator(".tl-entry[data-kind=action]").first
+    expect(entry).to_contain_text("Refund issued by aiko")
+    expect(entry.locator(".tl-amount")).to_have_text("¥2,500")
+    entry.locator("summary").click()
+    detail = entry.locator(".tl-detail")
+    expect(detail).to_contain_text(f"ticket #{ticket.number}")
+    expect(detail).to_contain_text("Refund ¥2,500 of ¥5,000")
+    # The ticket and the customer's message are on the same timeline.
+    expect(page.locator(".tl-entry[data-kind=ticket]")).to_contain_text("One tin arrived crushed")
+    page.locator(".chip", has_text="Agent actions").click()
+    expect(page.locator(".tl-entry")).to_have_count(1)
+    page.screenshot(path=str(SHOTS / "customer.png"), full_page=True)
+    assert page.errors == []
+
+    audit = AuditEntry.objects.get(action="charge.refund")
+    assert audit.details["amount"] == 2500 and audit.details["ticket"] == f"#{ticket.number}"
+    assert audit.actor.username == "aiko"
+    assert TimelineEntry.objects.get(source=f"audit:{audit.pk}").contact_id == contact.pk
