@@ -65,7 +65,7 @@ def entry_row(e, url: str) -> str:
         title += f' <span class="tl-by">by {_esc(str(data["actor"]))}</span>'
     badges = _badges(e)
     summary = f'<span class="tl-summary">{_esc(e.summary)}</span>' if e.summary else ""
-    amount = ""
+    amount = '<span class="tl-amount"></span>'  # always there: the time stays in its column
     if e.amount is not None and e.currency:
         css = "tl-amount tl-struck" if e.kind == "payment_failed" else "tl-amount"
         amount = f'<span class="{css}">{_esc(_money(e.amount, e.currency))}</span>'
@@ -111,16 +111,16 @@ def recent_activity(contact_id: int, size: int = 6) -> list:
 
 @register.simple_tag
 def entry_brief(e) -> SafeString:
-    """One line of the panel's recent activity: dot, title, amount, day."""
+    """One entry of the panel's recent activity: dot, title (and who), then amount and when."""
     local = timezone.localtime(e.occurred_at)
-    amount = ""
+    meta = [f'<time datetime="{local.isoformat()}" title="{_esc(_full(local))}">{local:%b} {local.day}, {local:%H:%M}</time>']
     if e.amount is not None and e.currency:
-        amount = f' <span class="tl-amount">{_esc(_money(e.amount, e.currency))}</span>'
+        meta.insert(0, f'<span class="tl-amount">{_esc(_money(e.amount, e.currency))}</span>')
     by = f' <span class="tl-by">by {_esc(str((e.data or {}).get("actor")))}</span>' if e.kind == "action" else ""
     return mark_safe(
-        f'<span class="tl-dot" aria-hidden="true"></span><span class="cpanel-act-title">{_esc(e.title)}{by}</span>'
-        f'{amount}<time class="muted cpanel-date" datetime="{local.isoformat()}" title="{_esc(_full(local))}">'
-        f'{local:%b} {local.day}, {local:%H:%M}</time>'
+        f'<span class="tl-dot" aria-hidden="true"></span><span class="cpanel-act">'
+        f'<span class="cpanel-act-title">{_esc(e.title)}{by}</span>'
+        f'<span class="cpanel-sub muted">{" · ".join(meta)}</span></span>'
     )
 
 

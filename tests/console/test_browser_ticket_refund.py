@@ -95,7 +95,7 @@ def test_refund_part_of_a_charge_from_a_ticket_and_see_it_on_the_timeline(live_s
     preview = page.locator("form.cpanel-refund")
     expect(preview).to_contain_text("Refund ¥2,500 of ¥5,000 to Misaki Sato")
     expect(preview).to_contain_text("¥2,500 stays captured")
-    page.screenshot(path=str(SHOTS / "ticket-refund-preview.png"), full_page=True)
+    page.locator("#customer-panel").screenshot(path=str(SHOTS / "panel-refund-preview.png"))
     preview.get_by_role("button", name="Refund now").click()
 
     # Done: the result, the panel refreshed from the mirror, the recent activity with who did it.
@@ -105,7 +105,9 @@ def test_refund_part_of_a_charge_from_a_ticket_and_see_it_on_the_timeline(live_s
     activity = page.locator(".cpanel-activity li[data-kind=action]").first
     expect(activity).to_contain_text("Refund issued by aiko")
     expect(activity).to_contain_text("¥2,500")
-    page.screenshot(path=str(SHOTS / "ticket-panel.png"), full_page=True)
+    page.locator("#customer-panel").screenshot(path=str(SHOTS / "panel-after-refund.png"))
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SHOTS / "ticket-with-panel.png"))  # the viewport, as the agent sees it
 
     # The full timeline: the refund is there, and its detail names the ticket it was made on.
     page.get_by_role("link", name="Full timeline →").click()
@@ -119,9 +121,9 @@ def test_refund_part_of_a_charge_from_a_ticket_and_see_it_on_the_timeline(live_s
     expect(detail).to_contain_text("Refund ¥2,500 of ¥5,000")
     # The ticket and the customer's message are on the same timeline.
     expect(page.locator(".tl-entry[data-kind=ticket]")).to_contain_text("One tin arrived crushed")
+    page.screenshot(path=str(SHOTS / "customer-timeline.png"))
     page.locator(".chip", has_text="Agent actions").click()
     expect(page.locator(".tl-entry")).to_have_count(1)
-    page.screenshot(path=str(SHOTS / "customer.png"), full_page=True)
     assert page.errors == []
 
     audit = AuditEntry.objects.get(action="charge.refund")
