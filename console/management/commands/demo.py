@@ -1,15 +1,19 @@
 """`manage.py demo` (`make demo`): the console, seeded through the real webhook path.
 
 Steps: reset and migrate the embedded SQLite database; start localstripe (a
-Stripe-compatible server) and the web server; point localstripe's webhook at the console;
-seed a shop's Stripe account through localstripe and post the events it cannot send;
-wait for the mirror to apply everything; create one user per role; serve until Ctrl-C.
+Stripe-compatible server), a stand-in for the LINE API and the web server; point
+localstripe's webhook at the console; seed a shop's Stripe account through localstripe and
+post the events it cannot send; wait for the mirror to apply everything; create one user per
+role; seed support tickets through the inbound email and LINE webhooks (console.demo_tickets);
+serve until Ctrl-C.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,7 +29,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from console import demo_seed
+from console import demo_seed, demo_tickets
 
 WEBHOOK_ID = "paydesk-demo"
 
@@ -60,6 +64,16 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _tasks_in_process() -> None:
+    """The demo has no broker: tasks run where they are queued, in its server and here (the
+    seeded agents' replies are delivered by this process). Set explicitly, so a broker URL in
+    the shell can't send them elsewhere, and without Celery's chatter about each task."""
+    from console.celery import app as celery_app
+
+    celery_app.conf.update(task_always_eager=True, broker_url="memory://localhost/")
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)  # a line per successful task
+
+
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -71,12 +85,14 @@ class Command(BaseCommand):
     help = (
         "Serve the console with a demo Stripe account: localstripe runs in the background, a "
         "shop's customers, payments, refunds, disputes and subscriptions are seeded through it "
-        "and through signed webhook events, and the mirror fills from the webhook. Each run "
+        "and through signed webhook events, and the mirror fills from the webhook; then some "
+        "shoppers write in by email and LINE through the console's inbound webhooks. Each run "
         "starts afresh: it deletes the embedded SQLite database and the localstripe state "
         "(.demo/localstripe.pickle) and seeds again, which takes seconds. --keep reuses both "
         "instead (nothing is seeded; the users get the new password). Ctrl-C stops the web "
-        "server and localstripe. The API key and webhook secret are generated per run and never "
-        "printed; the users' password is printed once, at the end."
+        "server and localstripe. The API key, webhook and channel secrets are generated per run and "
+        "never printed; the users' password is printed once, at the end. Replies never leave the "
+        "machine: email goes to the server log, LINE pushes to a local stand-in (line.log)."
     )
 
     def add_arguments(self, parser):
@@ -106,6 +122,9 @@ class Command(BaseCommand):
         return proc
 
     def _stop_all(self) -> None:
+        if self.line_api is not None:
+            self.line_api.close()
+            self.line_api = None
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.terminate()  # localstripe writes its state on SIGTERM
@@ -160,6 +179,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         self.procs: list[subprocess.Popen] = []
+        self.line_api: demo_tickets.LineApiStandIn | None = None
         self.api_key = f"sk_test_demo_{secrets.token_hex(12)}"
         # Ctrl-C, kill and a closed terminal all stop the children cleanly, even when the shell
         # started us with SIGINT ignored (a background job).
@@ -188,19 +208,24 @@ class Command(BaseCommand):
             )
         if options["size"] < 2:
             raise CommandError("--size must be at least 2")
+        _tasks_in_process()
         db_path = Path(db["NAME"])
         state_dir = Path(options["state_dir"])
         state_dir.mkdir(parents=True, exist_ok=True)
         state = state_dir / "localstripe.pickle"
         log = self.log = state_dir / "server.log"
+        line_log = state_dir / "line.log"
+        media = state_dir / "media"  # customers' attachments: with the run's other state, not in the checkout
 
         keep = options["keep"] and db_path.exists() and state.exists()
         if options["keep"] and not keep:
             self.stdout.write("Nothing to keep from a previous run: seeding afresh.")
         if not keep:
             connections.close_all()
-            for path in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm"), state):
+            for path in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm"), state, line_log):
                 path.unlink(missing_ok=True)
+            if media.exists():
+                shutil.rmtree(media)
         self.stdout.write(f"Migrating the demo database ({db_path.name}) …")
         call_command("migrate", interactive=False, verbosity=0)
         self._lap("migrate")
@@ -223,8 +248,11 @@ class Command(BaseCommand):
 
         ls_url = self._start_localstripe(state)
         secret = f"whsec_{secrets.token_urlsafe(24)}"
+        channel_secrets = demo_tickets.ChannelSecrets.generate()
+        self.line_api = demo_tickets.LineApiStandIn(channel_secrets.line_access_token, line_log).start()
         env = {**os.environ, "DEBUG": "1", "STRIPE_API_KEY": self.api_key, "STRIPE_API_BASE": ls_url,
-               "STRIPE_WEBHOOK_SECRETS": secret, "PYTHONUNBUFFERED": "1"}
+               "STRIPE_WEBHOOK_SECRETS": secret, "PYTHONUNBUFFERED": "1", "MEDIA_ROOT": str(media),
+               **channel_secrets.server_env(self.line_api.url)}
         # The demo applies events in-process (no broker, no worker to run).
         env.pop("CELERY_BROKER_URL", None)
         url = self._start_server(host, port, env, log)
@@ -251,8 +279,11 @@ class Command(BaseCommand):
             raise CommandError(f"{exc}\n{_tail(log)}") from None
 
         password = options["password"] or secrets.token_urlsafe(9)
-        demo_seed.ensure_demo_users(password)
+        demo_seed.ensure_demo_users(password)  # before the tickets: agents answer some of them
+        if not keep:
+            self._seed_tickets(url, channel_secrets)
         self._summary(demo_seed.mirror_counts(), statuses)
+        self._inbox_summary(demo_tickets.inbox_counts(), line_log)
         seconds = time.monotonic() - started
         if options["no_serve"]:
             self.stdout.write(self.style.SUCCESS(
@@ -267,6 +298,16 @@ class Command(BaseCommand):
                 if proc.poll() is not None:
                     raise CommandError(f"{what} stopped (exit {proc.returncode}); see {self._rel(log)}")
             time.sleep(0.5)
+
+    def _seed_tickets(self, url: str, channel_secrets: demo_tickets.ChannelSecrets) -> None:
+        self.stdout.write("Seeding support tickets by email and LINE through the console's webhooks …")
+        try:
+            report = demo_tickets.seed(url, channel_secrets, self.line_api.url)
+        except demo_seed.DemoError as exc:
+            raise CommandError(f"{exc}\n{_tail(self.log)}") from None
+        if self.verbosity >= 2:
+            self.stdout.write("  " + "; ".join(report.stories))
+        self._lap("tickets")
 
     def _lap(self, what: str) -> None:
         now = time.monotonic()
@@ -295,3 +336,15 @@ class Command(BaseCommand):
             if trouble:
                 self.stdout.write(self.style.WARNING(
                     f"{trouble} events did not apply: see /sync/ in the console and {self._rel(self.log)}"))
+
+    def _inbox_summary(self, counts: dict, line_log: Path) -> None:
+        channels, statuses = counts["channels"], counts["statuses"]
+        labels = {"email": "email", "line": "LINE", "web": "web", "phone": "phone"}
+        by_channel = ", ".join(f"{n} {labels.get(c, c)}" for c, n in sorted(channels.items()))
+        by_status = ", ".join(f"{statuses[s]} {s}" for s in ("open", "pending", "solved", "closed") if statuses[s])
+        total = sum(channels.values())
+        self.stdout.write(f"Tickets: {total} ({by_channel}): {by_status}." if total else "Tickets: none.")
+        if counts["undelivered"]:
+            self.stdout.write(self.style.WARNING(
+                f"{counts['undelivered']} replies were not delivered: see the ticket pages, "
+                f"{self._rel(self.log)} and {self._rel(line_log)}"))
