@@ -21,7 +21,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from payments import stripe_actions
 from payments.models import Customer, Subscription
-from payments.money import format_money
 from tickets import actions as ticket_actions
 from tickets.models import Message, Ticket
 
@@ -155,14 +154,8 @@ def cancel_confirm(request: HttpRequest, contact_id: int, subscription_id: str) 
         return _done(request, CANCEL_TEMPLATE + "#result", context)
     except REFUSED as exc:
         return _refused(request, CANCEL_TEMPLATE + "#result", context, exc)
-    if result.plan.at_period_end:
-        message = f"Subscription {sub.id} will cancel at the end of its period and not renew."
-    else:
-        message = f"Subscription {sub.id} is canceled."
-    if result.refund:
-        amount = format_money(result.refund.get("amount") or 0, result.refund.get("currency") or "")
-        message += f" Refunded {amount} for the unused time ({result.refund['id']})."
-    context["message"] = message
+    # A second submit of this confirmation says what the first did; nothing is done twice.
+    context["message"] = result.message
     return _done(request, CANCEL_TEMPLATE + "#result", context)
 
 
@@ -213,8 +206,7 @@ def metadata_confirm(request: HttpRequest, contact_id: int) -> HttpResponse:
         )
     except REFUSED as exc:
         return _refused(request, METADATA_TEMPLATE + "#result", context, exc)
-    context["message"] = f"Metadata of {result.customer['id']} updated: " + ", ".join(
-        f"{k}={v}" for k, v in sorted((result.customer.get("metadata") or {}).items()) if v) + "."
+    context["message"] = result.message
     return _done(request, METADATA_TEMPLATE + "#result", context)
 
 
@@ -291,11 +283,19 @@ def portal_confirm(request: HttpRequest, contact_id: int) -> HttpResponse:
         return _refused(request, PORTAL_TEMPLATE + "#result", context, exc)
     url = result.url
     if ticket is None:
-        context.update(url=url, message="Billing-portal link created. Copy it to the customer:")
+        made = "This confirmation already created this link" if result.replayed else "Billing-portal link created"
+        context.update(url=url, message=f"{made}. Copy it to the customer:")
         return _done(request, PORTAL_TEMPLATE + "#result", context, refresh=False)
     # A retried confirmation gets Stripe's same session back (same idempotency key): send it once.
     if Message.objects.filter(ticket=ticket, body_text__contains=url).exists():
-        context["message"] = f"This link was already sent on ticket #{ticket.number}; nothing was sent again."
+        context["message"] = (f"This confirmation already sent this link on ticket #{ticket.number}; "
+                              "nothing was sent again.")
+        return _done(request, PORTAL_TEMPLATE + "#result", context, refresh=False)
+    if result.replayed:
+        # This confirmation made the link before but it isn't on the ticket (its reply failed,
+        # or Stripe no longer replays that answer): never risk sending a second link.
+        context.update(url=url, error=(f"This confirmation already created a link that was not sent on ticket "
+                                       f"#{ticket.number}; nothing was sent now. Copy it instead:"))
         return _done(request, PORTAL_TEMPLATE + "#result", context, refresh=False)
     try:
         message = ticket_actions.reply(actor=request.user, ticket=ticket, body=_reply_body(context["flow"], url))

@@ -12,6 +12,11 @@ Each action comes in two halves:
 
 A Stripe error or timeout raises `StripeActionFailed` with a message for the person, and leaves
 the mirror and the audit log as they were. Nothing here imports console or tickets.
+
+The same confirmation sent again (a double click, a retry after a timeout) returns what the first
+did and does nothing twice: a refund is found by its key in its Stripe metadata; a cancellation,
+a metadata change or a portal link by the audit log's row for its key, asked through
+`action_records` (console answers it).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlparse
 
 import stripe
@@ -28,6 +33,7 @@ from babel import Locale, UnknownLocaleError
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import connection, transaction
+from django.dispatch import Signal
 
 from . import stripe_api
 from .mirror import ref, upsert_fetched
@@ -119,6 +125,28 @@ def _idempotency_key(action: str, target: str, token: str) -> str:
 
 def _audit(actor, action: str, target: str, **details) -> None:
     payments_action.send(sender=__name__, actor=actor, action=action, target=target, details=details)
+
+
+# What the audit log kept of an action on an object, asked before a confirmation is sent again.
+# The audit row is written in the same transaction as the mirror change, so it says exactly
+# which confirmations were carried out. payments never imports console: console answers.
+# kwargs: action (str), target (str). A receiver returns the `details` of each row, oldest first.
+action_records = Signal()
+
+
+def _records(action: str, target: str) -> list[dict] | None:
+    """The recorded details of `action` on `target`; None when nothing answers (then a
+    confirmation sent again can't be recognised, and the action refuses it as before)."""
+    answers = [answer for _, answer in action_records.send(sender=__name__, action=action, target=target)
+               if answer is not None]
+    if not answers:
+        return None
+    return [details for answer in answers for details in answer]
+
+
+def _recorded(records: list[dict] | None, key: str) -> dict | None:
+    """The record this confirmation (its idempotency key) left, if any."""
+    return next((r for r in records or () if r.get("idempotency_key") == key), None)
 
 
 def _text(value, limit: int, what: str) -> str:
@@ -679,8 +707,36 @@ class CancelPlan:
 @dataclass(frozen=True)
 class CancelResult:
     subscription: dict
-    plan: CancelPlan
+    plan: CancelPlan | None  # None when this confirmation had already done it (replayed)
     refund: dict | None = None
+    at_period_end: bool = False
+    replayed: bool = False  # this confirmation had already canceled it: nothing was sent to cancel it again
+    recovered: bool = False  # Stripe had canceled it, but the answer to this confirmation never came back
+    refund_earlier: bool = False  # the refund was made by this confirmation before, not by this call
+
+    @property
+    def message(self) -> str:
+        sub_id = self.subscription.get("id") or (self.plan.subscription_id if self.plan else "")
+        if self.replayed:
+            done = "set subscription {} to cancel at the end of its period" if self.at_period_end else "canceled subscription {}"
+            text = f"This confirmation already {done.format(sub_id)}; nothing was sent to Stripe again."
+        elif self.at_period_end:
+            text = f"Subscription {sub_id} will cancel at the end of its period and not renew."
+        else:
+            text = f"Subscription {sub_id} is canceled."
+        if self.recovered:
+            text += " (Stripe had done it on this confirmation's earlier attempt, whose answer never came back.)"
+        if self.refund:
+            amount = _money(self.refund.get("amount") or 0, self.refund.get("currency") or "")
+            if self.refund_earlier:
+                text += f" Its refund of {amount} for the unused time ({self.refund['id']}) was made then."
+            else:
+                text += f" Refunded {amount} for the unused time ({self.refund['id']})."
+        return text
+
+
+def _ended_at(subscription: dict) -> int | None:
+    return subscription.get("ended_at") or subscription.get("canceled_at")
 
 
 def _last_paid_invoice(subscription_id: str) -> dict | None:
@@ -721,6 +777,18 @@ def plan_cancel(
     actor, subscription_id: str, *, at_period_end: bool, refund_last_invoice_prorated: bool = False, as_of: int | None = None
 ) -> CancelPlan:
     """Check a cancellation against Stripe's current subscription; `describe()` it."""
+    return _plan_cancel(
+        actor, subscription_id, at_period_end=at_period_end,
+        refund_last_invoice_prorated=refund_last_invoice_prorated, as_of=as_of,
+    )
+
+
+def _plan_cancel(
+    actor, subscription_id: str, *, at_period_end: bool, refund_last_invoice_prorated: bool, as_of: int | None,
+    carried_out: dict | None = None,
+) -> CancelPlan:
+    """`carried_out`: the subscription as Stripe returned it, canceled (or canceling) by this
+    confirmation's earlier attempt; the plan then says what that attempt did (and the refund it owes)."""
     _require(actor, "payments.cancel_subscription", "cancel subscriptions")
     if refund_last_invoice_prorated:
         _require(actor, "payments.refund_charge", "refund charges")
@@ -735,13 +803,14 @@ def plan_cancel(
     elif not (now - CONFIRMATION_MAX_AGE <= int(as_of) <= now + 60):
         raise ActionRefused("This confirmation is too old; review the cancellation again.", code="stale")
     as_of = int(as_of)
-    sub = _fetch("subscriptions", subscription_id, f"read subscription {subscription_id}")
+    sub = carried_out or _fetch("subscriptions", subscription_id, f"read subscription {subscription_id}")
     status = sub.get("status") or ""
-    if status in ENDED_SUBSCRIPTION:
-        ended = sub.get("ended_at") or sub.get("canceled_at")
-        raise ActionRefused(f"Subscription {subscription_id} is already canceled (since {_when(ended)}).", code="already_canceled")
+    if status in ENDED_SUBSCRIPTION and not carried_out:
+        raise ActionRefused(
+            f"Subscription {subscription_id} is already canceled (since {_when(_ended_at(sub))}).", code="already_canceled"
+        )
     start, end = subscription_period(sub)
-    if at_period_end and (sub.get("cancel_at_period_end") or sub.get("cancel_at")):
+    if at_period_end and (sub.get("cancel_at_period_end") or sub.get("cancel_at")) and not carried_out:
         when = sub.get("cancel_at") or end
         raise ActionRefused(
             f"Subscription {subscription_id} is already set to cancel on {_when(when)}.", code="already_canceling"
@@ -808,6 +877,14 @@ def cancel_subscription(
 
     The cancellation is mirrored and audited before the refund is sent: if the refund then
     fails, `PartiallyCompleted` says so and carries the cancellation.
+
+    `idempotency_key` is the confirmation form's token. The same confirmation sent again (a
+    double click, a retry after a timeout) returns what the first did, with `replayed`: the
+    audit log's row for its key says it was done, so nothing is sent to Stripe again and nothing
+    is audited twice; a pro-rata refund that failed the first time is made then (its own key:
+    never twice). If Stripe canceled but its answer never came back (no row), the retry finds
+    the subscription canceled after the confirmation was shown and records it (`recovered`).
+    Another confirmation on a canceled subscription is refused.
     """
     feedback = (feedback or "").strip()
     if feedback and feedback not in CANCEL_FEEDBACK:
@@ -816,17 +893,38 @@ def cancel_subscription(
     ticket_ref = _text(ticket_ref, 100, "ticket reference")
     key = _idempotency_key("cancel", subscription_id, idempotency_key)
     with _single_flight(key):
-        plan = plan_cancel(
-            actor, subscription_id, at_period_end=at_period_end,
-            refund_last_invoice_prorated=refund_last_invoice_prorated, as_of=as_of,
-        )
+        records = _records("subscription.cancel", subscription_id)
+        done = _recorded(records, key)
+        if done is not None:
+            return _cancel_again(
+                actor, subscription_id, done, at_period_end=at_period_end, prorated=refund_last_invoice_prorated,
+                token=idempotency_key, ticket_ref=ticket_ref,
+            )
+        recovered = False
+        try:
+            plan = plan_cancel(
+                actor, subscription_id, at_period_end=at_period_end,
+                refund_last_invoice_prorated=refund_last_invoice_prorated, as_of=as_of,
+            )
+        except ActionRefused as exc:
+            plan = _lost_answer(actor, exc, records, subscription_id, at_period_end=at_period_end,
+                                prorated=refund_last_invoice_prorated, as_of=as_of)
+            if plan is None:
+                raise
+            recovered = True
         details = {k: v for k, v in (("feedback", feedback), ("comment", comment)) if v}
         params: dict = {"cancellation_details": details} if details else {}
         if at_period_end:
+            # Recovering, this is the first request again with its key: Stripe answers it from
+            # its idempotency record (24 hours) instead of updating the subscription twice.
             with _stripe_call(f"set {subscription_id} to cancel at the end of its period", writes=True):
                 sub = stripe_api.resource("subscriptions").update(
                     subscription_id, {"cancel_at_period_end": True, **params}, {"idempotency_key": key}
                 )
+        elif recovered:
+            # Stripe ignores idempotency keys on DELETE (and localstripe would end it again):
+            # what it showed is the answer.
+            sub = plan.subscription
         else:
             with _stripe_call(f"cancel {subscription_id}", writes=True):
                 sub = stripe_api.resource("subscriptions").cancel(subscription_id, params, {"idempotency_key": key})
@@ -839,25 +937,115 @@ def cancel_subscription(
                 at_period_end=at_period_end, feedback=feedback, comment=comment, ticket=ticket_ref,
                 refund_amount=prorata.refund.amount if prorata else 0,
                 currency=plan.currency, idempotency_key=key, description=plan.describe(),
+                # What a retry of this confirmation needs to finish the refund it promised.
+                as_of=plan.as_of, prorated=refund_last_invoice_prorated,
+                refund_charge=prorata.refund.charge_id if prorata else "", invoice=prorata.invoice_id if prorata else "",
+                **({"recovered": True} if recovered else {}),
             )
-        result = CancelResult(sub, plan)
+        result = CancelResult(sub, plan, at_period_end=at_period_end, recovered=recovered)
         if prorata is None or prorata.refund.amount <= 0:
             return result
-        refund_key = _idempotency_key("prorata", prorata.refund.charge_id, idempotency_key)
-        try:
-            refund, _ = _create_refund(
-                actor, prorata.refund, key=refund_key, reason="requested_by_customer",
-                note=f"Unused time of {subscription_id}, canceled", ticket_ref=ticket_ref,
-                subscription=subscription_id, invoice=prorata.invoice_id,
-            )
-        except ActionError as exc:
-            raise PartiallyCompleted(
-                f"Subscription {subscription_id} is canceled, but the refund of "
-                f"{_money(prorata.refund.amount, prorata.refund.currency)} failed: {exc.message} "
-                f"Refund it from charge {prorata.refund.charge_id}.",
-                done=result, cause=exc,
-            ) from exc
-        return CancelResult(sub, plan, refund)
+        return _prorata_refund(
+            actor, result, prorata.refund.charge_id, token=idempotency_key, ticket_ref=ticket_ref,
+            invoice_id=prorata.invoice_id, plan=prorata.refund,
+        )
+
+
+def _cancel_again(
+    actor, subscription_id: str, done: dict, *, at_period_end: bool, prorated: bool, token: str, ticket_ref: str
+) -> CancelResult:
+    """The same confirmation again: what it did (from its audit row), and the refund it still owes."""
+    _require(actor, "payments.cancel_subscription", "cancel subscriptions")
+    did_period_end = bool(done.get("at_period_end"))
+    did_prorate = done.get("prorated")
+    if did_period_end != at_period_end or (did_prorate is not None and bool(did_prorate) != prorated):
+        what = "set it to cancel at the end of its period" if did_period_end else "canceled it"
+        raise ActionRefused(
+            f"This confirmation already {what}{' with a refund' if did_prorate else ''}; "
+            "anything else needs a new confirmation.",
+            code="token_reused",
+        )
+    sub = Subscription.objects.filter(pk=subscription_id).values_list("data", flat=True).first()
+    if not sub:
+        sub = _fetch("subscriptions", subscription_id, f"read subscription {subscription_id}")
+    result = CancelResult(sub, None, at_period_end=did_period_end, replayed=True)
+    amount, charge_id = int(done.get("refund_amount") or 0), done.get("refund_charge") or ""
+    if amount <= 0 or not charge_id:
+        return result
+    _require(actor, "payments.refund_charge", "refund charges")
+    return _prorata_refund(
+        actor, result, charge_id, token=token, ticket_ref=ticket_ref, invoice_id=done.get("invoice") or "",
+        amount=amount, currency=done.get("currency") or "",
+    )
+
+
+def _lost_answer(
+    actor, refused: ActionRefused, records: list[dict] | None, subscription_id: str, *,
+    at_period_end: bool, prorated: bool, as_of: int | None,
+) -> CancelPlan | None:
+    """Stripe shows the subscription canceled (or canceling), this confirmation left no audit row,
+    and the same confirmation is sent again: was it this confirmation's attempt whose answer never
+    came back (a timeout)? Yes when nothing in Paydesk did it otherwise, and Stripe's state is what
+    this confirmation asked for, reached after it was shown. Then the plan of what it did; else None."""
+    if records is None or refused.code not in ("already_canceled", "already_canceling"):
+        return None
+    if any(bool(r.get("at_period_end")) == at_period_end for r in records):
+        return None  # another confirmation in Paydesk did this: it is theirs
+    sub = _fetch("subscriptions", subscription_id, f"read subscription {subscription_id}")
+    reason = (sub.get("cancellation_details") or {}).get("reason")
+    if reason in ("payment_failed", "payment_disputed"):
+        return None  # Stripe ended it on its own
+    ended = (sub.get("status") or "") in ENDED_SUBSCRIPTION
+    if at_period_end:
+        if ended or not sub.get("cancel_at_period_end"):
+            return None
+    elif not ended or as_of is None or int(_ended_at(sub) or 0) < int(as_of) - 60:
+        return None  # not after this confirmation was shown: not its doing
+    try:
+        return _plan_cancel(
+            actor, subscription_id, at_period_end=at_period_end, refund_last_invoice_prorated=prorated,
+            as_of=as_of, carried_out=sub,
+        )
+    except ActionRefused:
+        return None
+
+
+def _prorata_refund(
+    actor, result: CancelResult, charge_id: str, *, token: str, ticket_ref: str, invoice_id: str,
+    plan: RefundPlan | None = None, amount: int = 0, currency: str = "",
+) -> CancelResult:
+    """The refund of the unused time, after the cancellation is recorded; its key is the
+    confirmation's, so a retry makes it at most once. Without `plan` (a retry), the refund
+    recorded with the cancellation is looked for, and made if it never was."""
+    subscription_id = result.subscription.get("id") or ""
+    refund_key = _idempotency_key("prorata", charge_id, token)
+    note = f"Unused time of {subscription_id}, canceled"
+    try:
+        if plan is None:
+            refunds = _list_refunds(charge_id)  # Stripe's: the earlier attempt's answer may never have come back
+            existing, mirrored = _find_refund(charge_id, refund_key, refunds)
+            if existing:
+                if not mirrored:  # made, but its answer never came back: record it now
+                    _apply_refund(actor, existing, None, None, action="charge.refund", reason="requested_by_customer",
+                                  note=note, ticket_ref=ticket_ref, key=refund_key, subscription=subscription_id,
+                                  invoice=invoice_id, recovered=True)
+                return replace(result, refund=existing, refund_earlier=True)
+            charge = _fetch("charges", charge_id, f"read charge {charge_id}")
+            plan = build_refund_plan(actor, charge, amount=amount, currency=currency, refunds=refunds)
+        refund, _ = _create_refund(
+            actor, plan, key=refund_key, reason="requested_by_customer", note=note, ticket_ref=ticket_ref,
+            subscription=subscription_id, invoice=invoice_id,
+        )
+    except ActionError as exc:
+        amount = plan.amount if plan else amount
+        currency = plan.currency if plan else currency
+        done = "was already canceled by this confirmation" if result.replayed else "is canceled"
+        raise PartiallyCompleted(
+            f"Subscription {subscription_id} {done}, but the refund of {_money(amount, currency)} failed: "
+            f"{exc.message} Confirm again to retry the refund (it is never made twice), or refund it from charge {charge_id}.",
+            done=result, cause=exc,
+        ) from exc
+    return replace(result, refund=refund)
 
 
 # --- customer metadata ---------------------------------------------------------------------
@@ -927,29 +1115,63 @@ def plan_metadata_update(actor, customer_id: str, changes: dict) -> MetadataPlan
 @dataclass(frozen=True)
 class MetadataResult:
     customer: dict
-    plan: MetadataPlan
+    plan: MetadataPlan | None  # None when this confirmation had already made the change (replayed)
+    replayed: bool = False
+    changed: dict[str, str] = field(default_factory=dict)  # key: new value ("" removed)
+
+    @property
+    def message(self) -> str:
+        what = ", ".join(f"{k}={v}" if v else f"{k} removed" for k, v in sorted(self.changed.items()))
+        if self.replayed:
+            return f"This confirmation already updated the metadata of {self.customer['id']} ({what}); nothing was sent again."
+        return f"Metadata of {self.customer['id']} updated: {what}."
+
+
+def _requested(changes: dict) -> dict[str, str]:
+    """The change asked for, as build_metadata_plan reads it: key → value ("" removes)."""
+    if not isinstance(changes, dict):
+        return {}
+    return {(k.strip() if isinstance(k, str) else k): (v.strip() if isinstance(v, str) else v or "") for k, v in changes.items()}
 
 
 def update_customer_metadata(
     actor, customer_id: str, changes: dict, *, ticket_ref: str | None = None, idempotency_key: str | None = None
 ) -> MetadataResult:
-    """Set keys (e.g. {"Tier": "VIP"}) and remove keys (an empty value) on a Stripe customer."""
+    """Set keys (e.g. {"Tier": "VIP"}) and remove keys (an empty value) on a Stripe customer.
+
+    With `idempotency_key` (the confirmation's token), the same confirmation sent again returns
+    what the first did (`replayed`) and sends nothing: the audit log's row for its key says so."""
     ticket_ref = _text(ticket_ref, 100, "ticket reference")
-    plan = plan_metadata_update(actor, customer_id, changes)
-    options = {"idempotency_key": _idempotency_key("metadata", customer_id, idempotency_key)} if idempotency_key else {}
-    with _stripe_call(f"update the metadata of {customer_id}", writes=True):
-        customer = stripe_api.to_dict(
-            stripe_api.resource("customers").update(customer_id, {"metadata": plan.params}, options or None)
-        )
-    with transaction.atomic():
-        upsert_fetched([customer], stripe_api.now_seconds())
-        _audit(
-            actor, "customer.update_metadata", customer_id,
-            set={k: new for k, (_, new) in plan.set.items()},
-            previous={k: old for k, (old, _) in plan.set.items() if old is not None} | plan.removed,
-            removed=sorted(plan.removed), ticket=ticket_ref, description=plan.describe(),
-        )
-    return MetadataResult(customer, plan)
+    key = _idempotency_key("metadata", customer_id, idempotency_key) if idempotency_key else ""
+    with _single_flight(key) if key else contextlib.nullcontext():
+        done = _recorded(_records("customer.update_metadata", customer_id), key) if key else None
+        if done is not None:
+            _require(actor, "payments.update_customer_metadata", "change customer metadata")
+            made = dict(done.get("set") or {}) | {k: "" for k in done.get("removed") or ()}
+            if any(k in made and made[k] != v for k, v in _requested(changes).items()):
+                raise ActionRefused("This confirmation already made another change; this one needs a new confirmation.",
+                                    code="token_reused")
+            customer = Customer.objects.filter(pk=customer_id).values_list("data", flat=True).first()
+            if not customer:
+                customer = _fetch("customers", customer_id, f"read customer {customer_id}")
+            return MetadataResult(customer, None, replayed=True, changed=made)
+        plan = plan_metadata_update(actor, customer_id, changes)
+        with _stripe_call(f"update the metadata of {customer_id}", writes=True):
+            customer = stripe_api.to_dict(
+                stripe_api.resource("customers").update(
+                    customer_id, {"metadata": plan.params}, {"idempotency_key": key} if key else None
+                )
+            )
+        with transaction.atomic():
+            upsert_fetched([customer], stripe_api.now_seconds())
+            _audit(
+                actor, "customer.update_metadata", customer_id,
+                set={k: new for k, (_, new) in plan.set.items()},
+                previous={k: old for k, (old, _) in plan.set.items() if old is not None} | plan.removed,
+                removed=sorted(plan.removed), ticket=ticket_ref, description=plan.describe(),
+                **({"idempotency_key": key} if key else {}),
+            )
+    return MetadataResult(customer, plan, changed=dict(plan.params))
 
 
 # --- billing portal ------------------------------------------------------------------------
@@ -1012,6 +1234,7 @@ class PortalPlan:
 class PortalResult:
     session: dict
     plan: PortalPlan
+    replayed: bool = False  # this confirmation had already created it: Stripe answered with the same session
 
     @property
     def url(self) -> str:
@@ -1086,27 +1309,37 @@ def create_portal_session(
     idempotency_key: str | None = None,
 ) -> PortalResult:
     """A billing-portal session, optionally deep-linked to one flow. The URL is a credential
-    for the customer's billing: it is returned to the caller and never audited or logged."""
+    for the customer's billing: it is returned to the caller and never audited or logged.
+
+    With `idempotency_key` (the confirmation's token), the same confirmation sent again is
+    audited once (`replayed`). The URL is kept nowhere, so the request is sent again with the
+    same key: Stripe answers it with the same session for 24 hours instead of creating one."""
     ticket_ref = _text(ticket_ref, 100, "ticket reference")
-    plan = plan_portal_session(
-        actor, customer_id, flow=flow, subscription_id=subscription_id,
-        retention_coupon=retention_coupon, locale=locale, return_url=return_url,
-    )
-    options = {"idempotency_key": _idempotency_key("portal", customer_id, idempotency_key)} if idempotency_key else None
-    with _stripe_call(f"create a billing-portal session for {customer_id}", writes=True):
-        session = stripe_api.to_dict(stripe_api.client().v1.billing_portal.sessions.create(plan.params, options))
-    with transaction.atomic():
-        _audit(
-            actor, "billing_portal.session.create", customer_id,
-            session=session.get("id"), flow=plan.flow or "", subscription=plan.subscription_id,
-            coupon=plan.coupon, locale=plan.locale, ticket=ticket_ref, description=plan.describe(),
+    key = _idempotency_key("portal", customer_id, idempotency_key) if idempotency_key else ""
+    with _single_flight(key) if key else contextlib.nullcontext():
+        done = _recorded(_records("billing_portal.session.create", customer_id), key) if key else None
+        plan = plan_portal_session(
+            actor, customer_id, flow=flow, subscription_id=subscription_id,
+            retention_coupon=retention_coupon, locale=locale, return_url=return_url,
         )
+        with _stripe_call(f"create a billing-portal session for {customer_id}", writes=True):
+            session = stripe_api.to_dict(stripe_api.client().v1.billing_portal.sessions.create(
+                plan.params, {"idempotency_key": key} if key else None))
+        if done is not None:
+            return PortalResult(session, plan, replayed=True)
+        with transaction.atomic():
+            _audit(
+                actor, "billing_portal.session.create", customer_id,
+                session=session.get("id"), flow=plan.flow or "", subscription=plan.subscription_id,
+                coupon=plan.coupon, locale=plan.locale, ticket=ticket_ref, description=plan.describe(),
+                **({"idempotency_key": key} if key else {}),
+            )
     return PortalResult(session, plan)
 
 
 __all__ = [
     "ActionError", "ActionInProgress", "ActionRefused", "PartiallyCompleted", "RefundLimitExceeded",
     "StripeActionFailed", "cancel_subscription", "create_portal_session", "plan_cancel", "plan_metadata_update",
-    "plan_portal_session", "plan_refund", "portal_locale", "prorated_amount", "refund_charge", "refund_limit",
-    "update_customer_metadata",
+    "action_records", "plan_portal_session", "plan_refund", "portal_locale", "prorated_amount", "refund_charge",
+    "refund_limit", "refunded_by", "update_customer_metadata",
 ]

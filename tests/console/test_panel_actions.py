@@ -181,6 +181,42 @@ def test_cancel_kept_when_the_refund_fails_says_so(client, agent, live_sub, gw):
     assert b"flash-error" in response.content
 
 
+def test_cancel_confirmed_twice_cancels_and_refunds_once(client, agent, live_sub, gw, ls):
+    contact, customer, sub = live_sub
+    client.force_login(agent)
+    base = _urls(contact, sub)["cancel"]
+    data = {"token": uuid.uuid4().hex, "when": "now", "refund": "on", "feedback": "too_expensive"}
+    preview = client.post(base + "/preview", data, **HX)
+    as_of = preview.content.decode().split('name="as_of" value="')[1].split('"')[0]
+    first = client.post(base + "/confirm", {**data, "as_of": as_of}, **HX)
+    second = client.post(base + "/confirm", {**data, "as_of": as_of}, **HX)  # a double click, or a retry
+    assert first.status_code == second.status_code == 200, second.content
+    assert f"Subscription {sub['id']} is canceled. Refunded ¥".encode() in first.content
+    text = second.content.decode()
+    assert f"This confirmation already canceled subscription {sub['id']}; nothing was sent to Stripe again." in text
+    assert "for the unused time" in text and "was made then" in text and "flash-error" not in text
+    assert len(gw.sent("DELETE", f"/v1/subscriptions/{sub['id']}")) == 1 and len(gw.sent("POST", "/v1/refunds")) == 1
+    assert AuditEntry.objects.filter(action="subscription.cancel").count() == 1
+    assert AuditEntry.objects.filter(action="charge.refund").count() == 1
+
+
+def test_cancel_confirmed_again_after_the_refund_failed_makes_the_refund(client, agent, live_sub, gw, ls):
+    contact, customer, sub = live_sub
+    client.force_login(agent)
+    base = _urls(contact, sub)["cancel"]
+    data = {"token": uuid.uuid4().hex, "when": "now", "refund": "on"}
+    gw.fault("POST", "/v1/refunds", status=500)
+    failed = client.post(base + "/confirm", data, **HX)
+    assert failed.status_code == 200 and b"flash-error" in failed.content and b"Confirm again to retry the refund" in failed.content
+    retry = client.post(base + "/confirm", data, **HX)
+    assert retry.status_code == 200, retry.content
+    assert b"This confirmation already canceled" in retry.content and b"Refunded \xc2\xa5" in retry.content
+    [charge] = ls.v1.charges.list({"customer": customer["id"]}).data
+    assert len(ls.v1.refunds.list({"charge": charge.id}).data) == 1
+    assert len(gw.sent("DELETE", f"/v1/subscriptions/{sub['id']}")) == 1
+    assert AuditEntry.objects.filter(action="charge.refund").count() == 1
+
+
 # --- metadata --------------------------------------------------------------------------------
 
 
@@ -205,6 +241,19 @@ def test_metadata_tier_vip(client, agent, live_sub, gw, ls):
     assert same.status_code == 400 and b"Nothing to change" in same.content
     bad = client.post(base + "/preview", {**data, "key": "a[b]"}, **HX)
     assert bad.status_code == 400 and b"square brackets" in bad.content
+
+
+def test_metadata_confirmed_twice_is_applied_once(client, agent, live_sub, gw):
+    contact, customer, sub = live_sub
+    client.force_login(agent)
+    base = _urls(contact, sub)["metadata"]
+    data = {"token": uuid.uuid4().hex, "customer": customer["id"], "key": "Tier", "value": "VIP"}
+    first = client.post(base + "/confirm", data, **HX)
+    second = client.post(base + "/confirm", data, **HX)
+    assert first.status_code == second.status_code == 200, second.content
+    assert b"This confirmation already updated the metadata" in second.content and b"Tier=VIP" in second.content
+    assert len(gw.sent("POST", f"/v1/customers/{customer['id']}")) == 1
+    assert AuditEntry.objects.filter(action="customer.update_metadata").count() == 1
 
 
 # --- billing portal --------------------------------------------------------------------------
@@ -234,6 +283,51 @@ def test_portal_link_sent_as_a_reply_in_the_customers_locale(client, agent, gw, 
     assert b"billing.stripe.com" not in confirm.content
     [entry] = AuditEntry.objects.filter(action="billing_portal.session.create")
     assert "billing.stripe.com" not in str(entry.details) and entry.details["ticket"] == f"#{ticket.number}"
+
+
+def test_portal_link_confirmed_twice_is_sent_once(client, agent, gw, mirrored):
+    contact, customer, sub = mirrored
+    ticket = factories.TicketFactory(requester=contact, channel="email")
+    client.force_login(agent)
+    data = {"token": uuid.uuid4().hex, "ticket": str(ticket.pk), "customer": customer["id"], "flow": "payment_method_update"}
+    base = _urls(contact, sub)["portal"]
+    first = client.post(base + "/confirm", data, **HX)
+    second = client.post(base + "/confirm", data, **HX)
+    assert first.status_code == second.status_code == 200, second.content
+    assert f"This confirmation already sent this link on ticket #{ticket.number}; nothing was sent again.".encode() in second.content
+    assert ticket.messages.filter(kind="outbound").count() == 1
+    assert AuditEntry.objects.filter(action="billing_portal.session.create").count() == 1
+    assert b"billing.stripe.com" not in second.content
+
+
+def test_portal_link_not_sent_the_first_time_is_not_sent_by_a_retry(client, agent, gw, mirrored):
+    contact, customer, sub = mirrored
+    ticket = factories.TicketFactory(requester=contact, status="closed")
+    client.force_login(agent)
+    data = {"token": uuid.uuid4().hex, "ticket": str(ticket.pk), "customer": customer["id"], "flow": ""}
+    base = _urls(contact, sub)["portal"]
+    first = client.post(base + "/confirm", data, **HX)
+    assert b"created but not sent" in first.content
+    ticket.status = "open"
+    ticket.save(update_fields=["status"])
+    second = client.post(base + "/confirm", data, **HX)
+    assert second.status_code == 200
+    assert b"already created a link that was not sent" in second.content
+    assert b"https://billing.stripe.com/p/session/" in second.content
+    assert not ticket.messages.filter(kind="outbound").exists()
+
+
+def test_portal_link_without_a_ticket_confirmed_twice_shows_the_same_link(client, agent, gw, mirrored):
+    contact, customer, sub = mirrored
+    client.force_login(agent)
+    data = {"token": uuid.uuid4().hex, "customer": customer["id"], "flow": "payment_method_update"}
+    base = _urls(contact, sub)["portal"]
+    first = client.post(base + "/confirm", data, **HX).content.decode()
+    second = client.post(base + "/confirm", data, **HX).content.decode()
+    url = first.split('readonly value="')[1].split('"')[0]
+    assert url.startswith("https://billing.stripe.com/p/session/") and url in second
+    assert "This confirmation already created this link. Copy it to the customer:" in second
+    assert AuditEntry.objects.filter(action="billing_portal.session.create").count() == 1
 
 
 def test_portal_link_without_a_ticket_is_shown_to_copy(client, agent, gw, mirrored):

@@ -6,7 +6,9 @@ localstripe. It records every request the SDK sent (method, path, form parameter
 Idempotency-Key), so tests assert what Stripe would have received. It also covers what
 localstripe lacks:
 - billing-portal sessions: answered with the recorded `billing_portal.session` shape from
-  shared/stripe-openapi/fixtures3.json, filled in from the request like Stripe does;
+  shared/stripe-openapi/fixtures3.json, filled in from the request like Stripe does, and, as
+  Stripe does, the same answer again for a request with the same Idempotency-Key (another
+  request with that key is an idempotency_error);
 - parameters localstripe 1.15 rejects with "Unexpected ..." although Stripe accepts them
   (a refund's `reason`, a subscription update's `cancellation_details`): recorded, then
   dropped before forwarding;
@@ -30,6 +32,7 @@ import stripe
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 
+import console.panel  # noqa: F401  (answers stripe_actions.action_records from the audit log, as in the app)
 from console.models import AuditEntry
 from payments import stripe_actions as sa
 from payments.mirror import upsert_fetched
@@ -48,6 +51,7 @@ class Gateway:
         self.upstream = upstream
         self.requests: list[dict] = []
         self.faults: list[dict] = []
+        self.portal_answers: dict[str, tuple[dict, bytes]] = {}  # Idempotency-Key → (params, answer)
         self.lock = threading.Lock()
         gateway = self
 
@@ -70,6 +74,7 @@ class Gateway:
         with self.lock:
             self.requests.clear()
             self.faults.clear()
+            self.portal_answers.clear()
 
     def fault(self, method: str, path: str, *, status: int | None = None, delay: float = 0.0) -> threading.Event:
         """The next matching request answers `status`, or is held `delay` seconds and then forwarded."""
@@ -101,7 +106,7 @@ class Gateway:
             if fault and fault["delay"]:
                 time.sleep(fault["delay"])
             if h.command == "POST" and split.path == "/v1/billing_portal/sessions":
-                return self.answer(h, 200, json.dumps(portal_session(record["params"])).encode())
+                return self.portal(h, record)
             kept = [
                 (k, v) for k, v in pairs
                 if not any(h.command == m and split.path.startswith(p) and k.startswith(n) for m, p, n in UNSUPPORTED)
@@ -121,6 +126,20 @@ class Gateway:
         finally:
             if fault:
                 fault["done"].set()
+
+    def portal(self, h, record: dict):
+        key = record["idempotency_key"]
+        with self.lock:
+            kept = self.portal_answers.get(key) if key else None
+            if kept is None:
+                kept = (record["params"], json.dumps(portal_session(record["params"])).encode())
+                if key:
+                    self.portal_answers[key] = kept
+            elif kept[0] != record["params"]:
+                error = {"error": {"type": "idempotency_error", "message": "Keys for idempotent requests can only be "
+                                   "used with the same parameters they were first used with."}}
+                return self.answer(h, 400, json.dumps(error).encode())
+        return self.answer(h, 200, kept[1])
 
     @staticmethod
     def answer(h, status: int, payload: bytes):
@@ -620,6 +639,156 @@ def test_cancel_at_period_end_and_not_twice(gw, ls, agent):
     assert len(gw.sent("POST", f"/v1/subscriptions/{sub['id']}")) == 1
 
 
+# --- the same cancellation confirmed twice ------------------------------------------------------
+
+
+@pytest.mark.parametrize("at_period_end", [False, True], ids=["now", "at_period_end"])
+def test_double_submit_of_a_cancellation_cancels_once(gw, ls, agent, at_period_end):
+    sub = make_subscription(ls, make_customer(ls))
+    t = token()
+    first = sa.cancel_subscription(agent, sub["id"], at_period_end=at_period_end, feedback="unused", idempotency_key=t)
+    second = sa.cancel_subscription(agent, sub["id"], at_period_end=at_period_end, feedback="unused", idempotency_key=t)
+    assert (first.replayed, second.replayed) == (False, True)
+    assert second.subscription["id"] == sub["id"] and second.refund is None
+    if at_period_end:
+        assert second.message == (f"This confirmation already set subscription {sub['id']} to cancel at the end of its "
+                                  "period; nothing was sent to Stripe again.")
+        assert len(gw.sent("POST", f"/v1/subscriptions/{sub['id']}")) == 1
+    else:
+        assert second.message == f"This confirmation already canceled subscription {sub['id']}; nothing was sent to Stripe again."
+        assert len(gw.sent("DELETE", f"/v1/subscriptions/{sub['id']}")) == 1
+    assert len(audit("subscription.cancel")) == 1
+    # The same confirmation can't be stretched to something else...
+    with pytest.raises(sa.ActionRefused, match="anything else needs a new confirmation") as reused:
+        sa.cancel_subscription(agent, sub["id"], at_period_end=not at_period_end, idempotency_key=t)
+    assert reused.value.code == "token_reused"
+    # ...and another confirmation is refused: it is canceled (or canceling) already.
+    with pytest.raises(sa.ActionRefused, match="already (canceled|set to cancel)") as other:
+        sa.cancel_subscription(agent, sub["id"], at_period_end=at_period_end, idempotency_key=token())
+    assert other.value.code == ("already_canceling" if at_period_end else "already_canceled")
+    assert len(audit("subscription.cancel")) == 1
+
+
+def test_double_submit_of_a_cancellation_with_a_prorated_refund_refunds_once(gw, ls, agent):
+    customer = make_customer(ls)
+    sub = make_subscription(ls, customer)
+    t = token()
+    kwargs = dict(at_period_end=False, refund_last_invoice_prorated=True, idempotency_key=t, as_of=int(time.time()))
+    first = sa.cancel_subscription(agent, sub["id"], **kwargs)
+    second = sa.cancel_subscription(agent, sub["id"], **kwargs)
+    assert second.replayed and second.refund["id"] == first.refund["id"]
+    amount = f"¥{first.refund['amount']:,}"
+    assert second.message == (
+        f"This confirmation already canceled subscription {sub['id']}; nothing was sent to Stripe again. "
+        f"Its refund of {amount} for the unused time ({first.refund['id']}) was made then."
+    )
+    [paid_charge] = ls.v1.charges.list({"customer": customer["id"]}).data
+    assert len(ls_refunds(ls, paid_charge.id)) == 1 and len(gw.sent("POST", "/v1/refunds")) == 1
+    assert len(gw.sent("DELETE", f"/v1/subscriptions/{sub['id']}")) == 1
+    assert len(audit("subscription.cancel")) == 1 and len(audit("charge.refund")) == 1
+
+
+def test_retry_after_a_failed_prorated_refund_makes_it_once(gw, ls, agent):
+    customer = make_customer(ls)
+    sub = make_subscription(ls, customer)
+    t = token()
+    kwargs = dict(at_period_end=False, refund_last_invoice_prorated=True, idempotency_key=t, as_of=int(time.time()))
+    gw.fault("POST", "/v1/refunds", status=500)
+    with pytest.raises(sa.PartiallyCompleted) as caught:
+        sa.cancel_subscription(agent, sub["id"], **kwargs)
+    assert "Confirm again to retry the refund (it is never made twice)" in caught.value.message
+    promised = audit("subscription.cancel")[0].details["refund_amount"]
+    assert promised > 0
+
+    retry = sa.cancel_subscription(agent, sub["id"], **kwargs)
+    assert retry.replayed and retry.refund["amount"] == promised
+    assert retry.message == (
+        f"This confirmation already canceled subscription {sub['id']}; nothing was sent to Stripe again. "
+        f"Refunded ¥{promised:,} for the unused time ({retry.refund['id']})."
+    )
+    again = sa.cancel_subscription(agent, sub["id"], **kwargs)
+    assert again.refund["id"] == retry.refund["id"] and "was made then" in again.message
+
+    [paid_charge] = ls.v1.charges.list({"customer": customer["id"]}).data
+    assert [r["amount"] for r in ls_refunds(ls, paid_charge.id)] == [promised]
+    assert len(gw.sent("DELETE", f"/v1/subscriptions/{sub['id']}")) == 1
+    # The refund's key is the confirmation's: the failed attempt and the retry sent the same one.
+    assert {r["idempotency_key"] for r in gw.sent("POST", "/v1/refunds")} == {f"paydesk:prorata:{paid_charge.id}:{t}"}
+    assert len(audit("subscription.cancel")) == 1
+    [refund_entry] = audit("charge.refund")
+    assert refund_entry.details["subscription"] == sub["id"] and refund_entry.details["amount"] == promised
+
+
+def test_cancellation_whose_answer_never_came_back_is_recorded_by_the_retry(gw, ls, agent, settings):
+    settings.STRIPE_API_TIMEOUT = 0.5
+    customer = make_customer(ls)
+    sub = make_subscription(ls, customer)
+    t = token()
+    kwargs = dict(at_period_end=False, refund_last_invoice_prorated=True, idempotency_key=t, as_of=int(time.time()))
+    forwarded = gw.fault("DELETE", f"/v1/subscriptions/{sub['id']}", delay=1.5)  # Stripe is slow, the client gives up
+    with pytest.raises(sa.StripeActionFailed, match="network error or timeout"):
+        sa.cancel_subscription(agent, sub["id"], **kwargs)
+    assert forwarded.wait(10)  # ...but Stripe canceled it
+    assert ls.v1.subscriptions.retrieve(sub["id"]).status == "canceled" and AuditEntry.objects.count() == 0
+
+    retry = sa.cancel_subscription(agent, sub["id"], **kwargs)
+    assert retry.recovered and not retry.replayed and retry.refund["amount"] > 0
+    assert retry.message.startswith(f"Subscription {sub['id']} is canceled. (Stripe had done it on this confirmation's earlier attempt")
+    # Nothing was sent to cancel it again; what happened is mirrored and audited once.
+    assert len(gw.sent("DELETE", f"/v1/subscriptions/{sub['id']}")) == 1
+    assert Subscription.objects.get(pk=sub["id"]).status == "canceled"
+    [entry] = audit("subscription.cancel")
+    assert entry.details["recovered"] is True and entry.details["refund_amount"] == retry.refund["amount"]
+    assert len(audit("charge.refund")) == 1
+    assert sa.cancel_subscription(agent, sub["id"], **kwargs).replayed
+    with pytest.raises(sa.ActionRefused, match="already canceled"):
+        sa.cancel_subscription(agent, sub["id"], at_period_end=False, idempotency_key=token(), as_of=kwargs["as_of"])
+
+
+def test_cancellation_at_period_end_whose_answer_never_came_back_is_sent_again_with_its_key(gw, ls, agent, settings):
+    settings.STRIPE_API_TIMEOUT = 0.5
+    sub = make_subscription(ls, make_customer(ls))
+    t = token()
+    forwarded = gw.fault("POST", f"/v1/subscriptions/{sub['id']}", delay=1.5)
+    with pytest.raises(sa.StripeActionFailed, match="network error or timeout"):
+        sa.cancel_subscription(agent, sub["id"], at_period_end=True, idempotency_key=t)
+    assert forwarded.wait(10)
+    retry = sa.cancel_subscription(agent, sub["id"], at_period_end=True, idempotency_key=t)
+    assert retry.recovered and retry.subscription["cancel_at_period_end"] is True
+    # The same request with the same key: Stripe answers it from its idempotency record.
+    sent = gw.sent("POST", f"/v1/subscriptions/{sub['id']}")
+    assert len(sent) == 2 and sent[0]["idempotency_key"] == sent[1]["idempotency_key"] == f"paydesk:cancel:{sub['id']}:{t}"
+    assert sent[0]["params"] == sent[1]["params"]
+    [entry] = audit("subscription.cancel")
+    assert entry.details["recovered"] is True
+
+
+def test_a_cancellation_canceled_by_someone_else_is_not_taken_for_this_ones(gw, ls, agent):
+    sub = make_subscription(ls, make_customer(ls))
+    t = token()
+    as_of = int(time.time())
+    # Another confirmation in Paydesk cancels it; this one, never sent, is then retried.
+    sa.cancel_subscription(agent, sub["id"], at_period_end=False, idempotency_key=token(), as_of=as_of)
+    with pytest.raises(sa.ActionRefused, match="already canceled"):
+        sa.cancel_subscription(agent, sub["id"], at_period_end=False, idempotency_key=t, as_of=as_of)
+    assert len(audit("subscription.cancel")) == 1
+
+
+def test_without_the_audit_log_a_second_submit_is_refused_not_repeated(gw, ls, agent):
+    from console.panel import action_records
+
+    sub = make_subscription(ls, make_customer(ls))
+    t = token()
+    sa.cancel_subscription(agent, sub["id"], at_period_end=False, idempotency_key=t)
+    assert sa.action_records.disconnect(dispatch_uid="console.audit.action_records")
+    try:
+        with pytest.raises(sa.ActionRefused, match="already canceled"):
+            sa.cancel_subscription(agent, sub["id"], at_period_end=False, idempotency_key=t, as_of=int(time.time()))
+    finally:
+        sa.action_records.connect(action_records, dispatch_uid="console.audit.action_records")
+    assert len(gw.sent("DELETE", f"/v1/subscriptions/{sub['id']}")) == 1 and len(audit("subscription.cancel")) == 1
+
+
 def test_prorated_amount_is_integer_and_rounds_down():
     day = 86400
     assert sa.prorated_amount(3000, 0, 30 * day, 10 * day) == (2000, 20 * day, 30 * day)
@@ -650,6 +819,28 @@ def test_metadata_set_and_remove(gw, ls, agent):
     [entry] = audit("customer.update_metadata")
     assert entry.details["set"] == {"Tier": "VIP"} and entry.details["removed"] == ["Note"]
     assert entry.details["previous"] == {"Tier": "Gold", "Note": "prefers LINE"}
+
+
+def test_metadata_double_submit_is_applied_once(gw, ls, agent):
+    customer = make_customer(ls)
+    t = token()
+    first = sa.update_customer_metadata(agent, customer["id"], {"Tier": "VIP"}, idempotency_key=t)
+    second = sa.update_customer_metadata(agent, customer["id"], {"Tier": "VIP"}, idempotency_key=t)
+    assert (first.replayed, second.replayed) == (False, True)
+    assert first.message == f"Metadata of {customer['id']} updated: Tier=VIP."
+    assert second.message == (f"This confirmation already updated the metadata of {customer['id']} (Tier=VIP); "
+                              "nothing was sent again.")
+    [sent] = gw.sent("POST", f"/v1/customers/{customer['id']}")
+    assert sent["idempotency_key"] == f"paydesk:metadata:{customer['id']}:{t}"
+    [entry] = audit("customer.update_metadata")
+    assert entry.details["idempotency_key"] == sent["idempotency_key"]
+    with pytest.raises(sa.ActionRefused, match="already made another change") as caught:
+        sa.update_customer_metadata(agent, customer["id"], {"Tier": "Gold"}, idempotency_key=t)
+    assert caught.value.code == "token_reused"
+    # A new confirmation of the same change: nothing to change.
+    with pytest.raises(sa.ActionRefused, match="Nothing to change"):
+        sa.update_customer_metadata(agent, customer["id"], {"Tier": "VIP"}, idempotency_key=token())
+    assert len(gw.sent("POST", "/v1/customers")) == 1 and len(audit("customer.update_metadata")) == 1
 
 
 @pytest.mark.parametrize(
@@ -737,6 +928,22 @@ def test_portal_session_bad_input(gw, agent, kwargs, message):
     with pytest.raises(sa.ActionRefused, match=message):
         sa.create_portal_session(agent, "cus_portal3", **kwargs)
     assert gw.requests == []
+
+
+def test_portal_double_submit_gets_stripes_same_session_and_is_audited_once(gw, agent):
+    t = token()
+    first = sa.create_portal_session(agent, "cus_portal5", flow="payment_method_update", idempotency_key=t)
+    second = sa.create_portal_session(agent, "cus_portal5", flow="payment_method_update", idempotency_key=t)
+    assert (first.replayed, second.replayed) == (False, True)
+    assert second.url == first.url and second.session["id"] == first.session["id"]
+    sent = gw.sent("POST", "/v1/billing_portal/sessions")
+    assert [r["idempotency_key"] for r in sent] == [f"paydesk:portal:cus_portal5:{t}"] * 2
+    [entry] = audit("billing_portal.session.create")
+    assert entry.details["session"] == first.session["id"]
+    # The same confirmation for another link: Stripe refuses a key used with other parameters.
+    with pytest.raises(sa.StripeActionFailed, match="already used for a different request"):
+        sa.create_portal_session(agent, "cus_portal5", flow=None, idempotency_key=t)
+    assert len(audit("billing_portal.session.create")) == 1
 
 
 def test_portal_error_from_stripe_is_mapped(gw, agent):
