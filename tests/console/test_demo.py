@@ -1,9 +1,11 @@
-"""The demo: seeding through localstripe and the webhook, the demo users, and `manage.py demo` itself.
+"""The demo: seeding through localstripe and the webhook, the demo users, the support tickets,
+and `manage.py demo` itself.
 
-The seeding test serves the app with pytest-django's live server (on the test database),
-points localstripe's webhook at it, and checks that what the shop did arrives in the mirror
-through the webhook only. The command test runs `manage.py demo --no-serve` for real, on a
-throwaway SQLite file: over the leftovers of an earlier run (it starts afresh), then with --keep.
+The seeding tests serve the app with pytest-django's live server (on the test database),
+point localstripe's webhook at it, and check that what the shop did arrives in the mirror
+through the webhook only, and that the shoppers' tickets arrive through the inbound email and
+LINE webhooks. The command test runs `manage.py demo --no-serve` for real, on a throwaway
+SQLite file: over the leftovers of an earlier run (it starts afresh), then with --keep.
 """
 
 from __future__ import annotations
@@ -18,16 +20,19 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password
 from django.core.management import call_command
+from django.core import mail
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from console import demo_seed
+from console import demo_seed, demo_tickets
 from console.celery import app as celery_app
+from console.models import AuditEntry, TimelineEntry
 from payments.models import (
     Charge, Customer, Dispute, EarlyFraudWarning, Invoice, PaymentIntent, Price, Product, Refund, Subscription,
     WebhookEvent,
 )
 from tests.conftest import ROOT, WEBHOOK_SECRET
+from tickets.models import ContactMerge, Identity, LineEvent, Message, Team, Ticket
 
 WEBHOOK_ID = "paydesk-demo-test"
 
@@ -124,6 +129,115 @@ def test_seeding_fills_the_mirror_through_the_webhook(localstripe, demo_webhook,
     assert not any(WEBHOOK_SECRET in str(p) for p in WebhookEvent.objects.values_list("payload", flat=True))
 
 
+@pytest.fixture
+def demo_channels(settings, tmp_path):
+    """The live server's channels configured as the demo configures its server, and the LINE
+    API stand-in the demo runs."""
+    channel_secrets = demo_tickets.ChannelSecrets.generate()
+    stand_in = demo_tickets.LineApiStandIn(channel_secrets.line_access_token, tmp_path / "line.log").start()
+    env = channel_secrets.server_env(stand_in.url)
+    settings.LINE_CHANNEL_SECRET = env["LINE_CHANNEL_SECRET"]
+    settings.LINE_CHANNEL_ACCESS_TOKEN = env["LINE_CHANNEL_ACCESS_TOKEN"]
+    settings.LINE_API_BASE = env["LINE_API_BASE"]
+    settings.TICKETS_INBOUND_EMAIL_ESPS = env["TICKETS_INBOUND_EMAIL_ESPS"].split(",")
+    settings.ANYMAIL = {"WEBHOOK_SECRET": env["ANYMAIL_WEBHOOK_SECRET"]}
+    settings.TICKETS_API_TOKEN = env["TICKETS_API_TOKEN"]
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; not under test
+    yield channel_secrets, stand_in
+    stand_in.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tickets_arrive_through_the_channels_and_match_the_shoppers_stripe_data(
+        localstripe, demo_webhook, demo_channels, live_server, capsys):
+    channel_secrets, stand_in = demo_channels
+    demo_seed.seed(localstripe.client(), localstripe.url, demo_webhook, WEBHOOK_SECRET,
+                   webhook_id=WEBHOOK_ID, size=8, seed=3, timeout=60)
+    demo_seed.ensure_demo_users("demo-pass-123")
+
+    report = demo_tickets.seed(live_server.url, channel_secrets, stand_in.url)
+
+    tickets = Ticket.objects.select_related("requester")
+    assert len(report.stories) == tickets.count() - 1 >= 5  # the both-channels story is two tickets
+    assert {t.channel for t in tickets} == {"email", "line"}
+    assert {"open", "pending", "solved"} <= {t.status for t in tickets}
+    # Customers' messages came in by the channels' webhooks only: LINE events stored and processed,
+    # email carrying the shopper's own Message-ID.
+    assert set(LineEvent.objects.values_list("status", flat=True)) == {"processed"}
+    assert not Message.objects.filter(kind="inbound", channel="email", channel_message_id="").exists()
+
+    # Every email ticket's requester is the Stripe customer who has that email, through the
+    # mirror's link: the panel beside the ticket shows their payments.
+    for ticket in tickets.filter(channel="email"):
+        idents = dict(Identity.objects.filter(contact=ticket.requester).values_list("kind", "value"))
+        assert Customer.objects.get(pk=idents["stripe_customer"]).email == idents["email"]
+
+    # The stories are the shoppers' own: a refund story from a shopper with a refund, a dispute
+    # story from one with a dispute.
+    for line in report.stories:
+        story, email = line.split(": ")
+        customer = Customer.objects.get(email=email)
+        charges = Charge.objects.filter(customer=customer.pk).values("pk")
+        if "refund" in story or story in ("charged_twice", "damaged_item", "ja_damaged"):
+            assert Refund.objects.filter(charge__in=charges).exists(), story
+        if "dispute" in story:
+            assert Dispute.objects.filter(charge__in=charges).exists(), story
+        if "cancel" in story or story in ("update_my_card", "last_box"):
+            assert Subscription.objects.filter(customer=customer.pk).exists(), story
+
+    # Seed 003: the first shopper wrote by LINE before connecting it and by email; connecting
+    # merged the LINE-only contact into hers, so both tickets are one contact's.
+    misaki = Identity.objects.get(kind="email", value="misaki.sato@example.jp").contact
+    kinds = set(misaki.identities.values_list("kind", flat=True))
+    assert kinds == {"email", "line", "stripe_customer"}
+    assert set(misaki.tickets.values_list("channel", flat=True)) == {"email", "line"}
+    assert ContactMerge.objects.filter(survivor=misaki, undone_at=None).exists()
+
+    # Agents worked them through tickets.actions, as the demo users: threads, teams, assignment.
+    assert set(Team.objects.values_list("slug", flat=True)) == {"billing", "japan"}
+    assert tickets.filter(assignee__username="agent").exists() and tickets.filter(assignee=None).exists()
+    assert AuditEntry.objects.filter(action="ticket.reply", actor__username="agent").exists()
+    threads = [list(t.messages.exclude(kind="note").values_list("kind", flat=True)) for t in tickets]
+    assert ["inbound", "outbound", "inbound"] in threads
+    # Every reply was delivered, to nowhere real: email to locmem, LINE to the stand-in.
+    outbound = Message.objects.filter(kind="outbound")
+    assert set(outbound.values_list("delivery_status", flat=True)) == {"sent"}
+    assert len(mail.outbox) == outbound.filter(channel="email").count() >= 1
+    pushes = (stand_in.log).read_text().splitlines()
+    assert len(pushes) == outbound.filter(channel="line").count() >= 1
+
+    # The customer timeline has every ticket and every customer message.
+    assert TimelineEntry.objects.filter(kind="ticket").count() == tickets.count()
+    assert TimelineEntry.objects.filter(kind="message", data__message_kind="inbound").count() == \
+        Message.objects.filter(kind="inbound").count()
+
+    # No channel secret is printed or logged.
+    out = capsys.readouterr()
+    for secret in (channel_secrets.line_channel_secret, channel_secrets.line_access_token,
+                   channel_secrets.inbound_auth, channel_secrets.api_token):
+        assert secret not in out.out + out.err + "\n".join(pushes)
+
+
+def test_stories_go_to_shoppers_they_fit():
+    """Each shopper tells at most two stories (by email, on different topics), the first one
+    writes on both channels, and a story goes only to a shopper whose Stripe data fits it."""
+    refund = Refund(pk="re_1", charge="ch_1", amount=500, currency="usd", reason="duplicate", data={})
+    paid = Charge(pk="ch_1", status="succeeded", amount=500, currency="usd", data={})
+    first = demo_tickets.ShopperFile(index=0, customer="cus_a", name="佐藤 美咲", email="a@example.jp", japanese=True)
+    duplicate = demo_tickets.ShopperFile(index=1, customer="cus_b", name="Zoe M", email="b@example.com",
+                                         japanese=False, charges=[paid], refunds=[refund])
+    nothing = demo_tickets.ShopperFile(index=2, customer="cus_c", name="Leo A", email="c@example.com", japanese=False)
+
+    casting = [(story.key, s.customer) for story, s in demo_tickets.cast([first, duplicate, nothing])]
+
+    assert casting[0] == ("both_channels", "cus_a")
+    assert ("charged_twice", "cus_b") in casting
+    assert not any(customer == "cus_c" for _, customer in casting)  # no payments: nothing to write about
+    assert sum(customer == "cus_b" for _, customer in casting) == 2  # a second email, on another topic
+    assert demo_tickets.cast([]) == []
+
+
 def test_shoppers_mix_english_and_japanese_and_are_deterministic():
     import random
 
@@ -217,6 +331,33 @@ def test_make_demo_seeds_afresh_and_keeps_on_request(tmp_path, settings):
     applied = _rows(tmp_path, "select count(*) from payments_webhookevent where source = 'webhook' and status = 'applied'")
     assert applied[0][0] > 50
     customers = _rows(tmp_path, "select id from payments_customer order by id")
+
+    # Support tickets came in by email and LINE; the summary says so.
+    channels = dict(_rows(tmp_path, "select channel, count(*) from tickets_ticket group by channel"))
+    assert set(channels) == {"email", "line"}
+    assert f"Tickets: {sum(channels.values())} ({channels['email']} email, {channels['line']} LINE)" in first.stdout
+    # An email ticket's requester is the Stripe customer with that email.
+    linked = _rows(tmp_path, """
+        select count(*) from tickets_ticket t
+        join tickets_identity e on e.contact_id = t.requester_id and e.kind = 'email'
+        join tickets_identity s on s.contact_id = t.requester_id and s.kind = 'stripe_customer'
+        join payments_customer c on c.id = s.value and c.email = e.value
+        where t.channel = 'email'""")
+    assert linked == [(channels["email"],)]
+    # The shopper who wrote on both channels is one contact with both identities and both tickets.
+    (misaki,) = _rows(tmp_path, "select contact_id from tickets_identity where value = 'misaki.sato@example.jp'")
+    assert {k for (k,) in _rows(tmp_path, f"select kind from tickets_identity where contact_id = {misaki[0]}")} == {
+        "email", "line", "stripe_customer"}
+    assert {c for (c,) in _rows(tmp_path, f"select channel from tickets_ticket where requester_id = {misaki[0]}")} == {
+        "email", "line"}
+    # The customer timeline has the tickets and the customers' messages.
+    entries = dict(_rows(tmp_path, "select kind, count(*) from console_timelineentry group by kind"))
+    assert entries["ticket"] == sum(channels.values()) and entries["message"] >= entries["ticket"]
+    # Replies were delivered to nowhere real; the LINE ones to the stand-in's log.
+    assert _rows(tmp_path, "select distinct delivery_status from tickets_message where kind = 'outbound'") == [("sent",)]
+    assert "LINE push to U" in (tmp_path / "state" / "line.log").read_text()
+    tickets = _rows(tmp_path, "select id, status from tickets_ticket order by id")
+
     # localstripe saved its (new) state when the demo stopped it.
     assert b"not a pickle" != (tmp_path / "state" / "localstripe.pickle").read_bytes()[:12]
 
@@ -225,6 +366,8 @@ def test_make_demo_seeds_afresh_and_keeps_on_request(tmp_path, settings):
     assert kept.returncode == 0, kept.stdout + kept.stderr
     assert "nothing seeded" in kept.stdout
     assert _rows(tmp_path, "select id from payments_customer order by id") == customers
+    assert _rows(tmp_path, "select id, status from tickets_ticket order by id") == tickets
+    assert f"Tickets: {len(tickets)} " in kept.stdout
     hashes = dict(_rows(tmp_path, "select username, password from auth_user"))
     assert set(hashes) == {"agent", "finance", "admin"}
     assert check_password(_password(kept.stdout), hashes["finance"])
