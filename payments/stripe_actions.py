@@ -31,6 +31,7 @@ from urllib.parse import urlparse
 import stripe
 from babel import Locale, UnknownLocaleError
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import connection, transaction
 from django.dispatch import Signal
@@ -147,6 +148,27 @@ def _records(action: str, target: str) -> list[dict] | None:
 def _recorded(records: list[dict] | None, key: str) -> dict | None:
     """The record this confirmation (its idempotency key) left, if any."""
     return next((r for r in records or () if r.get("idempotency_key") == key), None)
+
+
+# A confirmation sent to Stripe leaves a mark in the cache for as long as Stripe keeps its key's
+# answer, so a retry can tell "my request may have been carried out" from "I never got that far".
+# Best effort: without the mark (another process without a shared cache, Redis down, evicted)
+# the retry is refused as before, never repeated.
+_SENT_FOR = 24 * 3600
+
+
+def _mark_sent(key: str) -> None:
+    try:
+        cache.set(f"stripe_actions:sent:{key}", 1, _SENT_FOR)
+    except Exception:  # noqa: BLE001  (a cache outage must not stop the action)
+        pass
+
+
+def _was_sent(key: str) -> bool:
+    try:
+        return bool(cache.get(f"stripe_actions:sent:{key}"))
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _text(value, limit: int, what: str) -> str:
@@ -882,9 +904,9 @@ def cancel_subscription(
     double click, a retry after a timeout) returns what the first did, with `replayed`: the
     audit log's row for its key says it was done, so nothing is sent to Stripe again and nothing
     is audited twice; a pro-rata refund that failed the first time is made then (its own key:
-    never twice). If Stripe canceled but its answer never came back (no row), the retry finds
-    the subscription canceled after the confirmation was shown and records it (`recovered`).
-    Another confirmation on a canceled subscription is refused.
+    never twice). If Stripe canceled but its answer never came back (no row), the retry of a
+    confirmation that did reach the sending step finds the subscription canceled after it was
+    shown and records it (`recovered`). Another confirmation on a canceled subscription is refused.
     """
     feedback = (feedback or "").strip()
     if feedback and feedback not in CANCEL_FEEDBACK:
@@ -907,13 +929,14 @@ def cancel_subscription(
                 refund_last_invoice_prorated=refund_last_invoice_prorated, as_of=as_of,
             )
         except ActionRefused as exc:
-            plan = _lost_answer(actor, exc, records, subscription_id, at_period_end=at_period_end,
+            plan = _lost_answer(actor, exc, records, subscription_id, key, at_period_end=at_period_end,
                                 prorated=refund_last_invoice_prorated, as_of=as_of)
             if plan is None:
                 raise
             recovered = True
         details = {k: v for k, v in (("feedback", feedback), ("comment", comment)) if v}
         params: dict = {"cancellation_details": details} if details else {}
+        _mark_sent(key)
         if at_period_end:
             # Recovering, this is the first request again with its key: Stripe answers it from
             # its idempotency record (24 hours) instead of updating the subscription twice.
@@ -980,14 +1003,14 @@ def _cancel_again(
 
 
 def _lost_answer(
-    actor, refused: ActionRefused, records: list[dict] | None, subscription_id: str, *,
+    actor, refused: ActionRefused, records: list[dict] | None, subscription_id: str, key: str, *,
     at_period_end: bool, prorated: bool, as_of: int | None,
 ) -> CancelPlan | None:
-    """Stripe shows the subscription canceled (or canceling), this confirmation left no audit row,
-    and the same confirmation is sent again: was it this confirmation's attempt whose answer never
-    came back (a timeout)? Yes when nothing in Paydesk did it otherwise, and Stripe's state is what
-    this confirmation asked for, reached after it was shown. Then the plan of what it did; else None."""
-    if records is None or refused.code not in ("already_canceled", "already_canceling"):
+    """Stripe shows the subscription canceled (or canceling), and this confirmation, already sent
+    to Stripe once, left no audit row: was it its attempt whose answer never came back (a timeout)?
+    Yes when nothing in Paydesk did it otherwise, and Stripe's state is what this confirmation asked
+    for, reached after it was shown. Then the plan of what it did; else None (refused as before)."""
+    if records is None or refused.code not in ("already_canceled", "already_canceling") or not _was_sent(key):
         return None
     if any(bool(r.get("at_period_end")) == at_period_end for r in records):
         return None  # another confirmation in Paydesk did this: it is theirs

@@ -774,6 +774,16 @@ def test_a_cancellation_canceled_by_someone_else_is_not_taken_for_this_ones(gw, 
     assert len(audit("subscription.cancel")) == 1
 
 
+def test_a_first_submit_after_the_customer_canceled_is_refused_not_taken_for_a_lost_answer(gw, ls, agent):
+    sub = make_subscription(ls, make_customer(ls))
+    as_of = int(time.time())  # the preview is shown...
+    ls.v1.subscriptions.cancel(sub["id"])  # ...the customer cancels in the portal...
+    with pytest.raises(sa.ActionRefused, match="already canceled"):  # ...then the agent confirms
+        sa.cancel_subscription(agent, sub["id"], at_period_end=False, refund_last_invoice_prorated=True,
+                               idempotency_key=token(), as_of=as_of)
+    assert AuditEntry.objects.count() == 0 and gw.sent("POST", "/v1/refunds") == []
+
+
 def test_without_the_audit_log_a_second_submit_is_refused_not_repeated(gw, ls, agent):
     from console.panel import action_records
 
