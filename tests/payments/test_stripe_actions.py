@@ -688,6 +688,36 @@ def test_double_submit_of_a_cancellation_with_a_prorated_refund_refunds_once(gw,
     assert len(audit("subscription.cancel")) == 1 and len(audit("charge.refund")) == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_submits_of_one_cancellation_cancel_once(gw, ls, agent):
+    sub = make_subscription(ls, make_customer(ls))
+    t = token()
+    gw.fault("DELETE", f"/v1/subscriptions/{sub['id']}", delay=0.5)  # keeps the first submit in flight
+    outcomes: list = []
+    start = threading.Barrier(2)
+
+    def submit():
+        start.wait()
+        try:
+            outcomes.append(sa.cancel_subscription(agent, sub["id"], at_period_end=False, idempotency_key=t))
+        except sa.ActionError as exc:
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    made = [o for o in outcomes if isinstance(o, sa.CancelResult) and not o.replayed]
+    others = [o for o in outcomes if o not in made]
+    assert len(outcomes) == 2 and len(made) == 1
+    assert isinstance(others[0], sa.ActionInProgress) or others[0].replayed
+    assert len(gw.sent("DELETE", f"/v1/subscriptions/{sub['id']}")) == 1
+    assert len(audit("subscription.cancel")) == 1
+
+
 def test_retry_after_a_failed_prorated_refund_makes_it_once(gw, ls, agent):
     customer = make_customer(ls)
     sub = make_subscription(ls, customer)
