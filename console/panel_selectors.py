@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from payments.models import Charge, Customer, Dispute, EarlyFraudWarning, Invoice, Subscription
+from payments.models import Charge, Customer, Dispute, EarlyFraudWarning, Invoice, Price, Product, Subscription
 from payments.money import format_money
 from tickets.models import Contact, Identity
 
@@ -71,6 +71,46 @@ def _period_end(sub: Subscription) -> dt.datetime | None:
     return _ts(max(ends)) if ends else None
 
 
+def _item_prices(sub: Subscription) -> list[tuple[str, dict]]:
+    """(price id, the price as embedded) for each item of a subscription."""
+    items = ((sub.data or {}).get("items") or {}).get("data") or []
+    out = []
+    for item in items:
+        price = item.get("price") or item.get("plan") or {}
+        price = price if isinstance(price, dict) else {"id": price}
+        if price.get("id"):
+            out.append((price["id"], price))
+    return out
+
+
+def plan_names(subscriptions: list[Subscription]) -> dict[str, str]:
+    """Subscription id → what it is ("Coffee club ($15.00/month)"), in two queries for all of
+    them: the mirror's prices, then their products."""
+    wanted = {pid for s in subscriptions for pid, _ in _item_prices(s)}
+    prices = {p.id: p for p in Price.objects.filter(pk__in=wanted).only(
+        "id", "product", "nickname", "unit_amount", "currency", "recurring_interval")}
+    products = dict(Product.objects.filter(pk__in={p.product for p in prices.values() if p.product})
+                    .values_list("id", "name"))
+    names = {}
+    for s in subscriptions:
+        labels = []
+        for pid, embedded in _item_prices(s):
+            row = prices.get(pid)
+            product = embedded.get("product")
+            name = (product.get("name") if isinstance(product, dict) else "") or (
+                products.get(row.product) if row else "") or (row.nickname if row else "") or embedded.get("nickname")
+            amount = row.unit_amount if row else embedded.get("unit_amount", embedded.get("amount"))
+            currency = (row.currency if row else "") or embedded.get("currency") or ""
+            interval = (row.recurring_interval if row else "") or (embedded.get("recurring") or {}).get("interval") \
+                or embedded.get("interval") or ""
+            label = name or pid
+            if amount is not None and currency:
+                label += f" ({format_money(amount, currency)}{'/' + interval if interval else ''})"
+            labels.append(label)
+        names[s.id] = ", ".join(labels)
+    return names
+
+
 def panel(contact: Contact) -> Panel:
     ids = contact_customer_ids(contact.pk)
     result = Panel(contact=contact, customers=[], customer_ids=ids)
@@ -93,10 +133,14 @@ def panel(contact: Contact) -> Panel:
             fully_refunded=c.amount_refunded > 0 and remainder == 0,
             refundable=c.status == "succeeded" and remainder > 0 and not c.disputed,
         ))
-    for s in Subscription.objects.filter(customer__in=ids).order_by("-created", "-id")[:RECENT_CHARGES]:
+    subscriptions = list(Subscription.objects.filter(customer__in=ids).order_by("-created", "-id")[:RECENT_CHARGES])
+    names = plan_names(subscriptions)
+    for s in subscriptions:
+        ended = s.canceled_at or _ts((s.data or {}).get("ended_at"))
         result.subscriptions.append({
             "id": s.id, "status": s.status, "status_label": s.status.replace("_", " "), "period_end": _period_end(s),
-            "cancel_at_period_end": s.cancel_at_period_end, "canceled_at": s.canceled_at,
+            "cancel_at_period_end": s.cancel_at_period_end, "canceled_at": s.canceled_at, "ended_at": ended,
+            "plan": names.get(s.id, ""),
         })
     invoices = Invoice.objects.filter(customer__in=ids, status__in=OPEN_INVOICE_STATUSES).defer("data")
     for i in invoices.order_by("-created", "-id"):

@@ -171,6 +171,17 @@ def timeline_page(contact_id: int, *, filter_key: str = "", cursor: str = "", si
     return entries, (encode_cursor(entries[-1]) if more and entries else "")
 
 
+def recent_activity(contact_id: int, *, besides_ticket: str = "", size: int = 6) -> list:
+    """The newest entries of a contact's timeline for the panel beside a ticket, leaving out
+    that ticket's own entries (the conversation is already on the page)."""
+    from .models import TimelineEntry
+
+    qs = TimelineEntry.objects.filter(contact_id=contact_id)
+    if besides_ticket.isdigit():
+        qs = qs.exclude(ticket_id=int(besides_ticket))
+    return list(qs.order_by("-occurred_at", "-id")[:size])
+
+
 def why_charged(charge_id: str) -> dict | None:
     """The chain that explains a charge: invoice → subscription → price/product and period,
     and whether the subscription was cancelled before or after the charge."""

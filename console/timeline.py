@@ -39,6 +39,9 @@ FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
 
 # Audit actions already on the timeline as tickets or messages.
 AUDIT_COVERED = {"ticket.create", "message.receive", "ticket.reply", "ticket.note", "identity.link_skipped"}
+# A ticket's own housekeeping (who has it, its tags, priority, subject, a macro): the ticket
+# page's business, noise on the customer's timeline. They stay in the audit log.
+AUDIT_TICKET_INTERNAL = {"ticket.assign", "ticket.tags", "ticket.priority", "ticket.subject", "ticket.macro"}
 # Audit actions that move a contact's entries to another contact.
 AUDIT_REPOINTS = {"contact.merge", "contact.merge_undo", "identity.link", "identity.unlink"}
 
@@ -317,7 +320,8 @@ def ticket_entry(ticket: Ticket) -> dict:
         "kind": K.TICKET, "source": f"ticket:{ticket.pk}", "occurred_at": ticket.created,
         "object_id": str(ticket.number or ticket.pk), "customer": "", "contact_id": ticket.requester_id,
         "ticket_id": ticket.pk, "title": f"Ticket #{ticket.number or ticket.pk}: {ticket.subject}"[:255],
-        "summary": f"{ticket.get_channel_display()} · {ticket.get_priority_display()}", "amount": None,
+        # The channel shows as a badge; the priority only when it asks for hurry.
+        "summary": ticket.get_priority_display() if ticket.priority in ("high", "urgent") else "", "amount": None,
         "currency": "", "agent_purchase": False, "data": {"channel": ticket.channel, "number": ticket.number},
     }
 
@@ -346,7 +350,10 @@ ACTION_TITLES = {
 }
 
 
-def action_title(action: str, details: dict) -> str:
+def action_title(action: str, details: dict, target: str = "") -> str:
+    if action == "ticket.status" and isinstance(details.get("status"), dict):
+        number = target.partition(":")[2]
+        return f"Ticket #{number} {_words(details['status'].get('to') or '')}".replace(" open", " reopened")
     if action == "subscription.cancel":
         return "Cancellation at period end" if details.get("at_period_end") else "Subscription cancelled now"
     return ACTION_TITLES.get(action) or _words(action.replace(".", " ")).capitalize()
@@ -381,7 +388,7 @@ def _audit_place(target: str, resolver: Resolver) -> tuple[int | None, str, int 
 
 def audit_entries(entry, resolver: Resolver | None = None) -> list[dict]:
     r = resolver or Resolver()
-    if entry.action in AUDIT_COVERED:
+    if entry.action in AUDIT_COVERED or entry.action in AUDIT_TICKET_INTERNAL:
         return []
     if entry.actor_id is None and entry.action.split(".")[0] in ("contact", "identity", "ticket", "message"):
         return []  # the system's own bookkeeping (links made from Stripe emails), not an agent's action
@@ -394,7 +401,7 @@ def audit_entries(entry, resolver: Resolver | None = None) -> list[dict]:
     return [{
         "kind": K.ACTION, "source": f"audit:{entry.pk}", "occurred_at": entry.created, "object_id": entry.target,
         "customer": customer, "contact_id": contact, "ticket_id": ticket_id if not customer else None,
-        "title": action_title(entry.action, details)[:255],
+        "title": action_title(entry.action, details, entry.target)[:255],
         "summary": str(details.get("description") or details.get("reason") or "")[:500],
         "amount": amount, "currency": (details.get("currency") or "") if amount is not None else "",
         "agent_purchase": False,

@@ -101,12 +101,11 @@ def timeline_rows(entries, contact_id: int, after_day: str = "") -> SafeString:
 
 
 @register.simple_tag
-def recent_activity(contact_id: int, size: int = 6) -> list:
-    """The newest few timeline entries, for the panel beside a ticket."""
-    from console.selectors import timeline_page
+def recent_activity(contact_id: int, ticket: str = "") -> list:
+    """The newest few timeline entries besides the ticket the panel sits next to."""
+    from console.selectors import recent_activity as newest
 
-    entries, _ = timeline_page(contact_id, size=size)
-    return entries
+    return newest(contact_id, besides_ticket=str(ticket or ""))
 
 
 @register.simple_tag

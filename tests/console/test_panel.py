@@ -241,3 +241,42 @@ def test_refund_beside_another_customers_ticket_is_404(client, agent, live_charg
     data = {"token": uuid.uuid4().hex, "amount": "1", "reason": "requested_by_customer", "ticket": str(foreign.pk)}
     assert client.post(base + "/preview", data, HTTP_HX_REQUEST="true").status_code == 404
     assert not AuditEntry.objects.filter(action="charge.refund").exists()
+
+
+def test_subscriptions_say_what_plan_and_when_cancelled(client, agent):
+    now = int(time.time())
+    customer = factories.CustomerFactory(name="Ren Ito")
+    product = factories.RESOURCES["product"] | {"id": "prod_tea", "name": "Tea club", "created": now}
+    price = factories.RESOURCES["price"] | {"id": "price_tea", "product": "prod_tea", "unit_amount": 1500,
+                                            "currency": "jpy", "recurring": {"interval": "month"}, "created": now}
+    items = {"object": "list", "data": [{"id": "si_1", "object": "subscription_item", "price": {"id": "price_tea"}}]}
+    live = factories.SubscriptionFactory(customer=customer["id"], status="active", items=items,
+                                         current_period_end=now + 86400 * 12, created=now - 100)
+    gone = factories.SubscriptionFactory(customer=customer["id"], status="canceled", items=items,
+                                         current_period_end=now + 86400 * 300, canceled_at=1767225600,
+                                         created=now - 200)
+    factories.mirror(customer, product, price, live, gone)
+    contact = _contact_with_customer(customer["id"])
+    client.force_login(agent)
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(f"/customers/{contact.pk}/panel", HTTP_HX_REQUEST="true").content.decode()
+    assert html.count("Tea club (¥1,500/month)") == 2
+    # A cancelled subscription says when it was cancelled, not the end of a period it won't reach.
+    assert "Cancelled 2026-01-01" in html and "Ended" not in html
+    assert sum("payments_price" in q["sql"] or "payments_product" in q["sql"] for q in queries.captured_queries) == 2
+
+
+def test_recent_activity_beside_a_ticket_leaves_that_ticket_out(client, agent, stocked):
+    from tickets import actions as ticket_actions
+
+    contact = stocked["contact"]
+    here = ticket_actions.create_ticket(actor=agent, requester=contact, subject="Refund please", channel="email")
+    earlier = ticket_actions.create_ticket(actor=agent, requester=contact, subject="Card declined", channel="line")
+    client.force_login(agent)
+    html = client.get(f"/customers/{contact.pk}/panel?ticket={here.pk}", HTTP_HX_REQUEST="true").content.decode()
+    activity = html[html.index("Recent activity"):]
+    assert f"Ticket #{earlier.number}: Card declined" in activity
+    assert f"Ticket #{here.number}" not in activity
+    assert "Full timeline →" in html
+    # Without a ticket (the customer page) the panel has no activity: the timeline is beside it.
+    assert "Recent activity" not in client.get(f"/customers/{contact.pk}/panel", HTTP_HX_REQUEST="true").content.decode()

@@ -193,3 +193,29 @@ def test_invoice_fields_stripe_sends_as_null_do_not_break_the_entry(customer):
     invoice = factories.InvoiceFactory(customer=customer["id"], billing_reason=None, created=NOW - 100)
     apply("invoice.payment_succeeded", invoice, created=NOW - 100)
     assert "invoice_paid" in kinds(contact_of(customer))
+
+
+def test_ticket_housekeeping_stays_off_the_timeline_but_status_changes_show(customer, agent):
+    contact = contact_of(customer)
+    ticket = ticket_actions.create_ticket(actor=agent, requester=contact, subject="Refund please", channel="email")
+    ticket_actions.assign(actor=agent, ticket=ticket, assignee=agent)
+    ticket_actions.set_tags(actor=agent, ticket=ticket, add=["refund"])
+    ticket_actions.set_priority(actor=agent, ticket=ticket, priority="urgent")
+    ticket_actions.set_status(actor=agent, ticket=ticket, status="solved")
+    actions = TimelineEntry.objects.filter(contact=contact, kind="action")
+    assert [e.title for e in actions] == [f"Ticket #{ticket.number} solved"]
+    from console.models import AuditEntry
+
+    # Still in the audit log, where the ticket's history is read.
+    assert {"ticket.assign", "ticket.tags", "ticket.priority"} <= set(AuditEntry.objects.values_list("action", flat=True))
+
+
+def test_refund_action_is_titled_for_people(customer, agent):
+    from console import audit
+
+    ch = factories.ChargeFactory(customer=customer["id"], created=NOW - 100)
+    apply("charge.succeeded", ch, created=NOW - 100)
+    audit.record(agent, "charge.refund", ch["id"], {"amount": 700, "currency": "jpy", "ticket": "#12"})
+    audit.record(agent, "subscription.cancel", ch["id"], {"at_period_end": True})
+    titles = set(TimelineEntry.objects.filter(kind="action").values_list("title", flat=True))
+    assert titles == {"Refund issued", "Cancellation at period end"}
