@@ -12,7 +12,6 @@ from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
-from django.dispatch import receiver
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
@@ -22,7 +21,6 @@ from payments.money import decimals, format_money, to_major
 from tickets.models import Contact
 
 from . import panel_selectors
-from .models import AuditEntry
 
 PANEL_TEMPLATE = "customers/panel.html"
 REFUND_TEMPLATE = "actions/refund.html"
@@ -34,17 +32,6 @@ ERROR_STATUS = (
     (stripe_actions.ActionRefused, 400),  # RefundLimitExceeded is one
     (stripe_actions.ActionError, 400),
 )
-
-
-@receiver(stripe_actions.action_records, dispatch_uid="console.audit.action_records")
-def action_records(sender, action: str, target: str, **kwargs) -> list[dict]:
-    """The audit log answers payments' question "what did confirmations already do to this
-    object?" (payments never imports console), so a confirmation sent twice is done once.
-    Connected here, beside the views that send these actions (console.receivers is the
-    natural home for it)."""
-    return list(
-        AuditEntry.objects.filter(action=action, target=target[:255]).order_by("id").values_list("details", flat=True)
-    )
 
 
 @require_GET

@@ -2,15 +2,26 @@
 
 from django.dispatch import receiver
 
+from payments import stripe_actions
 from payments.signals import payments_action, stripe_event_applied
 from tickets.signals import message_received, ticket_created, tickets_action
 
 from . import audit
+from .models import AuditEntry
 
 
 @receiver(payments_action, dispatch_uid="console.audit.payments")
 def audit_payments_action(sender, actor, action, target, details, **kwargs):
     audit.record(actor, action, target, details)
+
+
+@receiver(stripe_actions.action_records, dispatch_uid="console.audit.action_records")
+def action_records(sender, action: str, target: str, **kwargs) -> list[dict]:
+    """The audit log answers payments' question "what did confirmations already do to this
+    object?" (payments never imports console), so a confirmation sent twice is done once."""
+    return list(
+        AuditEntry.objects.filter(action=action, target=target[:255]).order_by("id").values_list("details", flat=True)
+    )
 
 
 # --- tickets --------------------------------------------------------------------------

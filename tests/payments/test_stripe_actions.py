@@ -32,7 +32,6 @@ import stripe
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 
-import console.panel  # noqa: F401  (answers stripe_actions.action_records from the audit log, as in the app)
 from console.models import AuditEntry
 from payments import stripe_actions as sa
 from payments.mirror import upsert_fetched
@@ -815,7 +814,7 @@ def test_a_first_submit_after_the_customer_canceled_is_refused_not_taken_for_a_l
 
 
 def test_without_the_audit_log_a_second_submit_is_refused_not_repeated(gw, ls, agent):
-    from console.panel import action_records
+    from console.receivers import action_records
 
     sub = make_subscription(ls, make_customer(ls))
     t = token()
