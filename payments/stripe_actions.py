@@ -548,6 +548,15 @@ def _find_refund(charge_id: str, key: str, refunds: list[dict] | None = None) ->
     return None, False
 
 
+def _refund_audited(charge_id: str, key: str, mirrored: bool) -> bool:
+    """Whether this confirmation's refund is in the audit log. Being mirrored is not enough:
+    the webhook may mirror a refund whose answer never reached us, before the retry comes."""
+    records = _records("charge.refund", charge_id)
+    if records is None:  # nobody keeps the audit log: the mirror is the best sign there is
+        return mirrored
+    return _recorded(records, key) is not None
+
+
 def _apply_refund(actor, refund: dict, charge: dict | None, plan: RefundPlan | None, *, action: str, reason: str,
                   note: str, ticket_ref: str, key: str, **extra) -> None:
     """Mirror the refund (and the charge as re-read) and audit it, in one transaction."""
@@ -619,7 +628,7 @@ def refund_charge(
                 )
             # Read again: the earlier attempt may have landed after the read above.
             charge = _fetch("charges", charge_id, f"read charge {charge_id}")
-            if mirrored:
+            if _refund_audited(charge_id, key, mirrored):
                 upsert_fetched([charge], stripe_api.now_seconds())
             else:
                 # Made by an attempt that never heard back: mirror and audit it now.
@@ -1048,7 +1057,7 @@ def _prorata_refund(
             refunds = _list_refunds(charge_id)  # Stripe's: the earlier attempt's answer may never have come back
             existing, mirrored = _find_refund(charge_id, refund_key, refunds)
             if existing:
-                if not mirrored:  # made, but its answer never came back: record it now
+                if not _refund_audited(charge_id, refund_key, mirrored):  # made, its answer lost: record it now
                     _apply_refund(actor, existing, None, None, action="charge.refund", reason="requested_by_customer",
                                   note=note, ticket_ref=ticket_ref, key=refund_key, subscription=subscription_id,
                                   invoice=invoice_id, recovered=True)

@@ -513,6 +513,27 @@ def test_timeout_then_retry_with_the_same_token_records_the_refund_once(gw, ls, 
     assert entry.details["recovered"] is True and entry.details["amount"] == 1000
 
 
+def test_retry_audits_a_lost_refund_even_when_the_webhook_mirrored_it_first(gw, ls, agent, settings):
+    settings.STRIPE_API_TIMEOUT = 0.5
+    charge = make_charge(ls, make_customer(ls))
+    t = token()
+    forwarded = gw.fault("POST", "/v1/refunds", delay=1.5)
+    with pytest.raises(sa.StripeActionFailed):
+        sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t)
+    assert forwarded.wait(10)
+    # Stripe's refund.created reaches the mirror before the agent retries.
+    [made] = ls_refunds(ls, charge["id"])
+    upsert_fetched([made], int(time.time()))
+    assert AuditEntry.objects.count() == 0
+    retry = sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t)
+    assert retry.replayed and len(ls_refunds(ls, charge["id"])) == 1
+    [entry] = audit("charge.refund")
+    assert entry.details["recovered"] is True and entry.details["refund"] == made["id"]
+    # Once audited, a further retry adds nothing.
+    sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t)
+    assert len(audit("charge.refund")) == 1
+
+
 # --- subscriptions -------------------------------------------------------------------------
 
 
