@@ -389,8 +389,11 @@ def main(argv: list[str] | None = None) -> None:
             pages.append(("charge", f"/stripe/payments/{ids['charge']}/"))
         if ids.get("customer"):
             pages.append(("customer", f"/stripe/customers/{ids['customer']}/"))
+            # The search sends a linked Stripe customer to their contact's timeline, panel beside it.
+            pages.append(("customer-timeline", f"/search/?q={ids['customer']}"))
         pages += [("disputes", "/stripe/disputes/"), ("subscriptions", "/stripe/subscriptions/"),
-                  ("events", "/stripe/events/"), ("sync-health", "/sync/")]
+                  ("events", "/stripe/events/"), ("sync-health", "/sync/"),
+                  ("account", "/account/")]
         if ids.get("failed_event"):
             pages.append(("failed-event", f"/stripe/events/{ids['failed_event']}/"))
         results = shoot(base, username, password, pages, Path(args.out))
