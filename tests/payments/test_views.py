@@ -207,6 +207,10 @@ def test_customer_page_lists_their_payments(as_user, agent):
     assert "Mika Tanaka" in body
     assert 'href="/stripe/payments/ch_usd0001/"' in body and 'href="/stripe/payments/ch_jpy0001/"' in body
     assert "¥1,000" in body
+    # The way to the person: the search sends a linked customer to their timeline and tickets.
+    assert 'href="/search/?q=cus_MikaTanaka01">Customer timeline and tickets' in body
+    charge = text(as_user(agent).get("/stripe/payments/ch_jpy0001/"))
+    assert 'href="/search/?q=cus_MikaTanaka01">Customer timeline' in charge
 
 
 def test_subscription_page_names_its_plan(as_user, agent):
