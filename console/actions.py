@@ -4,13 +4,19 @@ check who may, do it atomically, audit it. Views call these; they never save mod
 from __future__ import annotations
 
 import zoneinfo
+from dataclasses import dataclass
 from functools import lru_cache
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from payments.money import format_money
+from tickets import actions as ticket_actions
+from tickets.models import Team, Ticket
+
 from . import audit
-from .models import UserPreference
+from .models import AuditEntry, UserPreference
 
 
 @lru_cache(maxsize=1)
@@ -35,3 +41,55 @@ def set_time_zone(actor, user, name: str) -> UserPreference:
             pref.save(update_fields=["time_zone"])
             audit.record(actor, "user.time_zone", f"user:{user.pk}", {"time_zone": name, "previous": previous})
     return pref
+
+
+# --- asking finance for a refund above one's limit ----------------------------------------------
+
+APPROVAL_TAG = "refund-approval"
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    ticket: Ticket
+    team: Team | None
+    replayed: bool  # this confirmation had already asked; nothing was added again
+
+    @property
+    def message(self) -> str:
+        where = f"the ticket is in {self.team.name}'s view" if self.team else f"the ticket is tagged {APPROVAL_TAG}"
+        if self.replayed:
+            return f"Finance was already asked on ticket #{self.ticket.number}; nothing was added again."
+        return f"Asked finance: a note on ticket #{self.ticket.number} says what to refund, and {where}."
+
+
+def request_refund_approval(actor, *, ticket: Ticket, charge_id: str, amount: int, currency: str, reason: str,
+                            note: str, refusal: str, token: str) -> ApprovalRequest:
+    """An agent over their refund limit hands the refund to finance on the ticket: an internal
+    note that says exactly what to refund and why, the approval tag, and the finance team
+    (settings.CONSOLE_FINANCE_TEAM) when it exists. The form's token makes a double click ask once."""
+    if not (actor.has_perm("payments.refund_charge") and actor.has_perm("tickets.note_ticket")):
+        raise PermissionDenied("Your role can't ask for refunds on tickets.")
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ValidationError("Say how much to refund.", code="amount")
+    team = Team.objects.filter(slug=settings.CONSOLE_FINANCE_TEAM).first()
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)  # one request at a time per ticket
+        if AuditEntry.objects.filter(action="refund.approval_requested", target=charge_id[:255],
+                                     details__token=token).exists():
+            return ApprovalRequest(ticket, team, replayed=True)
+        money = format_money(amount, currency)
+        body = (f"Refund approval needed: please refund {money} of charge {charge_id} "
+                f"({reason.replace('_', ' ')}).")
+        if note.strip():
+            body += f"\nNote: {note.strip()}"
+        body += f"\nAsked by {actor.get_full_name() or actor.get_username()}: {refusal}"
+        ticket_actions.add_note(actor=actor, ticket=ticket, body=body)
+        ticket_actions.set_tags(actor=actor, ticket=ticket, add=[APPROVAL_TAG])
+        if team is not None and ticket.team_id != team.pk:
+            ticket_actions.assign(actor=actor, ticket=ticket, team=team)
+        audit.record(actor, "refund.approval_requested", charge_id, {
+            "amount": amount, "currency": currency, "reason": reason, "note": note.strip(),
+            "ticket": f"#{ticket.number}", "team": team.slug if team else "", "token": token,
+            "description": f"Asked finance to refund {money} of {charge_id}",
+        })
+    return ApprovalRequest(ticket, team, replayed=False)

@@ -433,11 +433,11 @@ class Desk:
         actions.set_status(actor=self.users[who], ticket=ticket.pk, status=status)
 
     def make_teams(self) -> None:
-        """Billing (disputes and card trouble, finance on it) and Japan (the Japanese queue)."""
+        """Finance (disputes, card trouble and refunds above an agent's limit) and Japan (the Japanese queue)."""
         from tickets import actions
         from tickets.models import Team
 
-        for name, slug, members in [("Billing", "billing", ["finance", "admin"]), ("Japan", "japan", ["agent"])]:
+        for name, slug, members in [("Finance", "finance", ["finance", "admin"]), ("Japan", "japan", ["agent"])]:
             team = Team.objects.filter(slug=slug).first() or actions.save_team(
                 actor=self.users["admin"], team=Team(name=name, slug=slug), members=[self.users[m] for m in members])
             self.teams[slug] = team
@@ -525,7 +525,7 @@ def dispute_not_received(desk: Desk, s: ShopperFile) -> None:
     t = desk.email(s, f"Order {_order(charge)} never arrived", (
         f"Hello,\n\nMy order {_order(charge)} ({_paid(charge)}) never arrived and nobody answered my last "
         f"email, so I asked my bank to get my money back.\n\n{s.name}"))
-    desk.triage(t, priority="urgent", assignee="finance", team="billing", tags=("dispute", "shipping"))
+    desk.triage(t, priority="urgent", assignee="finance", team="finance", tags=("dispute", "shipping"))
     due = f", evidence due {_day(d.due_by)}" if d.due_by and d.status in OPEN_DISPUTE else ""
     desk.note(t, "finance", (
         f"The bank opened a chargeback for this order: {d.reason.replace('_', ' ')}, {d.status.replace('_', ' ')}"
@@ -538,7 +538,7 @@ def dispute_unrecognised(desk: Desk, s: ShopperFile) -> None:
     t = desk.email(s, "I disputed a charge by mistake", (
         f"Hi,\n\nI didn't recognise \"KISSA ROASTERS\" on my statement ({_paid(charge)}) and reported it to my "
         f"bank. Turns out it was my coffee order {_order(charge)}! How do I cancel the dispute?\n\n{s.name}"))
-    desk.triage(t, priority="high", team="billing", tags=("dispute",))
+    desk.triage(t, priority="high", team="finance", tags=("dispute",))
 
 
 def card_declined(desk: Desk, s: ShopperFile) -> None:
@@ -559,7 +559,7 @@ def update_my_card(desk: Desk, s: ShopperFile) -> None:
     t = desk.email(s, "Please update my card", (
         f"Hi,\n\nMy {_plan(sub)} payment failed because my old card was replaced by the bank. Can you "
         f"switch the subscription to my new card?\n\n{s.name}"))
-    desk.triage(t, team="billing", tags=("subscription", "card"))
+    desk.triage(t, team="finance", tags=("subscription", "card"))
 
 
 def cancel_my_subscription(desk: Desk, s: ShopperFile) -> None:
@@ -611,7 +611,7 @@ def ja_dispute(desk: Desk, s: ShopperFile) -> None:
         f"Kissa Roasters ご担当者様\n\nカードの明細に「KISSA ROASTERS」{_paid(charge)} の請求があり、身に覚えがなかったため"
         f"カード会社に連絡してしまいました。確認したところ、家族が注文したもの（{_order(charge)}）でした。"
         f"申し立てを取り下げるにはどうすればよいでしょうか。\n\n{s.name}"))
-    desk.triage(t, priority="high", team="billing", tags=("dispute",))
+    desk.triage(t, priority="high", team="finance", tags=("dispute",))
 
 
 def ja_damaged(desk: Desk, s: ShopperFile) -> None:

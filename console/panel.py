@@ -11,15 +11,16 @@ import uuid
 from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
 from payments import stripe_actions
 from payments.money import decimals, format_money, to_major
-from tickets.models import Contact
+from tickets.models import Contact, Ticket
 
+from . import actions as console_actions
 from . import panel_selectors
 
 PANEL_TEMPLATE = "customers/panel.html"
@@ -108,6 +109,8 @@ def refund_preview(request: HttpRequest, contact_id: int, charge_id: str) -> Htt
         plan = stripe_actions.plan_refund(request.user, charge.id, amount=amount, currency=charge.currency)
     except (stripe_actions.ActionError, PermissionDenied) as exc:
         status, context["error"] = _failure(exc)
+        # Over their limit beside a ticket: the agent can hand this very refund to finance.
+        context["ask_finance"] = isinstance(exc, stripe_actions.RefundLimitExceeded) and bool(context["ticket"])
         return render(request, REFUND_TEMPLATE + "#form", context, status=status)
     context.update(plan=plan, description=plan.describe(), amount_minor=plan.amount)
     return render(request, REFUND_TEMPLATE + "#preview", context)
@@ -130,6 +133,44 @@ def refund_confirm(request: HttpRequest, contact_id: int, charge_id: str) -> Htt
         status, context["error"] = _failure(exc)
         return render(request, REFUND_TEMPLATE + "#result", context, status=status)
     context["message"] = result.message
+    response = render(request, REFUND_TEMPLATE + "#result", context)
+    response["HX-Trigger"] = REFRESH_EVENT
+    return response
+
+
+@require_POST
+@permission_required(("payments.refund_charge", "tickets.note_ticket"), raise_exception=True)
+def refund_ask_finance(request: HttpRequest, contact_id: int, charge_id: str) -> HttpResponse:
+    """The refund form's "Ask finance" after a limit refusal: the same amount, reason and note
+    go to finance on the ticket (console.actions.request_refund_approval)."""
+    charge = _charge(contact_id, charge_id)
+    context = _form_context(request, contact_id, charge)
+    try:
+        if not context["ticket"]:
+            raise stripe_actions.ActionRefused("Open the customer's ticket to ask finance on it.", code="ticket")
+        amount = _amount(context["amount"], charge.currency)
+        if amount is None:  # blank: all that is left
+            amount = max(0, charge.amount - charge.amount_refunded)
+        refusal = ""
+        try:
+            stripe_actions.plan_refund(request.user, charge.id, amount=amount, currency=charge.currency)
+        except stripe_actions.RefundLimitExceeded as exc:
+            refusal = exc.message
+        if not refusal:
+            raise stripe_actions.ActionRefused("This refund is within your limit: review and confirm it yourself.",
+                                               code="within_limit")
+        asked = console_actions.request_refund_approval(
+            request.user, ticket=Ticket.objects.get(pk=context["ticket"]), charge_id=charge.id, amount=amount,
+            currency=charge.currency, reason=context["reason"], note=context["note"], refusal=refusal,
+            token=context["token"],
+        )
+    except (stripe_actions.ActionError, PermissionDenied) as exc:
+        status, context["error"] = _failure(exc)
+        return render(request, REFUND_TEMPLATE + "#result", context, status=status)
+    except ValidationError as exc:
+        context["error"] = exc.messages[0]
+        return render(request, REFUND_TEMPLATE + "#result", context, status=400)
+    context["message"] = asked.message
     response = render(request, REFUND_TEMPLATE + "#result", context)
     response["HX-Trigger"] = REFRESH_EVENT
     return response

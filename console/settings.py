@@ -181,6 +181,9 @@ PAYMENTS_REFUND_LIMITS = {
     "finance": None,
     "admin": None,
 }
+# The team (its slug) that approves refunds above an agent's limit: "Ask finance" on a
+# refused refund puts the ticket in its view with a note of what to refund.
+CONSOLE_FINANCE_TEAM = env_str("CONSOLE_FINANCE_TEAM", "finance")
 if env_str("PAYMENTS_REFUND_LIMITS"):
     import json as _json
 

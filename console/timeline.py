@@ -340,7 +340,7 @@ def message_entry(message: Message, ticket: Ticket) -> dict:
 
 # What an agent's action is called on the timeline (anything else: its audit name in words).
 ACTION_TITLES = {
-    "charge.refund": "Refund issued", "subscription.cancel": "Cancellation", "customer.update_metadata":
+    "charge.refund": "Refund issued", "refund.approval_requested": "Refund handed to finance", "subscription.cancel": "Cancellation", "customer.update_metadata":
     "Customer metadata changed", "billing_portal.session.create": "Billing-portal link created",
     "ticket.assign": "Ticket assigned", "ticket.status": "Ticket status changed", "ticket.priority":
     "Ticket priority changed", "ticket.tags": "Ticket tags changed", "ticket.subject": "Ticket subject changed",

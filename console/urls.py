@@ -24,6 +24,8 @@ urlpatterns = [
          name="customer_refund_preview"),
     path("customers/<int:contact_id>/charges/<str:charge_id>/refund/confirm", panel.refund_confirm,
          name="customer_refund_confirm"),
+    path("customers/<int:contact_id>/charges/<str:charge_id>/refund/ask-finance", panel.refund_ask_finance,
+         name="customer_refund_ask_finance"),
     path("customers/<int:contact_id>/subscriptions/<str:subscription_id>/cancel", panel_actions.cancel_form,
          name="customer_cancel_form"),
     path("customers/<int:contact_id>/subscriptions/<str:subscription_id>/cancel/preview", panel_actions.cancel_preview,

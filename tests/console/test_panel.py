@@ -280,3 +280,70 @@ def test_recent_activity_beside_a_ticket_leaves_that_ticket_out(client, agent, s
     assert "Full timeline →" in html
     # Without a ticket (the customer page) the panel has no activity: the timeline is beside it.
     assert "Recent activity" not in client.get(f"/customers/{contact.pk}/panel", HTTP_HX_REQUEST="true").content.decode()
+
+
+# --- over the limit: ask finance on the ticket ---------------------------------------------------
+
+
+@pytest.fixture
+def over_limit(live_charge, settings):
+    from tickets.models import Team
+
+    settings.PAYMENTS_REFUND_LIMITS = {"agent": {"usd": 1000, "*": 0}, "finance": None}
+    contact, charge = live_charge
+    ticket = factories.TicketFactory(requester=contact)
+    Team.objects.create(name="Finance", slug="finance")
+    base = f"/customers/{contact.pk}/charges/{charge['id']}/refund"
+    data = {"token": uuid.uuid4().hex, "amount": "25.00", "reason": "requested_by_customer",
+            "note": "Box lost by the carrier", "ticket": str(ticket.pk)}
+    return {"contact": contact, "charge": charge, "ticket": ticket, "base": base, "data": data}
+
+
+def test_agent_over_the_limit_hands_the_refund_to_finance_once(client, agent, over_limit, gw):
+    from console.models import TimelineEntry
+
+    o = over_limit
+    client.force_login(agent)
+    refused = client.post(o["base"] + "/preview", o["data"], HTTP_HX_REQUEST="true")
+    assert refused.status_code == 400
+    assert b"Ask finance to refund it" in refused.content and b"/refund/ask-finance" in refused.content
+    asked = client.post(o["base"] + "/ask-finance", o["data"], HTTP_HX_REQUEST="true")
+    assert asked.status_code == 200, asked.content
+    assert f"Asked finance: a note on ticket #{o['ticket'].number}".encode() in asked.content
+    assert asked["HX-Trigger"] == "paydesk:panel-refresh"
+    [note] = o["ticket"].messages.filter(kind="note")
+    assert f"please refund $25.00 of charge {o['charge']['id']} (requested by customer)" in note.body_text
+    assert "Box lost by the carrier" in note.body_text and "need finance" in note.body_text
+    o["ticket"].refresh_from_db()
+    assert o["ticket"].team.slug == "finance" and "refund-approval" in o["ticket"].tags.values_list("name", flat=True)
+    [entry] = AuditEntry.objects.filter(action="refund.approval_requested")
+    assert entry.target == o["charge"]["id"] and entry.details["amount"] == 2500
+    assert TimelineEntry.objects.get(source=f"audit:{entry.pk}").title == "Refund handed to finance"
+    # Nothing went to Stripe; a double click asks once.
+    assert gw.sent("POST", "/v1/refunds") == []
+    again = client.post(o["base"] + "/ask-finance", o["data"], HTTP_HX_REQUEST="true")
+    assert again.status_code == 200 and b"already asked" in again.content
+    assert o["ticket"].messages.filter(kind="note").count() == 1
+
+
+def test_ask_finance_needs_a_ticket_and_a_refund_over_the_limit(client, agent, finance, over_limit):
+    o = over_limit
+    client.force_login(agent)
+    no_ticket = {**o["data"], "ticket": ""}
+    preview = client.post(o["base"] + "/preview", no_ticket, HTTP_HX_REQUEST="true")
+    assert preview.status_code == 400 and b"Ask finance to refund it" not in preview.content
+    assert client.post(o["base"] + "/ask-finance", no_ticket, HTTP_HX_REQUEST="true").status_code == 400
+    small = client.post(o["base"] + "/ask-finance", {**o["data"], "amount": "5.00"}, HTTP_HX_REQUEST="true")
+    assert small.status_code == 400 and b"within your limit" in small.content
+    client.force_login(finance)  # no limit: finance refunds it themselves
+    assert client.post(o["base"] + "/ask-finance", o["data"], HTTP_HX_REQUEST="true").status_code == 400
+    assert not AuditEntry.objects.filter(action="refund.approval_requested").exists()
+
+
+def test_ask_finance_refuses_the_wrong_role_and_anonymous(client, no_role, over_limit):
+    o = over_limit
+    anonymous = client.post(o["base"] + "/ask-finance", o["data"])
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/")
+    client.force_login(no_role)
+    assert client.post(o["base"] + "/ask-finance", o["data"], HTTP_HX_REQUEST="true").status_code == 403
+    assert not o["ticket"].messages.exists()

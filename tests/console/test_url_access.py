@@ -379,6 +379,9 @@ ACCESS.update({
         ok=NOT_FOUND, contact_id=_sample_contact_pk, charge_id="ch_sample"),
     "customers/<int:contact_id>/charges/<str:charge_id>/refund/confirm": post_only(
         ok=NOT_FOUND, contact_id=_sample_contact_pk, charge_id="ch_sample"),
+    # Handing a refund over the limit to finance: every role that refunds and notes tickets.
+    "customers/<int:contact_id>/charges/<str:charge_id>/refund/ask-finance": post_only(
+        ok=NOT_FOUND, contact_id=_sample_contact_pk, charge_id="ch_sample"),
 })
 
 
