@@ -35,3 +35,25 @@ class TimezoneMiddleware:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             timezone.deactivate()
         return self.get_response(request)
+
+
+FRAGMENT_HEADER = "X-Paydesk-Fragment"
+_REFUSALS = frozenset({400, 403, 404, 409, 413, 422})
+
+
+class FragmentRefusalMiddleware:
+    """Marks an HTMX answer that refuses input with a fragment (the form again, with its
+    message) so the page swaps it in place. With DEBUG on, django-htmx's script replaces the
+    whole page with any 400/403/404 answer to show Django's error page; static/htmx-fragments.js
+    lets marked fragments through to htmx. Error pages (whole documents) are left unmarked."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (getattr(request, "htmx", False) and response.status_code in _REFUSALS
+                and not response.streaming and response.get("Content-Type", "").startswith("text/html")
+                and b"<html" not in response.content[:1024].lower()):
+            response[FRAGMENT_HEADER] = "1"
+        return response

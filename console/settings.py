@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Refusals answered with a fragment are swapped in place, even in DEBUG (see the class).
+    "console.middleware.FragmentRefusalMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"

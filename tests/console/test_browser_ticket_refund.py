@@ -29,6 +29,8 @@ PASSWORD = "correct horse battery"
 def ticket_with_charge(localstripe, settings):
     """Misaki wrote in about an order; her Stripe customer paid ¥5,000 for it, at localstripe."""
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False  # plain http on loopback
+    # As in `make demo`: DEBUG brings django-htmx's script, which must not eat refusals.
+    settings.DEBUG = True
     settings.PAYMENTS_REFUND_LIMITS = {"agent": {"jpy": 10_000, "*": 0}}
     ls = localstripe.client()
     customer = ls.v1.customers.create({"name": "Misaki Sato", "email": "misaki.sato@example.jp"})
@@ -89,6 +91,12 @@ def test_refund_part_of_a_charge_from_a_ticket_and_see_it_on_the_timeline(live_s
     # The form says what can be refunded; the preview says exactly what will happen.
     form = page.locator("form.cpanel-refund")
     expect(form).to_contain_text("Up to ¥5,000 can be refunded.")
+    # A refused amount comes back in place, with its message (a 400 fragment, not a new page).
+    form.locator("input[name=amount]").fill("25OO")
+    form.get_by_role("button", name="Review refund").click()
+    expect(page.locator("form.cpanel-refund .flash-error")).to_contain_text("is not an amount")
+    expect(page.locator("#charge-" + charge["id"])).to_be_visible()
+    form = page.locator("form.cpanel-refund")
     form.locator("input[name=amount]").fill("2500")
     form.locator("input[name=note]").fill("One tin arrived crushed")
     form.get_by_role("button", name="Review refund").click()
