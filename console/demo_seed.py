@@ -275,6 +275,14 @@ class Payment:
     warning: str = ""  # early fraud warning type
     final: dict = field(default_factory=dict)  # the charge as the last posted event left it
     last_event_at: int = 0
+    # How long ago the shopper really ordered: localstripe stamps everything "now", so a one-off
+    # order's charge and refunds say when they happened in their own `created` (the events that
+    # carry them are still sent now, so the mirror's ordering is untouched).
+    age: int = 0
+
+    @property
+    def created(self) -> int:
+        return self.charge["created"] - self.age
 
     @property
     def succeeded(self) -> bool:
@@ -371,7 +379,7 @@ def charge_object(p: Payment, payment_method: dict | None = None) -> dict:
         billing_details={"address": {**{k: None for k in ("city", "country", "line1", "line2", "postal_code", "state")},
                                      **s.address},
                          "email": s.email, "name": s.name, "phone": s.phone, "tax_id": None},
-        calculated_statement_descriptor=STATEMENT_DESCRIPTOR, captured=ok, created=c["created"],
+        calculated_statement_descriptor=STATEMENT_DESCRIPTOR, captured=ok, created=p.created,
         currency=c["currency"], customer=c.get("customer"), description=p.description, disputed=False,
         failure_code=None if ok else "card_declined", failure_message=message, invoice=p.invoice or None,
         metadata=p.metadata,
@@ -389,11 +397,19 @@ def charge_object(p: Payment, payment_method: dict | None = None) -> dict:
     )
 
 
+def refund_created(p: Payment, refund: dict) -> int:
+    """A back-dated order's refund came a few hours to a few days after it, never in the future."""
+    if not p.age:
+        return refund["created"]
+    later = 3600 + _pick(refund["id"], 4 * 86400)
+    return min(p.created + later, refund["created"] - 3600)
+
+
 def refund_object(p: Payment, refund: dict, reason: str, note: str, *, reference: str | None = None) -> dict:
     return samples.sample(
         "refund",
         id=refund["id"], amount=refund["amount"], balance_transaction=refund.get("balance_transaction"),
-        charge=p.charge["id"], created=refund["created"], currency=refund["currency"],
+        charge=p.charge["id"], created=refund_created(p, refund), currency=refund["currency"],
         customer=p.charge.get("customer"), payment_intent=p.charge.get("payment_intent"),
         payment_method=p.charge.get("payment_method"), reason=reason, metadata={"note": note} if note else {},
         destination_details={"card": {"reference": reference, "reference_status": "available" if reference else "pending",
@@ -434,7 +450,7 @@ def dispute_object(p: Payment, *, id: str, status: str, reason: str, created: in
 def evidence_for(p: Payment) -> dict:
     s = p.shopper
     jp = s.country == "JP"
-    ship_day = dt.datetime.fromtimestamp(p.charge["created"], tz=dt.timezone.utc).date()
+    ship_day = dt.datetime.fromtimestamp(p.created, tz=dt.timezone.utc).date()
     return {
         "customer_name": s.name,
         "customer_email_address": s.email,
@@ -476,6 +492,10 @@ def early_fraud_warning_object(p: Payment, *, id: str, fraud_type: str, actionab
 
 def _d(obj) -> dict:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+# One-off orders are spread over this many days before today (subscriptions start today).
+ORDER_HISTORY_DAYS = 120
 
 
 class Seeder:
@@ -547,7 +567,7 @@ class Seeder:
             s.customer_id, s.payment_method = customer["id"], pm["id"]
         self.report.created["customers"] = len(shoppers)
 
-    def _order(self, s: Shopper, declined: bool) -> None:
+    def _order(self, s: Shopper, declined: bool, age: int = 0) -> None:
         self._order_no += self.rng.randint(1, 9)
         order = make_order(self._order_no, s.currency, self.rng)
         card = DECLINED_CARD if declined else s.card
@@ -562,7 +582,7 @@ class Seeder:
         except stripe.CardError:
             intent = self.client.v1.payment_intents.retrieve(intent.id)
         charge = _d(intent.latest_charge)
-        self.payments.append(Payment(charge, s, card, order.description, metadata, order=order))
+        self.payments.append(Payment(charge, s, card, order.description, metadata, order=order, age=age))
         self.report.created["payments_failed" if declined else "payments_succeeded"] += 1
 
     def orders(self, shoppers: list[Shopper]) -> None:
@@ -572,15 +592,19 @@ class Seeder:
             counts[i % len(counts)] += 1
             i += 1
         plan = [(s, k) for s, n in zip(shoppers, counts) for k in range(n)]
+        self.rng.shuffle(plan)  # shoppers order in turn, so order numbers rise with time across them
         declines = max(1, round(len(plan) * 0.1))
         declined_at = set(self.rng.sample(range(1, len(plan)), min(declines, len(plan) - 1)))
         for i, (s, _) in enumerate(plan):
+            # Spread over the last ORDER_HISTORY_DAYS, oldest first; the newest a couple of hours ago.
+            age = max(2 * 3600, ORDER_HISTORY_DAYS * 86400 * (len(plan) - i) // len(plan)
+                      + self.rng.randint(0, 12 * 3600))
             if i in declined_at:
-                self._order(s, declined=True)
-                if self.rng.random() < 0.6:  # they tried again with their usual card
-                    self._order(s, declined=False)
+                self._order(s, declined=True, age=age)
+                if self.rng.random() < 0.6:  # they tried again with their usual card, minutes later
+                    self._order(s, declined=False, age=age - 300)
             else:
-                self._order(s, declined=False)
+                self._order(s, declined=False, age=age)
 
     def subscriptions(self, shoppers: list[Shopper]) -> None:
         subscribers = shoppers[::2]
@@ -679,7 +703,8 @@ class Seeder:
     def charge_chain(self, p: Payment) -> list[dict]:
         """charge.succeeded / charge.failed, then each refund as Stripe reports it."""
         obj = charge_object(p, self.payment_methods.get(p.charge.get("payment_method") or ""))
-        chain = [samples.event("charge.succeeded" if p.succeeded else "charge.failed", obj, created=obj["created"])]
+        chain = [samples.event("charge.succeeded" if p.succeeded else "charge.failed", obj,
+                               created=p.charge["created"])]
         refunded = 0
         for refund, reason, note in p.refunds:
             before = {"amount_refunded": refunded, "refunded": refunded >= obj["amount"]}
@@ -733,13 +758,16 @@ class Seeder:
         id_ = samples.new_id("issfr")
         refunds = [r for r, reason, _ in p.refunds if reason == "fraudulent"]
         created = max(p.charge["created"], refunds[0]["created"] - 1) if refunds else max(now - 4, p.charge["created"] + 1)
+        # When it happened, for the object: a refunded warning came before its (back-dated) refund;
+        # an open one arrives now, weeks after an old order, as warnings do. Events go out now.
+        when = max(p.created + 60, refund_created(p, refunds[0]) - 1800) if refunds and p.age else created
         chain = [samples.event("radar.early_fraud_warning.created",
                                early_fraud_warning_object(p, id=id_, fraud_type=p.warning, actionable=True,
-                                                          created=created), created=created)]
+                                                          created=when), created=created)]
         if refunds:  # refunded: nothing left to act on
             chain.append(samples.event(
                 "radar.early_fraud_warning.updated",
-                early_fraud_warning_object(p, id=id_, fraud_type=p.warning, actionable=False, created=created),
+                early_fraud_warning_object(p, id=id_, fraud_type=p.warning, actionable=False, created=when),
                 created=refunds[0]["created"] + 1, previous_attributes={"actionable": True}))
         return chain
 

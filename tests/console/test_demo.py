@@ -10,6 +10,7 @@ SQLite file: over the leftovers of an earlier run (it starts afresh), then with 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sqlite3
 import subprocess
@@ -99,9 +100,14 @@ def test_seeding_fills_the_mirror_through_the_webhook(localstripe, demo_webhook,
     assert refunds.count() == report.created["refunds_full"] + report.created["refunds_partial"] >= 2
     amounts = {c.id: c.amount for c in charges}
     assert any(r.amount < amounts[r.charge] for r in refunds) and any(r.amount == amounts[r.charge] for r in refunds)
+    # A shop with a past: one-off orders spread over the last months, each refund after its order.
+    orders = charges.filter(invoice="")
+    oldest, newest = min(c.created for c in orders), max(c.created for c in orders)
+    assert newest - oldest > dt.timedelta(days=30) and newest <= timezone.now()
     for refund in refunds:
         charge = Charge.objects.get(pk=refund.charge)
         assert charge.amount_refunded >= refund.amount
+        assert charge.created < refund.created <= timezone.now()
         assert refund.data["destination_details"]["card"]["reference_status"] == "available"
 
     dispute = Dispute.objects.get()
