@@ -119,8 +119,11 @@ def test_agent_replies_notes_and_solves_from_unassigned(browser, live_server, in
     page.wait_for_selector("text=Note added.")
     assert "Carrier confirmed pickup" in page.locator(".msg-note").inner_text()
 
-    # Solve (e).
+    # Solve (e), once the note's swaps have settled (on a loaded machine "e" could land while
+    # the head's buttons were being replaced, and click a detached one).
     page.locator("#composer textarea").blur()
+    page.wait_for_load_state("networkidle")
+    page.wait_for_selector("[data-shortcut=solve]:not([disabled])")
     page.keyboard.press("e")
     page.wait_for_selector("#head-actions button:has-text('Reopen')")
     assert page.locator("#props select[aria-label=Status]").input_value() == "solved"
