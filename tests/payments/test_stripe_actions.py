@@ -229,6 +229,29 @@ def make_charge(ls, customer, amount=3200, currency="jpy", capture=True) -> dict
     return ls.v1.charges.create({"amount": amount, "currency": currency, "customer": customer["id"], "capture": capture}).to_dict()
 
 
+def twice_at_once(submit) -> list:
+    """Two threads call `submit` at the same moment (a double click reaching two workers):
+    what each got back, a result or the ActionError it raised."""
+    outcomes: list = []
+    start = threading.Barrier(2)
+
+    def run():
+        start.wait()
+        try:
+            outcomes.append(submit())
+        except sa.ActionError as exc:
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    return outcomes
+
+
 def ls_refunds(ls, charge_id) -> list[dict]:
     return [r.to_dict() for r in ls.v1.refunds.list({"charge": charge_id}).data]
 
@@ -408,23 +431,8 @@ def test_concurrent_submits_with_the_same_token_refund_once(gw, ls, agent):
     charge = make_charge(ls, make_customer(ls))
     t = token()
     gw.fault("POST", "/v1/refunds", delay=0.5)  # keeps the first submit in flight
-    outcomes: list = []
-    start = threading.Barrier(2)
-
-    def submit():
-        start.wait()
-        try:
-            outcomes.append(sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t))
-        except sa.ActionError as exc:
-            outcomes.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=20)
+    outcomes = twice_at_once(
+        lambda: sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t))
     assert len(outcomes) == 2
     made = [o for o in outcomes if isinstance(o, sa.RefundResult) and not o.replayed]
     others = [o for o in outcomes if o not in made]
@@ -713,23 +721,7 @@ def test_concurrent_submits_of_one_cancellation_cancel_once(gw, ls, agent):
     sub = make_subscription(ls, make_customer(ls))
     t = token()
     gw.fault("DELETE", f"/v1/subscriptions/{sub['id']}", delay=0.5)  # keeps the first submit in flight
-    outcomes: list = []
-    start = threading.Barrier(2)
-
-    def submit():
-        start.wait()
-        try:
-            outcomes.append(sa.cancel_subscription(agent, sub["id"], at_period_end=False, idempotency_key=t))
-        except sa.ActionError as exc:
-            outcomes.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=20)
+    outcomes = twice_at_once(lambda: sa.cancel_subscription(agent, sub["id"], at_period_end=False, idempotency_key=t))
     made = [o for o in outcomes if isinstance(o, sa.CancelResult) and not o.replayed]
     others = [o for o in outcomes if o not in made]
     assert len(outcomes) == 2 and len(made) == 1
