@@ -50,6 +50,17 @@ def _charge(contact_id: int, charge_id: str):
     return charge
 
 
+def ticket_beside(contact_id: int, raw: str) -> Ticket | None:
+    """The ticket the panel sits beside, if it is this contact's (a stale or foreign id: 404)."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    ticket = Ticket.objects.filter(pk=raw, requester_id=contact_id).first() if raw.isdigit() else None
+    if ticket is None:
+        raise Http404("No such ticket for this customer.")
+    return ticket
+
+
 def _amount(raw: str, currency: str) -> int | None:
     """Major units as typed ("12.50") to minor units; blank: all that remains."""
     raw = (raw or "").strip().replace(",", "")
@@ -77,13 +88,11 @@ def _form_context(request, contact_id: int, charge) -> dict:
     data = request.POST if request.method == "POST" else {}
     token = data.get("token") or uuid.uuid4().hex
     # The ticket the panel sits beside (?ticket=<id>): the refund's audit names it.
-    from .panel_actions import _ticket  # here: panel_actions imports this module
-
-    ticket = _ticket(contact_id, data.get("ticket", request.GET.get("ticket", "")))
+    ticket = ticket_beside(contact_id, data.get("ticket", request.GET.get("ticket", "")))
     return {
         "contact_id": contact_id, "charge": charge, "token": token,
         "amount": data.get("amount", ""), "reason": data.get("reason", "requested_by_customer"),
-        "note": data.get("note", ""), "ticket": ticket.pk if ticket else "",
+        "note": data.get("note", ""), "ticket": ticket.pk if ticket else "", "ticket_obj": ticket,
         "ticket_ref": f"#{ticket.number}" if ticket else "",
         "reasons": [(r, r.replace("_", " ").capitalize()) for r in stripe_actions.REFUND_REASONS],
         "remainder": format_money(max(0, min(charge.amount - charge.amount_refunded,
@@ -146,7 +155,7 @@ def refund_ask_finance(request: HttpRequest, contact_id: int, charge_id: str) ->
     charge = _charge(contact_id, charge_id)
     context = _form_context(request, contact_id, charge)
     try:
-        if not context["ticket"]:
+        if context["ticket_obj"] is None:
             raise stripe_actions.ActionRefused("Open the customer's ticket to ask finance on it.", code="ticket")
         amount = _amount(context["amount"], charge.currency)
         if amount is None:  # blank: all that is left
@@ -160,7 +169,7 @@ def refund_ask_finance(request: HttpRequest, contact_id: int, charge_id: str) ->
             raise stripe_actions.ActionRefused("This refund is within your limit: review and confirm it yourself.",
                                                code="within_limit")
         asked = console_actions.request_refund_approval(
-            request.user, ticket=Ticket.objects.get(pk=context["ticket"]), charge_id=charge.id, amount=amount,
+            request.user, ticket=context["ticket_obj"], charge_id=charge.id, amount=amount,
             currency=charge.currency, reason=context["reason"], note=context["note"], refusal=refusal,
             token=context["token"],
         )

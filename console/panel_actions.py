@@ -22,10 +22,10 @@ from django.views.decorators.http import require_GET, require_POST
 from payments import stripe_actions
 from payments.models import Customer, Subscription
 from tickets import actions as ticket_actions
-from tickets.models import Message, Ticket
+from tickets.models import Message
 
 from . import panel_selectors
-from .panel import REFRESH_EVENT, _failure
+from .panel import REFRESH_EVENT, _failure, ticket_beside
 
 CANCEL_TEMPLATE = "actions/cancel.html"
 METADATA_TEMPLATE = "actions/metadata.html"
@@ -57,20 +57,9 @@ def _customer_ids(contact_id: int) -> list[str]:
     return ids
 
 
-def _ticket(contact_id: int, raw: str) -> Ticket | None:
-    """The ticket the panel sits beside, if it is this contact's (a stale or foreign id: 404)."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    ticket = Ticket.objects.filter(pk=raw, requester_id=contact_id).first() if raw.isdigit() else None
-    if ticket is None:
-        raise Http404("No such ticket for this customer.")
-    return ticket
-
-
 def _base(request, contact_id: int) -> dict:
     data = request.POST if request.method == "POST" else {}
-    ticket = _ticket(contact_id, data.get("ticket", request.GET.get("ticket", "")))
+    ticket = ticket_beside(contact_id, data.get("ticket", request.GET.get("ticket", "")))
     return {
         "contact_id": contact_id, "token": data.get("token") or uuid.uuid4().hex,
         "ticket": ticket, "ticket_id": ticket.pk if ticket else "",

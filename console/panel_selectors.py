@@ -10,6 +10,8 @@ from payments.models import Charge, Customer, Dispute, EarlyFraudWarning, Invoic
 from payments.money import format_money
 from tickets.models import Contact, Identity
 
+from .timeline import plan_text
+
 RECENT_CHARGES = 10
 OPEN_INVOICE_STATUSES = ("open", "draft", "uncollectible")
 # Disputes still needing someone (Stripe's statuses before a decision).
@@ -103,10 +105,7 @@ def plan_names(subscriptions: list[Subscription]) -> dict[str, str]:
             currency = (row.currency if row else "") or embedded.get("currency") or ""
             interval = (row.recurring_interval if row else "") or (embedded.get("recurring") or {}).get("interval") \
                 or embedded.get("interval") or ""
-            label = name or pid
-            if amount is not None and currency:
-                label += f" ({format_money(amount, currency)}{'/' + interval if interval else ''})"
-            labels.append(label)
+            labels.append(plan_text(name or pid, amount, currency, interval))
         names[s.id] = ", ".join(labels)
     return names
 

@@ -160,10 +160,15 @@ def price_label(item_price, resolver: Resolver | None = None) -> str:
         Product.objects.filter(pk=product).values_list("name", flat=True).first() if product else ""
     )
     name = name or price.get("nickname") or price.get("id") or "plan"
-    if price.get("unit_amount") is not None and price.get("currency"):
-        interval = (price.get("recurring") or {}).get("interval")
-        return f"{name} ({format_money(price['unit_amount'], price['currency'])}{'/' + interval if interval else ''})"
-    return name
+    return plan_text(name, price.get("unit_amount"), price.get("currency") or "",
+                     (price.get("recurring") or {}).get("interval") or "")
+
+
+def plan_text(name: str, amount: int | None, currency: str, interval: str) -> str:
+    """Tea club (¥1,500/month): what a price is, as the timeline and the panel name it."""
+    if amount is None or not currency:
+        return name
+    return f"{name} ({format_money(amount, currency)}{'/' + interval if interval else ''})"
 
 
 def plan_labels(sub: dict) -> str:
