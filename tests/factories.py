@@ -1,6 +1,6 @@
 """Stripe-shaped payloads for what localstripe cannot produce (disputes, early fraud warnings,
-charge and refund events ...), built on Stripe's own example objects in
-shared/stripe-openapi/fixtures3.json with realistic values on top."""
+charge and refund events ...), built on Stripe's own example objects (payments/samples.json,
+vendored from stripe/openapi's fixtures3.json with its MIT licence) with realistic values on top."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import itertools
 import json
 import secrets
 import time
-from pathlib import Path
 
 import factory
 from django.contrib.auth import get_user_model
@@ -17,20 +16,8 @@ from django.contrib.auth.models import Group
 
 from payments import samples
 
-_FIXTURES_DIRS = [
-    Path(__file__).resolve().parent.parent.parent / "shared" / "stripe-openapi",
-    Path(__file__).resolve().parent.parent / "shared" / "stripe-openapi",
-]
-
-
-def _load(name: str) -> dict:
-    for d in _FIXTURES_DIRS:
-        if (d / name).exists():
-            return json.loads((d / name).read_text())["resources"]
-    raise FileNotFoundError(f"{name} not found beside the checkout (shared/stripe-openapi)")
-
-
-RESOURCES = _load("fixtures3.json")
+# Stripe's example object per resource name; read-only here (factories deep-copy it).
+RESOURCES = samples.resources()
 _seq = itertools.count(1)
 
 

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 import stripe
 
 from payments import samples
 from payments.events import validate_event
-from tests import factories
 
 
-def test_vendored_samples_are_stripes_own_objects():
-    """samples.json is a verbatim copy of fixtures3.json for the resources it holds."""
+def test_vendored_samples_are_stripes_own_objects_with_their_licence():
+    """samples.json holds Stripe's example objects, each the resource it is filed under, and
+    says where they come from; the MIT licence they are shipped under stands beside it."""
     vendored = samples.resources()
-    assert {"charge", "refund", "dispute", "radar.early_fraud_warning", "price", "event"} <= set(vendored)
+    assert {"charge", "refund", "dispute", "radar.early_fraud_warning", "price", "event",
+            "billing_portal.session"} <= set(vendored)
     for name, obj in vendored.items():
-        assert obj == factories.RESOURCES[name], name
+        assert obj["object"] == name, name
+    raw = json.loads((Path(samples.__file__).with_name("samples.json")).read_text(encoding="utf-8"))
+    assert "stripe/openapi" in raw["_source"] and "samples.LICENSE" in raw["_source"]
+    licence = Path(samples.__file__).with_name("samples.LICENSE").read_text(encoding="utf-8")
+    assert "MIT License" in licence and "Stripe, Inc." in licence
 
 
 def test_sample_is_a_fresh_copy_with_fields_on_top():

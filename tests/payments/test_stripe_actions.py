@@ -6,7 +6,7 @@ localstripe. It records every request the SDK sent (method, path, form parameter
 Idempotency-Key), so tests assert what Stripe would have received. It also covers what
 localstripe lacks:
 - billing-portal sessions: answered with the recorded `billing_portal.session` shape from
-  shared/stripe-openapi/fixtures3.json, filled in from the request like Stripe does, and, as
+  payments/samples.json (Stripe's own example), filled in from the request like Stripe does, and, as
   Stripe does, the same answer again for a request with the same Idempotency-Key (another
   request with that key is an idempotency_error);
 - parameters localstripe 1.15 rejects with "Unexpected ..." although Stripe accepts them
