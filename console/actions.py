@@ -11,12 +11,13 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from audit.log import record
+from audit.models import AuditAction, AuditEntry
 from payments.money import format_money
 from tickets import actions as ticket_actions
 from tickets.models import Team, Ticket
 
-from . import audit
-from .models import AuditEntry, UserPreference
+from .models import UserPreference
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +40,8 @@ def set_time_zone(actor, user, name: str) -> UserPreference:
         if previous != name:
             pref.time_zone = name
             pref.save(update_fields=["time_zone"])
-            audit.record(actor, "user.time_zone", f"user:{user.pk}", {"time_zone": name, "previous": previous})
+            record(actor=actor, action=AuditAction.USER_TIME_ZONE, target=f"user:{user.pk}", time_zone=name,
+                   previous=previous)
     return pref
 
 
@@ -74,7 +76,7 @@ def request_refund_approval(actor, *, ticket: Ticket, charge_id: str, amount: in
     team = Team.objects.filter(slug=settings.CONSOLE_FINANCE_TEAM).first()
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)  # one request at a time per ticket
-        if AuditEntry.objects.filter(action="refund.approval_requested", target=charge_id[:255],
+        if AuditEntry.objects.filter(action=AuditAction.REFUND_APPROVAL_REQUESTED, target=charge_id[:255],
                                      details__token=token).exists():
             return ApprovalRequest(ticket, team, replayed=True)
         money = format_money(amount, currency)
@@ -87,9 +89,9 @@ def request_refund_approval(actor, *, ticket: Ticket, charge_id: str, amount: in
         ticket_actions.set_tags(actor=actor, ticket=ticket, add=[APPROVAL_TAG])
         if team is not None and ticket.team_id != team.pk:
             ticket_actions.assign(actor=actor, ticket=ticket, team=team)
-        audit.record(actor, "refund.approval_requested", charge_id, {
-            "amount": amount, "currency": currency, "reason": reason, "note": note.strip(),
-            "ticket": f"#{ticket.number}", "team": team.slug if team else "", "token": token,
-            "description": f"Asked finance to refund {money} of {charge_id}",
-        })
+        record(
+            actor=actor, action=AuditAction.REFUND_APPROVAL_REQUESTED, target=charge_id,
+            amount=amount, currency=currency, reason=reason, note=note.strip(), ticket=f"#{ticket.number}",
+            team=team.slug if team else "", token=token, description=f"Asked finance to refund {money} of {charge_id}",
+        )
     return ApprovalRequest(ticket, team, replayed=False)

@@ -9,7 +9,7 @@ class ConsoleConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from . import receivers  # noqa: F401  (connects to payments' and tickets' signals)
+        from . import receivers, tasks  # noqa: F401  (listens to the domains; registers queue's task names)
         post_migrate.connect(_roles_after_migrate, sender=self, dispatch_uid="console.roles")
 
 

@@ -9,11 +9,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from audit.models import AuditEntry
 from payments.models import Charge, Dispute, Invoice, Refund, Subscription
 from tickets.models import Contact, Message, Ticket
 
 from . import selectors
-from .models import AuditEntry, TimelineEntry
+from .models import TimelineEntry
 from .templatetags.timeline_ui import local_day
 from .timeline import FILTERS, ts
 

@@ -46,7 +46,7 @@ ROLES: dict[str, list[str]] = {
         "payments.view_webhookevent",
         "payments.view_sync_health",
         "payments.replay_event",
-        "console.view_audit",
+        "audit.view_audit",
     ],
     "admin": MIRROR_VIEW
     + TICKETS_WORK
@@ -62,7 +62,7 @@ ROLES: dict[str, list[str]] = {
         "payments.view_sync_health",
         "payments.replay_event",
         "payments.resync_object",
-        "console.view_audit",
+        "audit.view_audit",
     ],
 }
 

@@ -14,6 +14,7 @@ from typing import Iterable
 
 from django.db.models import OuterRef, Q, Subquery
 
+from audit.models import AuditAction, AuditEntry
 from payments.models import Charge, Dispute, EarlyFraudWarning, Invoice, PaymentIntent, Price, Product, Refund, Subscription
 from payments.money import format_money
 from tickets.models import Identity, Message, Ticket
@@ -37,13 +38,22 @@ FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "agent": ("Agent purchases", None),
 }
 
+A = AuditAction
 # Audit actions already on the timeline as tickets or messages.
-AUDIT_COVERED = {"ticket.create", "message.receive", "ticket.reply", "ticket.note", "identity.link_skipped"}
+AUDIT_COVERED = {A.TICKET_CREATE, A.MESSAGE_RECEIVE, A.TICKET_REPLY, A.TICKET_NOTE, A.IDENTITY_LINK_SKIPPED}
 # A ticket's own housekeeping (who has it, its tags, priority, subject, a macro): the ticket
 # page's business, noise on the customer's timeline. They stay in the audit log.
-AUDIT_TICKET_INTERNAL = {"ticket.assign", "ticket.tags", "ticket.priority", "ticket.subject", "ticket.macro"}
+AUDIT_TICKET_INTERNAL = {A.TICKET_ASSIGN, A.TICKET_TAGS, A.TICKET_PRIORITY, A.TICKET_SUBJECT, A.TICKET_MACRO}
 # Audit actions that move a contact's entries to another contact.
-AUDIT_REPOINTS = {"contact.merge", "contact.merge_undo", "identity.link", "identity.unlink"}
+AUDIT_REPOINTS = {A.CONTACT_MERGE, A.CONTACT_MERGE_UNDO, A.IDENTITY_LINK, A.IDENTITY_UNLINK}
+# What Paydesk itself does to contacts and tickets (links made from Stripe emails, LINE
+# follows, deliveries): bookkeeping, not an agent's action, when no person did it.
+AUDIT_SYSTEM_BOOKKEEPING = {
+    A.CONTACT_CREATE, A.CONTACT_UPDATE, A.CONTACT_MERGE, A.CONTACT_MERGE_UNDO, A.IDENTITY_LINK, A.IDENTITY_UNLINK,
+    A.IDENTITY_LINK_SKIPPED, A.IDENTITY_LINE_FOLLOW, A.IDENTITY_LINE_UNFOLLOW, A.TICKET_CREATE, A.TICKET_REPLY,
+    A.TICKET_NOTE, A.TICKET_STATUS, A.TICKET_PRIORITY, A.TICKET_SUBJECT, A.TICKET_ASSIGN, A.TICKET_TAGS,
+    A.TICKET_MACRO, A.MESSAGE_RECEIVE, A.MESSAGE_DELIVERED, A.MESSAGE_DELIVERY_FAILED, A.MESSAGE_RETRY,
+}
 
 
 def ts(seconds) -> dt.datetime | None:
@@ -343,25 +353,18 @@ def message_entry(message: Message, ticket: Ticket) -> dict:
     }
 
 
-# What an agent's action is called on the timeline (anything else: its audit name in words).
-ACTION_TITLES = {
-    "charge.refund": "Refund issued", "refund.approval_requested": "Refund handed to finance", "subscription.cancel": "Cancellation", "customer.update_metadata":
-    "Customer metadata changed", "billing_portal.session.create": "Billing-portal link created",
-    "ticket.assign": "Ticket assigned", "ticket.status": "Ticket status changed", "ticket.priority":
-    "Ticket priority changed", "ticket.tags": "Ticket tags changed", "ticket.subject": "Ticket subject changed",
-    "ticket.macro": "Macro applied", "message.retry": "Delivery retried", "contact.merge": "Contacts merged",
-    "contact.merge_undo": "Merge undone", "contact.update": "Contact edited", "identity.link": "Identity linked",
-    "identity.unlink": "Identity unlinked", "stripe_object.resync": "Re-synced from Stripe",
-}
-
-
 def action_title(action: str, details: dict, target: str = "") -> str:
-    if action == "ticket.status" and isinstance(details.get("status"), dict):
+    """What an agent's action is called on the timeline: its audit label, in a few cases
+    with what it did."""
+    if action == A.TICKET_STATUS and isinstance(details.get("status"), dict):
         number = target.partition(":")[2]
         return f"Ticket #{number} {_words(details['status'].get('to') or '')}".replace(" open", " reopened")
-    if action == "subscription.cancel":
+    if action == A.SUBSCRIPTION_CANCEL:
         return "Cancellation at period end" if details.get("at_period_end") else "Subscription cancelled now"
-    return ACTION_TITLES.get(action) or _words(action.replace(".", " ")).capitalize()
+    try:
+        return str(AuditAction(action).label)
+    except ValueError:  # a row written before its action was renamed
+        return _words(action.replace(".", " ")).capitalize()
 
 
 STRIPE_TARGETS = {"cus_": None, "ch_": Charge, "sub_": Subscription, "in_": Invoice, "pi_": PaymentIntent}
@@ -395,8 +398,8 @@ def audit_entries(entry, resolver: Resolver | None = None) -> list[dict]:
     r = resolver or Resolver()
     if entry.action in AUDIT_COVERED or entry.action in AUDIT_TICKET_INTERNAL:
         return []
-    if entry.actor_id is None and entry.action.split(".")[0] in ("contact", "identity", "ticket", "message"):
-        return []  # the system's own bookkeeping (links made from Stripe emails), not an agent's action
+    if entry.actor_id is None and entry.action in AUDIT_SYSTEM_BOOKKEEPING:
+        return []
     contact, customer, ticket_id = _audit_place(entry.target, r)
     if contact is None and not customer:
         return []
@@ -446,9 +449,10 @@ def repoint(contact_ids: Iterable[int], customers: Iterable[str] = ()) -> None:
 
 
 def on_audit(entry) -> None:
-    """console.audit.record calls this for every entry it writes."""
+    """An audit row, once committed (console.tasks): the agent's action, the message a reply
+    or note wrote, and entries re-pointed after a merge, link or unlink."""
     upsert(audit_entries(entry))
-    if entry.action in ("ticket.reply", "ticket.note") and (entry.details or {}).get("message"):
+    if entry.action in (A.TICKET_REPLY, A.TICKET_NOTE) and (entry.details or {}).get("message"):
         message = Message.objects.select_related("ticket").filter(pk=entry.details["message"]).first()
         if message is not None:
             upsert([message_entry(message, message.ticket)])
@@ -470,8 +474,6 @@ def rebuild(*, clear: bool = False, batch: int = 2000, progress=None) -> dict:
     backfill, without events), tickets, messages and the audit log. Upserts, so it can run
     on a live system; `clear` first deletes what is there (entries of forgotten objects)."""
     from payments.models import WebhookEvent
-
-    from .models import AuditEntry
 
     counts = {}
     if clear:

@@ -16,11 +16,14 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import stripe_api
+from audit.log import record
+from audit.models import AuditAction
+
+from . import queue, stripe_api
 from .events import DELETING_TYPES, event_object, event_object_type, validate_event
-from .mirror import API_SOURCE, KINDS, Candidate, Kind, Version, apply_object, kind_of, version_for
+from .mirror import API_SOURCE, KINDS, Candidate, Kind, Version, apply_object, kind_of, ref, upsert_fetched, version_for
 from .models import WebhookEvent
-from .signals import payments_action, stripe_event_applied
+from .signals import stripe_event_applied
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +32,6 @@ CLAIMABLE = (WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED)
 
 class EventNotApplicable(Exception):
     """A permanent problem with one event: it is marked failed and never blocks others."""
-
-
-def _audit(actor, action: str, target: str, **details) -> None:
-    payments_action.send(sender=__name__, actor=actor, action=action, target=target, details=details)
 
 
 def _require(actor, perm: str) -> None:
@@ -92,8 +91,6 @@ def _tied_events(kind: Kind, current_event: str):
 
 def _missing_references(kind: Kind, obj: dict) -> list[tuple[str, str]]:
     """Referenced objects (a dispute's charge ...) that the mirror does not have yet."""
-    from .mirror import ref
-
     wanted = [(target, ref(obj.get(field))) for field, target in kind.references]
     missing = []
     for target, object_id in wanted:
@@ -102,18 +99,18 @@ def _missing_references(kind: Kind, obj: dict) -> list[tuple[str, str]]:
     return missing
 
 
-def apply_event(event_id: str, *, source: str | None = None, replay: bool = False) -> str:
+def apply_event(event_id: str, *, replay: bool = False) -> str:
     """Apply a stored event to the mirror. Returns the event's new status.
 
     The claim and the apply are one transaction: the claim is a compare-and-swap on the
     event's status, so two workers given the same event apply it once, and a worker that
     dies mid-way rolls back, leaving the event pending for its redelivery.
 
-    `stripe_event_applied` is sent once per event, on its first application, whether or
-    not it changed the mirror (a late, older event still happened: a dispute was opened);
+    Once the first application commits, the event is announced (`announce_event`), whether
+    or not it changed the mirror (a late, older event still happened: a dispute was opened);
     a replay of an applied event re-writes the mirror but does not announce it again.
     """
-    event = WebhookEvent.objects.filter(pk=event_id).values("payload", "status", "source").first()
+    event = WebhookEvent.objects.filter(pk=event_id).values("payload", "status").first()
     if event is None:
         raise EventNotApplicable(f"no stored event {event_id}")
     claimable = CLAIMABLE + ((WebhookEvent.Status.APPLIED,) if replay else ())
@@ -166,31 +163,65 @@ def apply_event(event_id: str, *, source: str | None = None, replay: bool = Fals
             kind, obj, version, deleted=deleted, previous=previous, tied_events=_tied_events(kind, event_id)
         )
         if first:
-            if written is obj:
-                mirrored, gone = obj, deleted
-            else:  # the mirror holds another event's state: announce that one
-                mirrored, gone = kind.model.objects.filter(pk=obj["id"]).values_list("data", "deleted").first()
-            if gone and not mirrored.get("deleted"):
-                mirrored = {**mirrored, "deleted": True}  # Stripe's own mark, for listeners
-            stripe_event_applied.send(
-                sender=__name__,
-                event=payload,
-                obj=mirrored,
-                kind=kind.object,
-                source="replay" if replay else (source or event["source"]),
-                changed=written is not None,
-            )
+            # Listeners hear of it once this commits, never inside: their failure can't undo it.
+            transaction.on_commit(lambda: announce_event(event_id), robust=True)
         WebhookEvent.objects.filter(pk=event_id).update(
             status=WebhookEvent.Status.APPLIED, last_error="", processed_at=timezone.now()
         )
         if stripe_api.is_configured():
             missing = _missing_references(kind, obj)
-        if missing:
-            from .tasks import sync_object_task
-
-            for target, object_id in missing:
-                transaction.on_commit(lambda t=target, o=object_id: sync_object_task.delay(t, o))
+        for target, object_id in missing:
+            queue.enqueue("payments.tasks.sync_object_task", target, object_id)
     return WebhookEvent.Status.APPLIED
+
+
+ANNOUNCE_RETRY_SECONDS = (10, 60, 300, 900, 3600)  # then the periodic requeue, and /sync/
+
+
+def announce_event(event_id: str) -> bool:
+    """Send `stripe_event_applied` for a committed, applied event, outside any mirror write.
+
+    Every listener is called (send_robust); one's error is kept on the event and the whole
+    announcement is retried later (listeners are idempotent), so a bug in a reaction never
+    fails or rolls back the mirror, and is visible on the sync page. True when all took it."""
+    row = (WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.APPLIED)
+           .values("payload", "source", "object_id", "announce_attempts").first())
+    if row is None:
+        return False
+    payload = row["payload"]
+    kind = KINDS.get(event_object_type(payload))
+    if kind is None:
+        return False
+    mirrored = kind.model.objects.filter(pk=row["object_id"]).values_list("data", "deleted").first()
+    obj, gone = mirrored if mirrored else (event_object(payload) or {}, payload.get("type") in DELETING_TYPES)
+    if gone and not obj.get("deleted"):
+        obj = {**obj, "deleted": True}  # Stripe's own mark, for listeners
+    answers = stripe_event_applied.send_robust(sender=__name__, event=payload, obj=obj, kind=kind.object,
+                                               source=row["source"])
+    errors = [f"{getattr(receiver, '__qualname__', receiver)}: {exc.__class__.__name__}: {exc}"
+              for receiver, exc in answers if isinstance(exc, Exception)]
+    WebhookEvent.objects.filter(pk=event_id).update(
+        announced_at=None if errors else timezone.now(), announce_error="\n".join(errors)[:2000],
+        announce_attempts=F("announce_attempts") + 1,
+    )
+    if errors:
+        log.warning("listeners of %s failed: %s", event_id, "; ".join(errors)[:500])
+        tried = row["announce_attempts"]  # before this attempt
+        if tried < len(ANNOUNCE_RETRY_SECONDS):
+            queue.enqueue("payments.tasks.announce_event_task", event_id, countdown=ANNOUNCE_RETRY_SECONDS[tried])
+    return not errors
+
+
+def retry_announcements(event_ids: Iterable[str], *, actor) -> int:
+    """Announce applied events again whose listeners failed (the sync page's "Retry")."""
+    _require(actor, "payments.replay_event")
+    ids = list(WebhookEvent.objects.filter(pk__in=list(event_ids), status=WebhookEvent.Status.APPLIED,
+                                           announced_at__isnull=True).values_list("pk", flat=True))
+    with transaction.atomic():
+        for event_id in ids:
+            record(actor=actor, action=AuditAction.STRIPE_EVENT_REANNOUNCE, target=event_id)
+            queue.enqueue("payments.tasks.announce_event_task", event_id)
+    return len(ids)
 
 
 def record_event_failure(event_id: str, error: str, *, final: bool) -> None:
@@ -207,18 +238,15 @@ def replay_events(event_ids: Iterable[str], *, actor=None, enqueue: bool = True)
     """Re-apply stored events (failed ones, or applied ones after a fix). Audited per event."""
     _require(actor, "payments.replay_event")
     ids = list(event_ids)
-    from .tasks import apply_event_task
-
     with transaction.atomic():
         for event_id in ids:
-            _audit(actor, "stripe_event.replay", event_id)
-        if enqueue:
-            for event_id in ids:
-                transaction.on_commit(lambda e=event_id: apply_event_task.delay(e, replay=True))
+            record(actor=actor, action=AuditAction.STRIPE_EVENT_REPLAY, target=event_id)
+            if enqueue:
+                queue.enqueue("payments.tasks.apply_event_task", event_id, True)
     if not enqueue:
         for event_id in ids:
             try:
-                apply_event(event_id, source="replay", replay=True)
+                apply_event(event_id, replay=True)
             except Exception as exc:  # one bad event never stops the replay of the rest
                 record_event_failure(event_id, f"{exc.__class__.__name__}: {exc}", final=True)
     return len(ids)
@@ -229,12 +257,10 @@ def resync_objects(kind_name: str, object_ids: Iterable[str], *, actor=None) -> 
     _require(actor, "payments.resync_object")
     kind = KINDS[kind_name]
     fetched = [retrieve_object(kind, object_id) for object_id in object_ids]
-    from .mirror import upsert_fetched
-
     with transaction.atomic():
         upsert_fetched(fetched, stripe_api.now_seconds())
         for obj in fetched:
-            _audit(actor, "stripe_object.resync", obj["id"], object=kind_name)
+            record(actor=actor, action=AuditAction.STRIPE_OBJECT_RESYNC, target=obj["id"], object=kind_name)
     return len(fetched)
 
 
@@ -242,18 +268,18 @@ def sync_object(kind_name: str, object_id: str) -> bool:
     """Fetch one referenced object the mirror lacks (a dispute's charge). Idempotent."""
     kind = KINDS[kind_name]
     obj = retrieve_object(kind, object_id)
-    from .mirror import upsert_fetched
-
     written = upsert_fetched([obj], stripe_api.now_seconds())
     return bool(written.get(kind.object))
 
 
 __all__ = [
     "EventNotApplicable",
+    "announce_event",
     "apply_event",
     "kind_of",
     "record_event_failure",
     "replay_events",
     "resync_objects",
+    "retry_announcements",
     "sync_object",
 ]

@@ -170,12 +170,21 @@ class WebhookEvent(models.Model):
     last_error = models.TextField(blank=True, default="")
     received_at = models.DateTimeField()
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Once applied and committed, an event is announced (payments.signals.stripe_event_applied)
+    # to its listeners: console's timeline and contact linking. Null until every listener took
+    # it; a listener's error waits in announce_error for a retry. DB defaults: the webhook
+    # stores events with one raw INSERT that leaves these columns out.
+    announced_at = models.DateTimeField(null=True, blank=True)
+    announce_error = models.TextField(blank=True, default="", db_default="")
+    announce_attempts = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["-created"]
         indexes = [
             models.Index(fields=["status", "received_at"], name="event_status_received"),
             models.Index(fields=["object_id", "created"], name="event_object_created"),
+            models.Index(fields=["processed_at"], condition=models.Q(status="applied", announced_at__isnull=True),
+                         name="event_unannounced"),
         ]
         permissions = [
             ("view_sync_health", "Can see the Stripe sync health page"),

@@ -235,6 +235,9 @@ class SyncHealth:
     last_reconcile: SyncCursor | None
     cursors: list[SyncCursor]
     object_counts: dict[str, int]
+    # Applied events whose listeners (timeline, contact linking) failed: the newest 50, and all.
+    unannounced: list[WebhookEvent]
+    unannounced_total: int
 
     @property
     def total_events(self) -> int:
@@ -266,6 +269,8 @@ def sync_health() -> SyncHealth:
         WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED).defer("payload").order_by("-received_at")[:50]
     )
     cursors = list(SyncCursor.objects.order_by("name"))
+    unannounced = WebhookEvent.objects.filter(status=WebhookEvent.Status.APPLIED, announced_at__isnull=True).exclude(
+        announce_error="")
     # The planner's estimate would be cheaper on huge tables; exact counts are fine at our sizes.
     object_counts = {name: kind.model.objects.count() for name, kind in KINDS.items()}
     return SyncHealth(
@@ -286,6 +291,8 @@ def sync_health() -> SyncHealth:
         last_reconcile=_latest_cursor(cursors, "reconcile"),
         cursors=cursors,
         object_counts=object_counts,
+        unannounced=list(unannounced.defer("payload").order_by("-processed_at")[:50]),
+        unannounced_total=unannounced.count(),
     )
 
 
@@ -301,6 +308,15 @@ def failed_event_ids(ids: list[str] | None = None, limit: int = 1000) -> list[st
     if ids:
         qs = qs.filter(id__in=ids)
     return list(qs.order_by("received_at").values_list("id", flat=True)[:limit])
+
+
+def unannounced_event_ids(ids: list[str] | None = None, limit: int = 1000) -> list[str]:
+    """Applied events whose listeners failed: the given ones, or all (oldest first)."""
+    qs = WebhookEvent.objects.filter(status=WebhookEvent.Status.APPLIED, announced_at__isnull=True).exclude(
+        announce_error="")
+    if ids:
+        qs = qs.filter(id__in=ids)
+    return list(qs.order_by("processed_at").values_list("id", flat=True)[:limit])
 
 
 def replay_event_ids(

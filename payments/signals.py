@@ -2,14 +2,11 @@
 
 from django.dispatch import Signal
 
-# Sent inside the applying transaction, once per event, when it is first applied.
-# kwargs: event (dict, the Stripe event), obj (dict, the object as now mirrored),
-# kind (str, Stripe object type), source ("webhook" | "reconcile" | "replay"),
-# changed (bool: False for an event older than the mirror's state, which still happened).
+# Sent once per event after the transaction that first applied it committed (never inside
+# it: a listener's failure can't undo a mirror write), from payments.actions.announce_event,
+# with send_robust: each listener's error is kept on the event and the announcement is
+# retried, so listeners must be idempotent and keep their own writes atomic.
+# kwargs: event (dict, the Stripe event), obj (dict, the object as now mirrored, with
+# "deleted": True when Stripe deleted it), kind (str, Stripe object type), source
+# ("webhook" | "reconcile").
 stripe_event_applied = Signal()
-
-# Sent inside the transaction of every action a person or a job takes on payments data,
-# so the audit log (console) records it atomically with the change.
-# kwargs: actor (User or None), action (str), target (str, a Stripe id or a name),
-# details (dict, JSON-safe).
-payments_action = Signal()

@@ -8,15 +8,14 @@ Each action comes in two halves:
   the confirmation step shows it;
 - the action itself plans again (Stripe may have moved since the confirmation was shown), calls
   Stripe with an idempotency key derived from the confirmation's token, applies Stripe's answer
-  to the mirror and sends `payments_action` (the audit log) in one transaction.
+  to the mirror and writes the audit row (audit.log.record) in one transaction.
 
 A Stripe error or timeout raises `StripeActionFailed` with a message for the person, and leaves
 the mirror and the audit log as they were. Nothing here imports console or tickets.
 
 The same confirmation sent again (a double click, a retry after a timeout) returns what the first
 did and does nothing twice: a refund is found by its key in its Stripe metadata; a cancellation,
-a metadata change or a portal link by the audit log's row for its key, asked through
-`action_records` (console answers it).
+a metadata change or a portal link by the audit log's row for its key (audit.selectors).
 """
 
 from __future__ import annotations
@@ -34,13 +33,15 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import connection, transaction
-from django.dispatch import Signal
+
+from audit import selectors as audit_log
+from audit.log import record
+from audit.models import AuditAction
 
 from . import stripe_api
 from .mirror import ref, upsert_fetched
 from .models import Charge, Customer, Dispute, Product, Refund, Subscription
 from .money import format_money
-from .signals import payments_action
 
 # Stripe's own enums and limits.
 REFUND_REASONS = ("requested_by_customer", "duplicate", "fraudulent")
@@ -124,30 +125,15 @@ def _idempotency_key(action: str, target: str, token: str) -> str:
     return f"paydesk:{action}:{target}:{token}"
 
 
-def _audit(actor, action: str, target: str, **details) -> None:
-    payments_action.send(sender=__name__, actor=actor, action=action, target=target, details=details)
+def _audit(actor, action: AuditAction, target: str, **details) -> None:
+    record(actor=actor, action=action, target=target, **details)
 
 
-# What the audit log kept of an action on an object, asked before a confirmation is sent again.
-# The audit row is written in the same transaction as the mirror change, so it says exactly
-# which confirmations were carried out. payments never imports console: console answers.
-# kwargs: action (str), target (str). A receiver returns the `details` of each row, oldest first.
-action_records = Signal()
-
-
-def _records(action: str, target: str) -> list[dict] | None:
-    """The recorded details of `action` on `target`; None when nothing answers (then a
-    confirmation sent again can't be recognised, and the action refuses it as before)."""
-    answers = [answer for _, answer in action_records.send(sender=__name__, action=action, target=target)
-               if answer is not None]
-    if not answers:
-        return None
-    return [details for answer in answers for details in answer]
-
-
-def _recorded(records: list[dict] | None, key: str) -> dict | None:
-    """The record this confirmation (its idempotency key) left, if any."""
-    return next((r for r in records or () if r.get("idempotency_key") == key), None)
+def _recorded(action: AuditAction, target: str, key: str) -> dict | None:
+    """The audit row this confirmation (its idempotency key) left on `target`, if any: the row
+    is written in the same transaction as the mirror change, so it says exactly which
+    confirmations were carried out."""
+    return audit_log.recorded(action, target, idempotency_key=key)
 
 
 # A confirmation sent to Stripe leaves a mark in the cache for as long as Stripe keeps its key's
@@ -548,16 +534,13 @@ def _find_refund(charge_id: str, key: str, refunds: list[dict] | None = None) ->
     return None, False
 
 
-def _refund_audited(charge_id: str, key: str, mirrored: bool) -> bool:
+def _refund_audited(charge_id: str, key: str) -> bool:
     """Whether this confirmation's refund is in the audit log. Being mirrored is not enough:
     the webhook may mirror a refund whose answer never reached us, before the retry comes."""
-    records = _records("charge.refund", charge_id)
-    if records is None:  # nobody keeps the audit log: the mirror is the best sign there is
-        return mirrored
-    return _recorded(records, key) is not None
+    return _recorded(AuditAction.CHARGE_REFUND, charge_id, key) is not None
 
 
-def _apply_refund(actor, refund: dict, charge: dict | None, plan: RefundPlan | None, *, action: str, reason: str,
+def _apply_refund(actor, refund: dict, charge: dict | None, plan: RefundPlan | None, *, action: AuditAction, reason: str,
                   note: str, ticket_ref: str, key: str, **extra) -> None:
     """Mirror the refund (and the charge as re-read) and audit it, in one transaction."""
     with transaction.atomic():
@@ -571,7 +554,7 @@ def _apply_refund(actor, refund: dict, charge: dict | None, plan: RefundPlan | N
 
 
 def _create_refund(actor, plan: RefundPlan, *, key: str, reason: str, note: str, ticket_ref: str,
-                   action: str = "charge.refund", **extra) -> tuple[dict, dict | None]:
+                   action: AuditAction = AuditAction.CHARGE_REFUND, **extra) -> tuple[dict, dict | None]:
     metadata = {_KEY_FIELD: key, "paydesk_actor": actor.get_username()[:500], _ACTOR_ID_FIELD: str(actor.pk)}
     if ticket_ref:
         metadata["paydesk_ticket"] = ticket_ref
@@ -628,11 +611,11 @@ def refund_charge(
                 )
             # Read again: the earlier attempt may have landed after the read above.
             charge = _fetch("charges", charge_id, f"read charge {charge_id}")
-            if _refund_audited(charge_id, key, mirrored):
+            if _refund_audited(charge_id, key):
                 upsert_fetched([charge], stripe_api.now_seconds())
             else:
                 # Made by an attempt that never heard back: mirror and audit it now.
-                _apply_refund(actor, existing, charge, None, action="charge.refund", reason=reason, note=note,
+                _apply_refund(actor, existing, charge, None, action=AuditAction.CHARGE_REFUND, reason=reason, note=note,
                               ticket_ref=ticket_ref, key=key, recovered=True)
             return RefundResult(existing, charge, None, replayed=True)
         plan = build_refund_plan(actor, charge, amount=amount, currency=currency, refunds=refunds)
@@ -924,8 +907,8 @@ def cancel_subscription(
     ticket_ref = _text(ticket_ref, 100, "ticket reference")
     key = _idempotency_key("cancel", subscription_id, idempotency_key)
     with _single_flight(key):
-        records = _records("subscription.cancel", subscription_id)
-        done = _recorded(records, key)
+        records = audit_log.details_of(AuditAction.SUBSCRIPTION_CANCEL, subscription_id)
+        done = next((r for r in records if r.get("idempotency_key") == key), None)
         if done is not None:
             return _cancel_again(
                 actor, subscription_id, done, at_period_end=at_period_end, prorated=refund_last_invoice_prorated,
@@ -965,7 +948,7 @@ def cancel_subscription(
         with transaction.atomic():
             upsert_fetched([sub], stripe_api.now_seconds())
             _audit(
-                actor, "subscription.cancel", subscription_id,
+                actor, AuditAction.SUBSCRIPTION_CANCEL, subscription_id,
                 at_period_end=at_period_end, feedback=feedback, comment=comment, ticket=ticket_ref,
                 refund_amount=prorata.refund.amount if prorata else 0,
                 currency=plan.currency, idempotency_key=key, description=plan.describe(),
@@ -1012,14 +995,14 @@ def _cancel_again(
 
 
 def _lost_answer(
-    actor, refused: ActionRefused, records: list[dict] | None, subscription_id: str, key: str, *,
+    actor, refused: ActionRefused, records: list[dict], subscription_id: str, key: str, *,
     at_period_end: bool, prorated: bool, as_of: int | None,
 ) -> CancelPlan | None:
     """Stripe shows the subscription canceled (or canceling), and this confirmation, already sent
     to Stripe once, left no audit row: was it its attempt whose answer never came back (a timeout)?
     Yes when nothing in Paydesk did it otherwise, and Stripe's state is what this confirmation asked
     for, reached after it was shown. Then the plan of what it did; else None (refused as before)."""
-    if records is None or refused.code not in ("already_canceled", "already_canceling") or not _was_sent(key):
+    if refused.code not in ("already_canceled", "already_canceling") or not _was_sent(key):
         return None
     if any(bool(r.get("at_period_end")) == at_period_end for r in records):
         return None  # another confirmation in Paydesk did this: it is theirs
@@ -1057,8 +1040,8 @@ def _prorata_refund(
             refunds = _list_refunds(charge_id)  # Stripe's: the earlier attempt's answer may never have come back
             existing, mirrored = _find_refund(charge_id, refund_key, refunds)
             if existing:
-                if not _refund_audited(charge_id, refund_key, mirrored):  # made, its answer lost: record it now
-                    _apply_refund(actor, existing, None, None, action="charge.refund", reason="requested_by_customer",
+                if not _refund_audited(charge_id, refund_key):  # made, its answer lost: record it now
+                    _apply_refund(actor, existing, None, None, action=AuditAction.CHARGE_REFUND, reason="requested_by_customer",
                                   note=note, ticket_ref=ticket_ref, key=refund_key, subscription=subscription_id,
                                   invoice=invoice_id, recovered=True)
                 return replace(result, refund=existing, refund_earlier=True)
@@ -1176,7 +1159,7 @@ def update_customer_metadata(
     ticket_ref = _text(ticket_ref, 100, "ticket reference")
     key = _idempotency_key("metadata", customer_id, idempotency_key) if idempotency_key else ""
     with _single_flight(key) if key else contextlib.nullcontext():
-        done = _recorded(_records("customer.update_metadata", customer_id), key) if key else None
+        done = _recorded(AuditAction.CUSTOMER_UPDATE_METADATA, customer_id, key) if key else None
         if done is not None:
             _require(actor, "payments.update_customer_metadata", "change customer metadata")
             made = dict(done.get("set") or {}) | {k: "" for k in done.get("removed") or ()}
@@ -1197,7 +1180,7 @@ def update_customer_metadata(
         with transaction.atomic():
             upsert_fetched([customer], stripe_api.now_seconds())
             _audit(
-                actor, "customer.update_metadata", customer_id,
+                actor, AuditAction.CUSTOMER_UPDATE_METADATA, customer_id,
                 set={k: new for k, (_, new) in plan.set.items()},
                 previous={k: old for k, (old, _) in plan.set.items() if old is not None} | plan.removed,
                 removed=sorted(plan.removed), ticket=ticket_ref, description=plan.describe(),
@@ -1349,7 +1332,7 @@ def create_portal_session(
     ticket_ref = _text(ticket_ref, 100, "ticket reference")
     key = _idempotency_key("portal", customer_id, idempotency_key) if idempotency_key else ""
     with _single_flight(key) if key else contextlib.nullcontext():
-        done = _recorded(_records("billing_portal.session.create", customer_id), key) if key else None
+        done = _recorded(AuditAction.PORTAL_SESSION_CREATE, customer_id, key) if key else None
         plan = plan_portal_session(
             actor, customer_id, flow=flow, subscription_id=subscription_id,
             retention_coupon=retention_coupon, locale=locale, return_url=return_url,
@@ -1361,7 +1344,7 @@ def create_portal_session(
             return PortalResult(session, plan, replayed=True)
         with transaction.atomic():
             _audit(
-                actor, "billing_portal.session.create", customer_id,
+                actor, AuditAction.PORTAL_SESSION_CREATE, customer_id,
                 session=session.get("id"), flow=plan.flow or "", subscription=plan.subscription_id,
                 coupon=plan.coupon, locale=plan.locale, ticket=ticket_ref, description=plan.describe(),
                 **({"idempotency_key": key} if key else {}),
@@ -1372,6 +1355,6 @@ def create_portal_session(
 __all__ = [
     "ActionError", "ActionInProgress", "ActionRefused", "PartiallyCompleted", "RefundLimitExceeded",
     "StripeActionFailed", "cancel_subscription", "create_portal_session", "plan_cancel", "plan_metadata_update",
-    "action_records", "plan_portal_session", "plan_refund", "portal_locale", "prorated_amount", "refund_charge",
+    "plan_portal_session", "plan_refund", "portal_locale", "prorated_amount", "refund_charge",
     "refund_limit", "refunded_by", "update_customer_metadata",
 ]

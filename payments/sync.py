@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import stripe_api
+from . import queue, stripe_api
 from .events import HANDLED_TYPES, InvalidEvent, store_event, validate_event
 from .mirror import KINDS, Kind, upsert_fetched
 from .models import SyncCursor, WebhookEvent
@@ -308,8 +308,6 @@ def reconcile() -> ReconcileResult:
     The window starts a little before the newest event seen by the previous complete run;
     it moves forward only when a listing completes, so a failed run is simply repeated.
     """
-    from .tasks import apply_event_task
-
     now = stripe_api.now_seconds()
     floor = now - RETENTION_SECONDS
     with transaction.atomic():
@@ -341,12 +339,9 @@ def reconcile() -> ReconcileResult:
                         continue
                     result.new += 1
                     if status == WebhookEvent.Status.PENDING:
-                        # robust: a broker hiccup must not fail the run; the event is stored
-                        # pending, and requeue_stale_events queues it again.
-                        transaction.on_commit(
-                            lambda e=payload["id"]: apply_event_task.delay(e, source=WebhookEvent.Source.RECONCILE.value),
-                            robust=True,
-                        )
+                        # A broker hiccup must not fail the run: the event is stored pending,
+                        # and requeue_stale_events queues it again.
+                        queue.enqueue("payments.tasks.apply_event_task", payload["id"])
     except Exception as exc:
         SyncCursor.objects.filter(name=RECONCILE_CURSOR).update(last_error=_error_text(exc))
         raise

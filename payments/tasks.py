@@ -11,7 +11,8 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
 from . import stripe_api
-from .actions import EventNotApplicable, apply_event, record_event_failure, sync_object
+from .actions import EventNotApplicable, announce_event, apply_event, record_event_failure, sync_object
+from .sync import backfill, reconcile
 from .models import WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,9 @@ def _backoff(retries: int) -> int:
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def apply_event_task(self, event_id: str, replay: bool = False, source: str | None = None):
+    # `source` is no longer read (the stored event knows it); kept for tasks already queued.
     try:
-        return apply_event(event_id, source=source, replay=replay)
+        return apply_event(event_id, replay=replay)
     except EventNotApplicable as exc:
         record_event_failure(event_id, str(exc), final=True)
         return WebhookEvent.Status.FAILED
@@ -57,8 +59,16 @@ def sync_object_task(self, kind_name: str, object_id: str):
 
 
 @shared_task(acks_late=True)
+def announce_event_task(event_id: str) -> bool:
+    """Tell the listeners again of an applied event (announce_event keeps the error and queues
+    the next try itself)."""
+    return announce_event(event_id)
+
+
+@shared_task(acks_late=True)
 def requeue_stale_events(older_than_seconds: int = 120) -> int:
-    """Pending events whose enqueue was lost (the broker was down at commit) get queued again."""
+    """Pending events whose enqueue was lost (the broker was down at commit) get queued again,
+    and so do applied events whose announcement was lost (a worker died after the commit)."""
     cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
     ids = list(
         WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING, received_at__lt=cutoff)
@@ -67,13 +77,20 @@ def requeue_stale_events(older_than_seconds: int = 120) -> int:
     )
     for event_id in ids:
         apply_event_task.delay(event_id)
-    return len(ids)
+    # Those with an error are on their own retry schedule (or given up on, shown on /sync/).
+    unannounced = list(
+        WebhookEvent.objects.filter(status=WebhookEvent.Status.APPLIED, announced_at__isnull=True,
+                                    announce_error="", processed_at__lt=cutoff)
+        .order_by("processed_at")
+        .values_list("id", flat=True)[:5000]
+    )
+    for event_id in unannounced:
+        announce_event_task.delay(event_id)
+    return len(ids) + len(unannounced)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=3)
 def reconcile_events(self) -> dict:
-    from .sync import reconcile
-
     if not stripe_api.is_configured():
         return {"skipped": "no STRIPE_API_KEY"}
     try:
@@ -86,6 +103,4 @@ def reconcile_events(self) -> dict:
 
 @shared_task(acks_late=True)
 def backfill_task(resources: list[str] | None = None, since: int | None = None) -> dict:
-    from .sync import backfill
-
     return {name: r.as_dict() for name, r in backfill(resources, since=since).items()}

@@ -8,6 +8,7 @@ urlpatterns = [
     path("stripe/events/<str:event_id>/", views.event_detail, name="event_detail"),
     path("sync/", views.sync_health, name="sync_health"),
     path("sync/replay/", views.replay_failed, name="replay_failed"),
+    path("sync/retry-follow-up/", views.retry_follow_up, name="retry_follow_up"),
     path("stripe/<slug:slug>/", views.mirror_list, name="mirror_list"),
     path("stripe/<slug:slug>/<str:object_id>/", views.mirror_object, name="mirror_object"),
 ]

@@ -306,3 +306,16 @@ def replay_failed(request: HttpRequest) -> HttpResponse:
     count = actions.replay_events(ids, actor=request.user)
     messages.success(request, f"Queued {count} failed event{'s' if count != 1 else ''} for replay.")
     return redirect("sync_health")
+
+
+@require_POST
+@permission_required("payments.replay_event", raise_exception=True)
+def retry_follow_up(request: HttpRequest) -> HttpResponse:
+    """The sync page's retry of what failed after an event was applied (timeline, contacts)."""
+    ids = selectors.unannounced_event_ids(request.POST.getlist("event")[:1000])
+    if not ids:
+        messages.info(request, "Nothing is waiting for a retry.")
+        return redirect("sync_health")
+    count = actions.retry_announcements(ids, actor=request.user)
+    messages.success(request, f"Queued the follow-up of {count} event{'s' if count != 1 else ''} again.")
+    return redirect("sync_health")

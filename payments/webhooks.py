@@ -9,11 +9,12 @@ import time
 import stripe
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.db import DatabaseError, DataError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from . import queue
 from .events import InvalidEvent, store_event, validate_event
 from .models import WebhookEvent
 
@@ -74,7 +75,8 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
         # Outside a transaction, on_commit runs the enqueue as soon as the INSERT committed.
         inserted, status = store_event(payload, raw=text)
         if inserted and status == WebhookEvent.Status.PENDING:
-            transaction.on_commit(lambda: _enqueue(payload["id"]), robust=True)
+            # If the broker is down the event stays pending; requeue_stale_events picks it up.
+            queue.enqueue("payments.tasks.apply_event_task", payload["id"])
     except (DataError, IntegrityError):
         return _reply(400, "event cannot be stored")
     except DatabaseError:
@@ -84,10 +86,3 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
         response["Retry-After"] = "30"
         return response
     return _reply(200, "stored" if inserted else "duplicate", event=payload["id"])
-
-
-def _enqueue(event_id: str) -> None:
-    from .tasks import apply_event_task
-
-    # If the broker is down the event stays pending; requeue_stale_events picks it up.
-    apply_event_task.delay(event_id)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests import factories
+from tests import factories, helpers
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "whsec_test_primary_3f9a"
@@ -130,9 +130,12 @@ def as_user(client):
 @pytest.fixture
 def eager_tasks():
     """Celery tasks run in-process for this test, so a queued task has its effect here."""
-    from console.celery import app as celery_app
+    with helpers.eager_tasks():
+        yield
 
-    old = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = old
+
+@pytest.fixture
+def committed(eager_tasks):
+    """committed(): a block whose after-commit work (listeners, queued tasks) runs as a commit
+    would; tasks stay eager for the rest of the test."""
+    return helpers.committed

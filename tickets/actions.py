@@ -2,7 +2,7 @@
 
 Each action validates its input, checks the actor's permission (actor=None is the system:
 an inbound channel, a workflow, an integration), runs in one transaction, announces itself
-on `tickets_action` (console writes the audit entry in the same transaction) and queues
+in the audit log (audit.log.record, in the same transaction) and queues
 outbound sends with on_commit. Views, admin, tasks and commands call these; none of them
 saves a model directly. Functions take model instances or primary keys.
 """
@@ -23,7 +23,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from audit.log import record
+from audit.models import AuditAction
+
 from . import identity as identity_rules
+from . import queue
 from .models import (
     Attachment,
     Channel,
@@ -37,7 +41,7 @@ from .models import (
     Ticket,
 )
 from .sanitize import clean_html
-from .signals import message_received, ticket_created, tickets_action
+from .signals import message_received, ticket_created
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +110,8 @@ class Received:
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _audit(actor, action: str, target: str, **details) -> None:
-    tickets_action.send(sender=__name__, actor=actor, action=action, target=target, details=details)
+def _audit(actor, action: AuditAction, target: str, **details) -> None:
+    record(actor=actor, action=action, target=target, **details)
 
 
 def _require(actor, *perms: str) -> None:
@@ -255,7 +259,7 @@ def resolve_contact(kind: str, value: str, *, name: str = "") -> tuple[Contact, 
         with transaction.atomic():
             contact = Contact.objects.create(name=(name or "")[:255])
             ident = Identity.objects.create(contact=contact, kind=kind, value=value)
-            _audit(None, "contact.create", _target(contact), kind=kind, value=value)
+            _audit(None, AuditAction.CONTACT_CREATE, _target(contact), kind=kind, value=value)
     except IntegrityError:
         found = Identity.objects.select_related("contact").get(kind=kind, value=value)
         return found.contact, found, False
@@ -267,7 +271,7 @@ def create_contact(*, actor, name: str = "", identities: Sequence[tuple[str, str
     pairs = [(kind, identity_rules.normalise(kind, value)) for kind, value in identities]
     with transaction.atomic():
         contact = Contact.objects.create(name=name[:255])
-        _audit(actor, "contact.create", _target(contact), name=name)
+        _audit(actor, AuditAction.CONTACT_CREATE, _target(contact), name=name)
         for kind, value in pairs:
             link_identity(actor=actor, contact=contact, kind=kind, value=value)
     return contact
@@ -280,7 +284,7 @@ def update_contact(*, actor, contact, name: str) -> Contact:
         old = contact.name
         Contact.objects.filter(pk=contact.pk).update(name=name[:255])
         _bump_contact(contact, "name")
-        _audit(actor, "contact.update", _target(contact), name={"from": old, "to": contact.name})
+        _audit(actor, AuditAction.CONTACT_UPDATE, _target(contact), name={"from": old, "to": contact.name})
     return contact
 
 
@@ -309,7 +313,7 @@ def link_identity(*, actor, contact, kind: str, value: str, reason: str = "") ->
         except IntegrityError:
             raise ActionError(f"{kind} {value} was linked elsewhere at the same moment; try again.") from None
         _bump_contact(contact)
-        _audit(actor, "identity.link", _target(contact), kind=kind, value=value, reason=reason)
+        _audit(actor, AuditAction.IDENTITY_LINK, _target(contact), kind=kind, value=value, reason=reason)
         return LinkResult(ident, created=True)
 
 
@@ -337,7 +341,7 @@ def unlink_identity(*, actor, identity, reason: str = "") -> None:
         kind, value = ident.kind, ident.value
         ident.delete()
         _bump_contact(contact)
-        _audit(actor, "identity.unlink", _target(contact), kind=kind, value=value, reason=reason)
+        _audit(actor, AuditAction.IDENTITY_UNLINK, _target(contact), kind=kind, value=value, reason=reason)
 
 
 def contact_merge(*, actor, survivor, merged, reason: str = "") -> ContactMerge:
@@ -377,7 +381,7 @@ def contact_merge(*, actor, survivor, merged, reason: str = "") -> ContactMerge:
             reason=reason[:255], moved=moved, survivor_version=survivor.version,
         )
         _audit(
-            actor, "contact.merge", _target(survivor), merged=merged.pk, merge=record.pk, reason=reason,
+            actor, AuditAction.CONTACT_MERGE, _target(survivor), merged=merged.pk, merge=record.pk, reason=reason,
             tickets=len(moved["tickets"]), messages=len(moved["messages"]),
             identities=[f"{i['kind']}:{i['value']}" for i in moved["identities"]],
         )
@@ -422,7 +426,7 @@ def undo_merge(*, actor, merge) -> ContactMerge:
         record.undone_at = timezone.now()
         record.undone_by = actor if getattr(actor, "pk", None) else None
         record.save(update_fields=["undone_at", "undone_by"])
-        _audit(actor, "contact.merge_undo", _target(survivor), merged=merged.pk, merge=record.pk)
+        _audit(actor, AuditAction.CONTACT_MERGE_UNDO, _target(survivor), merged=merged.pk, merge=record.pk)
     return record
 
 
@@ -458,9 +462,10 @@ def _new_ticket(*, actor, requester: Contact, subject: str, channel: str, priori
     )
     if tags:
         ticket.tags.set(_tags(_tag_names(tags)))
-    _audit(actor, "ticket.create", _target(ticket), channel=channel, requester=requester.pk, priority=priority,
+    _audit(actor, AuditAction.TICKET_CREATE, _target(ticket), channel=channel, requester=requester.pk, priority=priority,
            subject=ticket.subject)
-    ticket_created.send(sender=__name__, ticket=ticket, actor=actor)
+    # Listeners (console's timeline) hear of it once it is committed, never inside.
+    transaction.on_commit(lambda: ticket_created.send(sender=__name__, ticket=ticket, actor=actor), robust=True)
     return ticket
 
 
@@ -588,10 +593,11 @@ def receive_message(*, actor=None, channel: str, sender: str, sender_name: str =
             # A new message for the contact is a change: an older merge can no longer be undone
             # without splitting this conversation from the identity it came from.
             _bump_contact(contact)
-            _audit(actor, "message.receive", _target(ticket), channel=channel, sender=sender_value,
+            _audit(actor, AuditAction.MESSAGE_RECEIVE, _target(ticket), channel=channel, sender=sender_value,
                    message=message.pk, attachments=len(stored), refused=sum(a.refused for a in stored))
-            message_received.send(sender=__name__, message=message, ticket=ticket, contact=contact,
-                                  created_ticket=opened)
+            transaction.on_commit(lambda: message_received.send(
+                sender=__name__, message=message, ticket=ticket, contact=contact, created_ticket=opened,
+            ), robust=True)
     except IntegrityError:
         # The same message stored by a concurrent delivery: that one wins, this one is a no-op.
         if channel_message_id:
@@ -685,7 +691,7 @@ def reply(*, actor, ticket, body: str, html: str = "", attachments: Sequence[Inc
             fields += _status_fields(ticket, status)
         _refresh_sla(ticket)
         _touch(ticket, *fields)
-        _audit(actor, "ticket.reply", _target(ticket), message=message.pk, channel=message.channel,
+        _audit(actor, AuditAction.TICKET_REPLY, _target(ticket), message=message.pk, channel=message.channel,
                recipient=message.recipient, status=ticket.status)
         _enqueue_delivery(message.pk)
     return message
@@ -715,9 +721,7 @@ def _reply_subject(ticket: Ticket) -> str:
 
 
 def _enqueue_delivery(message_id: int) -> None:
-    from .tasks import deliver_message_task
-
-    transaction.on_commit(lambda: deliver_message_task.delay(message_id))
+    queue.enqueue("tickets.tasks.deliver_message_task", message_id)
 
 
 def add_note(*, actor, ticket, body: str, html: str = "", attachments: Sequence[IncomingAttachment] = ()) -> Message:
@@ -733,7 +737,7 @@ def add_note(*, actor, ticket, body: str, html: str = "", attachments: Sequence[
         if attachments:
             _store_attachments(message, attachments)
         _touch(ticket)
-        _audit(actor, "ticket.note", _target(ticket), message=message.pk)
+        _audit(actor, AuditAction.TICKET_NOTE, _target(ticket), message=message.pk)
     return message
 
 
@@ -761,7 +765,7 @@ def set_status(*, actor, ticket, status: str, expected_version: int | None = Non
         old = ticket.status
         fields = _status_fields(ticket, status)
         _touch(ticket, *fields)
-        _audit(actor, "ticket.status", _target(ticket), status={"from": old, "to": status})
+        _audit(actor, AuditAction.TICKET_STATUS, _target(ticket), status={"from": old, "to": status})
     return ticket
 
 
@@ -783,7 +787,7 @@ def set_priority(*, actor, ticket, priority: str) -> Ticket:
         ticket.first_response_due, ticket.resolution_due = sla_times(priority, ticket.created)
         _refresh_sla(ticket)
         _touch(ticket, "priority", "first_response_due", "resolution_due", "sla_due")
-        _audit(actor, "ticket.priority", _target(ticket), priority={"from": old, "to": priority})
+        _audit(actor, AuditAction.TICKET_PRIORITY, _target(ticket), priority={"from": old, "to": priority})
     return ticket
 
 
@@ -797,7 +801,7 @@ def set_subject(*, actor, ticket, subject: str) -> Ticket:
         old = ticket.subject
         ticket.subject = subject
         _touch(ticket, "subject")
-        _audit(actor, "ticket.subject", _target(ticket), subject={"from": old, "to": subject})
+        _audit(actor, AuditAction.TICKET_SUBJECT, _target(ticket), subject={"from": old, "to": subject})
     return ticket
 
 
@@ -822,7 +826,7 @@ def assign(*, actor, ticket, assignee=UNSET, team=UNSET) -> Ticket:
         if not fields:
             return ticket
         _touch(ticket, *fields)
-        _audit(actor, "ticket.assign", _target(ticket), **changes)
+        _audit(actor, AuditAction.TICKET_ASSIGN, _target(ticket), **changes)
     return ticket
 
 
@@ -845,7 +849,7 @@ def set_tags(*, actor, ticket, tags: Iterable[str] = (), add: Iterable[str] = ()
             return ticket
         ticket.tags.set(_tags(wanted))
         _touch(ticket)
-        _audit(actor, "ticket.tags", _target(ticket), tags={"from": before, "to": sorted(wanted)})
+        _audit(actor, AuditAction.TICKET_TAGS, _target(ticket), tags={"from": before, "to": sorted(wanted)})
     return ticket
 
 
@@ -896,7 +900,7 @@ def apply_macro(*, actor, ticket, macro, body: str | None = None, as_note: bool 
             set_priority(actor=actor, ticket=ticket, priority=macro.set_priority)
         if macro.set_status:
             set_status(actor=actor, ticket=ticket, status=macro.set_status)
-        _audit(actor, "ticket.macro", _target(ticket), macro=macro.name)
+        _audit(actor, AuditAction.TICKET_MACRO, _target(ticket), macro=macro.name)
         return _ticket(ticket)
 
 
@@ -967,7 +971,7 @@ def mark_delivered(message_id: int, *, channel_message_id: str = "") -> None:
             fields["channel_message_id"] = channel_message_id[:998]
         Message.objects.filter(pk=message_id).update(**fields)
         ticket_id = Message.objects.filter(pk=message_id).values_list("ticket_id", flat=True).first()
-        _audit(None, "message.delivered", f"message:{message_id}", ticket=ticket_id)
+        _audit(None, AuditAction.MESSAGE_DELIVERED, f"message:{message_id}", ticket=ticket_id)
 
 
 def mark_delivery_failed(message_id: int, error: str, *, final: bool) -> None:
@@ -979,7 +983,7 @@ def mark_delivery_failed(message_id: int, error: str, *, final: bool) -> None:
         )
         if final:
             ticket_id = Message.objects.filter(pk=message_id).values_list("ticket_id", flat=True).first()
-            _audit(None, "message.delivery_failed", f"message:{message_id}", ticket=ticket_id, error=error[:500])
+            _audit(None, AuditAction.MESSAGE_DELIVERY_FAILED, f"message:{message_id}", ticket=ticket_id, error=error[:500])
 
 
 def retry_delivery(*, actor, message) -> Message:
@@ -997,7 +1001,7 @@ def retry_delivery(*, actor, message) -> Message:
             raise TicketClosed(f"Ticket #{msg.ticket.number} is closed.", code="closed")
         msg.delivery_status = Message.Delivery.QUEUED
         msg.save(update_fields=["delivery_status"])
-        _audit(actor, "message.retry", _target(msg.ticket), message=msg.pk)
+        _audit(actor, AuditAction.MESSAGE_RETRY, _target(msg.ticket), message=msg.pk)
         _enqueue_delivery(msg.pk)
     return msg
 
@@ -1015,7 +1019,7 @@ def save_team(*, actor, team: Team, members: Iterable | None = None) -> Team:
         team.save()
         if members is not None:
             team.members.set(members)
-        _audit(actor, "team.create" if created else "team.update", _target(team), name=team.name)
+        _audit(actor, AuditAction.TEAM_CREATE if created else AuditAction.TEAM_UPDATE, _target(team), name=team.name)
     return team
 
 
@@ -1024,7 +1028,7 @@ def delete_team(*, actor, team: Team) -> None:
     with transaction.atomic():
         name, pk = team.name, team.pk
         team.delete()
-        _audit(actor, "team.delete", f"team:{pk}", name=name)
+        _audit(actor, AuditAction.TEAM_DELETE, f"team:{pk}", name=name)
 
 
 def save_macro(*, actor, macro: Macro) -> Macro:
@@ -1033,7 +1037,7 @@ def save_macro(*, actor, macro: Macro) -> Macro:
     with transaction.atomic():
         created = macro.pk is None
         macro.save()
-        _audit(actor, "macro.create" if created else "macro.update", _target(macro), name=macro.name)
+        _audit(actor, AuditAction.MACRO_CREATE if created else AuditAction.MACRO_UPDATE, _target(macro), name=macro.name)
     return macro
 
 
@@ -1042,7 +1046,7 @@ def delete_macro(*, actor, macro: Macro) -> None:
     with transaction.atomic():
         name, pk = macro.name, macro.pk
         macro.delete()
-        _audit(actor, "macro.delete", f"macro:{pk}", name=name)
+        _audit(actor, AuditAction.MACRO_DELETE, f"macro:{pk}", name=name)
 
 
 __all__ = [

@@ -9,6 +9,8 @@ class TicketsConfig(AppConfig):
     def ready(self):
         from anymail.signals import inbound
 
+        from . import tasks  # noqa: F401  (registers the tasks that tickets.queue names)
+
         from .email_in import on_anymail_inbound
 
         inbound.connect(on_anymail_inbound, dispatch_uid="tickets.email_in")

@@ -10,9 +10,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.log import record
+from audit.models import AuditAction
+
 from . import actions
 from .models import Channel, Identity, LineEvent, Message
-from .signals import tickets_action
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +127,9 @@ def _follow(user_id: str, *, following: bool, event_id: str) -> None:
     contact, ident, _ = actions.resolve_contact(Identity.Kind.LINE, user_id)
     if ident.reachable != following:
         Identity.objects.filter(pk=ident.pk).update(reachable=following)
-    tickets_action.send(
-        sender=__name__, actor=None, action="identity.line_follow" if following else "identity.line_unfollow",
-        target=f"contact:{contact.pk}", details={"value": ident.value, "event": event_id},
+    record(
+        actor=None, action=AuditAction.IDENTITY_LINE_FOLLOW if following else AuditAction.IDENTITY_LINE_UNFOLLOW,
+        target=f"contact:{contact.pk}", value=ident.value, event=event_id,
     )
 
 

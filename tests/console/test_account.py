@@ -6,7 +6,8 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from console import actions
-from console.models import AuditEntry, UserPreference
+from audit.models import AuditEntry
+from console.models import UserPreference
 from tests.conftest import ROLE_FIXTURES
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from console.celery import app as celery_app
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from payments import actions
 from payments.events import store_event
 from payments.models import SyncCursor

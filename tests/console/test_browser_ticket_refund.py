@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from console.models import AuditEntry, TimelineEntry
+from audit.models import AuditEntry
+from console.models import TimelineEntry
 from payments.mirror import upsert_fetched
 from tickets import actions as ticket_actions
 from tests import factories
@@ -26,8 +27,9 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def ticket_with_charge(localstripe, settings):
-    """Misaki wrote in about an order; her Stripe customer paid ¥5,000 for it, at localstripe."""
+def ticket_with_charge(localstripe, settings, eager_tasks):
+    """Misaki wrote in about an order; her Stripe customer paid ¥5,000 for it, at localstripe.
+    Tasks run eagerly in the server thread, standing in for the worker that writes the timeline."""
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False  # plain http on loopback
     # As in `make demo`: DEBUG brings django-htmx's script, which must not eat refusals.
     settings.DEBUG = True

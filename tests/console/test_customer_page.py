@@ -9,24 +9,17 @@ from django.urls import reverse
 
 from console.models import TimelineEntry, UserPreference
 from console.selectors import timeline_page
-from payments.actions import apply_event
-from payments.events import store_event
 from tests import factories
+from tests.helpers import deliver
 
 pytestmark = pytest.mark.django_db
 NOW = int(time.time())
 
 
-def apply(type_, obj, **kw):
-    payload = factories.event(type_, obj, **kw)
-    store_event(payload)
-    apply_event(payload["id"])
-
-
 @pytest.fixture
 def shop():
     cus = factories.CustomerFactory(email="mika@example.jp", name="Mika", metadata={"Tier": "VIP"})
-    apply("customer.created", cus, created=NOW - 90000)
+    deliver("customer.created", cus, created=NOW - 90000)
     from tickets.models import Identity
 
     contact = Identity.objects.get(value=cus["id"]).contact
@@ -72,9 +65,9 @@ def test_page_header_money_and_time_zone(client, agent, shop):
     cus, contact = shop
     ch = factories.ChargeFactory(customer=cus["id"], amount=1000, amount_refunded=300, currency="jpy",
                                  created=1767225600)  # 2026-01-01 00:00 UTC
-    apply("charge.succeeded", ch, created=NOW - 100)
+    deliver("charge.succeeded", ch, created=NOW - 100)
     dp = factories.DisputeFactory(charge=ch["id"])
-    apply("charge.dispute.created", dp, created=NOW - 50)
+    deliver("charge.dispute.created", dp, created=NOW - 50)
     UserPreference.objects.create(user=agent, time_zone="Asia/Tokyo")
     client.force_login(agent)
     html = client.get(reverse("customer", args=[contact.pk])).content.decode()
@@ -107,15 +100,15 @@ def test_why_was_i_charged_chain(client, agent, shop):
     factories.mirror(price)
     sub = factories.SubscriptionFactory(customer=cus["id"], currency="jpy", items={"object": "list", "data": [
         {"id": "si_1", "object": "subscription_item", "price": price}]})
-    apply("customer.subscription.created", sub, created=NOW - 80000)
+    deliver("customer.subscription.created", sub, created=NOW - 80000)
     inv = factories.InvoiceFactory(customer=cus["id"], subscription=sub["id"], currency="jpy", amount_paid=1500,
                                    billing_reason="subscription_cycle",
                                    lines={"object": "list", "data": [{"period": {"start": NOW - 1000, "end": NOW + 86400 * 30}}]})
-    apply("invoice.paid", inv, created=NOW - 900)
+    deliver("invoice.paid", inv, created=NOW - 900)
     ch = factories.ChargeFactory(customer=cus["id"], amount=1500, currency="jpy", invoice=inv["id"], created=NOW - 900)
-    apply("charge.succeeded", ch, created=NOW - 900)
+    deliver("charge.succeeded", ch, created=NOW - 900)
     # Cancelled after the renewal was charged: the agent sees "after".
-    apply("customer.subscription.deleted", {**sub, "status": "canceled", "canceled_at": NOW - 100}, created=NOW - 100)
+    deliver("customer.subscription.deleted", {**sub, "status": "canceled", "canceled_at": NOW - 100}, created=NOW - 100)
     entry = TimelineEntry.objects.get(kind="payment_succeeded")
     client.force_login(agent)
     html = client.get(reverse("timeline_entry", args=[contact.pk, entry.pk])).content.decode()
@@ -129,8 +122,8 @@ def test_one_off_charge_and_agent_purchase_detail(client, agent, shop):
         "id": "spt_x", "object": "shared_payment.granted_token",
         "usage_limits": {"currency": "jpy", "max_amount": 5000, "expires_at": 1767225600}})
     ch = factories.ChargeFactory(customer=cus["id"], payment_intent=pi["id"], description="Gift box")
-    apply("payment_intent.succeeded", pi, created=NOW - 70)
-    apply("charge.succeeded", ch, created=NOW - 60)
+    deliver("payment_intent.succeeded", pi, created=NOW - 70)
+    deliver("charge.succeeded", ch, created=NOW - 60)
     entry = TimelineEntry.objects.get(kind="payment_succeeded")
     client.force_login(agent)
     html = client.get(reverse("customer", args=[contact.pk]) + "?filter=agent").content.decode()

@@ -27,7 +27,8 @@ from django.utils import timezone
 
 from console import demo_seed, demo_tickets
 from console.celery import app as celery_app
-from console.models import AuditEntry, TimelineEntry
+from audit.models import AuditEntry
+from console.models import TimelineEntry
 from payments.models import (
     Charge, Customer, Dispute, EarlyFraudWarning, Invoice, PaymentIntent, Price, Product, Refund, Subscription,
     WebhookEvent,

@@ -9,9 +9,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from payments.mirror import upsert_fetched
 from tests import factories
+from tests.helpers import committed
 # localstripe refuses a refund's `reason` that Stripe accepts: the recording gateway in front of it drops it.
 from tests.payments.test_stripe_actions import gateway_server, gw  # noqa: F401
 
@@ -270,8 +271,9 @@ def test_recent_activity_beside_a_ticket_leaves_that_ticket_out(client, agent, s
     from tickets import actions as ticket_actions
 
     contact = stocked["contact"]
-    here = ticket_actions.create_ticket(actor=agent, requester=contact, subject="Refund please", channel="email")
-    earlier = ticket_actions.create_ticket(actor=agent, requester=contact, subject="Card declined", channel="line")
+    with committed():
+        here = ticket_actions.create_ticket(actor=agent, requester=contact, subject="Refund please", channel="email")
+        earlier = ticket_actions.create_ticket(actor=agent, requester=contact, subject="Card declined", channel="line")
     client.force_login(agent)
     html = client.get(f"/customers/{contact.pk}/panel?ticket={here.pk}", HTTP_HX_REQUEST="true").content.decode()
     activity = html[html.index("Recent activity"):]
@@ -307,7 +309,8 @@ def test_agent_over_the_limit_hands_the_refund_to_finance_once(client, agent, ov
     refused = client.post(o["base"] + "/preview", o["data"], HTTP_HX_REQUEST="true")
     assert refused.status_code == 400
     assert b"Ask finance to refund it" in refused.content and b"/refund/ask-finance" in refused.content
-    asked = client.post(o["base"] + "/ask-finance", o["data"], HTTP_HX_REQUEST="true")
+    with committed():
+        asked = client.post(o["base"] + "/ask-finance", o["data"], HTTP_HX_REQUEST="true")
     assert asked.status_code == 200, asked.content
     assert f"Asked finance: a note on ticket #{o['ticket'].number}".encode() in asked.content
     assert asked["HX-Trigger"] == "paydesk:panel-refresh"

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from payments.mirror import upsert_fetched
 from payments.models import Customer, Subscription
 from tests import factories

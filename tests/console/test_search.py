@@ -6,25 +6,18 @@ import time
 import pytest
 from django.urls import reverse
 
-from payments.actions import apply_event
-from payments.events import store_event
 from tests import factories
+from tests.helpers import deliver
 from tickets import actions as ticket_actions
 
 pytestmark = pytest.mark.django_db
 NOW = int(time.time())
 
 
-def apply(type_, obj):
-    payload = factories.event(type_, obj, created=NOW - 100)
-    store_event(payload)
-    apply_event(payload["id"])
-
-
 @pytest.fixture
 def mika(agent):
     cus = factories.CustomerFactory(email="mika@example.jp", name="Mika Tanaka")
-    apply("customer.created", cus)
+    deliver("customer.created", cus, created=NOW - 100)
     from tickets.models import Identity
 
     contact = Identity.objects.get(value=cus["id"]).contact
@@ -32,9 +25,9 @@ def mika(agent):
     ticket_actions.link_identity(actor=agent, contact=contact, kind="line", value=line)
     ticket_actions.link_identity(actor=agent, contact=contact, kind="phone", value="+81 90-1234-5678")
     ch = factories.ChargeFactory(customer=cus["id"])
-    apply("charge.succeeded", ch)
+    deliver("charge.succeeded", ch, created=NOW - 100)
     dp = factories.DisputeFactory(charge=ch["id"])
-    apply("charge.dispute.created", dp)
+    deliver("charge.dispute.created", dp, created=NOW - 100)
     ticket = ticket_actions.create_ticket(actor=agent, requester=contact, subject="Refund?")
     return {"contact": contact, "cus": cus, "ch": ch, "dp": dp, "line": line, "ticket": ticket}
 
@@ -49,7 +42,8 @@ def test_one_match_goes_to_the_customer_page(client, agent, mika, key):
          "cus": mika["cus"]["id"], "ch": mika["ch"]["id"], "pi": mika["ch"]["payment_intent"],
          "dp": mika["dp"]["id"], "ticket": f"#{mika['ticket'].number}"}[key]
     if key == "pi":
-        apply("payment_intent.succeeded", factories.PaymentIntentFactory(id=q, customer=mika["cus"]["id"]))
+        deliver("payment_intent.succeeded", factories.PaymentIntentFactory(id=q, customer=mika["cus"]["id"]),
+                created=NOW - 100)
     client.force_login(agent)
     assert go(client, q)["Location"] == reverse("customer", args=[mika["contact"].pk])
 

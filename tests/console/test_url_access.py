@@ -25,7 +25,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from payments.events import store_event
 from payments.models import Customer, SyncCursor
 from payments.views import LISTS
@@ -202,6 +202,10 @@ ACCESS: dict[str, list[Case]] = {
         case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED),
         finance_and_admin(method="post", finance=redirect("/sync/"), admin=redirect("/sync/")),
     ],
+    "sync/retry-follow-up/": [
+        case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED),
+        finance_and_admin(method="post", finance=redirect("/sync/"), admin=redirect("/sync/")),
+    ],
     "stripe/<slug:slug>/": [case(slug=slug) for slug in LISTS]
     + [case(slug="no-such-list", agent=NOT_FOUND, finance=NOT_FOUND, admin=NOT_FOUND)],
     "stripe/<slug:slug>/<str:object_id>/": [case(slug=slug, object_id=SAMPLE_ID[slug]) for slug in LISTS]
@@ -230,13 +234,13 @@ ACCESS: dict[str, list[Case]] = {
     ],
     "admin/<app_label>/": [
         admin_site(app_label="payments"),
-        admin_site(app_label="console"),
+        admin_site(app_label="audit"),
         admin_site(app_label="tickets"),
         admin_site(NOT_FOUND, app_label="auth"),  # users and groups are not the admin role's
     ],
     "admin/<url>": [admin_site(NOT_FOUND, url="no-such-page/")],
     **{k: v for model, oid in ADMIN_SAMPLE.items() for k, v in admin_model("payments", model, oid).items()},
-    **admin_model("console", "auditentry", _audit_pk),
+    **admin_model("audit", "auditentry", _audit_pk),
     **admin_model("auth", "user", _user_pk("agent"), view=False),
     **admin_model("auth", "group", _group_pk, view=False),
     "admin/auth/user/<id>/password/": [admin_site(DENIED, anonymous=LOGIN, id=_user_pk("agent"))],

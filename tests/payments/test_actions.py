@@ -1,5 +1,5 @@
 """payments.actions, the apply path: watermark, same-second ties, the claim, the
-stripe_event_applied signal, failures and replay. Real PostgreSQL."""
+stripe_event_applied announcement after commit, failures and replay. Real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import itertools
 import pytest
 from django.core.exceptions import PermissionDenied
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from payments import actions
 from payments.actions import EventNotApplicable, apply_event, record_event_failure, replay_events
 from payments.events import InvalidEvent, store_event
 from payments.models import Customer, Dispute, PaymentIntent, Subscription, WebhookEvent
 from payments.signals import stripe_event_applied
 from tests import factories
+from tests.helpers import committed, eager_tasks, tasks_run
 
 pytestmark = pytest.mark.django_db
 
@@ -38,10 +39,12 @@ def announced():
 
 
 def deliver(*payloads: dict) -> list[str]:
+    """Store and apply each event as the worker does, and commit (so it is announced)."""
     statuses = []
     for payload in payloads:
-        store_event(payload)
-        statuses.append(apply_event(payload["id"]))
+        with committed():
+            store_event(payload)
+            statuses.append(apply_event(payload["id"]))
     return statuses
 
 
@@ -171,14 +174,18 @@ def test_an_event_is_applied_and_announced_once(announced):
     dispute = factories.DisputeFactory()
     payload = factories.event("charge.dispute.created", dispute, created=T)
     store_event(payload)
-    assert apply_event(payload["id"]) == APPLIED
-    assert apply_event(payload["id"]) == APPLIED  # a redelivered task
+    with committed():
+        assert apply_event(payload["id"]) == APPLIED
+        assert not announced  # never inside the applying transaction
+    with committed():
+        assert apply_event(payload["id"]) == APPLIED  # a redelivered task
     event = WebhookEvent.objects.get(pk=payload["id"])
     assert (event.status, event.attempts, event.last_error) == (APPLIED, 1, "")
-    assert event.processed_at is not None
+    assert event.processed_at is not None and event.announced_at is not None
+    assert (event.announce_attempts, event.announce_error) == (1, "")
     assert [e for e, _ in announced] == [payload["id"]]
     kwargs = announced[0][1]
-    assert (kwargs["kind"], kwargs["source"], kwargs["changed"]) == ("dispute", "webhook", True)
+    assert (kwargs["kind"], kwargs["source"]) == ("dispute", "webhook")
     assert kwargs["obj"] == dispute
     assert Dispute.objects.count() == 1
 
@@ -192,8 +199,7 @@ def test_a_late_older_event_is_still_announced_with_the_mirrored_state(announced
                               previous_attributes={"status": "needs_response"})
     deliver(updated, opened)
     assert [e for e, _ in announced] == [updated["id"], opened["id"]]
-    late = announced[1][1]
-    assert late["changed"] is False and late["obj"]["status"] == "under_review"
+    assert announced[1][1]["obj"]["status"] == "under_review"
     assert Dispute.objects.get(pk=dispute["id"]).status == "under_review"
 
 
@@ -204,13 +210,14 @@ def test_a_late_event_for_a_deleted_object_announces_it_deleted(announced):
                            previous_attributes={"name": customer["name"]})
     deliver(deleted, late)
     assert [kw["obj"].get("deleted") for _, kw in announced] == [True, True]
-    assert announced[1][1]["obj"]["name"] == customer["name"] and announced[1][1]["changed"] is False
+    assert announced[1][1]["obj"]["name"] == customer["name"]
 
 
 def test_the_source_announced_is_where_the_event_came_from(announced):
     payload = factories.event("customer.created", factories.CustomerFactory(), created=T)
-    store_event(payload, source=WebhookEvent.Source.RECONCILE)
-    apply_event(payload["id"])
+    with committed():
+        store_event(payload, source=WebhookEvent.Source.RECONCILE)
+        apply_event(payload["id"])
     assert announced[0][1]["source"] == "reconcile"
 
 
@@ -220,10 +227,61 @@ def test_a_replay_rewrites_but_does_not_announce_again(announced):
     deliver(payload)
     # Someone broke the row by hand; the replay of the applied event puts it right.
     Customer.objects.filter(pk=customer["id"]).update(email="", version_source="")
-    assert apply_event(payload["id"], replay=True) == APPLIED
+    with committed():
+        assert apply_event(payload["id"], replay=True) == APPLIED
     assert customer_row(customer["id"]).email == "kenji@example.com"
     assert len(announced) == 1
     assert WebhookEvent.objects.get(pk=payload["id"]).attempts == 2
+
+
+@pytest.fixture
+def broken_listener():
+    """A listener that fails until told otherwise, beside the others."""
+    state = {"fail": True, "calls": 0}
+
+    def listener(sender, **kwargs):
+        state["calls"] += 1
+        if state["fail"]:
+            raise RuntimeError("the timeline had a bug")
+
+    stripe_event_applied.connect(listener, dispatch_uid="test_actions.broken")
+    yield state
+    stripe_event_applied.disconnect(dispatch_uid="test_actions.broken")
+
+
+def test_a_failing_listener_never_undoes_the_mirror_write_and_is_retried(broken_listener, announced):
+    customer = factories.CustomerFactory(name="Rin Kato")
+    payload = factories.event("customer.created", customer, created=T)
+    with tasks_run() as ran:
+        deliver(payload)
+    # The mirror kept the event; the other listeners still heard of it; the error waits.
+    assert customer_row(customer["id"]).name == "Rin Kato"
+    event = WebhookEvent.objects.get(pk=payload["id"])
+    assert event.status == APPLIED and event.announced_at is None
+    assert "RuntimeError: the timeline had a bug" in event.announce_error
+    # Eager tasks don't wait: every retry ran at once, then it was left for the sync page.
+    assert ran.count("payments.tasks.announce_event_task") == len(actions.ANNOUNCE_RETRY_SECONDS)
+    assert event.announce_attempts == 1 + len(actions.ANNOUNCE_RETRY_SECONDS)
+    assert len(announced) == event.announce_attempts
+
+    broken_listener["fail"] = False
+    assert actions.announce_event(payload["id"]) is True
+    event.refresh_from_db()
+    assert event.announced_at is not None and event.announce_error == ""
+
+
+def test_the_sync_pages_retry_announces_again_audited(broken_listener, finance, agent):
+    payload = factories.event("customer.created", factories.CustomerFactory(), created=T)
+    deliver(payload)
+    broken_listener["fail"] = False
+    with pytest.raises(PermissionDenied):
+        actions.retry_announcements([payload["id"]], actor=agent)
+    with committed():
+        assert actions.retry_announcements([payload["id"], "evt_unknown"], actor=finance) == 1
+    assert WebhookEvent.objects.get(pk=payload["id"]).announced_at is not None
+    assert AuditEntry.objects.get(action="stripe_event.reannounce").target == payload["id"]
+    with committed():
+        assert actions.retry_announcements([payload["id"]], actor=finance) == 0  # nothing left to retry
 
 
 def test_ignored_events_are_never_applied(announced):
@@ -291,12 +349,14 @@ def test_replay_events_reapplies_failed_events_and_audits_each(finance, announce
     for payload in (good, poison):
         store_event(payload)
         record_event_failure(payload["id"], "OperationalError: earlier outage", final=True)
-    assert replay_events([good["id"], poison["id"]], actor=finance, enqueue=False) == 2
+    with committed():
+        assert replay_events([good["id"], poison["id"]], actor=finance, enqueue=False) == 2
     assert WebhookEvent.objects.get(pk=good["id"]).status == APPLIED
     assert Customer.objects.get(pk=good["data"]["object"]["id"]).name == "Replayed"
     bad = WebhookEvent.objects.get(pk=poison["id"])
     assert bad.status == FAILED and "is not mirrored" in bad.last_error
-    assert [e for e, _ in announced] == [good["id"]] and announced[0][1]["source"] == "replay"
+    # Its first application: listeners hear of it, as from where it came.
+    assert [e for e, _ in announced] == [good["id"]] and announced[0][1]["source"] == "webhook"
     entries = AuditEntry.objects.filter(action="stripe_event.replay")
     assert sorted((a.actor.username, a.target) for a in entries) == sorted(
         [("finance", good["id"]), ("finance", poison["id"])]
@@ -316,16 +376,20 @@ def test_replay_enqueues_after_commit(finance, django_capture_on_commit_callback
     payload = factories.event("customer.created", factories.CustomerFactory(), created=T)
     store_event(payload)
     record_event_failure(payload["id"], "boom", final=True)
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    with tasks_run() as ran, django_capture_on_commit_callbacks(execute=False) as callbacks:
         replay_events([payload["id"]], actor=finance)
-    # One apply task per event, sent only once the audit entry is committed.
-    assert len(callbacks) == 1
-    assert AuditEntry.objects.filter(action="stripe_event.replay", target=payload["id"]).exists()
+        # Nothing runs inside the transaction that wrote the audit entry...
+        assert ran == [] and AuditEntry.objects.filter(action="stripe_event.replay", target=payload["id"]).exists()
+    with tasks_run() as ran, eager_tasks():
+        for callback in callbacks:
+            callback()
+    # ...once it commits, one apply task per event (and the audit row's listeners).
+    assert ran.count("payments.tasks.apply_event_task") == 1
 
 
-def test_missing_references_are_not_fetched_without_a_key(django_capture_on_commit_callbacks):
+def test_missing_references_are_not_fetched_without_a_key():
     refund = factories.RefundFactory(charge="ch_absent")
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    with tasks_run() as ran:
         deliver(factories.event("refund.created", refund, created=T))
-    assert callbacks == []
+    assert "payments.tasks.sync_object_task" not in ran
     assert actions._missing_references(actions.KINDS["refund"], refund) == [("charge", "ch_absent")]

@@ -5,7 +5,7 @@ import time
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from payments import actions
 from payments.events import store_event
 from payments.mirror import KINDS, upsert_fetched
@@ -57,7 +57,7 @@ def test_admin_sees_every_mirrored_model_and_the_event_log(as_user, admin_user):
     body = response.content.decode()
     for model in ADMIN_MODELS:
         assert f'href="/admin/payments/{model}/"' in body, model
-    assert 'href="/admin/console/auditentry/"' in body
+    assert 'href="/admin/audit/auditentry/"' in body
 
 
 @pytest.mark.parametrize("model", ADMIN_MODELS)
@@ -135,9 +135,9 @@ def test_audit_log_and_sync_cursors_are_readable(as_user, admin_user):
     AuditEntry.objects.create(actor=admin_user, action="stripe_event.replay", target="evt_x", details={"n": 1})
     SyncCursor.objects.create(name="backfill:customer", count=12)
     client = as_user(admin_user)
-    assert "evt_x" in client.get("/admin/console/auditentry/").content.decode()
+    assert "evt_x" in client.get("/admin/audit/auditentry/").content.decode()
     assert "backfill:customer" in client.get("/admin/payments/synccursor/").content.decode()
-    assert client.get("/admin/console/auditentry/add/").status_code == 403
+    assert client.get("/admin/audit/auditentry/add/").status_code == 403
 
 
 # --- actions --------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from payments.signals import stripe_event_applied
 from payments.tasks import apply_event_task
 from tests import factories
 from tests.conftest import WEBHOOK_SECRET
+from tests.helpers import in_threads
 
 T = 1_760_000_000
 
@@ -226,31 +227,6 @@ def test_any_permutation_gives_the_in_order_state(data):
 
 
 # --- concurrency -------------------------------------------------------------------------
-
-
-def in_threads(n: int, work, *, timeout: float = 60) -> list:
-    """Run work(i) in n threads released together, each with its own database connection."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-    errors: list = []
-
-    def target(i):
-        try:
-            barrier.wait(timeout=timeout)
-            results[i] = work(i)
-        except BaseException as exc:  # reported below, with the thread's index
-            errors.append((i, exc))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
-    assert not errors, errors
-    return results
 
 
 @pytest.fixture

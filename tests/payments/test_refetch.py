@@ -12,6 +12,7 @@ from payments.events import store_event
 from payments.models import Charge, Customer, Refund, WebhookEvent
 from payments.tasks import apply_event_task
 from tests import factories
+from tests.helpers import eager_tasks, tasks_run
 from tests.payments.sync_helpers import customer_with_card, paid_charge
 
 pytestmark = pytest.mark.django_db
@@ -112,10 +113,10 @@ def test_a_refunds_charge_is_fetched_after_the_event_commits(
     store_event(event)
     assert not Charge.objects.exists()
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+    with tasks_run() as ran, django_capture_on_commit_callbacks(execute=True):
         apply_event(event["id"])
 
-    assert len(callbacks) == 1  # one sync_object_task, for the charge
+    assert ran == ["payments.tasks.sync_object_task"]  # for the charge, once committed
     assert Refund.objects.get(pk=refund["id"]).charge == charge.id
     mirrored = Charge.objects.get(pk=charge.id)
     assert (mirrored.amount, mirrored.amount_refunded, mirrored.customer) == (6400, 1400, customer)
@@ -129,10 +130,10 @@ def test_references_the_mirror_has_are_not_fetched_again(ls, django_capture_on_c
     event = factories.event("refund.created", refund)
     store_event(event)
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    with tasks_run() as ran, eager_tasks(), django_capture_on_commit_callbacks(execute=True):
         apply_event(event["id"])
 
-    assert callbacks == [] and Refund.objects.filter(pk=refund["id"]).exists()
+    assert ran == [] and Refund.objects.filter(pk=refund["id"]).exists()
 
 
 def test_sync_object_fetches_one_object_and_reports_a_missing_one(ls):

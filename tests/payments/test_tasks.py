@@ -19,14 +19,14 @@ import pytest
 from celery.signals import task_retry
 from django.db import connection
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from payments.actions import replay_events
 from payments.events import store_event
 from payments.mirror import upsert_fetched
 from payments.models import Charge, Customer, WebhookEvent
 from payments.signals import stripe_event_applied
 from payments.tasks import _backoff, apply_event_task
-from tests import factories
+from tests import factories, helpers
 
 pytestmark = pytest.mark.django_db
 # Tests where another session must see committed rows (a lock held elsewhere) use this.
@@ -44,7 +44,9 @@ def stored(payload: dict) -> str:
 def run(event_id: str, **kwargs) -> str:
     # disable_sync_subtasks=False: Celery's "inside a task" flag is process-wide, and other
     # eager tasks (other threads, other tests) may have left it set; this is no subtask.
-    return apply_event_task.apply(args=(event_id,), kwargs=kwargs).get(disable_sync_subtasks=False)
+    # helpers.committed: what the applying transaction leaves for after its commit runs too.
+    with helpers.committed():
+        return apply_event_task.apply(args=(event_id,), kwargs=kwargs).get(disable_sync_subtasks=False)
 
 
 def event_row(event_id: str) -> WebhookEvent:

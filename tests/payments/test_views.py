@@ -11,7 +11,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from payments import actions
 from payments.events import store_event
 from payments.models import Charge, SyncCursor, WebhookEvent
@@ -373,6 +373,33 @@ def test_finance_replays_a_failed_event_audited(as_user, finance, eager_tasks, d
     assert Charge.objects.get(pk="ch_replay0001").amount == 5000
     entry = AuditEntry.objects.get()
     assert (entry.actor, entry.action, entry.target) == (finance, "stripe_event.replay", "evt_replay0001")
+
+
+def test_failed_follow_up_is_shown_and_retried_by_finance_not_agents(as_user, finance, agent, client, committed):
+    from payments.signals import stripe_event_applied
+
+    def broken(sender, **kwargs):
+        raise RuntimeError("timeline bug")
+
+    payload = factories.event("customer.created", factories.CustomerFactory(name="Sora Abe"), event_id="evt_follow01")
+    stripe_event_applied.connect(broken, dispatch_uid="test_views.broken")
+    try:
+        with committed():
+            store_event(payload)
+            actions.apply_event(payload["id"])
+    finally:
+        stripe_event_applied.disconnect(dispatch_uid="test_views.broken")
+    page = as_user(finance).get("/sync/").content.decode()
+    assert "Follow-up that failed" in page and "evt_follow01" in page and "RuntimeError: timeline bug" in page
+    assert as_user(agent).post("/sync/retry-follow-up/", {"event": "evt_follow01"}).status_code == 403
+    client.logout()
+    assert client.post("/sync/retry-follow-up/", {"event": "evt_follow01"}).status_code == 302  # to the login
+    with committed():
+        response = as_user(finance).post("/sync/retry-follow-up/", {"event": "evt_follow01"})
+    assert response.status_code == 302 and response["Location"] == "/sync/"
+    assert WebhookEvent.objects.get(pk="evt_follow01").announced_at is not None
+    assert AuditEntry.objects.get(action="stripe_event.reannounce").actor == finance
+    assert "Follow-up that failed" not in as_user(finance).get("/sync/").content.decode()
 
 
 def test_replay_all_touches_only_failed_events(as_user, admin_user, eager_tasks, django_capture_on_commit_callbacks):

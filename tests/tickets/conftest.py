@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from console.celery import app as celery_app
+from tests import helpers
 
 EML = Path(__file__).resolve().parent / "eml"
 LINE_SECRET = "line-channel-secret-for-tests-5c1e"
@@ -38,16 +38,8 @@ def tickets_settings(settings, tmp_path):
 @pytest.fixture
 def eager():
     """Tasks run in the test process when their on_commit fires (with capture_on_commit)."""
-    old = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, False
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks, eager):
-    """Run a block and then its on_commit callbacks (the queued tasks), as a commit would."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
+    with helpers.eager_tasks():
+        yield
 
 
 class RecordingLineApi:

@@ -9,8 +9,9 @@ import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from tests import factories
+from tests.helpers import committed
 from tickets import actions
 from tickets.models import Message, Team, Ticket
 from tickets.signals import message_received, ticket_created
@@ -47,8 +48,11 @@ def test_create_ticket_sets_number_sla_and_announces_it(agent, customer):
     ticket_created.connect(lambda sender, ticket, actor, **kw: seen.append((ticket.pk, actor)), weak=False,
                            dispatch_uid="test.created")
     try:
-        ticket = actions.create_ticket(actor=agent, requester=customer, subject="Phone call: refund", priority="urgent",
-                                       channel="phone", tags=["Refund", "VIP Customer"], note="Called at 10:00")
+        with committed():
+            ticket = actions.create_ticket(actor=agent, requester=customer, subject="Phone call: refund",
+                                           priority="urgent", channel="phone", tags=["Refund", "VIP Customer"],
+                                           note="Called at 10:00")
+            assert seen == []  # announced once committed, never inside the transaction
     finally:
         ticket_created.disconnect(dispatch_uid="test.created")
 
@@ -80,10 +84,12 @@ def test_receiving_announces_the_message(customer):
                              seen.append((message.pk, ticket.pk, contact.pk, created_ticket)),
                              weak=False, dispatch_uid="test.received")
     try:
-        first = actions.receive_message(channel="email", sender="mika@example.jp", subject="Hi", body_text="a",
-                                        channel_message_id="sig-1@x")
-        second = actions.receive_message(channel="email", sender="mika@example.jp", subject="Re: Hi", body_text="b",
-                                         channel_message_id="sig-2@x", in_reply_to="sig-1@x")
+        with committed():
+            first = actions.receive_message(channel="email", sender="mika@example.jp", subject="Hi", body_text="a",
+                                            channel_message_id="sig-1@x")
+        with committed():
+            second = actions.receive_message(channel="email", sender="mika@example.jp", subject="Re: Hi",
+                                             body_text="b", channel_message_id="sig-2@x", in_reply_to="sig-1@x")
     finally:
         message_received.disconnect(dispatch_uid="test.received")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from tests import factories
 from tickets import actions
 from tickets.models import Contact, ContactMerge, Identity, Message, Team, Ticket

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from tests import factories
 from tickets import actions
 from tickets.models import Contact, ContactMerge, Identity

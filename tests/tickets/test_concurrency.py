@@ -4,40 +4,16 @@ with their own connections)."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connections
 
 from tickets import actions, email_in
 from tickets.models import Contact, Identity, Message, Ticket
 
+from tests.helpers import in_threads
+
 from .conftest import eml
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def in_threads(n: int, work, timeout: float = 60) -> list:
-    barrier = threading.Barrier(n)
-    results, errors = [None] * n, []
-
-    def target(i):
-        try:
-            barrier.wait(timeout=timeout)
-            results[i] = work(i)
-        except BaseException as exc:  # reported below with the thread's index
-            errors.append((i, exc))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout)
-    assert not any(t.is_alive() for t in threads), "a thread is stuck (deadlock?)"
-    assert not errors, errors
-    return results
 
 
 def test_the_same_message_delivered_at_once_is_stored_once():

@@ -11,7 +11,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from tickets import actions, email_in
 from tickets.models import Attachment, Contact, Identity, Message, Ticket
 

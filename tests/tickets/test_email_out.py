@@ -9,7 +9,7 @@ import pytest
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from tickets import actions, email_in
 from tickets.models import Message, Ticket
 from tickets.tasks import deliver_message_task

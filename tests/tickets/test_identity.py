@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from tests import factories
 from tickets import actions, email_in
 from tickets.identity import normalise

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from tests import factories
 from tickets import actions
 from tickets.models import Contact, Identity, LineEvent, Message, Ticket

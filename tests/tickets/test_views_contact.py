@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from tickets import actions
 from tickets.models import Contact, ContactMerge, Identity, Ticket
 from tests import factories

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from tickets.models import Ticket
 from tests import factories
 

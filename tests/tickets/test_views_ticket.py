@@ -13,7 +13,7 @@ import re
 import pytest
 from django.core import mail
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from tickets import actions
 from tickets.models import Message, Ticket
 from tests import factories

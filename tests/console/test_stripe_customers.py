@@ -1,5 +1,5 @@
 """console links a mirrored Stripe customer to the contact with its email (console/receivers.py),
-applied through payments.actions.apply_event like any webhook event."""
+applied through payments.actions.apply_event like any webhook event, once it committed."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import time
 
 import pytest
 
-from console.models import AuditEntry
+from audit.models import AuditEntry
 from payments.actions import apply_event
 from payments.events import store_event
 from tests import factories
+from tests.helpers import committed
 from tickets import actions
 from tickets.models import Contact, ContactMerge, Identity
 
@@ -18,9 +19,11 @@ pytestmark = pytest.mark.django_db
 
 
 def apply(type_: str, customer: dict, **kwargs) -> str:
+    """Apply as the worker does; console's listener links once the event is committed."""
     payload = factories.event(type_, customer, **kwargs)
-    store_event(payload)
-    return apply_event(payload["id"])
+    with committed():
+        store_event(payload)
+        return apply_event(payload["id"])
 
 
 def test_a_new_stripe_customer_links_to_the_contact_with_its_email():

@@ -1,0 +1,88 @@
+"""Helpers every test folder uses, defined once."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+from celery import current_app
+from django.db import connections
+from django.test import TestCase
+
+
+@contextlib.contextmanager
+def eager_tasks(propagate: bool = False):
+    """Celery tasks run in the test process when they are queued."""
+    conf = current_app.conf
+    old = conf.task_always_eager, conf.task_eager_propagates
+    conf.task_always_eager, conf.task_eager_propagates = True, propagate
+    try:
+        yield
+    finally:
+        conf.task_always_eager, conf.task_eager_propagates = old
+
+
+@contextlib.contextmanager
+def committed():
+    """Run the block, then what it left for after its commit (listeners, queued tasks run
+    eagerly, and what those queue in turn), as a real commit would: the test's own
+    transaction never commits, so on_commit work would otherwise never run."""
+    with eager_tasks(), TestCase.captureOnCommitCallbacks(execute=True):
+        yield
+
+
+def in_threads(n: int, work, *, timeout: float = 60) -> list:
+    """Run work(i) in n threads released together, each with its own database connection;
+    their results in order. A stuck thread or an exception in any fails the test."""
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+    errors: list = []
+
+    def target(i):
+        try:
+            barrier.wait(timeout=timeout)
+            results[i] = work(i)
+        except BaseException as exc:  # reported below, with the thread's index
+            errors.append((i, exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
+    assert not errors, errors
+    return results
+
+
+@contextlib.contextmanager
+def tasks_run():
+    """The names of the Celery tasks run (eagerly) inside the block, in order."""
+    from celery.signals import task_prerun
+
+    names: list[str] = []
+
+    def seen(sender=None, **kwargs):
+        names.append(sender.name)
+
+    task_prerun.connect(seen, weak=False)
+    try:
+        yield names
+    finally:
+        task_prerun.disconnect(seen)
+
+
+def deliver(type_: str, obj: dict, **kwargs) -> dict:
+    """A Stripe event around `obj` stored and applied as the webhook and the worker do, then
+    committed, so its listeners (contact linking, the timeline) have run. The payload."""
+    from payments.actions import apply_event
+    from payments.events import store_event
+    from tests import factories
+
+    payload = factories.event(type_, obj, **kwargs)
+    with committed():
+        store_event(payload)
+        apply_event(payload["id"])
+    return payload
