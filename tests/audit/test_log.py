@@ -73,3 +73,21 @@ def test_selectors_find_what_a_confirmation_did(agent):
     assert selectors.recorded(AuditAction.SUBSCRIPTION_CANCEL, "sub_1", idempotency_key="k1")["at_period_end"] is True
     assert selectors.recorded(AuditAction.SUBSCRIPTION_CANCEL, "sub_1", idempotency_key="k3") is None
     assert selectors.recorded(AuditAction.SUBSCRIPTION_CANCEL, "sub_2", idempotency_key="k1") is None
+
+
+def test_one_rule_for_who_may_act(agent, no_role):
+    from django.core.exceptions import PermissionDenied
+
+    from audit.actors import require
+
+    require(agent, "payments.refund_charge", doing="refund charges")
+    require(None, "payments.refund_charge", doing="link customers", system=True)
+    with pytest.raises(PermissionDenied, match="Your role can't refund charges"):
+        require(no_role, "payments.refund_charge", doing="refund charges")
+    with pytest.raises(PermissionDenied, match="on its own"):
+        require(None, "payments.refund_charge", doing="refund charges")
+    with pytest.raises(PermissionDenied, match="Sign in"):
+        require(AnonymousUser(), "payments.refund_charge", doing="refund charges")
+    no_role.is_active = False
+    with pytest.raises(PermissionDenied, match="Sign in"):
+        require(no_role, doing="do anything")
