@@ -258,7 +258,7 @@ def sync_from_localstripe(console: Console) -> None:
     """A backfill and a reconcile against localstripe, so the sync page shows real runs."""
     env = dict(console.env)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "payments.localstripe_server", "--port", "0",
+        [sys.executable, "-m", "console.demo.localstripe_server", "--port", "0",
          "--state", str(console.workdir / "localstripe.pickle")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )

@@ -4,7 +4,7 @@ customer, in a database of 1,000,000 entries.
 Requests go through Django's test Client in-process (middleware, view, selectors,
 template); prints p50/p95 server time, this process's CPU, queries and page weight for the
 first page, a deep page (keyset cursor ~15,000 entries down), filtered pages, one entry's
-detail and the Stripe panel (console/panel.py) when it exists. Measures; asserts nothing.
+detail and the Stripe panel (console/views/panel.py) when it exists. Measures; asserts nothing.
 
 Its own database: BENCH_TIMELINE_DATABASE_URL, else DATABASE_URL renamed
 paydesk_bench_timeline (created and migrated if missing). Entries are generated inside

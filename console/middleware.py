@@ -1,7 +1,7 @@
 """Dates in the agent's own time zone: their console.UserPreference, else settings.TIME_ZONE.
 
 The zone is cached in the session so a page costs no extra query; saving a preference
-clears it (console.customers.set_time_zone)."""
+clears it (console.actions.set_time_zone)."""
 
 import zoneinfo
 

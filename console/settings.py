@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "payments",
     "tickets",
     "console",
+    "console.demo",
 ]
 
 MIDDLEWARE = [

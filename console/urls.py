@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import account, customers, panel, panel_actions, views
+from .views import account, customers, panel, panel_actions
+from .views import shell as views
 
 urlpatterns = [
     path("", views.home, name="home"),

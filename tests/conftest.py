@@ -49,7 +49,7 @@ def localstripe_server(tmp_path_factory):
     """localstripe on a free port with its own (in-memory) state, for the whole session."""
     state = tmp_path_factory.mktemp("localstripe") / "state.pickle"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "payments.localstripe_server", "--port", "0", "--state", str(state)],
+        [sys.executable, "-m", "console.demo.localstripe_server", "--port", "0", "--state", str(state)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     line = proc.stdout.readline()

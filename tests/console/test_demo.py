@@ -25,7 +25,8 @@ from django.core import mail
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from console import demo_seed, demo_tickets
+from console.demo import seed as demo_seed
+from console.demo import tickets as demo_tickets
 from console.celery import app as celery_app
 from audit.models import AuditEntry
 from console.models import TimelineEntry

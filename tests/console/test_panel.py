@@ -1,4 +1,4 @@
-"""The Stripe panel beside a ticket (console/panel.py) and the refund flow started from it."""
+"""The Stripe panel beside a ticket (console/views/panel.py) and the refund flow started from it."""
 
 from __future__ import annotations
 

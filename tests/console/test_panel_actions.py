@@ -1,4 +1,4 @@
-"""The panel's cancel, metadata and billing-portal flows (console/panel_actions.py), over HTTP:
+"""The panel's cancel, metadata and billing-portal flows (console/views/panel_actions.py), over HTTP:
 cancel and metadata against localstripe through the recording gateway, portal links against
 the gateway's recorded billing_portal.session answer (localstripe has no billing portal)."""
 

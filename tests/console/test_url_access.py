@@ -368,7 +368,7 @@ ACCESS.update({
 })
 
 
-# --- the Stripe panel beside a ticket and its refund flow (console/panel.py) ----------------------
+# --- the Stripe panel beside a ticket and its refund flow (console/views/panel.py) ----------------------
 # The sample contact has no Stripe customer: its panel says so; a charge not theirs is 404 (never refunded).
 _NOT_THEIRS = {"agent": NOT_FOUND, "finance": NOT_FOUND, "admin": NOT_FOUND}
 ACCESS.update({
@@ -389,7 +389,7 @@ ACCESS.update({
 })
 
 
-# --- the panel's cancel, metadata and portal-link flows (console/panel_actions.py) ----------------
+# --- the panel's cancel, metadata and portal-link flows (console/views/panel_actions.py) ----------------
 # Agents and admins may (the sample contact has no Stripe customer: 404); finance may not (403).
 _PANEL_ACTION = {"agent": NOT_FOUND, "finance": DENIED, "admin": NOT_FOUND}
 ACCESS.update({
@@ -405,7 +405,7 @@ ACCESS.update({
 })
 
 
-# --- the customer page and its timeline (console/customers.py) -------------------------------------
+# --- the customer page and its timeline (console/views/customers.py) -------------------------------------
 # Every role reads customers; an entry of another contact (or none) is 404.
 ACCESS.update({
     "customers/<int:contact_id>/": [case(contact_id=_sample_contact_pk), case(contact_id="999999", **_NOT_THEIRS)],

@@ -134,7 +134,7 @@ def test_page_has_the_keyboard_overlay_and_shortcut_targets(client, ticket, agen
 
 
 class _WithoutPanel:
-    """The console's URLconf without the customer panel (console/panel.py now serves it)."""
+    """The console's URLconf without the customer panel (console/views/panel.py now serves it)."""
     from console.urls import urlpatterns as _all
 
     urlpatterns = [p for p in _all if getattr(p, "name", None) != "customer_panel"]

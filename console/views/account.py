@@ -10,8 +10,8 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from . import actions
-from .middleware import SESSION_KEY, user_time_zone
+from .. import actions
+from ..middleware import SESSION_KEY, user_time_zone
 
 # Where most shops' support teams sit: offered first, the full list follows.
 COMMON_ZONES = ("Asia/Tokyo", "America/New_York", "America/Chicago", "America/Los_Angeles", "Europe/London",

@@ -1,4 +1,4 @@
-"""The panel's other actions, in the refund flow's shape (console/panel.py): GET form → POST
+"""The panel's other actions, in the refund flow's shape (console/views/panel.py): GET form → POST
 preview (plan_*, describe()) → POST confirm (the action, the form's uuid4 token as its
 idempotency key) → the result fragment.
 
@@ -24,7 +24,7 @@ from payments.models import Customer, Subscription
 from tickets import actions as ticket_actions
 from tickets.models import Message
 
-from . import panel_selectors
+from .. import panel_selectors
 from .panel import REFRESH_EVENT, _failure, ticket_beside
 
 CANCEL_TEMPLATE = "actions/cancel.html"

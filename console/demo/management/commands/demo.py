@@ -4,7 +4,7 @@ Steps: reset and migrate the embedded SQLite database; start localstripe (a
 Stripe-compatible server), a stand-in for the LINE API and the web server; point
 localstripe's webhook at the console; seed a shop's Stripe account through localstripe and
 post the events it cannot send; wait for the mirror to apply everything; create one user per
-role; seed support tickets through the inbound email and LINE webhooks (console.demo_tickets);
+role; seed support tickets through the inbound email and LINE webhooks (console.demo.tickets);
 serve until Ctrl-C.
 """
 
@@ -29,7 +29,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from console import demo_seed, demo_tickets
+from console.demo import seed as demo_seed
+from console.demo import tickets as demo_tickets
 
 WEBHOOK_ID = "paydesk-demo"
 
@@ -137,7 +138,7 @@ class Command(BaseCommand):
         self.procs.clear()
 
     def _start_localstripe(self, state: Path) -> str:
-        proc = self._spawn([sys.executable, "-m", "payments.localstripe_server", "--port", "0", "--state", str(state)],
+        proc = self._spawn([sys.executable, "-m", "console.demo.localstripe_server", "--port", "0", "--state", str(state)],
                            dict(os.environ), subprocess.PIPE)
         deadline = time.monotonic() + 20
         line = ""

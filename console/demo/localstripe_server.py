@@ -5,7 +5,7 @@ and always listens on 8420. This launcher keeps its state in memory, writes it t
 given file only at exit, and listens on the given port, or a free one (printed on stdout as
 `PORT <n>`), so several runs and CI never collide.
 
-    python -m payments.localstripe_server --port 0 --state /tmp/x.pickle
+    python -m console.demo.localstripe_server --port 0 --state /tmp/x.pickle
 
 It also accepts two parameters localstripe 1.15 refuses ("Unexpected ...") although Stripe
 takes them, so refunds and cancellations from the console work against it: a refund's

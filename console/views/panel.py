@@ -20,8 +20,8 @@ from payments import stripe_actions
 from payments.money import decimals, format_money, to_major
 from tickets.models import Contact, Ticket
 
-from . import actions as console_actions
-from . import panel_selectors
+from .. import actions as console_actions
+from .. import panel_selectors
 
 PANEL_TEMPLATE = "customers/panel.html"
 REFUND_TEMPLATE = "actions/refund.html"

@@ -13,10 +13,10 @@ from audit.models import AuditEntry
 from payments.models import Charge, Dispute, Invoice, Refund, Subscription
 from tickets.models import Contact, Message, Ticket
 
-from . import selectors
-from .models import TimelineEntry
-from .templatetags.timeline_ui import local_day
-from .timeline import FILTERS, ts
+from .. import selectors
+from ..models import TimelineEntry
+from ..templatetags.timeline_ui import local_day
+from ..timeline import FILTERS, ts
 
 TEMPLATE = "customers/customer.html"
 PERMS = ("tickets.view_contact", "payments.view_charge")

@@ -42,7 +42,7 @@ from typing import Callable
 
 import requests
 
-from console.demo_seed import DemoError
+from console.demo.seed import DemoError
 
 # The shop's LINE official account, as LINE names it in every webhook body.
 BOT_USER_ID = "U" + hashlib.sha256(b"kissa-roasters-official-account").hexdigest()[:32]
