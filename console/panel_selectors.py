@@ -6,11 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from payments.models import Charge, Customer, Dispute, EarlyFraudWarning, Invoice, Price, Product, Subscription
+from payments.models import Charge, Customer, Dispute, EarlyFraudWarning, Invoice, Subscription
 from payments.money import format_money
+from payments.stripe_objects import Plans, refundable, subscription_period, ts
 from tickets.models import Contact, Identity
-
-from .timeline import plan_text
 
 RECENT_CHARGES = 10
 OPEN_INVOICE_STATUSES = ("open", "draft", "uncollectible")
@@ -53,63 +52,6 @@ def contact_customer_ids(contact_id: int) -> list[str]:
     )
 
 
-def _remainder(c: Charge) -> int:
-    remainder = c.amount - c.amount_refunded
-    if c.amount_captured:
-        remainder = min(remainder, c.amount_captured)
-    return max(0, remainder)
-
-
-def _ts(value) -> dt.datetime | None:
-    return dt.datetime.fromtimestamp(int(value), tz=dt.timezone.utc) if value else None
-
-
-def _period_end(sub: Subscription) -> dt.datetime | None:
-    if sub.current_period_end:
-        return sub.current_period_end
-    # Since API 2025-03-31 the period lives on the items.
-    items = ((sub.data or {}).get("items") or {}).get("data") or []
-    ends = [i["current_period_end"] for i in items if i.get("current_period_end")]
-    return _ts(max(ends)) if ends else None
-
-
-def _item_prices(sub: Subscription) -> list[tuple[str, dict]]:
-    """(price id, the price as embedded) for each item of a subscription."""
-    items = ((sub.data or {}).get("items") or {}).get("data") or []
-    out = []
-    for item in items:
-        price = item.get("price") or item.get("plan") or {}
-        price = price if isinstance(price, dict) else {"id": price}
-        if price.get("id"):
-            out.append((price["id"], price))
-    return out
-
-
-def plan_names(subscriptions: list[Subscription]) -> dict[str, str]:
-    """Subscription id → what it is ("Coffee club ($15.00/month)"), in two queries for all of
-    them: the mirror's prices, then their products."""
-    wanted = {pid for s in subscriptions for pid, _ in _item_prices(s)}
-    prices = {p.id: p for p in Price.objects.filter(pk__in=wanted).only(
-        "id", "product", "nickname", "unit_amount", "currency", "recurring_interval")}
-    products = dict(Product.objects.filter(pk__in={p.product for p in prices.values() if p.product})
-                    .values_list("id", "name"))
-    names = {}
-    for s in subscriptions:
-        labels = []
-        for pid, embedded in _item_prices(s):
-            row = prices.get(pid)
-            product = embedded.get("product")
-            name = (product.get("name") if isinstance(product, dict) else "") or (
-                products.get(row.product) if row else "") or (row.nickname if row else "") or embedded.get("nickname")
-            amount = row.unit_amount if row else embedded.get("unit_amount", embedded.get("amount"))
-            currency = (row.currency if row else "") or embedded.get("currency") or ""
-            interval = (row.recurring_interval if row else "") or (embedded.get("recurring") or {}).get("interval") \
-                or embedded.get("interval") or ""
-            labels.append(plan_text(name or pid, amount, currency, interval))
-        names[s.id] = ", ".join(labels)
-    return names
-
-
 def panel(contact: Contact) -> Panel:
     ids = contact_customer_ids(contact.pk)
     result = Panel(contact=contact, customers=[], customer_ids=ids)
@@ -122,7 +64,7 @@ def panel(contact: Contact) -> Panel:
               "currency", "description")[:RECENT_CHARGES]
     )
     for c in charges:
-        remainder = _remainder(c)
+        remainder = refundable(c)
         result.charges.append(ChargeRow(
             id=c.id, created=c.created, status=c.status, currency=c.currency,
             amount=format_money(c.amount, c.currency),
@@ -133,13 +75,14 @@ def panel(contact: Contact) -> Panel:
             refundable=c.status == "succeeded" and remainder > 0 and not c.disputed,
         ))
     subscriptions = list(Subscription.objects.filter(customer__in=ids).order_by("-created", "-id")[:RECENT_CHARGES])
-    names = plan_names(subscriptions)
+    plans = Plans.of(s.data or {} for s in subscriptions)  # two queries for all of them
     for s in subscriptions:
-        ended = s.canceled_at or _ts((s.data or {}).get("ended_at"))
+        ended = s.canceled_at or ts((s.data or {}).get("ended_at"))
+        period_end = s.current_period_end or ts(subscription_period(s.data or {})[1])
         result.subscriptions.append({
-            "id": s.id, "status": s.status, "status_label": s.status.replace("_", " "), "period_end": _period_end(s),
+            "id": s.id, "status": s.status, "status_label": s.status.replace("_", " "), "period_end": period_end,
             "cancel_at_period_end": s.cancel_at_period_end, "canceled_at": s.canceled_at, "ended_at": ended,
-            "plan": names.get(s.id, ""),
+            "plan": plans.subscription_label(s.data or {}),
         })
     invoices = Invoice.objects.filter(customer__in=ids, status__in=OPEN_INVOICE_STATUSES).defer("data")
     for i in invoices.order_by("-created", "-id"):
@@ -169,5 +112,5 @@ def panel(contact: Contact) -> Panel:
 def contact_charge(contact_id: int, charge_id: str) -> Charge | None:
     """The charge, if it belongs to one of the contact's Stripe customers (else None)."""
     ids = Identity.objects.filter(contact_id=contact_id, kind=Identity.Kind.STRIPE_CUSTOMER).values("value")
-    return Charge.objects.filter(pk=charge_id, customer__in=ids).only("id", "amount", "amount_captured",
-                                                                       "amount_refunded", "currency").first()
+    return Charge.objects.filter(pk=charge_id, customer__in=ids).only(
+        "id", "status", "amount", "amount_captured", "amount_refunded", "currency").first()

@@ -8,6 +8,7 @@ from django.utils import timezone
 from payments.mirror import KINDS
 from payments.models import WebhookEvent
 from payments.selectors import looks_like_id
+from payments.stripe_objects import plan_label, price_label, ref, ts
 from payments.views import LISTS, list_for_id, view_perm
 
 OPEN_DISPUTE_STATUSES = ("needs_response", "warning_needs_response")
@@ -187,7 +188,7 @@ def why_charged(charge_id: str) -> dict | None:
     and whether the subscription was cancelled before or after the charge."""
     from payments.models import Charge, Invoice, Subscription
 
-    from .timeline import _invoice_subscription, plan_labels, ref, ts
+    from .timeline import _invoice_subscription
 
     charge = Charge.objects.filter(pk=charge_id).values("id", "data", "invoice", "created", "description",
                                                        "amount", "currency").first()
@@ -215,7 +216,7 @@ def why_charged(charge_id: str) -> dict | None:
     sub = Subscription.objects.filter(pk=sub_id).values_list("data", flat=True).first() if sub_id else None
     out["subscription"] = sub or ({"id": sub_id} if sub_id else None)
     if sub:
-        out["plan"] = plan_labels(sub)
+        out["plan"] = plan_label(sub)
         canceled_at = ts(sub.get("canceled_at"))
         charged_at = charge["created"] or ts(data.get("created"))
         if canceled_at:
@@ -224,8 +225,6 @@ def why_charged(charge_id: str) -> dict | None:
         elif sub.get("cancel_at_period_end"):
             out["cancelled"] = {"at": ts(sub.get("cancel_at") or sub.get("current_period_end")), "scheduled": True}
     if not out["plan"] and lines:
-        from .timeline import price_label
-
         line_price = lines[0].get("price") or (lines[0].get("pricing") or {}).get("price_details", {}).get("price")
         out["plan"] = price_label(line_price) if line_price else (lines[0].get("description") or "")
     return out

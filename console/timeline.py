@@ -9,14 +9,13 @@ instead of duplicating. The same mapping serves the receivers and `timeline_rebu
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Iterable
 
 from django.db.models import OuterRef, Q, Subquery
 
 from audit.models import AuditAction, AuditEntry
-from payments.models import Charge, Dispute, EarlyFraudWarning, Invoice, PaymentIntent, Price, Product, Refund, Subscription
-from payments.money import format_money
+from payments.models import Charge, Dispute, EarlyFraudWarning, Invoice, PaymentIntent, Refund, Subscription
+from payments.stripe_objects import plan_label, ref, ts
 from tickets.models import Identity, Message, Ticket
 
 from .models import SharedPaymentToken, TimelineEntry
@@ -54,17 +53,6 @@ AUDIT_SYSTEM_BOOKKEEPING = {
     A.TICKET_NOTE, A.TICKET_STATUS, A.TICKET_PRIORITY, A.TICKET_SUBJECT, A.TICKET_ASSIGN, A.TICKET_TAGS,
     A.TICKET_MACRO, A.MESSAGE_RECEIVE, A.MESSAGE_DELIVERED, A.MESSAGE_DELIVERY_FAILED, A.MESSAGE_RETRY,
 }
-
-
-def ts(seconds) -> dt.datetime | None:
-    return dt.datetime.fromtimestamp(int(seconds), tz=dt.timezone.utc) if seconds else None
-
-
-def ref(value) -> str:
-    """A Stripe reference as an id, whether Stripe sent it expanded or not."""
-    if isinstance(value, dict):
-        return value.get("id") or ""
-    return value or ""
 
 
 class Resolver:
@@ -161,39 +149,11 @@ def _words(value: str) -> str:
     return (value or "").replace("_", " ")
 
 
-def price_label(item_price, resolver: Resolver | None = None) -> str:
-    price = item_price if isinstance(item_price, dict) else (
-        Price.objects.filter(pk=item_price).values_list("data", flat=True).first() or {"id": item_price}
-    )
-    product = price.get("product")
-    name = product.get("name") if isinstance(product, dict) else (
-        Product.objects.filter(pk=product).values_list("name", flat=True).first() if product else ""
-    )
-    name = name or price.get("nickname") or price.get("id") or "plan"
-    return plan_text(name, price.get("unit_amount"), price.get("currency") or "",
-                     (price.get("recurring") or {}).get("interval") or "")
-
-
-def plan_text(name: str, amount: int | None, currency: str, interval: str) -> str:
-    """Tea club (¥1,500/month): what a price is, as the timeline and the panel name it."""
-    if amount is None or not currency:
-        return name
-    return f"{name} ({format_money(amount, currency)}{'/' + interval if interval else ''})"
-
-
-def plan_labels(sub: dict) -> str:
-    items = ((sub.get("items") or {}).get("data")) or []
-    labels = [price_label(i.get("price") or i.get("plan") or {}) for i in items]
-    if not labels and sub.get("plan"):
-        labels = [price_label(sub["plan"])]
-    return ", ".join(labels)
-
-
 def _subscription_change(sub: dict, prev: dict) -> str | None:
     parts = []
     if "items" in prev or "plan" in prev:
-        old = plan_labels({"items": prev.get("items") or {}, "plan": prev.get("plan")})
-        parts.append(f"Plan {old or '—'} → {plan_labels(sub) or '—'}")
+        old = plan_label({"items": prev.get("items") or {}, "plan": prev.get("plan")})
+        parts.append(f"Plan {old or '—'} → {plan_label(sub) or '—'}")
     if "cancel_at_period_end" in prev:
         if sub.get("cancel_at_period_end"):
             end = ts(sub.get("cancel_at") or sub.get("current_period_end"))
@@ -279,7 +239,7 @@ def stripe_entries(event: dict | None, obj: dict, kind: str, resolver: Resolver 
         if etype in ("", "customer.subscription.created"):
             out.append(_entry(K.SUBSCRIPTION_STARTED, oid, ts(obj.get("start_date") or obj.get("created")) or when,
                               obj_id=oid, customer=customer, title="Subscription started",
-                              summary=plan_labels(obj), currency=obj.get("currency") or "", data=data, resolver=r))
+                              summary=plan_label(obj), currency=obj.get("currency") or "", data=data, resolver=r))
         if etype == "customer.subscription.updated":
             change = _subscription_change(obj, ((event or {}).get("data") or {}).get("previous_attributes") or {})
             if change:
@@ -288,7 +248,7 @@ def stripe_entries(event: dict | None, obj: dict, kind: str, resolver: Resolver 
         if etype == "customer.subscription.deleted" or (not etype and obj.get("status") == "canceled"):
             out.append(_entry(K.SUBSCRIPTION_CANCELLED, oid, ts(obj.get("ended_at") or obj.get("canceled_at")) or when,
                               obj_id=oid, customer=customer, title="Subscription cancelled",
-                              summary=" · ".join(x for x in (plan_labels(obj), cancellation_text(obj)) if x),
+                              summary=" · ".join(x for x in (plan_label(obj), cancellation_text(obj)) if x),
                               data={**data, "cancellation": obj.get("cancellation_details") or {}}, resolver=r))
     elif kind == "invoice":
         customer = ref(obj.get("customer"))

@@ -9,7 +9,7 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from . import actions
+from .actions import events as actions
 from .mirror import KINDS
 from .models import SyncCursor, WebhookEvent
 from .money import format_money

@@ -7,6 +7,7 @@ import json
 
 from django.db import connection
 
+from .errors import InvalidEvent
 from .mirror import KINDS
 from .models import WebhookEvent
 
@@ -38,10 +39,6 @@ HANDLED_TYPES = frozenset(
 
 # Types after which the object no longer exists at Stripe; the row is kept, marked deleted.
 DELETING_TYPES = frozenset({"customer.deleted", "product.deleted", "price.deleted", "invoice.deleted"})
-
-
-class InvalidEvent(ValueError):
-    """The body is JSON but not a Stripe event."""
 
 
 def validate_event(payload: object) -> dict:

@@ -29,21 +29,15 @@ from typing import Any, Callable, Iterable
 from django.db import connection, models, transaction
 
 from . import models as m
+from .errors import EventNotApplicable
+from .stripe_objects import ref, subscription_period, ts
 
 API_SOURCE = "api"
 
 
-def ref(value: Any) -> str:
-    """The id of a reference that may be an id or an expanded object."""
-    if isinstance(value, dict):
-        return value.get("id") or ""
-    return value or ""
-
-
-def ts(value: Any) -> dt.datetime | None:
-    if value in (None, "", 0):
-        return None
-    return dt.datetime.fromtimestamp(int(value), tz=dt.timezone.utc)
+class NotStripeShaped(EventNotApplicable):
+    """An object whose fields are not what Stripe sends (an amount as a decimal string, an id
+    too long to be one): the event is parked as failed with the field named."""
 
 
 def _text(value: Any, limit: int) -> str:
@@ -140,12 +134,7 @@ def _dispute(o: dict) -> dict:
 
 
 def _subscription(o: dict) -> dict:
-    period_end = o.get("current_period_end")
-    if period_end is None:
-        # Since 2025-03-31 the period lives on the items.
-        items = (o.get("items") or {}).get("data") or []
-        ends = [i.get("current_period_end") for i in items if i.get("current_period_end")]
-        period_end = max(ends) if ends else None
+    _, period_end = subscription_period(o)
     return {
         "customer": ref(o.get("customer")),
         "status": o.get("status") or "",
@@ -351,9 +340,68 @@ def _column_names(kind: Kind) -> list[str]:
     return list(_BASE_COLUMNS) + extra
 
 
+_BIGINT = 2**63
+
+
+def _shown(value: Any) -> str:
+    kind = {str: "text", bool: "a boolean", float: "a decimal number", dict: "an object", list: "a list"}.get(
+        type(value), type(value).__name__)
+    return f"{kind} {json.dumps(value, default=str)[:40]}"
+
+
+def _checked(kind: Kind, name: str, field: models.Field, value: Any) -> Any:
+    """A column's value as Stripe must have sent it, or NotStripeShaped naming the field:
+    amounts are whole numbers of minor units, ids and enums are text that fits."""
+    where = f"{kind.object}.{name}"
+    if isinstance(field, (models.BigIntegerField, models.IntegerField)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise NotStripeShaped(f"{where} is {_shown(value)}, not a whole number (Stripe sends amounts as "
+                                  "integers in the currency's minor unit)")
+        if not -_BIGINT <= value < _BIGINT:
+            raise NotStripeShaped(f"{where} is {value}, out of range")
+    elif isinstance(field, models.CharField):
+        if not isinstance(value, str):
+            raise NotStripeShaped(f"{where} is {_shown(value)}, not text")
+        if field.max_length and len(value) > field.max_length:
+            raise NotStripeShaped(f"{where} is {len(value)} characters long; the mirror keeps {field.max_length}")
+    return value
+
+
+_EXTRA: dict[str, list[tuple[str, models.Field, Any]]] = {}
+
+
+def _extra_fields(kind: Kind) -> list[tuple[str, models.Field, Any]]:
+    """(column, field, value when Stripe sent none) of a kind's own indexed columns."""
+    if kind.object not in _EXTRA:
+        fields = [kind.model._meta.get_field(n) for n in _column_names(kind)[len(_BASE_COLUMNS):]]
+        _EXTRA[kind.object] = [(f.name, f, None if f.null else f.get_default()) for f in fields]
+    return _EXTRA[kind.object]
+
+
+def _columns(kind: Kind, obj: dict) -> list[tuple[models.Field, Any]]:
+    """The kind's own columns for `obj`, each checked against what Stripe sends (NotStripeShaped
+    names the field otherwise), so a malformed payload fails with a reason, never half-written."""
+    object_id = obj.get("id")
+    if not isinstance(object_id, str) or not object_id:
+        raise NotStripeShaped(f"{kind.object}.id is {_shown(object_id)}, not an id")
+    if len(object_id) > 255:
+        raise NotStripeShaped(f"{kind.object}.id is {len(object_id)} characters long; Stripe ids fit in 255")
+    cols = kind.columns(obj)
+    out = []
+    for name, field, default in _extra_fields(kind):
+        value = cols.get(name)
+        out.append((field, default if value is None else _checked(kind, name, field, value)))
+    return out
+
+
+def check_shape(kind: Kind, obj: dict) -> None:
+    """Raise NotStripeShaped, naming the field, if `obj` is not what Stripe sends."""
+    _columns(kind, obj)
+
+
 def _row(kind: Kind, obj: dict, version: Version, deleted: bool, now: dt.datetime) -> list:
     ops = connection.ops
-    cols = kind.columns(obj)
+    columns = _columns(kind, obj)
     values = [
         obj["id"],
         bool(obj.get("livemode")),
@@ -365,14 +413,8 @@ def _row(kind: Kind, obj: dict, version: Version, deleted: bool, now: dt.datetim
         version.source,
         ops.adapt_datetimefield_value(now),
     ]
-    for name in _column_names(kind)[len(_BASE_COLUMNS) :]:
-        value = cols.get(name)
-        field = kind.model._meta.get_field(name)
-        if value is None and not field.null:
-            value = field.get_default()
-        if isinstance(field, models.DateTimeField):
-            value = ops.adapt_datetimefield_value(value)
-        values.append(value)
+    for field, value in columns:
+        values.append(ops.adapt_datetimefield_value(value) if isinstance(field, models.DateTimeField) else value)
     return values
 
 
@@ -437,11 +479,11 @@ def upsert(kind: Kind, items: list[tuple[dict, Version, bool]]) -> set[str]:
     return written
 
 
-_PG_SQL: dict[str, tuple[str, list[tuple[str, Any, bool]]]] = {}
+_PG_SQL: dict[str, str] = {}
 
 
-def _postgresql_statement(kind: Kind) -> tuple[str, list[tuple[str, Any, bool]]]:
-    """The guarded upsert with the rows in one JSON parameter, and how to fill the extra columns."""
+def _postgresql_statement(kind: Kind) -> str:
+    """The guarded upsert with the rows in one JSON parameter."""
     if kind.object not in _PG_SQL:
         qn = connection.ops.quote_name
         table = qn(kind.table)
@@ -456,12 +498,7 @@ def _postgresql_statement(kind: Kind) -> tuple[str, list[tuple[str, Any, bool]]]
             f"WHERE {_guard(table)} "
             f"RETURNING {qn('id')}"
         )
-        extra = [
-            (n, None if f.null else f.get_default(), isinstance(f, models.DateTimeField))
-            for n, f in zip(names, fields)
-            if n not in _BASE_COLUMNS
-        ]
-        _PG_SQL[kind.object] = (sql, extra)
+        _PG_SQL[kind.object] = sql
     return _PG_SQL[kind.object]
 
 
@@ -471,7 +508,7 @@ def _upsert_postgresql(kind: Kind, best: dict[str, tuple[dict, Version, bool]], 
     One short statement with one parameter instead of a VALUES list of ~20 parameters a
     row: the client neither builds nor parses a long query, and the server parses it once.
     """
-    sql, extra = _postgresql_statement(kind)
+    sql = _postgresql_statement(kind)
     synced = now.isoformat()
     written: set[str] = set()
     with connection.cursor() as cursor:
@@ -491,12 +528,9 @@ def _upsert_postgresql(kind: Kind, best: dict[str, tuple[dict, Version, bool]], 
                     "version_source": version.source,
                     "synced_at": synced,
                 }
-                cols = kind.columns(obj)
-                for name, default, is_datetime in extra:
-                    value = cols.get(name)
-                    if value is None:
-                        value = default
-                    record[name] = value.isoformat() if is_datetime and value is not None else value
+                for field, value in _columns(kind, obj):
+                    is_datetime = isinstance(field, models.DateTimeField)
+                    record[field.column] = value.isoformat() if is_datetime and value is not None else value
                 records.append(record)
             cursor.execute(sql, [json.dumps(records, separators=(",", ":"))])
             written.update(row[0] for row in cursor.fetchall())

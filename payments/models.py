@@ -210,3 +210,17 @@ class SyncCursor(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class ActionLock(models.Model):
+    """A named lock held while an action talks to Stripe (one confirmation being sent, one
+    charge being refunded), on every database the console runs on: a unique row inserted
+    before the call and deleted after it (payments.actions.stripe_calls.hold). A holder that
+    died leaves a row older than its lease, which the next one takes over."""
+
+    name = models.CharField(primary_key=True, max_length=255)
+    holder = models.CharField(max_length=64)
+    acquired_at = models.DateTimeField()
+
+    def __str__(self):
+        return self.name

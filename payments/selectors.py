@@ -11,7 +11,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .mirror import KINDS
-from .models import Price, Product, SyncCursor, WebhookEvent
+from .models import SyncCursor, WebhookEvent
+from .stripe_objects import Plans, item_prices
 
 PAGE_SIZE = 50
 RELATED_LIMIT = 10
@@ -119,16 +120,10 @@ def with_first_price(qs: QuerySet) -> QuerySet:
 
 
 def attach_plans(rows: list) -> None:
-    """`row.plan`: the product name of each subscription's first item (two small queries a page)."""
-    price_ids = {r.first_price for r in rows if getattr(r, "first_price", "")}
-    prices = {
-        pid: (product, nickname)
-        for pid, product, nickname in Price.objects.filter(pk__in=price_ids).values_list("id", "product", "nickname")
-    }
-    names = dict(Product.objects.filter(pk__in={p for p, _ in prices.values()}).values_list("id", "name"))
+    """`row.plan`: what each subscription's first item is called (two small queries a page)."""
+    plans = Plans({"id": r.first_price} for r in rows if getattr(r, "first_price", ""))
     for r in rows:
-        product, nickname = prices.get(getattr(r, "first_price", ""), ("", ""))
-        r.plan = names.get(product) or nickname or getattr(r, "first_price", "")
+        r.plan = plans.name({"id": r.first_price}) if getattr(r, "first_price", "") else ""
 
 
 def statuses(kind_name: str) -> tuple[str, ...]:
@@ -190,35 +185,13 @@ class SubscriptionItem:
 def subscription_items(obj) -> list[SubscriptionItem]:
     """Plan lines of a subscription, named from the mirrored products where we have them."""
     items = ((obj.data or {}).get("items") or {}).get("data") or []
-    price_ids, lines = [], []
-    for item in items:
-        price = item.get("price") or item.get("plan") or {}
-        price_id = price.get("id") if isinstance(price, dict) else str(price)
-        price_ids.append(price_id)
-        lines.append((item, price if isinstance(price, dict) else {}))
-    prices = {p.id: p for p in Price.objects.filter(pk__in=[p for p in price_ids if p]).defer("data")}
-    product_ids = {p.product for p in prices.values()} | {
-        (pr.get("product") if isinstance(pr.get("product"), str) else (pr.get("product") or {}).get("id")) or ""
-        for _, pr in lines
-    }
-    products = dict(Product.objects.filter(pk__in=[p for p in product_ids if p]).values_list("id", "name"))
+    prices = [item_prices({"items": {"data": [item]}})[:1] or [{}] for item in items]
+    plans = Plans(p[0] for p in prices)
     out = []
-    for price_id, (item, price) in zip(price_ids, lines):
-        stored = prices.get(price_id)
-        product = stored.product if stored else price.get("product")
-        if isinstance(product, dict):
-            product = product.get("id")
-        recurring = price.get("recurring") or {}
-        out.append(
-            SubscriptionItem(
-                price_id=price_id or "",
-                product_name=products.get(product or "", "") or price.get("nickname") or product or "",
-                unit_amount=stored.unit_amount if stored else price.get("unit_amount", price.get("amount")),
-                currency=(stored.currency if stored else price.get("currency")) or "",
-                interval=(stored.recurring_interval if stored else recurring.get("interval") or price.get("interval")) or "",
-                quantity=item.get("quantity") or 1,
-            )
-        )
+    for item, (price,) in zip(items, prices):
+        name, amount, currency, interval = plans.facts(price) if price else ("", None, "", "")
+        out.append(SubscriptionItem(price_id=price.get("id") or "", product_name=name, unit_amount=amount,
+                                    currency=currency, interval=interval, quantity=item.get("quantity") or 1))
     return out
 
 

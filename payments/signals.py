@@ -3,7 +3,7 @@
 from django.dispatch import Signal
 
 # Sent once per event after the transaction that first applied it committed (never inside
-# it: a listener's failure can't undo a mirror write), from payments.actions.announce_event,
+# it: a listener's failure can't undo a mirror write), from payments.actions.events.announce_event,
 # with send_robust: each listener's error is kept on the event and the announcement is
 # retried, so listeners must be idempotent and keep their own writes atomic.
 # kwargs: event (dict, the Stripe event), obj (dict, the object as now mirrored, with

@@ -11,7 +11,8 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
 from . import stripe_api
-from .actions import EventNotApplicable, announce_event, apply_event, record_event_failure, sync_object
+from .actions.events import announce_event, apply_event, record_event_failure, sync_object
+from .errors import EventNotApplicable
 from .sync import backfill, reconcile
 from .models import WebhookEvent
 

@@ -19,7 +19,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from . import actions, selectors
+from . import selectors
+from .actions import events as actions
 from .mirror import KINDS
 from .models import Customer, WebhookEvent
 

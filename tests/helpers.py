@@ -77,7 +77,7 @@ def tasks_run():
 def deliver(type_: str, obj: dict, **kwargs) -> dict:
     """A Stripe event around `obj` stored and applied as the webhook and the worker do, then
     committed, so its listeners (contact linking, the timeline) have run. The payload."""
-    from payments.actions import apply_event
+    from payments.actions.events import apply_event
     from payments.events import store_event
     from tests import factories
 

@@ -16,7 +16,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
-from payments import stripe_actions
+from payments import errors
+from payments.actions import refunds
 from payments.money import decimals, format_money, to_major
 from tickets.models import Contact, Ticket
 
@@ -28,10 +29,10 @@ REFUND_TEMPLATE = "actions/refund.html"
 REFRESH_EVENT = "paydesk:panel-refresh"
 
 ERROR_STATUS = (
-    (stripe_actions.ActionInProgress, 409),
-    (stripe_actions.StripeActionFailed, 502),
-    (stripe_actions.ActionRefused, 400),  # RefundLimitExceeded is one
-    (stripe_actions.ActionError, 400),
+    (errors.ActionInProgress, 409),
+    (errors.StripeActionFailed, 502),
+    (errors.ActionRefused, 400),  # RefundLimitExceeded is one
+    (errors.ActionError, 400),
 )
 
 
@@ -69,10 +70,10 @@ def _amount(raw: str, currency: str) -> int | None:
     try:
         value = Decimal(raw)
     except InvalidOperation:
-        raise stripe_actions.ActionRefused(f"“{raw[:20]}” is not an amount.", code="amount") from None
+        raise errors.ActionRefused(f"“{raw[:20]}” is not an amount.", code="amount") from None
     minor = value.scaleb(decimals(currency))
     if minor != minor.to_integral_value():
-        raise stripe_actions.ActionRefused(
+        raise errors.ActionRefused(
             f"{currency.upper()} amounts have at most {decimals(currency)} decimals.", code="amount")
     return int(minor)
 
@@ -94,7 +95,7 @@ def _form_context(request, contact_id: int, charge) -> dict:
         "amount": data.get("amount", ""), "reason": data.get("reason", "requested_by_customer"),
         "note": data.get("note", ""), "ticket": ticket.pk if ticket else "", "ticket_obj": ticket,
         "ticket_ref": f"#{ticket.number}" if ticket else "",
-        "reasons": [(r, r.replace("_", " ").capitalize()) for r in stripe_actions.REFUND_REASONS],
+        "reasons": [(r, r.replace("_", " ").capitalize()) for r in refunds.REFUND_REASONS],
         "remainder": format_money(max(0, min(charge.amount - charge.amount_refunded,
                                                charge.amount_captured or charge.amount)), charge.currency),
         "remainder_major": to_major(max(0, charge.amount - charge.amount_refunded), charge.currency),
@@ -115,11 +116,11 @@ def refund_preview(request: HttpRequest, contact_id: int, charge_id: str) -> Htt
     context = _form_context(request, contact_id, charge)
     try:
         amount = _amount(context["amount"], charge.currency)
-        plan = stripe_actions.plan_refund(request.user, charge.id, amount=amount, currency=charge.currency)
-    except (stripe_actions.ActionError, PermissionDenied) as exc:
+        plan = refunds.plan_refund(charge.id, actor=request.user, amount=amount, currency=charge.currency)
+    except (errors.ActionError, PermissionDenied) as exc:
         status, context["error"] = _failure(exc)
         # Over their limit beside a ticket: the agent can hand this very refund to finance.
-        context["ask_finance"] = isinstance(exc, stripe_actions.RefundLimitExceeded) and bool(context["ticket"])
+        context["ask_finance"] = isinstance(exc, errors.RefundLimitExceeded) and bool(context["ticket"])
         return render(request, REFUND_TEMPLATE + "#form", context, status=status)
     context.update(plan=plan, description=plan.describe(), amount_minor=plan.amount)
     return render(request, REFUND_TEMPLATE + "#preview", context)
@@ -133,12 +134,12 @@ def refund_confirm(request: HttpRequest, contact_id: int, charge_id: str) -> Htt
     try:
         raw = request.POST.get("amount_minor", "")
         amount = int(raw) if raw.isdigit() else None
-        result = stripe_actions.refund_charge(
-            request.user, charge.id, amount=amount, currency=charge.currency,
+        result = refunds.refund_charge(
+            charge.id, actor=request.user, amount=amount, currency=charge.currency,
             reason=context["reason"], note=context["note"], ticket_ref=context["ticket_ref"],
             idempotency_key=context["token"],
         )
-    except (stripe_actions.ActionError, PermissionDenied) as exc:
+    except (errors.ActionError, PermissionDenied) as exc:
         status, context["error"] = _failure(exc)
         return render(request, REFUND_TEMPLATE + "#result", context, status=status)
     context["message"] = result.message
@@ -156,24 +157,24 @@ def refund_ask_finance(request: HttpRequest, contact_id: int, charge_id: str) ->
     context = _form_context(request, contact_id, charge)
     try:
         if context["ticket_obj"] is None:
-            raise stripe_actions.ActionRefused("Open the customer's ticket to ask finance on it.", code="ticket")
+            raise errors.ActionRefused("Open the customer's ticket to ask finance on it.", code="ticket")
         amount = _amount(context["amount"], charge.currency)
         if amount is None:  # blank: all that is left
             amount = max(0, charge.amount - charge.amount_refunded)
         refusal = ""
         try:
-            stripe_actions.plan_refund(request.user, charge.id, amount=amount, currency=charge.currency)
-        except stripe_actions.RefundLimitExceeded as exc:
+            refunds.plan_refund(charge.id, actor=request.user, amount=amount, currency=charge.currency)
+        except errors.RefundLimitExceeded as exc:
             refusal = exc.message
         if not refusal:
-            raise stripe_actions.ActionRefused("This refund is within your limit: review and confirm it yourself.",
+            raise errors.ActionRefused("This refund is within your limit: review and confirm it yourself.",
                                                code="within_limit")
         asked = console_actions.request_refund_approval(
             request.user, ticket=context["ticket_obj"], charge_id=charge.id, amount=amount,
             currency=charge.currency, reason=context["reason"], note=context["note"], refusal=refusal,
             token=context["token"],
         )
-    except (stripe_actions.ActionError, PermissionDenied) as exc:
+    except (errors.ActionError, PermissionDenied) as exc:
         status, context["error"] = _failure(exc)
         return render(request, REFUND_TEMPLATE + "#result", context, status=status)
     except ValidationError as exc:

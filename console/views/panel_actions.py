@@ -19,7 +19,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from payments import stripe_actions
+from payments import errors
+from payments.actions import customers, subscriptions
 from payments.models import Customer, Subscription
 from tickets import actions as ticket_actions
 from tickets.models import Message
@@ -30,7 +31,7 @@ from .panel import REFRESH_EVENT, _failure, ticket_beside
 CANCEL_TEMPLATE = "actions/cancel.html"
 METADATA_TEMPLATE = "actions/metadata.html"
 PORTAL_TEMPLATE = "actions/portal.html"
-REFUSED = (stripe_actions.ActionError, PermissionDenied)
+REFUSED = (errors.ActionError, PermissionDenied)
 
 PORTAL_FLOW_LABELS = {
     "": "The portal's home page",
@@ -95,7 +96,7 @@ def _cancel_context(request, contact_id: int, sub: Subscription) -> dict:
     context.update(
         subscription=sub, when=data.get("when", "period_end"), refund=data.get("refund") == "on",
         feedback=data.get("feedback", ""), comment=data.get("comment", ""),
-        feedbacks=[(f, f.replace("_", " ").capitalize()) for f in stripe_actions.CANCEL_FEEDBACK],
+        feedbacks=[(f, f.replace("_", " ").capitalize()) for f in subscriptions.CANCEL_FEEDBACK],
     )
     return context
 
@@ -113,8 +114,8 @@ def cancel_preview(request: HttpRequest, contact_id: int, subscription_id: str) 
     sub = _subscription(contact_id, subscription_id)
     context = _cancel_context(request, contact_id, sub)
     try:
-        plan = stripe_actions.plan_cancel(
-            request.user, sub.id, at_period_end=context["when"] != "now",
+        plan = subscriptions.plan_cancel(
+            sub.id, actor=request.user, at_period_end=context["when"] != "now",
             refund_last_invoice_prorated=context["refund"],
         )
     except REFUSED as exc:
@@ -131,13 +132,13 @@ def cancel_confirm(request: HttpRequest, contact_id: int, subscription_id: str) 
     context = _cancel_context(request, contact_id, sub)
     raw_as_of = request.POST.get("as_of", "")
     try:
-        result = stripe_actions.cancel_subscription(
-            request.user, sub.id, at_period_end=context["when"] != "now",
+        result = subscriptions.cancel_subscription(
+            sub.id, actor=request.user, at_period_end=context["when"] != "now",
             refund_last_invoice_prorated=context["refund"], feedback=context["feedback"],
             comment=context["comment"], ticket_ref=context["ticket_ref"], idempotency_key=context["token"],
             as_of=int(raw_as_of) if raw_as_of.isdigit() else None,
         )
-    except stripe_actions.PartiallyCompleted as exc:
+    except errors.PartiallyCompleted as exc:
         # The cancellation happened (mirrored, audited): say what failed and refresh the panel.
         context["error"] = exc.message
         return _done(request, CANCEL_TEMPLATE + "#result", context)
@@ -177,7 +178,7 @@ def metadata_form(request: HttpRequest, contact_id: int) -> HttpResponse:
 def metadata_preview(request: HttpRequest, contact_id: int) -> HttpResponse:
     context = _metadata_context(request, contact_id)
     try:
-        plan = stripe_actions.plan_metadata_update(request.user, context["customer"], {context["key"]: context["value"]})
+        plan = customers.plan_metadata_update(context["customer"], {context["key"]: context["value"]}, actor=request.user)
     except REFUSED as exc:
         return _refused(request, METADATA_TEMPLATE + "#form", context, exc)
     context["description"] = plan.describe()
@@ -189,8 +190,8 @@ def metadata_preview(request: HttpRequest, contact_id: int) -> HttpResponse:
 def metadata_confirm(request: HttpRequest, contact_id: int) -> HttpResponse:
     context = _metadata_context(request, contact_id)
     try:
-        result = stripe_actions.update_customer_metadata(
-            request.user, context["customer"], {context["key"]: context["value"]},
+        result = customers.update_customer_metadata(
+            context["customer"], {context["key"]: context["value"]}, actor=request.user,
             ticket_ref=context["ticket_ref"], idempotency_key=context["token"],
         )
     except REFUSED as exc:
@@ -210,7 +211,7 @@ def _portal_context(request, contact_id: int) -> dict:
         flow=data.get("flow", "payment_method_update"), subscription_id=data.get("subscription", ""),
         coupon=data.get("coupon", ""), flows=list(PORTAL_FLOW_LABELS.items()),
         subscriptions=list(Subscription.objects.filter(customer__in=ids).exclude(
-            status__in=stripe_actions.ENDED_SUBSCRIPTION).order_by("-created").values_list("id", flat=True)),
+            status__in=subscriptions.ENDED_SUBSCRIPTION).order_by("-created").values_list("id", flat=True)),
     )
     return context
 
@@ -241,7 +242,7 @@ def portal_preview(request: HttpRequest, contact_id: int) -> HttpResponse:
     try:
         if context["ticket"] is not None and not request.user.has_perm("tickets.reply_ticket"):
             raise PermissionDenied("Your role can't reply on tickets.")
-        plan = stripe_actions.plan_portal_session(request.user, context["customer"], **_portal_kwargs(context))
+        plan = customers.plan_portal_session(context["customer"], actor=request.user, **_portal_kwargs(context))
     except REFUSED as exc:
         return _refused(request, PORTAL_TEMPLATE + "#form", context, exc)
     context["description"] = plan.describe()
@@ -264,8 +265,8 @@ def portal_confirm(request: HttpRequest, contact_id: int) -> HttpResponse:
     try:
         if ticket is not None and not request.user.has_perm("tickets.reply_ticket"):
             raise PermissionDenied("Your role can't reply on tickets.")
-        result = stripe_actions.create_portal_session(
-            request.user, context["customer"], **_portal_kwargs(context),
+        result = customers.create_portal_session(
+            context["customer"], actor=request.user, **_portal_kwargs(context),
             ticket_ref=context["ticket_ref"], idempotency_key=context["token"],
         )
     except REFUSED as exc:

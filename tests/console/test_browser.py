@@ -10,7 +10,7 @@ import pytest
 
 from console.celery import app as celery_app
 from audit.models import AuditEntry
-from payments import actions
+from payments.actions import events as actions
 from payments.events import store_event
 from payments.models import SyncCursor
 from tests import factories

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from audit.models import AuditEntry
-from payments.actions import apply_event
+from payments.actions.events import apply_event
 from payments.events import store_event
 from tests import factories
 from tests.helpers import committed

@@ -10,7 +10,7 @@ from audit.log import record
 from audit.models import AuditAction
 from console import timeline
 from console.models import SharedPaymentToken, TimelineEntry
-from payments.actions import apply_event
+from payments.actions.events import apply_event
 from tests import factories
 from tests.helpers import committed, deliver
 from tickets import actions as ticket_actions

@@ -3,7 +3,7 @@
 import pytest
 
 from payments.events import store_event
-from payments import actions
+from payments.actions import events as actions
 from tests import factories
 
 pytestmark = pytest.mark.django_db

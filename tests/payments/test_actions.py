@@ -9,8 +9,9 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from audit.models import AuditEntry
-from payments import actions
-from payments.actions import EventNotApplicable, apply_event, record_event_failure, replay_events
+from payments.actions import events as actions
+from payments.actions.events import apply_event, record_event_failure, replay_events
+from payments.errors import EventNotApplicable
 from payments.events import InvalidEvent, store_event
 from payments.models import Customer, Dispute, PaymentIntent, Subscription, WebhookEvent
 from payments.signals import stripe_event_applied

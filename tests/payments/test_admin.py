@@ -6,7 +6,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
 from audit.models import AuditEntry
-from payments import actions
+from payments.actions import events as actions
 from payments.events import store_event
 from payments.mirror import KINDS, upsert_fetched
 from payments.models import Customer, SyncCursor, WebhookEvent

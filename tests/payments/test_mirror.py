@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 
 from payments import mirror
-from payments.actions import apply_event
+from payments.actions.events import apply_event
 from payments.events import store_event
 from payments.mirror import KINDS, Candidate, resolve_tie, upsert_fetched
 from payments.models import (

@@ -24,7 +24,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payments.actions import apply_event
+from payments.actions.events import apply_event
 from payments.events import store_event
 from payments.mirror import KINDS, upsert_fetched
 from payments.models import WebhookEvent

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from payments.actions import EventNotApplicable, apply_event, sync_object
+from payments.actions.events import apply_event, sync_object
+from payments.errors import EventNotApplicable
 from payments.events import store_event
 from payments.models import Charge, Customer, Refund, WebhookEvent
 from payments.tasks import apply_event_task

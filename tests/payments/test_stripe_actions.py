@@ -1,4 +1,4 @@
-"""payments.stripe_actions over real HTTP: the SDK talks to localstripe through a small
+"""payments.actions (refunds, subscriptions, customers) over real HTTP: the SDK talks to localstripe through a small
 recording gateway.
 
 The gateway (a real HTTP server in a thread) sits between the app's StripeClient and
@@ -33,7 +33,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 
 from audit.models import AuditEntry
-from payments import stripe_actions as sa
+from payments import errors
+from payments.actions import customers, refunds, subscriptions
 from payments.mirror import upsert_fetched
 from payments.models import Charge, Customer, Refund, Subscription
 from tests import factories
@@ -239,7 +240,7 @@ def twice_at_once(submit) -> list:
         start.wait()
         try:
             outcomes.append(submit())
-        except sa.ActionError as exc:
+        except errors.ActionError as exc:
             outcomes.append(exc)
         finally:
             connection.close()
@@ -265,12 +266,12 @@ def audit(action: str) -> list[AuditEntry]:
 
 def test_partial_refund_describes_refunds_mirrors_and_audits(gw, ls, agent):
     charge = make_charge(ls, make_customer(ls))
-    plan = sa.plan_refund(agent, charge["id"], amount=1000, currency="jpy")
+    plan = refunds.plan_refund(charge["id"], actor=agent, amount=1000, currency="jpy")
     assert plan.describe() == (
         f"Refund ¥1,000 of ¥3,200 to Misaki Sato's payment method (charge {charge['id']}); ¥2,200 stays captured."
     )
     t = token()
-    result = sa.refund_charge(agent, charge["id"], amount=1000, currency="JPY", reason="requested_by_customer",
+    result = refunds.refund_charge(charge["id"], actor=agent, amount=1000, currency="JPY", reason="requested_by_customer",
                               note="Arrived damaged", ticket_ref="T-1042", idempotency_key=t)
     assert not result.replayed and result.refund["amount"] == 1000
 
@@ -296,17 +297,17 @@ def test_partial_refund_describes_refunds_mirrors_and_audits(gw, ls, agent):
 
 def test_full_refund_takes_the_remainder(gw, ls, agent):
     charge = make_charge(ls, make_customer(ls), amount=5000, currency="usd")
-    sa.refund_charge(agent, charge["id"], amount=1500, currency="usd", idempotency_key=token())
-    plan = sa.plan_refund(agent, charge["id"], currency="usd")
+    refunds.refund_charge(charge["id"], actor=agent, amount=1500, currency="usd", idempotency_key=token())
+    plan = refunds.plan_refund(charge["id"], actor=agent, currency="usd")
     assert plan.amount == 3500
     assert plan.describe().endswith("$15.00 was refunded before; the charge is then fully refunded.")
-    result = sa.refund_charge(agent, charge["id"], currency="usd", idempotency_key=token())
+    result = refunds.refund_charge(charge["id"], actor=agent, currency="usd", idempotency_key=token())
     assert result.refund["amount"] == 3500
     assert sorted(r["amount"] for r in ls_refunds(ls, charge["id"])) == [1500, 3500]
     mirrored = Charge.objects.get(pk=charge["id"])
     assert (mirrored.amount_refunded, mirrored.refunded) == (5000, True)
-    with pytest.raises(sa.ActionRefused, match="already fully refunded"):
-        sa.plan_refund(agent, charge["id"], currency="usd")
+    with pytest.raises(errors.ActionRefused, match="already fully refunded"):
+        refunds.plan_refund(charge["id"], actor=agent, currency="usd")
 
 
 @pytest.mark.parametrize(
@@ -321,8 +322,8 @@ def test_full_refund_takes_the_remainder(gw, ls, agent):
 def test_bad_refunds_are_refused_and_nothing_is_written(gw, ls, agent, amount, currency, code, message):
     charge = make_charge(ls, make_customer(ls))
     ls.v1.refunds.create({"charge": charge["id"], "amount": 1000})
-    with pytest.raises(sa.ActionRefused, match=re.escape(message)) as caught:
-        sa.refund_charge(agent, charge["id"], amount=amount, currency=currency, idempotency_key=token())
+    with pytest.raises(errors.ActionRefused, match=re.escape(message)) as caught:
+        refunds.refund_charge(charge["id"], actor=agent, amount=amount, currency=currency, idempotency_key=token())
     assert caught.value.code == code
     assert gw.sent("POST", "/v1/refunds") == []
     assert [r["amount"] for r in ls_refunds(ls, charge["id"])] == [1000]
@@ -334,8 +335,8 @@ def test_disputed_charge_is_refused(gw, ls, agent):
     # localstripe has no disputes: the mirror knows of one from the webhook.
     upsert_fetched([{**charge, "disputed": True}], int(time.time()))
     upsert_fetched([factories.DisputeFactory(charge=charge["id"], amount=3200, currency="jpy")], int(time.time()))
-    with pytest.raises(sa.ActionRefused, match="is disputed \\(needs response\\)") as caught:
-        sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=token())
+    with pytest.raises(errors.ActionRefused, match="is disputed \\(needs response\\)") as caught:
+        refunds.refund_charge(charge["id"], actor=agent, amount=1000, currency="jpy", idempotency_key=token())
     assert caught.value.code == "disputed"
     assert gw.sent("POST", "/v1/refunds") == [] and ls_refunds(ls, charge["id"]) == []
 
@@ -343,28 +344,28 @@ def test_disputed_charge_is_refused(gw, ls, agent):
 def test_uncaptured_and_failed_charges_are_refused(gw, ls, agent):
     customer = make_customer(ls)
     held = make_charge(ls, customer, capture=False)
-    with pytest.raises(sa.ActionRefused, match="only authorized, not captured"):
-        sa.refund_charge(agent, held["id"], currency="jpy", idempotency_key=token())
+    with pytest.raises(errors.ActionRefused, match="only authorized, not captured"):
+        refunds.refund_charge(held["id"], actor=agent, currency="jpy", idempotency_key=token())
     declined_customer = make_customer(ls, name="Ken Ito", card="4000000000000341")
     with pytest.raises(stripe.CardError):
         make_charge(ls, declined_customer)
     [failed] = [c for c in ls.v1.charges.list({"customer": declined_customer["id"]}).data]
-    with pytest.raises(sa.ActionRefused, match="failed: no money was taken"):
-        sa.refund_charge(agent, failed.id, currency="jpy", idempotency_key=token())
+    with pytest.raises(errors.ActionRefused, match="failed: no money was taken"):
+        refunds.refund_charge(failed.id, actor=agent, currency="jpy", idempotency_key=token())
     assert gw.sent("POST", "/v1/refunds") == []
 
 
 def test_agent_over_the_limit_is_told_to_ask_finance_and_finance_may(gw, ls, agent, finance):
     charge = make_charge(ls, make_customer(ls), amount=25000, currency="usd")
-    with pytest.raises(sa.RefundLimitExceeded) as caught:
-        sa.refund_charge(agent, charge["id"], amount=12000, currency="usd", idempotency_key=token())
+    with pytest.raises(errors.RefundLimitExceeded) as caught:
+        refunds.refund_charge(charge["id"], actor=agent, amount=12000, currency="usd", idempotency_key=token())
     assert caught.value.message == "Refunds above $100.00 need finance — ask in #finance or assign the ticket to Finance."
     assert gw.sent("POST", "/v1/refunds") == []
     # At the limit is allowed; a currency without a limit of its own is finance's.
-    assert sa.plan_refund(agent, charge["id"], amount=10000, currency="usd").amount == 10000
-    assert sa.refund_limit(agent, "chf") == 0 and sa.refund_limit(finance, "usd") is None
+    assert refunds.plan_refund(charge["id"], actor=agent, amount=10000, currency="usd").amount == 10000
+    assert refunds.refund_limit(agent, "chf") == 0 and refunds.refund_limit(finance, "usd") is None
 
-    result = sa.refund_charge(finance, charge["id"], amount=12000, currency="usd", idempotency_key=token())
+    result = refunds.refund_charge(charge["id"], actor=finance, amount=12000, currency="usd", idempotency_key=token())
     assert result.refund["amount"] == 12000
     [entry] = audit("charge.refund")
     assert entry.actor == finance and entry.details["amount"] == 12000
@@ -373,32 +374,32 @@ def test_agent_over_the_limit_is_told_to_ask_finance_and_finance_may(gw, ls, age
 def test_split_refunds_count_toward_the_agents_limit_on_that_charge(gw, ls, agent, finance, settings):
     settings.PAYMENTS_REFUND_LIMITS = {"agent": {"jpy": 10000}, "finance": None}
     charge = make_charge(ls, make_customer(ls), amount=30000)
-    sa.refund_charge(agent, charge["id"], amount=8000, currency="jpy", idempotency_key=token())
+    refunds.refund_charge(charge["id"], actor=agent, amount=8000, currency="jpy", idempotency_key=token())
     # Someone refunding at Stripe directly is not the agent: it doesn't use their budget.
     ls.v1.refunds.create({"charge": charge["id"], "amount": 5000})
     expected = ("You have already refunded ¥8,000 of this charge; refunds above ¥10,000 per charge need finance — "
                 "ask in #finance or assign the ticket to Finance.")
     # The preview says so before anything is confirmed, and the refund itself is refused.
-    with pytest.raises(sa.RefundLimitExceeded) as previewed:
-        sa.plan_refund(agent, charge["id"], amount=3000, currency="jpy")
+    with pytest.raises(errors.RefundLimitExceeded) as previewed:
+        refunds.plan_refund(charge["id"], actor=agent, amount=3000, currency="jpy")
     assert previewed.value.message == expected and previewed.value.already == 8000
-    with pytest.raises(sa.RefundLimitExceeded) as caught:
-        sa.refund_charge(agent, charge["id"], amount=3000, currency="jpy", idempotency_key=token())
+    with pytest.raises(errors.RefundLimitExceeded) as caught:
+        refunds.refund_charge(charge["id"], actor=agent, amount=3000, currency="jpy", idempotency_key=token())
     assert caught.value.message == expected and caught.value.limit == 10000
     assert len(gw.sent("POST", "/v1/refunds")) == 1
     # Up to the limit in total is still the agent's to do.
-    assert sa.refund_charge(agent, charge["id"], amount=2000, currency="jpy", idempotency_key=token()).refund["amount"] == 2000
-    with pytest.raises(sa.RefundLimitExceeded, match="already refunded ¥10,000 of this charge"):
-        sa.plan_refund(agent, charge["id"], amount=1, currency="jpy")
-    assert sa.refunded_by(agent, charge["id"]) == 10000
+    assert refunds.refund_charge(charge["id"], actor=agent, amount=2000, currency="jpy", idempotency_key=token()).refund["amount"] == 2000
+    with pytest.raises(errors.RefundLimitExceeded, match="already refunded ¥10,000 of this charge"):
+        refunds.plan_refund(charge["id"], actor=agent, amount=1, currency="jpy")
+    assert refunds.refunded_by(agent, charge["id"]) == 10000
 
     # Another agent has their own budget on the same charge; finance has no limit.
     other = factories.UserFactory(username="agent2", role="agent")
-    assert sa.refund_charge(other, charge["id"], amount=4000, currency="jpy", idempotency_key=token()).refund["amount"] == 4000
-    assert sa.refund_charge(finance, charge["id"], amount=1000, currency="jpy", idempotency_key=token()).refund["amount"] == 1000
+    assert refunds.refund_charge(charge["id"], actor=other, amount=4000, currency="jpy", idempotency_key=token()).refund["amount"] == 4000
+    assert refunds.refund_charge(charge["id"], actor=finance, amount=1000, currency="jpy", idempotency_key=token()).refund["amount"] == 1000
     # What the agent did on another charge is another budget.
     second = make_charge(ls, make_customer(ls, name="Ken Ito"), amount=30000)
-    assert sa.plan_refund(agent, second["id"], amount=10000, currency="jpy").amount == 10000
+    assert refunds.plan_refund(second["id"], actor=agent, amount=10000, currency="jpy").amount == 10000
     assert sorted(r["amount"] for r in ls_refunds(ls, charge["id"])) == [1000, 2000, 4000, 5000, 8000]
 
 
@@ -406,24 +407,41 @@ def test_a_replayed_refund_is_not_refused_by_the_limit_it_used(gw, ls, agent, se
     settings.PAYMENTS_REFUND_LIMITS = {"agent": {"jpy": 1000}}
     charge = make_charge(ls, make_customer(ls))
     t = token()
-    sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t)
-    again = sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t)
+    refunds.refund_charge(charge["id"], actor=agent, amount=1000, currency="jpy", idempotency_key=t)
+    again = refunds.refund_charge(charge["id"], actor=agent, amount=1000, currency="jpy", idempotency_key=t)
     assert again.replayed and len(ls_refunds(ls, charge["id"])) == 1
 
 
 def test_double_submit_with_the_same_token_refunds_once(gw, ls, agent):
     charge = make_charge(ls, make_customer(ls))
     t = token()
-    first = sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t)
-    second = sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t)
+    first = refunds.refund_charge(charge["id"], actor=agent, amount=1000, currency="jpy", idempotency_key=t)
+    second = refunds.refund_charge(charge["id"], actor=agent, amount=1000, currency="jpy", idempotency_key=t)
     assert (first.replayed, second.replayed) == (False, True)
     assert second.refund["id"] == first.refund["id"]
     assert "nothing was refunded again" in second.message
     assert len(ls_refunds(ls, charge["id"])) == 1 and len(gw.sent("POST", "/v1/refunds")) == 1
     assert len(audit("charge.refund")) == 1
     # The same token can't be stretched to another amount.
-    with pytest.raises(sa.ActionRefused, match="a different amount needs a new confirmation"):
-        sa.refund_charge(agent, charge["id"], amount=500, currency="jpy", idempotency_key=t)
+    with pytest.raises(errors.ActionRefused, match="a different amount needs a new confirmation"):
+        refunds.refund_charge(charge["id"], actor=agent, amount=500, currency="jpy", idempotency_key=t)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_within_the_limit_each_cannot_pass_it_together(gw, ls, agent, settings):
+    # The probe: one agent (limit ¥10,000 per charge) previews ¥6,000 twice in two tabs and
+    # confirms both at the same moment. The limit is checked and spent under the charge's lock.
+    settings.PAYMENTS_REFUND_LIMITS = {"agent": {"jpy": 10_000}}
+    charge = make_charge(ls, make_customer(ls), amount=20_000)
+    gw.fault("POST", "/v1/refunds", delay=0.5)  # the first refund is in flight when the second checks
+    outcomes = twice_at_once(
+        lambda: refunds.refund_charge(charge["id"], actor=agent, amount=6000, currency="jpy", idempotency_key=token()))
+    made = [o for o in outcomes if isinstance(o, refunds.RefundResult)]
+    refused = [o for o in outcomes if isinstance(o, errors.RefundLimitExceeded)]
+    assert (len(made), len(refused)) == (1, 1), outcomes
+    assert "already refunded ¥6,000 of this charge" in refused[0].message
+    assert sum(r["amount"] for r in ls_refunds(ls, charge["id"])) == 6000
+    assert len(audit("charge.refund")) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -432,12 +450,12 @@ def test_concurrent_submits_with_the_same_token_refund_once(gw, ls, agent):
     t = token()
     gw.fault("POST", "/v1/refunds", delay=0.5)  # keeps the first submit in flight
     outcomes = twice_at_once(
-        lambda: sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t))
+        lambda: refunds.refund_charge(charge["id"], actor=agent, amount=1000, currency="jpy", idempotency_key=t))
     assert len(outcomes) == 2
-    made = [o for o in outcomes if isinstance(o, sa.RefundResult) and not o.replayed]
+    made = [o for o in outcomes if isinstance(o, refunds.RefundResult) and not o.replayed]
     others = [o for o in outcomes if o not in made]
     assert len(made) == 1
-    assert isinstance(others[0], sa.ActionInProgress) or others[0].replayed
+    assert isinstance(others[0], errors.ActionInProgress) or others[0].replayed
     assert len(ls_refunds(ls, charge["id"])) == 1
     assert len(audit("charge.refund")) == 1
 
@@ -446,13 +464,13 @@ def test_role_without_permission_is_refused_before_stripe(gw, ls, finance, db):
     nobody = factories.UserFactory(username="viewer")
     charge = make_charge(ls, make_customer(ls))
     with pytest.raises(PermissionDenied, match="can't refund charges"):
-        sa.refund_charge(nobody, charge["id"], amount=100, currency="jpy", idempotency_key=token())
+        refunds.refund_charge(charge["id"], actor=nobody, amount=100, currency="jpy", idempotency_key=token())
     with pytest.raises(PermissionDenied, match="can't cancel subscriptions"):
-        sa.cancel_subscription(finance, "sub_x", at_period_end=False, idempotency_key=token())
+        subscriptions.cancel_subscription("sub_x", actor=finance, at_period_end=False, idempotency_key=token())
     with pytest.raises(PermissionDenied, match="can't change customer metadata"):
-        sa.update_customer_metadata(finance, "cus_x", {"Tier": "VIP"})
+        customers.update_customer_metadata("cus_x", {"Tier": "VIP"}, actor=finance)
     with pytest.raises(PermissionDenied, match="can't create billing-portal links"):
-        sa.create_portal_session(finance, "cus_x")
+        customers.create_portal_session("cus_x", actor=finance)
     assert gw.requests == [] and AuditEntry.objects.count() == 0
 
 
@@ -460,8 +478,8 @@ def test_stripe_500_is_a_clear_error_and_nothing_is_half_applied(gw, ls, agent):
     charge = make_charge(ls, make_customer(ls))
     upsert_fetched([charge], int(time.time()) - 60)
     gw.fault("POST", "/v1/refunds", status=500)
-    with pytest.raises(sa.StripeActionFailed) as caught:
-        sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=token())
+    with pytest.raises(errors.StripeActionFailed) as caught:
+        refunds.refund_charge(charge["id"], actor=agent, amount=1000, currency="jpy", idempotency_key=token())
     assert caught.value.transient and caught.value.http_status == 500
     assert caught.value.message.startswith(f"Stripe had an internal error (HTTP 500) while trying to refund ¥1,000 of charge {charge['id']}.")
     assert "never done twice" in caught.value.message
@@ -479,8 +497,8 @@ def test_stripe_500_is_a_clear_error_and_nothing_is_half_applied(gw, ls, agent):
 def test_other_stripe_failures_are_mapped(gw, ls, agent, status, error, message):
     charge = make_charge(ls, make_customer(ls))
     gw.fault("POST", "/v1/refunds", status=status)
-    with pytest.raises(sa.StripeActionFailed) as caught:
-        sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=token())
+    with pytest.raises(errors.StripeActionFailed) as caught:
+        refunds.refund_charge(charge["id"], actor=agent, amount=1000, currency="jpy", idempotency_key=token())
     assert caught.value.code == error and caught.value.transient
     assert caught.value.message.startswith(message)
     assert Refund.objects.count() == 0 and AuditEntry.objects.count() == 0
@@ -488,14 +506,14 @@ def test_other_stripe_failures_are_mapped(gw, ls, agent, status, error, message)
 
 def test_no_api_key_is_a_clear_error(db, agent):
     # The autouse stripe_settings fixture leaves STRIPE_API_KEY empty.
-    with pytest.raises(sa.StripeActionFailed, match="Stripe is not configured here \\(no API key\\)") as caught:
-        sa.refund_charge(agent, "ch_1", amount=100, currency="usd", idempotency_key=token())
+    with pytest.raises(errors.StripeActionFailed, match="Stripe is not configured here \\(no API key\\)") as caught:
+        refunds.refund_charge("ch_1", actor=agent, amount=100, currency="usd", idempotency_key=token())
     assert caught.value.code == "authentication" and AuditEntry.objects.count() == 0
 
 
 def test_unknown_charge_is_a_clear_4xx_error(gw, agent):
-    with pytest.raises(sa.StripeActionFailed) as caught:
-        sa.refund_charge(agent, "ch_doesnotexist", amount=1000, currency="jpy", idempotency_key=token())
+    with pytest.raises(errors.StripeActionFailed) as caught:
+        refunds.refund_charge("ch_doesnotexist", actor=agent, amount=1000, currency="jpy", idempotency_key=token())
     assert caught.value.http_status == 404 and not caught.value.transient
     assert caught.value.message.startswith("Stripe couldn't read charge ch_doesnotexist: ")
     assert gw.sent("POST", "/v1/refunds") == [] and AuditEntry.objects.count() == 0
@@ -506,14 +524,14 @@ def test_timeout_then_retry_with_the_same_token_records_the_refund_once(gw, ls, 
     charge = make_charge(ls, make_customer(ls))
     t = token()
     forwarded = gw.fault("POST", "/v1/refunds", delay=1.5)  # Stripe is slow, the client gives up
-    with pytest.raises(sa.StripeActionFailed) as caught:
-        sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t)
+    with pytest.raises(errors.StripeActionFailed) as caught:
+        refunds.refund_charge(charge["id"], actor=agent, amount=1000, currency="jpy", idempotency_key=t)
     assert caught.value.code == "connection" and caught.value.transient
     assert "network error or timeout" in caught.value.message
     assert Refund.objects.count() == 0 and AuditEntry.objects.count() == 0
     # Stripe did make the refund after all; the retry finds it instead of refunding again.
     assert forwarded.wait(10)
-    retry = sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t)
+    retry = refunds.refund_charge(charge["id"], actor=agent, amount=1000, currency="jpy", idempotency_key=t)
     assert retry.replayed and retry.refund["amount"] == 1000
     assert len(ls_refunds(ls, charge["id"])) == 1
     assert Refund.objects.filter(pk=retry.refund["id"]).exists()
@@ -526,19 +544,19 @@ def test_retry_audits_a_lost_refund_even_when_the_webhook_mirrored_it_first(gw, 
     charge = make_charge(ls, make_customer(ls))
     t = token()
     forwarded = gw.fault("POST", "/v1/refunds", delay=1.5)
-    with pytest.raises(sa.StripeActionFailed):
-        sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t)
+    with pytest.raises(errors.StripeActionFailed):
+        refunds.refund_charge(charge["id"], actor=agent, amount=1000, currency="jpy", idempotency_key=t)
     assert forwarded.wait(10)
     # Stripe's refund.created reaches the mirror before the agent retries.
     [made] = ls_refunds(ls, charge["id"])
     upsert_fetched([made], int(time.time()))
     assert AuditEntry.objects.count() == 0
-    retry = sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t)
+    retry = refunds.refund_charge(charge["id"], actor=agent, amount=1000, currency="jpy", idempotency_key=t)
     assert retry.replayed and len(ls_refunds(ls, charge["id"])) == 1
     [entry] = audit("charge.refund")
     assert entry.details["recovered"] is True and entry.details["refund"] == made["id"]
     # Once audited, a further retry adds nothing.
-    sa.refund_charge(agent, charge["id"], amount=1000, currency="jpy", idempotency_key=t)
+    refunds.refund_charge(charge["id"], actor=agent, amount=1000, currency="jpy", idempotency_key=t)
     assert len(audit("charge.refund")) == 1
 
 
@@ -562,15 +580,15 @@ def test_cancel_now_with_a_prorated_refund(gw, ls, agent):
     expected = 3000 * (end - as_of) // (end - start)
     assert 0 < expected < 3000
 
-    plan = sa.plan_cancel(agent, sub["id"], at_period_end=False, refund_last_invoice_prorated=True, as_of=as_of)
+    plan = subscriptions.plan_cancel(sub["id"], actor=agent, at_period_end=False, refund_last_invoice_prorated=True, as_of=as_of)
     assert plan.prorata.refund.amount == expected
     assert plan.describe().startswith(
         f"Cancel Misaki Sato's subscription {sub['id']} (Pro plan) now and refund ¥{expected:,} of the ¥3,000 paid on invoice"
     )
 
     t = token()
-    result = sa.cancel_subscription(
-        agent, sub["id"], at_period_end=False, refund_last_invoice_prorated=True, feedback="too_expensive",
+    result = subscriptions.cancel_subscription(
+        sub["id"], actor=agent, at_period_end=False, refund_last_invoice_prorated=True, feedback="too_expensive",
         comment="Moving abroad", ticket_ref="T-7", idempotency_key=t, as_of=as_of,
     )
     assert result.subscription["status"] == "canceled"
@@ -588,8 +606,8 @@ def test_cancel_now_with_a_prorated_refund(gw, ls, agent):
     [refund_entry] = audit("charge.refund")
     assert refund_entry.details["subscription"] == sub["id"] and refund_entry.details["amount"] == expected
 
-    with pytest.raises(sa.ActionRefused, match="already canceled") as caught:
-        sa.cancel_subscription(agent, sub["id"], at_period_end=False, idempotency_key=token())
+    with pytest.raises(errors.ActionRefused, match="already canceled") as caught:
+        subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=False, idempotency_key=token())
     assert caught.value.code == "already_canceled"
 
 
@@ -600,7 +618,7 @@ def test_prorated_refund_leaves_out_what_was_refunded_already(gw, ls, agent):
     ls.v1.refunds.create({"charge": paid_charge.id, "amount": 1000})
     start, end = sub["current_period_start"], sub["current_period_end"]
     as_of = int(time.time())
-    plan = sa.plan_cancel(agent, sub["id"], at_period_end=False, refund_last_invoice_prorated=True, as_of=as_of)
+    plan = subscriptions.plan_cancel(sub["id"], actor=agent, at_period_end=False, refund_last_invoice_prorated=True, as_of=as_of)
     expected = 2000 * (end - as_of) // (end - start)
     assert plan.prorata.refund.amount == expected
     assert f"refund ¥{expected:,} of the ¥2,000 still kept of the ¥3,000 paid on invoice" in plan.describe()
@@ -610,8 +628,8 @@ def test_cancel_kept_when_the_prorated_refund_fails(gw, ls, agent):
     customer = make_customer(ls)
     sub = make_subscription(ls, customer)
     gw.fault("POST", "/v1/refunds", status=500)
-    with pytest.raises(sa.PartiallyCompleted) as caught:
-        sa.cancel_subscription(agent, sub["id"], at_period_end=False, refund_last_invoice_prorated=True,
+    with pytest.raises(errors.PartiallyCompleted) as caught:
+        subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=False, refund_last_invoice_prorated=True,
                                idempotency_key=token())
     assert caught.value.message.startswith(f"Subscription {sub['id']} is canceled, but the refund of ¥")
     assert "Stripe had an internal error (HTTP 500)" in caught.value.message
@@ -626,8 +644,8 @@ def test_cancel_kept_when_the_prorated_refund_fails(gw, ls, agent):
 def test_agent_over_the_limit_cannot_cancel_with_a_refund_either(gw, ls, agent, settings):
     settings.PAYMENTS_REFUND_LIMITS = {"agent": {"jpy": 1000}}
     sub = make_subscription(ls, make_customer(ls))
-    with pytest.raises(sa.RefundLimitExceeded, match="Refunds above ¥1,000 need finance"):
-        sa.cancel_subscription(agent, sub["id"], at_period_end=False, refund_last_invoice_prorated=True,
+    with pytest.raises(errors.RefundLimitExceeded, match="Refunds above ¥1,000 need finance"):
+        subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=False, refund_last_invoice_prorated=True,
                                idempotency_key=token())
     # Refused before anything was sent: the subscription is untouched.
     assert gw.sent("DELETE", "/v1/subscriptions") == [] and AuditEntry.objects.count() == 0
@@ -638,21 +656,21 @@ def test_a_prorated_refund_counts_toward_the_agents_limit_on_that_charge(gw, ls,
     settings.PAYMENTS_REFUND_LIMITS = {"agent": {"jpy": 2500}}
     customer = make_customer(ls)
     sub = make_subscription(ls, customer)
-    result = sa.cancel_subscription(agent, sub["id"], at_period_end=False, refund_last_invoice_prorated=True,
+    result = subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=False, refund_last_invoice_prorated=True,
                                     idempotency_key=token())
     prorated = result.refund["amount"]
     assert 1500 < prorated <= 2500
     [paid_charge] = ls.v1.charges.list({"customer": customer["id"]}).data
-    with pytest.raises(sa.RefundLimitExceeded) as caught:
-        sa.plan_refund(agent, paid_charge.id, amount=1000, currency="jpy")
+    with pytest.raises(errors.RefundLimitExceeded) as caught:
+        refunds.plan_refund(paid_charge.id, actor=agent, amount=1000, currency="jpy")
     assert caught.value.message.startswith(f"You have already refunded ¥{prorated:,} of this charge; refunds above ¥2,500 per charge")
 
 
 def test_cancel_at_period_end_and_not_twice(gw, ls, agent):
     sub = make_subscription(ls, make_customer(ls))
-    plan = sa.plan_cancel(agent, sub["id"], at_period_end=True)
+    plan = subscriptions.plan_cancel(sub["id"], actor=agent, at_period_end=True)
     assert "at the end of the current period" in plan.describe() and "Nothing is refunded" in plan.describe()
-    result = sa.cancel_subscription(agent, sub["id"], at_period_end=True, feedback="unused", idempotency_key=token())
+    result = subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=True, feedback="unused", idempotency_key=token())
     assert result.subscription["cancel_at_period_end"] is True and result.subscription["status"] == "active"
     [update] = gw.sent("POST", f"/v1/subscriptions/{sub['id']}")
     assert update["params"]["cancel_at_period_end"] == "true"
@@ -660,10 +678,10 @@ def test_cancel_at_period_end_and_not_twice(gw, ls, agent):
     assert Subscription.objects.get(pk=sub["id"]).cancel_at_period_end is True
     assert len(audit("subscription.cancel")) == 1
 
-    with pytest.raises(sa.ActionRefused, match="already set to cancel"):
-        sa.cancel_subscription(agent, sub["id"], at_period_end=True, idempotency_key=token())
-    with pytest.raises(sa.ActionRefused, match="no unused time to refund"):
-        sa.plan_cancel(agent, sub["id"], at_period_end=True, refund_last_invoice_prorated=True)
+    with pytest.raises(errors.ActionRefused, match="already set to cancel"):
+        subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=True, idempotency_key=token())
+    with pytest.raises(errors.ActionRefused, match="no unused time to refund"):
+        subscriptions.plan_cancel(sub["id"], actor=agent, at_period_end=True, refund_last_invoice_prorated=True)
     assert len(gw.sent("POST", f"/v1/subscriptions/{sub['id']}")) == 1
 
 
@@ -674,8 +692,8 @@ def test_cancel_at_period_end_and_not_twice(gw, ls, agent):
 def test_double_submit_of_a_cancellation_cancels_once(gw, ls, agent, at_period_end):
     sub = make_subscription(ls, make_customer(ls))
     t = token()
-    first = sa.cancel_subscription(agent, sub["id"], at_period_end=at_period_end, feedback="unused", idempotency_key=t)
-    second = sa.cancel_subscription(agent, sub["id"], at_period_end=at_period_end, feedback="unused", idempotency_key=t)
+    first = subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=at_period_end, feedback="unused", idempotency_key=t)
+    second = subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=at_period_end, feedback="unused", idempotency_key=t)
     assert (first.replayed, second.replayed) == (False, True)
     assert second.subscription["id"] == sub["id"] and second.refund is None
     if at_period_end:
@@ -687,12 +705,12 @@ def test_double_submit_of_a_cancellation_cancels_once(gw, ls, agent, at_period_e
         assert len(gw.sent("DELETE", f"/v1/subscriptions/{sub['id']}")) == 1
     assert len(audit("subscription.cancel")) == 1
     # The same confirmation can't be stretched to something else...
-    with pytest.raises(sa.ActionRefused, match="anything else needs a new confirmation") as reused:
-        sa.cancel_subscription(agent, sub["id"], at_period_end=not at_period_end, idempotency_key=t)
+    with pytest.raises(errors.ActionRefused, match="anything else needs a new confirmation") as reused:
+        subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=not at_period_end, idempotency_key=t)
     assert reused.value.code == "token_reused"
     # ...and another confirmation is refused: it is canceled (or canceling) already.
-    with pytest.raises(sa.ActionRefused, match="already (canceled|set to cancel)") as other:
-        sa.cancel_subscription(agent, sub["id"], at_period_end=at_period_end, idempotency_key=token())
+    with pytest.raises(errors.ActionRefused, match="already (canceled|set to cancel)") as other:
+        subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=at_period_end, idempotency_key=token())
     assert other.value.code == ("already_canceling" if at_period_end else "already_canceled")
     assert len(audit("subscription.cancel")) == 1
 
@@ -702,8 +720,8 @@ def test_double_submit_of_a_cancellation_with_a_prorated_refund_refunds_once(gw,
     sub = make_subscription(ls, customer)
     t = token()
     kwargs = dict(at_period_end=False, refund_last_invoice_prorated=True, idempotency_key=t, as_of=int(time.time()))
-    first = sa.cancel_subscription(agent, sub["id"], **kwargs)
-    second = sa.cancel_subscription(agent, sub["id"], **kwargs)
+    first = subscriptions.cancel_subscription(sub["id"], actor=agent, **kwargs)
+    second = subscriptions.cancel_subscription(sub["id"], actor=agent, **kwargs)
     assert second.replayed and second.refund["id"] == first.refund["id"]
     amount = f"¥{first.refund['amount']:,}"
     assert second.message == (
@@ -721,11 +739,11 @@ def test_concurrent_submits_of_one_cancellation_cancel_once(gw, ls, agent):
     sub = make_subscription(ls, make_customer(ls))
     t = token()
     gw.fault("DELETE", f"/v1/subscriptions/{sub['id']}", delay=0.5)  # keeps the first submit in flight
-    outcomes = twice_at_once(lambda: sa.cancel_subscription(agent, sub["id"], at_period_end=False, idempotency_key=t))
-    made = [o for o in outcomes if isinstance(o, sa.CancelResult) and not o.replayed]
+    outcomes = twice_at_once(lambda: subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=False, idempotency_key=t))
+    made = [o for o in outcomes if isinstance(o, subscriptions.CancelResult) and not o.replayed]
     others = [o for o in outcomes if o not in made]
     assert len(outcomes) == 2 and len(made) == 1
-    assert isinstance(others[0], sa.ActionInProgress) or others[0].replayed
+    assert isinstance(others[0], errors.ActionInProgress) or others[0].replayed
     assert len(gw.sent("DELETE", f"/v1/subscriptions/{sub['id']}")) == 1
     assert len(audit("subscription.cancel")) == 1
 
@@ -736,19 +754,19 @@ def test_retry_after_a_failed_prorated_refund_makes_it_once(gw, ls, agent):
     t = token()
     kwargs = dict(at_period_end=False, refund_last_invoice_prorated=True, idempotency_key=t, as_of=int(time.time()))
     gw.fault("POST", "/v1/refunds", status=500)
-    with pytest.raises(sa.PartiallyCompleted) as caught:
-        sa.cancel_subscription(agent, sub["id"], **kwargs)
+    with pytest.raises(errors.PartiallyCompleted) as caught:
+        subscriptions.cancel_subscription(sub["id"], actor=agent, **kwargs)
     assert "Confirm again to retry the refund (it is never made twice)" in caught.value.message
     promised = audit("subscription.cancel")[0].details["refund_amount"]
     assert promised > 0
 
-    retry = sa.cancel_subscription(agent, sub["id"], **kwargs)
+    retry = subscriptions.cancel_subscription(sub["id"], actor=agent, **kwargs)
     assert retry.replayed and retry.refund["amount"] == promised
     assert retry.message == (
         f"This confirmation already canceled subscription {sub['id']}; nothing was sent to Stripe again. "
         f"Refunded ¥{promised:,} for the unused time ({retry.refund['id']})."
     )
-    again = sa.cancel_subscription(agent, sub["id"], **kwargs)
+    again = subscriptions.cancel_subscription(sub["id"], actor=agent, **kwargs)
     assert again.refund["id"] == retry.refund["id"] and "was made then" in again.message
 
     [paid_charge] = ls.v1.charges.list({"customer": customer["id"]}).data
@@ -768,12 +786,12 @@ def test_cancellation_whose_answer_never_came_back_is_recorded_by_the_retry(gw, 
     t = token()
     kwargs = dict(at_period_end=False, refund_last_invoice_prorated=True, idempotency_key=t, as_of=int(time.time()))
     forwarded = gw.fault("DELETE", f"/v1/subscriptions/{sub['id']}", delay=1.5)  # Stripe is slow, the client gives up
-    with pytest.raises(sa.StripeActionFailed, match="network error or timeout"):
-        sa.cancel_subscription(agent, sub["id"], **kwargs)
+    with pytest.raises(errors.StripeActionFailed, match="network error or timeout"):
+        subscriptions.cancel_subscription(sub["id"], actor=agent, **kwargs)
     assert forwarded.wait(10)  # ...but Stripe canceled it
     assert ls.v1.subscriptions.retrieve(sub["id"]).status == "canceled" and AuditEntry.objects.count() == 0
 
-    retry = sa.cancel_subscription(agent, sub["id"], **kwargs)
+    retry = subscriptions.cancel_subscription(sub["id"], actor=agent, **kwargs)
     assert retry.recovered and not retry.replayed and retry.refund["amount"] > 0
     assert retry.message.startswith(f"Subscription {sub['id']} is canceled. (Stripe had done it on this confirmation's earlier attempt")
     # Nothing was sent to cancel it again; what happened is mirrored and audited once.
@@ -782,9 +800,9 @@ def test_cancellation_whose_answer_never_came_back_is_recorded_by_the_retry(gw, 
     [entry] = audit("subscription.cancel")
     assert entry.details["recovered"] is True and entry.details["refund_amount"] == retry.refund["amount"]
     assert len(audit("charge.refund")) == 1
-    assert sa.cancel_subscription(agent, sub["id"], **kwargs).replayed
-    with pytest.raises(sa.ActionRefused, match="already canceled"):
-        sa.cancel_subscription(agent, sub["id"], at_period_end=False, idempotency_key=token(), as_of=kwargs["as_of"])
+    assert subscriptions.cancel_subscription(sub["id"], actor=agent, **kwargs).replayed
+    with pytest.raises(errors.ActionRefused, match="already canceled"):
+        subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=False, idempotency_key=token(), as_of=kwargs["as_of"])
 
 
 def test_cancellation_at_period_end_whose_answer_never_came_back_is_sent_again_with_its_key(gw, ls, agent, settings):
@@ -792,10 +810,10 @@ def test_cancellation_at_period_end_whose_answer_never_came_back_is_sent_again_w
     sub = make_subscription(ls, make_customer(ls))
     t = token()
     forwarded = gw.fault("POST", f"/v1/subscriptions/{sub['id']}", delay=1.5)
-    with pytest.raises(sa.StripeActionFailed, match="network error or timeout"):
-        sa.cancel_subscription(agent, sub["id"], at_period_end=True, idempotency_key=t)
+    with pytest.raises(errors.StripeActionFailed, match="network error or timeout"):
+        subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=True, idempotency_key=t)
     assert forwarded.wait(10)
-    retry = sa.cancel_subscription(agent, sub["id"], at_period_end=True, idempotency_key=t)
+    retry = subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=True, idempotency_key=t)
     assert retry.recovered and retry.subscription["cancel_at_period_end"] is True
     # The same request with the same key: Stripe answers it from its idempotency record.
     sent = gw.sent("POST", f"/v1/subscriptions/{sub['id']}")
@@ -810,9 +828,9 @@ def test_a_cancellation_canceled_by_someone_else_is_not_taken_for_this_ones(gw, 
     t = token()
     as_of = int(time.time())
     # Another confirmation in Paydesk cancels it; this one, never sent, is then retried.
-    sa.cancel_subscription(agent, sub["id"], at_period_end=False, idempotency_key=token(), as_of=as_of)
-    with pytest.raises(sa.ActionRefused, match="already canceled"):
-        sa.cancel_subscription(agent, sub["id"], at_period_end=False, idempotency_key=t, as_of=as_of)
+    subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=False, idempotency_key=token(), as_of=as_of)
+    with pytest.raises(errors.ActionRefused, match="already canceled"):
+        subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=False, idempotency_key=t, as_of=as_of)
     assert len(audit("subscription.cancel")) == 1
 
 
@@ -820,18 +838,18 @@ def test_a_first_submit_after_the_customer_canceled_is_refused_not_taken_for_a_l
     sub = make_subscription(ls, make_customer(ls))
     as_of = int(time.time())  # the preview is shown...
     ls.v1.subscriptions.cancel(sub["id"])  # ...the customer cancels in the portal...
-    with pytest.raises(sa.ActionRefused, match="already canceled"):  # ...then the agent confirms
-        sa.cancel_subscription(agent, sub["id"], at_period_end=False, refund_last_invoice_prorated=True,
+    with pytest.raises(errors.ActionRefused, match="already canceled"):  # ...then the agent confirms
+        subscriptions.cancel_subscription(sub["id"], actor=agent, at_period_end=False, refund_last_invoice_prorated=True,
                                idempotency_key=token(), as_of=as_of)
     assert AuditEntry.objects.count() == 0 and gw.sent("POST", "/v1/refunds") == []
 
 
 def test_prorated_amount_is_integer_and_rounds_down():
     day = 86400
-    assert sa.prorated_amount(3000, 0, 30 * day, 10 * day) == (2000, 20 * day, 30 * day)
-    assert sa.prorated_amount(1000, 0, 3 * day, day) == (666, 2 * day, 3 * day)  # 666.67 → 666
-    assert sa.prorated_amount(1000, 0, 3 * day, 5 * day) == (0, 0, 3 * day)  # period over
-    assert sa.prorated_amount(1000, 10, 10, 5) == (0, 0, 0)
+    assert subscriptions.prorated_amount(3000, 0, 30 * day, 10 * day) == (2000, 20 * day, 30 * day)
+    assert subscriptions.prorated_amount(1000, 0, 3 * day, day) == (666, 2 * day, 3 * day)  # 666.67 → 666
+    assert subscriptions.prorated_amount(1000, 0, 3 * day, 5 * day) == (0, 0, 3 * day)  # period over
+    assert subscriptions.prorated_amount(1000, 10, 10, 5) == (0, 0, 0)
 
 
 # --- customer metadata ---------------------------------------------------------------------
@@ -840,12 +858,12 @@ def test_prorated_amount_is_integer_and_rounds_down():
 def test_metadata_set_and_remove(gw, ls, agent):
     customer = make_customer(ls)
     ls.v1.customers.update(customer["id"], {"metadata": {"Tier": "Gold", "Note": "prefers LINE"}})
-    plan = sa.plan_metadata_update(agent, customer["id"], {"Tier": "VIP", "Note": ""})
+    plan = customers.plan_metadata_update(customer["id"], {"Tier": "VIP", "Note": ""}, actor=agent)
     assert plan.describe() == (
         f"Change the metadata of Misaki Sato's Stripe customer {customer['id']}: "
         "set Tier to “VIP” (was “Gold”); remove Note (was “prefers LINE”)."
     )
-    result = sa.update_customer_metadata(agent, customer["id"], {"Tier": "VIP", "Note": ""}, ticket_ref="T-9")
+    result = customers.update_customer_metadata(customer["id"], {"Tier": "VIP", "Note": ""}, actor=agent, ticket_ref="T-9")
     [sent] = gw.sent("POST", f"/v1/customers/{customer['id']}")
     # An empty value is how Stripe deletes a key.
     assert sent["params"] == {"metadata[Tier]": "VIP", "metadata[Note]": ""}
@@ -861,8 +879,8 @@ def test_metadata_set_and_remove(gw, ls, agent):
 def test_metadata_double_submit_is_applied_once(gw, ls, agent):
     customer = make_customer(ls)
     t = token()
-    first = sa.update_customer_metadata(agent, customer["id"], {"Tier": "VIP"}, idempotency_key=t)
-    second = sa.update_customer_metadata(agent, customer["id"], {"Tier": "VIP"}, idempotency_key=t)
+    first = customers.update_customer_metadata(customer["id"], {"Tier": "VIP"}, actor=agent, idempotency_key=t)
+    second = customers.update_customer_metadata(customer["id"], {"Tier": "VIP"}, actor=agent, idempotency_key=t)
     assert (first.replayed, second.replayed) == (False, True)
     assert first.message == f"Metadata of {customer['id']} updated: Tier=VIP."
     assert second.message == (f"This confirmation already updated the metadata of {customer['id']} (Tier=VIP); "
@@ -871,12 +889,12 @@ def test_metadata_double_submit_is_applied_once(gw, ls, agent):
     assert sent["idempotency_key"] == f"paydesk:metadata:{customer['id']}:{t}"
     [entry] = audit("customer.update_metadata")
     assert entry.details["idempotency_key"] == sent["idempotency_key"]
-    with pytest.raises(sa.ActionRefused, match="already made another change") as caught:
-        sa.update_customer_metadata(agent, customer["id"], {"Tier": "Gold"}, idempotency_key=t)
+    with pytest.raises(errors.ActionRefused, match="already made another change") as caught:
+        customers.update_customer_metadata(customer["id"], {"Tier": "Gold"}, actor=agent, idempotency_key=t)
     assert caught.value.code == "token_reused"
     # A new confirmation of the same change: nothing to change.
-    with pytest.raises(sa.ActionRefused, match="Nothing to change"):
-        sa.update_customer_metadata(agent, customer["id"], {"Tier": "VIP"}, idempotency_key=token())
+    with pytest.raises(errors.ActionRefused, match="Nothing to change"):
+        customers.update_customer_metadata(customer["id"], {"Tier": "VIP"}, actor=agent, idempotency_key=token())
     assert len(gw.sent("POST", "/v1/customers")) == 1 and len(audit("customer.update_metadata")) == 1
 
 
@@ -892,8 +910,8 @@ def test_metadata_double_submit_is_applied_once(gw, ls, agent):
 )
 def test_metadata_limits_are_checked_before_stripe(gw, ls, agent, changes, message):
     customer = make_customer(ls)
-    with pytest.raises(sa.ActionRefused, match=message):
-        sa.update_customer_metadata(agent, customer["id"], changes)
+    with pytest.raises(errors.ActionRefused, match=message):
+        customers.update_customer_metadata(customer["id"], changes, actor=agent)
     assert gw.sent("POST", "/v1/customers") == [] and AuditEntry.objects.count() == 0
 
 
@@ -902,8 +920,8 @@ def test_metadata_limits_are_checked_before_stripe(gw, ls, agent, changes, messa
 
 def test_portal_session_cancel_flow_with_retention_coupon(gw, agent):
     upsert_fetched([factories.CustomerFactory(id="cus_portal1", name="Misaki Sato")], int(time.time()))
-    result = sa.create_portal_session(
-        agent, "cus_portal1", flow="subscription_cancel", subscription_id="sub_123", retention_coupon="STAY20",
+    result = customers.create_portal_session(
+        "cus_portal1", actor=agent, flow="subscription_cancel", subscription_id="sub_123", retention_coupon="STAY20",
         locale="ja_JP", return_url="https://shop.example.jp/account", ticket_ref="T-5", idempotency_key=token(),
     )
     [sent] = gw.sent("POST", "/v1/billing_portal/sessions")
@@ -944,7 +962,7 @@ def test_portal_session_cancel_flow_with_retention_coupon(gw, agent):
     ],
 )
 def test_portal_session_flows(gw, agent, flow, subscription, locale, expected):
-    result = sa.create_portal_session(agent, "cus_portal2", flow=flow, subscription_id=subscription, locale=locale)
+    result = customers.create_portal_session("cus_portal2", actor=agent, flow=flow, subscription_id=subscription, locale=locale)
     [sent] = gw.sent("POST", "/v1/billing_portal/sessions")
     assert {k: sent["params"].get(k) for k in expected} == expected
     if flow is None:
@@ -962,15 +980,15 @@ def test_portal_session_flows(gw, agent, flow, subscription, locale, expected):
     ],
 )
 def test_portal_session_bad_input(gw, agent, kwargs, message):
-    with pytest.raises(sa.ActionRefused, match=message):
-        sa.create_portal_session(agent, "cus_portal3", **kwargs)
+    with pytest.raises(errors.ActionRefused, match=message):
+        customers.create_portal_session("cus_portal3", actor=agent, **kwargs)
     assert gw.requests == []
 
 
 def test_portal_double_submit_gets_stripes_same_session_and_is_audited_once(gw, agent):
     t = token()
-    first = sa.create_portal_session(agent, "cus_portal5", flow="payment_method_update", idempotency_key=t)
-    second = sa.create_portal_session(agent, "cus_portal5", flow="payment_method_update", idempotency_key=t)
+    first = customers.create_portal_session("cus_portal5", actor=agent, flow="payment_method_update", idempotency_key=t)
+    second = customers.create_portal_session("cus_portal5", actor=agent, flow="payment_method_update", idempotency_key=t)
     assert (first.replayed, second.replayed) == (False, True)
     assert second.url == first.url and second.session["id"] == first.session["id"]
     sent = gw.sent("POST", "/v1/billing_portal/sessions")
@@ -978,13 +996,13 @@ def test_portal_double_submit_gets_stripes_same_session_and_is_audited_once(gw, 
     [entry] = audit("billing_portal.session.create")
     assert entry.details["session"] == first.session["id"]
     # The same confirmation for another link: Stripe refuses a key used with other parameters.
-    with pytest.raises(sa.StripeActionFailed, match="already used for a different request"):
-        sa.create_portal_session(agent, "cus_portal5", flow=None, idempotency_key=t)
+    with pytest.raises(errors.StripeActionFailed, match="already used for a different request"):
+        customers.create_portal_session("cus_portal5", actor=agent, flow=None, idempotency_key=t)
     assert len(audit("billing_portal.session.create")) == 1
 
 
 def test_portal_error_from_stripe_is_mapped(gw, agent):
     gw.fault("POST", "/v1/billing_portal/sessions", status=503)
-    with pytest.raises(sa.StripeActionFailed, match="HTTP 503") as caught:
-        sa.create_portal_session(agent, "cus_portal4", flow="payment_method_update")
+    with pytest.raises(errors.StripeActionFailed, match="HTTP 503") as caught:
+        customers.create_portal_session("cus_portal4", actor=agent, flow="payment_method_update")
     assert caught.value.transient and AuditEntry.objects.count() == 0

@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from payments import actions
+from payments.actions import events as actions
 from payments.events import store_event
 from payments.models import Charge, SyncCursor, WebhookEvent
 from tests import factories

@@ -7,7 +7,8 @@ from collections import Counter
 
 from django.core.management.base import BaseCommand, CommandError
 
-from payments import actions, selectors, sync
+from payments import selectors, sync
+from payments.actions import events as actions
 from payments.models import WebhookEvent
 
 
@@ -46,7 +47,8 @@ class Command(BaseCommand):
         if not event_ids:
             self.stdout.write("No events to replay.")
             return
-        count = actions.replay_events(event_ids, enqueue=not sync)
+        # An operator at the shell acts as Paydesk itself (actor None: the system).
+        count = actions.replay_events(event_ids, actor=None, enqueue=not sync)
         if not sync:
             self.stdout.write(f"Queued {count} event{'s' if count != 1 else ''} for replay.")
             return

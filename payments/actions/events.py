@@ -1,4 +1,5 @@
-"""Every write to the Stripe mirror, one function per action.
+"""Every write to the Stripe mirror from Stripe's events, one function per action: apply an
+event, announce it once committed, replay, re-sync, fetch a referenced object.
 
 Views, admin actions, management commands and Celery tasks call these; none of them
 saves a model directly.
@@ -11,32 +12,33 @@ import logging
 from typing import Iterable
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from audit import actors
 from audit.log import record
 from audit.models import AuditAction
 
-from . import queue, stripe_api
-from .events import DELETING_TYPES, event_object, event_object_type, validate_event
-from .mirror import API_SOURCE, KINDS, Candidate, Kind, Version, apply_object, kind_of, ref, upsert_fetched, version_for
-from .models import WebhookEvent
-from .signals import stripe_event_applied
+from .. import queue, stripe_api
+from ..errors import EventNotApplicable
+from ..events import DELETING_TYPES, event_object, event_object_type, validate_event
+from ..mirror import (
+    API_SOURCE, KINDS, Candidate, Kind, Version, apply_object, check_shape, kind_of, upsert_fetched, version_for,
+)
+from ..models import WebhookEvent
+from ..signals import stripe_event_applied
+from ..stripe_objects import ref
 
 log = logging.getLogger(__name__)
 
 CLAIMABLE = (WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED)
 
 
-class EventNotApplicable(Exception):
-    """A permanent problem with one event: it is marked failed and never blocks others."""
-
-
-def _require(actor, perm: str) -> None:
-    if actor is not None and not actor.has_perm(perm):
-        raise PermissionDenied(f"{actor} lacks {perm}")
+def _require(actor, perm: str, doing: str) -> None:
+    """A person needs the permission; None is Paydesk itself (a command run by an operator,
+    a scheduled job), which may re-apply and re-sync the mirror."""
+    actors.require(actor, perm, doing=doing, system=True)
 
 
 def _api_date(version: str) -> str:
@@ -144,6 +146,7 @@ def apply_event(event_id: str, *, replay: bool = False) -> str:
             raise EventNotApplicable("thin event and no STRIPE_API_KEY to fetch its object")
 
     deleted = payload["type"] in DELETING_TYPES
+    check_shape(kind, obj)  # a payload that is not Stripe-shaped fails here, naming the field
     version = version_for(kind, obj, version_ts, source_id, payload["type"], deleted)
     previous = (payload.get("data") or {}).get("previous_attributes")
     missing: list[tuple[str, str]] = []
@@ -214,7 +217,7 @@ def announce_event(event_id: str) -> bool:
 
 def retry_announcements(event_ids: Iterable[str], *, actor) -> int:
     """Announce applied events again whose listeners failed (the sync page's "Retry")."""
-    _require(actor, "payments.replay_event")
+    _require(actor, "payments.replay_event", "retry follow-up of Stripe events")
     ids = list(WebhookEvent.objects.filter(pk__in=list(event_ids), status=WebhookEvent.Status.APPLIED,
                                            announced_at__isnull=True).values_list("pk", flat=True))
     with transaction.atomic():
@@ -234,9 +237,9 @@ def record_event_failure(event_id: str, error: str, *, final: bool) -> None:
     )
 
 
-def replay_events(event_ids: Iterable[str], *, actor=None, enqueue: bool = True) -> int:
+def replay_events(event_ids: Iterable[str], *, actor, enqueue: bool = True) -> int:
     """Re-apply stored events (failed ones, or applied ones after a fix). Audited per event."""
-    _require(actor, "payments.replay_event")
+    _require(actor, "payments.replay_event", "replay Stripe events")
     ids = list(event_ids)
     with transaction.atomic():
         for event_id in ids:
@@ -252,9 +255,9 @@ def replay_events(event_ids: Iterable[str], *, actor=None, enqueue: bool = True)
     return len(ids)
 
 
-def resync_objects(kind_name: str, object_ids: Iterable[str], *, actor=None) -> int:
+def resync_objects(kind_name: str, object_ids: Iterable[str], *, actor) -> int:
     """Fetch objects from Stripe and write them into the mirror (admin's "re-sync")."""
-    _require(actor, "payments.resync_object")
+    _require(actor, "payments.resync_object", "re-sync objects from Stripe")
     kind = KINDS[kind_name]
     fetched = [retrieve_object(kind, object_id) for object_id in object_ids]
     with transaction.atomic():

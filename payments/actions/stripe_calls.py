@@ -1,0 +1,233 @@
+"""What every action that changes Stripe shares: who may, the confirmation's idempotency key,
+one attempt at a time (on every database), turning the SDK's errors into sentences for the
+person, and the words money and time are said in.
+
+A confirmation sent again (a double click, a retry after a timeout) is recognised from the
+audit log's row for its key (audit.selectors), or, for refunds, from Stripe's own metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import time
+import uuid
+
+import stripe
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit import actors
+from audit import selectors as audit_log
+from audit.log import record
+from audit.models import AuditAction
+
+from .. import stripe_api
+from ..errors import ActionInProgress, ActionRefused, StripeActionFailed
+from ..models import ActionLock, Customer
+from ..money import format_money
+
+# How long a confirmation's time stamp (`as_of` of a pro-rata refund) stays good: the refund
+# executed is the one the person was shown, computed at that moment.
+CONFIRMATION_MAX_AGE = 15 * 60
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def require(actor, perm: str, doing: str) -> None:
+    """Changes at Stripe always have someone accountable: a person or a workflow's user."""
+    actors.require(actor, perm, doing=doing)
+
+
+def confirmation_key(action: str, target: str, token: str) -> str:
+    """Stripe's idempotency key for one confirmation: the form's token, scoped to what it confirms."""
+    if not isinstance(token, str) or not _TOKEN.match(token):
+        raise ActionRefused("This confirmation has no valid token; reload the page and confirm again.", code="token")
+    return f"paydesk:{action}:{target}:{token}"
+
+
+def audit(actor, action: AuditAction, target: str, **details) -> None:
+    record(actor=actor, action=action, target=target, **details)
+
+
+def recorded(action: AuditAction, target: str, key: str) -> dict | None:
+    """The audit row this confirmation (its idempotency key) left on `target`, if any: the row
+    is written in the same transaction as the mirror change, so it says exactly which
+    confirmations were carried out."""
+    return audit_log.recorded(action, target, idempotency_key=key)
+
+
+# A confirmation sent to Stripe leaves a mark in the cache for as long as Stripe keeps its key's
+# answer, so a retry can tell "my request may have been carried out" from "I never got that far".
+# Best effort: without the mark (Redis down, evicted) the retry is refused, never repeated.
+_SENT_FOR = 24 * 3600
+
+
+def mark_sent(key: str) -> None:
+    try:
+        cache.set(f"stripe_actions:sent:{key}", 1, _SENT_FOR)
+    except Exception:  # noqa: BLE001  (a cache outage must not stop the action)
+        pass
+
+
+def was_sent(key: str) -> bool:
+    try:
+        return bool(cache.get(f"stripe_actions:sent:{key}"))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def text(value, limit: int, what: str) -> str:
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise ActionRefused(f"The {what} is too long ({len(value)} characters; at most {limit}).")
+    return value
+
+
+@contextlib.contextmanager
+def stripe_call(what: str, *, writes: bool):
+    """Turn the SDK's errors into a message a person can act on (never a key or a body)."""
+    maybe = (
+        " It may or may not have reached Stripe: trying again with the same confirmation is safe — it is never done twice."
+        if writes
+        else " Nothing was changed."
+    )
+    try:
+        yield
+    except stripe.CardError as exc:
+        raise StripeActionFailed(
+            f"The card network declined to {what}: {exc.user_message or 'no reason given'}.",
+            code=exc.code or "card_error", http_status=exc.http_status,
+        ) from exc
+    except stripe.IdempotencyError as exc:
+        raise StripeActionFailed(
+            "This confirmation was already used for a different request. Review the action again and confirm it once more.",
+            code="idempotency", http_status=exc.http_status,
+        ) from exc
+    except stripe.InvalidRequestError as exc:
+        if exc.http_status == 404:
+            message = f"Stripe couldn't {what}: {exc.user_message or 'no such object'}."
+        else:
+            message = f"Stripe refused to {what}: {exc.user_message or 'invalid request'}."
+        raise StripeActionFailed(message, code=exc.code or "invalid_request", http_status=exc.http_status) from exc
+    except (stripe.AuthenticationError, stripe.PermissionError) as exc:
+        problem = "rejected Paydesk's API key" if stripe_api.is_configured() else "is not configured here (no API key)"
+        raise StripeActionFailed(
+            f"Stripe {problem}, so Paydesk couldn't {what}. Tell an admin.",
+            code="authentication", http_status=exc.http_status,
+        ) from exc
+    except stripe.RateLimitError as exc:
+        raise StripeActionFailed(
+            f"Stripe is limiting requests right now and did not {what}. Try again in a few seconds.",
+            code="rate_limit", http_status=exc.http_status, transient=True,
+        ) from exc
+    except stripe.APIConnectionError as exc:
+        raise StripeActionFailed(
+            f"Couldn't reach Stripe to {what} (network error or timeout).{maybe}",
+            code="connection", transient=True,
+        ) from exc
+    except stripe.APIError as exc:
+        raise StripeActionFailed(
+            f"Stripe had an internal error (HTTP {exc.http_status or 500}) while trying to {what}.{maybe}",
+            code="api_error", http_status=exc.http_status, transient=True,
+        ) from exc
+    except stripe.StripeError as exc:
+        raise StripeActionFailed(
+            f"Stripe answered with an error while trying to {what}: {exc.user_message or exc.__class__.__name__}.",
+            code=exc.code or "stripe_error", http_status=exc.http_status,
+        ) from exc
+
+
+def fetch(resource: str, object_id: str, what: str) -> dict:
+    with stripe_call(what, writes=False):
+        return stripe_api.to_dict(stripe_api.resource(resource).retrieve(object_id))
+
+
+# --- one at a time ---------------------------------------------------------------------------
+
+
+def _lease() -> dt.timedelta:
+    """Longer than any holder works: a few Stripe calls, each bounded by the API timeout."""
+    return dt.timedelta(seconds=4 * float(getattr(settings, "STRIPE_API_TIMEOUT", 30)) + 30)
+
+
+@contextlib.contextmanager
+def hold(name: str, *, wait: float = 0.0, busy: str):
+    """Hold the lock `name` for the block: a unique ActionLock row, inserted before the block
+    and deleted after it, so it works alike on PostgreSQL and on the demo's SQLite and across
+    processes. Waits up to `wait` seconds for another holder, then raises ActionInProgress
+    with `busy`. A row older than the lease belongs to a holder that died: it is taken over."""
+    holder = uuid.uuid4().hex
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with transaction.atomic():
+                ActionLock.objects.create(name=name[:255], holder=holder, acquired_at=timezone.now())
+            break
+        except IntegrityError:
+            stale, _ = ActionLock.objects.filter(name=name[:255], acquired_at__lt=timezone.now() - _lease()).delete()
+            if stale:
+                continue  # its holder died: try again at once
+            if time.monotonic() >= deadline:
+                raise ActionInProgress(busy) from None
+            time.sleep(0.05)
+    try:
+        yield
+    finally:
+        ActionLock.objects.filter(name=name[:255], holder=holder).delete()
+
+
+def charge_lock(charge_id: str):
+    """One refund of a charge at a time, whoever sends it: the per-charge limit is checked and
+    spent under it, so two people (or two tabs) can't both pass a limit the pair exceeds.
+    A second one waits for the first, then sees its refund."""
+    return hold(f"refund-charge:{charge_id}", wait=10,
+                busy="Another refund of this charge is being sent right now; review it again in a moment.")
+
+
+def single_flight(key: str):
+    """One attempt per confirmation at a time (a double click gets ActionInProgress). Stripe's
+    idempotency key already makes a concurrent duplicate harmless at Stripe; this keeps the
+    local check-then-create from racing, and covers servers that ignore keys (localstripe)."""
+    return hold(f"confirmation:{key}",
+                busy="This is already being sent to Stripe (a double click?). Wait a moment and reload.")
+
+
+# --- words ---------------------------------------------------------------------------------------
+
+
+def money(amount: int, currency: str) -> str:
+    return format_money(amount, currency)
+
+
+def when(seconds: int | None) -> str:
+    if not seconds:
+        return "an unknown date"
+    return dt.datetime.fromtimestamp(int(seconds), tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def span(seconds: int) -> str:
+    days, rest = divmod(max(0, int(seconds)), 86400)
+    hours = rest // 3600
+    parts = []
+    if days:
+        parts.append(f"{days} day{'s' if days != 1 else ''}")
+    if hours or not days:
+        parts.append(f"{hours} hour{'s' if hours != 1 else ''}")
+    return " ".join(parts)
+
+
+def customer_name(customer_id: str, fallback: str = "") -> str:
+    if fallback:
+        return fallback
+    if customer_id:
+        name = Customer.objects.filter(pk=customer_id).values_list("name", flat=True).first()
+        if name:
+            return name
+    return ""
+
+
+def possessive(name: str) -> str:
+    return f"{name}'s" if name else "the customer's"

@@ -1,0 +1,161 @@
+"""Reading Stripe objects, once: references and times, what a charge can still refund, how its
+payment method is called, a subscription's current period (since API 2025-03-31 it lives on the
+items), and what a plan is called ("Tea club (¥1,500/month)"). The actions, the selectors, the
+panel and the timeline all read Stripe's shapes through these, so an API change is met here.
+
+Functions take Stripe's dicts (as mirrored or as the API returned them); `refundable` also
+takes a mirrored Charge row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable
+
+from .models import Price, Product
+from .money import format_money
+
+
+def ref(value: Any) -> str:
+    """The id of a reference that may be an id or an expanded object."""
+    if isinstance(value, dict):
+        return value.get("id") or ""
+    return value or ""  # anything else is kept, so the mirror's shape check can name it
+
+
+def ts(value: Any) -> dt.datetime | None:
+    """A Stripe time stamp (seconds) as an aware UTC datetime; None for none."""
+    if value in (None, "", 0) or isinstance(value, bool):
+        return None
+    try:
+        return dt.datetime.fromtimestamp(int(value), tz=dt.timezone.utc)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _field(obj, name: str):
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def refundable(charge) -> int:
+    """What can still be refunded: nothing of a failed or uncaptured charge; else the amount
+    less what was refunded (Stripe counts a released, uncaptured part as refunded), never
+    above what was captured (old API versions don't say: a captured charge captured it all)."""
+    if _field(charge, "status") == "failed" or _field(charge, "captured") is False:
+        return 0
+    amount = int(_field(charge, "amount") or 0)
+    captured = _field(charge, "amount_captured")
+    captured = amount if captured is None else int(captured)
+    return max(0, min(amount - int(_field(charge, "amount_refunded") or 0), captured))
+
+
+def payment_method_label(charge: dict) -> str:
+    """"Visa card ending 4242", "card", "konbini account" ... as the charge says it was paid."""
+    details = charge.get("payment_method_details") or {}
+    if details.get("type") == "card":
+        card = details.get("card") or {}
+        brand = (card.get("brand") or "").replace("_", " ").title()
+        if brand and card.get("last4"):
+            return f"{brand} card ending {card['last4']}"
+        return "card"
+    if details.get("type"):
+        return details["type"].replace("_", " ") + " account"
+    source = charge.get("source") or {}
+    if isinstance(source, dict) and source.get("object") == "card":
+        return "card"
+    return "payment method"
+
+
+def subscription_period(subscription: dict) -> tuple[int | None, int | None]:
+    """(start, end) of the current period in seconds; since API 2025-03-31 it lives on the items."""
+    start, end = subscription.get("current_period_start"), subscription.get("current_period_end")
+    if start is None or end is None:
+        items = (subscription.get("items") or {}).get("data") or []
+        starts = [i["current_period_start"] for i in items if i.get("current_period_start")]
+        ends = [i["current_period_end"] for i in items if i.get("current_period_end")]
+        start = start if start is not None else (min(starts) if starts else None)
+        end = end if end is not None else (max(ends) if ends else None)
+    return (int(start) if start else None, int(end) if end else None)
+
+
+# --- plans ---------------------------------------------------------------------------------------
+
+
+def item_prices(subscription: dict) -> list[dict]:
+    """The price of each item as embedded (old API versions say `plan`; an id becomes {"id": id}).
+    A subscription without items (very old versions) has its one `plan`."""
+    items = ((subscription.get("items") or {}).get("data")) or []
+    prices = [i.get("price") or i.get("plan") or {} for i in items]
+    if not prices and subscription.get("plan"):
+        prices = [subscription["plan"]]
+    return [p if isinstance(p, dict) else {"id": p} for p in prices if p]
+
+
+def plan_text(name: str, amount: int | None, currency: str, interval: str) -> str:
+    """Tea club (¥1,500/month): a plan's name with its price, when the price is known."""
+    if amount is None or not currency:
+        return name
+    return f"{name} ({format_money(amount, currency)}{'/' + interval if interval else ''})"
+
+
+class Plans:
+    """What prices are called, read from the mirror in two queries for all of them (the prices,
+    then their products). One rule for a name: the product's name, else the price's nickname,
+    else an old plan's own name, else the price id."""
+
+    def __init__(self, prices: Iterable[dict]):
+        prices = list(prices)
+        ids = {p.get("id") for p in prices if p.get("id")}
+        self._rows = {row.id: row for row in Price.objects.filter(pk__in=ids).only(
+            "id", "product", "nickname", "unit_amount", "currency", "recurring_interval")}
+        products = {ref(p.get("product")) for p in prices} | {row.product for row in self._rows.values()}
+        self._products = dict(Product.objects.filter(pk__in=[p for p in products if p]).values_list("id", "name"))
+
+    @classmethod
+    def of(cls, subscriptions: Iterable[dict]) -> Plans:
+        return cls(price for sub in subscriptions for price in item_prices(sub))
+
+    def name(self, price: dict) -> str:
+        row = self._rows.get(price.get("id") or "")
+        product = price.get("product")
+        return ((product.get("name") if isinstance(product, dict) else "")
+                or self._products.get(ref(product) or (row.product if row else ""), "")
+                or (row.nickname if row else "") or price.get("nickname") or price.get("name")
+                or price.get("id") or "plan")
+
+    def facts(self, price: dict) -> tuple[str, int | None, str, str]:
+        """(name, unit amount in minor units, currency, interval), the mirror's copy first."""
+        row = self._rows.get(price.get("id") or "")
+        amount = row.unit_amount if row and row.unit_amount is not None else price.get(
+            "unit_amount", price.get("amount"))  # old plans say `amount`
+        currency = (row.currency if row else "") or price.get("currency") or ""
+        interval = ((row.recurring_interval if row else "") or (price.get("recurring") or {}).get("interval")
+                    or price.get("interval") or "")
+        return self.name(price), amount, currency, interval
+
+    def label(self, price: dict) -> str:
+        return plan_text(*self.facts(price))
+
+    def subscription_label(self, subscription: dict) -> str:
+        """Every item's plan, with its price: "Tea club (¥1,500/month), Gift wrap (¥300/month)"."""
+        return ", ".join(self.label(p) for p in item_prices(subscription))
+
+    def subscription_name(self, subscription: dict) -> str:
+        """Every item's plan by name only: "Tea club"."""
+        return ", ".join(dict.fromkeys(self.name(p) for p in item_prices(subscription)))
+
+
+def plan_label(subscription: dict) -> str:
+    return Plans.of([subscription]).subscription_label(subscription)
+
+
+def plan_name(subscription: dict) -> str:
+    return Plans.of([subscription]).subscription_name(subscription)
+
+
+def price_label(price: dict | str) -> str:
+    """One price (embedded, or an id the mirror may know) as "Tea club (¥1,500/month)"."""
+    price = price if isinstance(price, dict) else {"id": price}
+    if set(price) == {"id"}:  # only an id: the mirror's copy says more
+        price = Price.objects.filter(pk=price["id"]).values_list("data", flat=True).first() or price
+    return Plans([price]).label(price)
