@@ -1,5 +1,10 @@
-"""The console's own writes (per-agent preferences), one function per action: validate,
-check who may, do it atomically, audit it. Views call these; they never save models."""
+"""The console's own writes, one function per action: validate, check who may, do it
+atomically, audit it. Views call these; they never save models.
+
+- a person's own preferences (time zone);
+- the flows that need both domains: asking finance on the ticket for a refund above one's
+  limit, and sending a billing-portal link as a reply on the ticket.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,13 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from audit import actors
 from audit.log import record
 from audit.models import AuditAction, AuditEntry
+from payments.actions import customers
 from payments.money import format_money
 from tickets import actions as ticket_actions
-from tickets.models import Team, Ticket
+from tickets.models import Message, Team, Ticket
 
 from .models import UserPreference
 
@@ -26,7 +33,7 @@ def time_zone_names() -> tuple[str, ...]:
     return tuple(sorted(zoneinfo.available_timezones()))
 
 
-def set_time_zone(actor, user, name: str) -> UserPreference:
+def set_time_zone(*, actor, user, name: str) -> UserPreference:
     """The zone `user` reads dates in; blank means the console's default (settings.TIME_ZONE).
     People set their own; nobody sets another's."""
     if actor is None or not actor.is_authenticated or actor.pk != user.pk:
@@ -64,13 +71,12 @@ class ApprovalRequest:
         return f"Asked finance: a note on ticket #{self.ticket.number} says what to refund, and {where}."
 
 
-def request_refund_approval(actor, *, ticket: Ticket, charge_id: str, amount: int, currency: str, reason: str,
+def request_refund_approval(*, actor, ticket: Ticket, charge_id: str, amount: int, currency: str, reason: str,
                             note: str, refusal: str, token: str) -> ApprovalRequest:
     """An agent over their refund limit hands the refund to finance on the ticket: an internal
     note that says exactly what to refund and why, the approval tag, and the finance team
     (settings.CONSOLE_FINANCE_TEAM) when it exists. The form's token makes a double click ask once."""
-    if not (actor.has_perm("payments.refund_charge") and actor.has_perm("tickets.note_ticket")):
-        raise PermissionDenied("Your role can't ask for refunds on tickets.")
+    actors.require(actor, "payments.refund_charge", "tickets.note_ticket", doing="ask for refunds on tickets")
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise ValidationError("Say how much to refund.", code="amount")
     team = Team.objects.filter(slug=settings.CONSOLE_FINANCE_TEAM).first()
@@ -95,3 +101,67 @@ def request_refund_approval(actor, *, ticket: Ticket, charge_id: str, amount: in
             team=team.slug if team else "", token=token, description=f"Asked finance to refund {money} of {charge_id}",
         )
     return ApprovalRequest(ticket, team, replayed=False)
+
+
+# --- a billing-portal link, sent on the ticket ----------------------------------------------------
+
+# What the reply says the link is for; the portal itself opens in the customer's language.
+PORTAL_PURPOSE = {
+    "": "manage your billing",
+    "payment_method_update": "update your payment method",
+    "subscription_cancel": "cancel your subscription",
+    "subscription_update": "change your plan",
+}
+
+
+@dataclass(frozen=True)
+class PortalLinkOutcome:
+    message: str = ""
+    error: str = ""
+    url: str = ""  # to copy: there was no ticket to send it on, or it could not be sent
+
+
+def _portal_reply(flow: str, url: str) -> str:
+    return (
+        f"Here is a secure link to {PORTAL_PURPOSE.get(flow, PORTAL_PURPOSE[''])}:\n{url}\n\n"
+        "Please open it within a few minutes; it stops working after that. "
+        "Don't share it: it opens your billing settings."
+    )
+
+
+def send_portal_link(*, actor, ticket: Ticket | None, customer_id: str, flow: str, subscription_id: str,
+                     coupon: str, locale: str | None, token: str) -> PortalLinkOutcome:
+    """A billing-portal link for the customer, created at Stripe once per confirmation (its
+    token), then sent as a reply on the ticket; without a ticket it is returned to copy. The
+    URL is a credential for the customer's billing: it is never logged nor audited, and a
+    confirmation sent again never sends a second link."""
+    if ticket is not None:
+        actors.require(actor, "payments.create_portal_session", "tickets.reply_ticket",
+                       doing="send billing-portal links on tickets")
+    about_one = flow in ("subscription_cancel", "subscription_update")
+    result = customers.create_portal_session(
+        customer_id, actor=actor, flow=flow or None, subscription_id=subscription_id if about_one else None,
+        retention_coupon=coupon if flow == "subscription_cancel" else None, locale=locale,
+        ticket_ref=f"#{ticket.number}" if ticket else "", idempotency_key=token,
+    )
+    url = result.url
+    if ticket is None:
+        made = "This confirmation already created this link" if result.replayed else "Billing-portal link created"
+        return PortalLinkOutcome(message=f"{made}. Copy it to the customer:", url=url)
+    # A retried confirmation gets Stripe's same session back (same idempotency key): send it once.
+    if Message.objects.filter(ticket=ticket, body_text__contains=url).exists():
+        return PortalLinkOutcome(message=f"This confirmation already sent this link on ticket #{ticket.number}; "
+                                         "nothing was sent again.")
+    if result.replayed:
+        # This confirmation made the link before but it isn't on the ticket (its reply failed,
+        # or Stripe no longer replays that answer): never risk sending a second link.
+        return PortalLinkOutcome(url=url, error=f"This confirmation already created a link that was not sent on "
+                                                f"ticket #{ticket.number}; nothing was sent now. Copy it instead:")
+    try:
+        message = ticket_actions.reply(actor=actor, ticket=ticket, body=_portal_reply(flow, url))
+    except (ValidationError, PermissionDenied) as exc:
+        # The session exists but was not sent: the agent may still pass the link on by hand.
+        reason = "; ".join(getattr(exc, "messages", None) or [str(exc)])
+        return PortalLinkOutcome(url=url, error=f"The link was created but not sent: {reason} Copy it instead:")
+    return PortalLinkOutcome(
+        message=f"Billing-portal link sent on ticket #{ticket.number} by {message.get_channel_display()}.")

@@ -38,7 +38,8 @@ class TimezoneMiddleware:
 
 
 FRAGMENT_HEADER = "X-Paydesk-Fragment"
-_REFUSALS = frozenset({400, 403, 404, 409, 413, 422})
+# Refused input, and an outside service's failure (502) told in the fragment it answers with.
+_REFUSALS = frozenset({400, 403, 404, 409, 413, 422, 502})
 
 
 class FragmentRefusalMiddleware:

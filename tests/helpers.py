@@ -86,3 +86,23 @@ def deliver(type_: str, obj: dict, **kwargs) -> dict:
         store_event(payload)
         apply_event(payload["id"])
     return payload
+
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def sealed(response, name: str = "confirmation") -> str:
+    """The signed value a preview (its confirmation) or a refusal (its hand-over) carries."""
+    import re
+
+    html = response.content.decode()
+    found = re.search(rf'name="{name}" value="([^"]+)"', html) or re.search(rf'"{name}": "([^"]+)"', html)
+    assert found, f"no {name} in {html[:500]}"
+    return found.group(1)
+
+
+def confirm_through_preview(client, base: str, data: dict):
+    """Preview `data` at base/preview as the panel does, then confirm what it showed; the confirm's response."""
+    preview = client.post(base + "/preview", data, **HX)
+    assert preview.status_code == 200, preview.content
+    return client.post(base + "/confirm", {"confirmation": sealed(preview)}, **HX)

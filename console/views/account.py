@@ -33,7 +33,7 @@ def account(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         name = request.POST.get("time_zone", "")
         try:
-            actions.set_time_zone(request.user, request.user, name)
+            actions.set_time_zone(actor=request.user, user=request.user, name=name)
         except ValidationError as exc:
             error, current = exc.messages[0], name
         else:

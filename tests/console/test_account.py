@@ -53,14 +53,14 @@ def test_blank_goes_back_to_the_default(client, agent):
 
 
 def test_saving_the_same_zone_writes_no_audit_row(agent):
-    actions.set_time_zone(agent, agent, "Asia/Tokyo")
-    actions.set_time_zone(agent, agent, "Asia/Tokyo")
+    actions.set_time_zone(actor=agent, user=agent, name="Asia/Tokyo")
+    actions.set_time_zone(actor=agent, user=agent, name="Asia/Tokyo")
     assert AuditEntry.objects.filter(action="user.time_zone").count() == 1
 
 
 def test_nobody_sets_another_persons_zone(agent, admin_user):
     with pytest.raises(PermissionDenied):
-        actions.set_time_zone(admin_user, agent, "Asia/Tokyo")
+        actions.set_time_zone(actor=admin_user, user=agent, name="Asia/Tokyo")
     assert not UserPreference.objects.exists()
 
 

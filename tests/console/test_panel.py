@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from audit.models import AuditEntry
 from payments.mirror import upsert_fetched
 from tests import factories
-from tests.helpers import committed
+from tests.helpers import committed, confirm_through_preview, sealed
 # localstripe refuses a refund's `reason` that Stripe accepts: the recording gateway in front of it drops it.
 from tests.payments.test_stripe_actions import gateway_server, gw  # noqa: F401
 
@@ -161,8 +161,10 @@ def test_refund_form_preview_confirm(client, agent, live_charge, gw):
     assert preview.status_code == 200
     text = preview.content.decode()
     assert "Refund $12.50 of $50.00 to Misaki Sato&#x27;s" in text and "$37.50 stays captured" in text
-    assert 'name="amount_minor" value="1250"' in text
-    confirm = client.post(base + "/confirm", {**data, "amount_minor": "1250"}, HTTP_HX_REQUEST="true")
+    # The preview carries what it says, signed, and nothing else to confirm.
+    assert 'name="amount' not in text and 'name="confirmation"' in text
+    confirmation = {"confirmation": sealed(preview)}
+    confirm = client.post(base + "/confirm", confirmation, HTTP_HX_REQUEST="true")
     assert confirm.status_code == 200, confirm.content
     assert confirm["HX-Trigger"] == "paydesk:panel-refresh"
     assert b"Refunded $12.50" in confirm.content
@@ -172,7 +174,7 @@ def test_refund_form_preview_confirm(client, agent, live_charge, gw):
     assert sent[0]["params"]["amount"] == "1250" and sent[0]["params"]["reason"] == "requested_by_customer"
     assert sent[0]["idempotency_key"].endswith(token)
     # The same confirmation again (a double click): nothing refunded twice.
-    again = client.post(base + "/confirm", {**data, "amount_minor": "1250"}, HTTP_HX_REQUEST="true")
+    again = client.post(base + "/confirm", confirmation, HTTP_HX_REQUEST="true")
     assert again.status_code == 200 and b"nothing was refunded again" in again.content
     # The panel now shows the refund.
     panel = client.get(f"/customers/{contact.pk}/panel", HTTP_HX_REQUEST="true").content.decode()
@@ -187,9 +189,10 @@ def test_refund_over_the_limit_is_refused_with_the_message(client, agent, live_c
     response = client.post(base + "/preview", {"token": uuid.uuid4().hex, "amount": "20"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 400
     assert b"flash-error" in response.content
+    # What the preview refused can't be confirmed by posting it to the confirm step instead.
     confirm = client.post(base + "/confirm", {"token": uuid.uuid4().hex, "amount_minor": "2000",
                                               "reason": "requested_by_customer"}, HTTP_HX_REQUEST="true")
-    assert confirm.status_code == 400 and b"flash-error" in confirm.content
+    assert confirm.status_code == 400 and b"not one Paydesk showed" in confirm.content
     assert "HX-Trigger" not in confirm
     assert not AuditEntry.objects.filter(action="charge.refund").exists()
 
@@ -199,8 +202,8 @@ def test_refunds_split_over_the_limit_are_refused_at_preview(client, agent, live
     contact, charge = live_charge
     client.force_login(agent)
     base = f"/customers/{contact.pk}/charges/{charge['id']}/refund"
-    first = client.post(base + "/confirm", {"token": uuid.uuid4().hex, "amount_minor": "600",
-                                            "reason": "requested_by_customer"}, HTTP_HX_REQUEST="true")
+    first = confirm_through_preview(client, base, {"token": uuid.uuid4().hex, "amount": "6",
+                                                   "reason": "requested_by_customer"})
     assert first.status_code == 200, first.content
     preview = client.post(base + "/preview", {"token": uuid.uuid4().hex, "amount": "5"}, HTTP_HX_REQUEST="true")
     assert preview.status_code == 400
@@ -225,8 +228,8 @@ def test_stripe_error_on_confirm_is_a_502_with_the_message(client, agent, live_c
     client.force_login(agent)
     gw.fault("POST", "/v1/refunds", status=500)
     base = f"/customers/{contact.pk}/charges/{charge['id']}/refund"
-    data = {"token": uuid.uuid4().hex, "amount_minor": "1000", "reason": "requested_by_customer"}
-    response = client.post(base + "/confirm", data, HTTP_HX_REQUEST="true")
+    data = {"token": uuid.uuid4().hex, "amount": "10", "reason": "requested_by_customer"}
+    response = confirm_through_preview(client, base, data)
     assert response.status_code == 502
     assert b"Stripe had an internal error" in response.content and b"never done twice" in response.content
     assert "HX-Trigger" not in response
@@ -309,8 +312,9 @@ def test_agent_over_the_limit_hands_the_refund_to_finance_once(client, agent, ov
     refused = client.post(o["base"] + "/preview", o["data"], HTTP_HX_REQUEST="true")
     assert refused.status_code == 400
     assert b"Ask finance to refund it" in refused.content and b"/refund/ask-finance" in refused.content
+    handover = {"handover": sealed(refused, "handover")}
     with committed():
-        asked = client.post(o["base"] + "/ask-finance", o["data"], HTTP_HX_REQUEST="true")
+        asked = client.post(o["base"] + "/ask-finance", handover, HTTP_HX_REQUEST="true")
     assert asked.status_code == 200, asked.content
     assert f"Asked finance: a note on ticket #{o['ticket'].number}".encode() in asked.content
     assert asked["HX-Trigger"] == "paydesk:panel-refresh"
@@ -324,22 +328,25 @@ def test_agent_over_the_limit_hands_the_refund_to_finance_once(client, agent, ov
     assert TimelineEntry.objects.get(source=f"audit:{entry.pk}").title == "Refund handed to finance"
     # Nothing went to Stripe; a double click asks once.
     assert gw.sent("POST", "/v1/refunds") == []
-    again = client.post(o["base"] + "/ask-finance", o["data"], HTTP_HX_REQUEST="true")
+    again = client.post(o["base"] + "/ask-finance", handover, HTTP_HX_REQUEST="true")
     assert again.status_code == 200 and b"already asked" in again.content
     assert o["ticket"].messages.filter(kind="note").count() == 1
 
 
-def test_ask_finance_needs_a_ticket_and_a_refund_over_the_limit(client, agent, finance, over_limit):
+def test_ask_finance_needs_a_ticket_and_a_refund_over_the_limit(client, agent, finance, over_limit, settings):
     o = over_limit
     client.force_login(agent)
     no_ticket = {**o["data"], "ticket": ""}
     preview = client.post(o["base"] + "/preview", no_ticket, HTTP_HX_REQUEST="true")
     assert preview.status_code == 400 and b"Ask finance to refund it" not in preview.content
-    assert client.post(o["base"] + "/ask-finance", no_ticket, HTTP_HX_REQUEST="true").status_code == 400
-    small = client.post(o["base"] + "/ask-finance", {**o["data"], "amount": "5.00"}, HTTP_HX_REQUEST="true")
-    assert small.status_code == 400 and b"within your limit" in small.content
-    client.force_login(finance)  # no limit: finance refunds it themselves
+    # Only a refusal Paydesk showed can be handed over, as it was shown.
     assert client.post(o["base"] + "/ask-finance", o["data"], HTTP_HX_REQUEST="true").status_code == 400
+    handover = {"handover": sealed(client.post(o["base"] + "/preview", o["data"], HTTP_HX_REQUEST="true"), "handover")}
+    settings.PAYMENTS_REFUND_LIMITS = {"agent": {"usd": 5000}}  # raised meanwhile: the agent refunds it
+    small = client.post(o["base"] + "/ask-finance", handover, HTTP_HX_REQUEST="true")
+    assert small.status_code == 400 and b"within your limit" in small.content
+    client.force_login(finance)  # another person's hand-over
+    assert client.post(o["base"] + "/ask-finance", handover, HTTP_HX_REQUEST="true").status_code == 400
     assert not AuditEntry.objects.filter(action="refund.approval_requested").exists()
 
 

@@ -13,11 +13,11 @@ from audit.models import AuditEntry
 from payments.mirror import upsert_fetched
 from payments.models import Customer, Subscription
 from tests import factories
+from tests.helpers import HX, confirm_through_preview, sealed
 # The gateway records what Stripe would receive and answers billing_portal.sessions itself.
 from tests.payments.test_stripe_actions import gateway_server, gw, make_customer, make_subscription  # noqa: F401
 
 pytestmark = pytest.mark.django_db
-HX = {"HTTP_HX_REQUEST": "true"}
 
 
 def _link(customer_id: str, *, email: str = "misaki.sato@example.jp"):
@@ -127,8 +127,7 @@ def test_cancel_now_with_prorated_refund_form_preview_confirm(client, agent, liv
     text = preview.content.decode()
     assert f"Cancel Misaki Sato&#x27;s subscription {sub['id']} (Pro plan) now and refund ¥" in text
     assert "of the ¥3,000 paid on invoice" in text
-    as_of = text.split('name="as_of" value="')[1].split('"')[0]
-    confirm = client.post(base + "/confirm", {**data, "as_of": as_of}, **HX)
+    confirm = client.post(base + "/confirm", {"confirmation": sealed(preview)}, **HX)
     assert confirm.status_code == 200, confirm.content
     assert confirm["HX-Trigger"] == "paydesk:panel-refresh"
     body = confirm.content.decode()
@@ -152,7 +151,7 @@ def test_cancel_at_period_end(client, agent, live_sub, gw):
     data = {"token": uuid.uuid4().hex, "when": "period_end", "feedback": "unused"}
     preview = client.post(base + "/preview", data, **HX)
     assert preview.status_code == 200 and b"at the end of the current period" in preview.content
-    confirm = client.post(base + "/confirm", data, **HX)
+    confirm = client.post(base + "/confirm", {"confirmation": sealed(preview)}, **HX)
     assert confirm.status_code == 200, confirm.content
     assert b"will cancel at the end of its period" in confirm.content
     assert Subscription.objects.get(pk=sub["id"]).cancel_at_period_end is True
@@ -165,7 +164,7 @@ def test_cancel_stripe_500_is_a_502(client, agent, live_sub, gw):
     contact, _, sub = live_sub
     client.force_login(agent)
     gw.fault("DELETE", f"/v1/subscriptions/{sub['id']}", status=500)
-    response = client.post(_urls(contact, sub)["cancel"] + "/confirm", {"token": uuid.uuid4().hex, "when": "now"}, **HX)
+    response = confirm_through_preview(client, _urls(contact, sub)["cancel"], {"token": uuid.uuid4().hex, "when": "now"})
     assert response.status_code == 502 and b"Stripe had an internal error" in response.content
     assert "HX-Trigger" not in response and not AuditEntry.objects.filter(action="subscription.cancel").exists()
 
@@ -175,7 +174,7 @@ def test_cancel_kept_when_the_refund_fails_says_so(client, agent, live_sub, gw):
     client.force_login(agent)
     gw.fault("POST", "/v1/refunds", status=500)
     data = {"token": uuid.uuid4().hex, "when": "now", "refund": "on"}
-    response = client.post(_urls(contact, sub)["cancel"] + "/confirm", data, **HX)
+    response = confirm_through_preview(client, _urls(contact, sub)["cancel"], data)
     assert response.status_code == 200 and response["HX-Trigger"] == "paydesk:panel-refresh"
     assert f"Subscription {sub['id']} is canceled, but the refund of".encode() in response.content
     assert b"flash-error" in response.content
@@ -186,10 +185,9 @@ def test_cancel_confirmed_twice_cancels_and_refunds_once(client, agent, live_sub
     client.force_login(agent)
     base = _urls(contact, sub)["cancel"]
     data = {"token": uuid.uuid4().hex, "when": "now", "refund": "on", "feedback": "too_expensive"}
-    preview = client.post(base + "/preview", data, **HX)
-    as_of = preview.content.decode().split('name="as_of" value="')[1].split('"')[0]
-    first = client.post(base + "/confirm", {**data, "as_of": as_of}, **HX)
-    second = client.post(base + "/confirm", {**data, "as_of": as_of}, **HX)  # a double click, or a retry
+    confirmation = {"confirmation": sealed(client.post(base + "/preview", data, **HX))}
+    first = client.post(base + "/confirm", confirmation, **HX)
+    second = client.post(base + "/confirm", confirmation, **HX)  # a double click, or a retry
     assert first.status_code == second.status_code == 200, second.content
     assert f"Subscription {sub['id']} is canceled. Refunded ¥".encode() in first.content
     text = second.content.decode()
@@ -205,10 +203,11 @@ def test_cancel_confirmed_again_after_the_refund_failed_makes_the_refund(client,
     client.force_login(agent)
     base = _urls(contact, sub)["cancel"]
     data = {"token": uuid.uuid4().hex, "when": "now", "refund": "on"}
+    confirmation = {"confirmation": sealed(client.post(base + "/preview", data, **HX))}
     gw.fault("POST", "/v1/refunds", status=500)
-    failed = client.post(base + "/confirm", data, **HX)
+    failed = client.post(base + "/confirm", confirmation, **HX)
     assert failed.status_code == 200 and b"flash-error" in failed.content and b"Confirm again to retry the refund" in failed.content
-    retry = client.post(base + "/confirm", data, **HX)
+    retry = client.post(base + "/confirm", confirmation, **HX)
     assert retry.status_code == 200, retry.content
     assert b"This confirmation already canceled" in retry.content and b"Refunded \xc2\xa5" in retry.content
     [charge] = ls.v1.charges.list({"customer": customer["id"]}).data
@@ -230,7 +229,7 @@ def test_metadata_tier_vip(client, agent, live_sub, gw, ls):
     preview = client.post(base + "/preview", data, **HX)
     assert preview.status_code == 200
     assert "set Tier to “VIP” (was “Gold”)" in preview.content.decode()
-    confirm = client.post(base + "/confirm", data, **HX)
+    confirm = client.post(base + "/confirm", {"confirmation": sealed(preview)}, **HX)
     assert confirm.status_code == 200, confirm.content
     assert confirm["HX-Trigger"] == "paydesk:panel-refresh" and b"Tier=VIP" in confirm.content
     [sent] = gw.sent("POST", f"/v1/customers/{customer['id']}")
@@ -248,8 +247,9 @@ def test_metadata_confirmed_twice_is_applied_once(client, agent, live_sub, gw):
     client.force_login(agent)
     base = _urls(contact, sub)["metadata"]
     data = {"token": uuid.uuid4().hex, "customer": customer["id"], "key": "Tier", "value": "VIP"}
-    first = client.post(base + "/confirm", data, **HX)
-    second = client.post(base + "/confirm", data, **HX)
+    confirmation = {"confirmation": sealed(client.post(base + "/preview", data, **HX))}
+    first = client.post(base + "/confirm", confirmation, **HX)
+    second = client.post(base + "/confirm", confirmation, **HX)
     assert first.status_code == second.status_code == 200, second.content
     assert b"This confirmation already updated the metadata" in second.content and b"Tier=VIP" in second.content
     assert len(gw.sent("POST", f"/v1/customers/{customer['id']}")) == 1
@@ -271,7 +271,7 @@ def test_portal_link_sent_as_a_reply_in_the_customers_locale(client, agent, gw, 
     preview = client.post(base + "/preview", data, **HX)
     assert preview.status_code == 200, preview.content
     assert "in Japanese, offering coupon STAY20" in preview.content.decode()
-    confirm = client.post(base + "/confirm", data, **HX)
+    confirm = client.post(base + "/confirm", {"confirmation": sealed(preview)}, **HX)
     assert confirm.status_code == 200, confirm.content
     assert f"sent on ticket #{ticket.number} by Email".encode() in confirm.content
     [sent] = gw.sent("POST", "/v1/billing_portal/sessions")
@@ -291,8 +291,9 @@ def test_portal_link_confirmed_twice_is_sent_once(client, agent, gw, mirrored):
     client.force_login(agent)
     data = {"token": uuid.uuid4().hex, "ticket": str(ticket.pk), "customer": customer["id"], "flow": "payment_method_update"}
     base = _urls(contact, sub)["portal"]
-    first = client.post(base + "/confirm", data, **HX)
-    second = client.post(base + "/confirm", data, **HX)
+    confirmation = {"confirmation": sealed(client.post(base + "/preview", data, **HX))}
+    first = client.post(base + "/confirm", confirmation, **HX)
+    second = client.post(base + "/confirm", confirmation, **HX)
     assert first.status_code == second.status_code == 200, second.content
     assert f"This confirmation already sent this link on ticket #{ticket.number}; nothing was sent again.".encode() in second.content
     assert ticket.messages.filter(kind="outbound").count() == 1
@@ -306,11 +307,12 @@ def test_portal_link_not_sent_the_first_time_is_not_sent_by_a_retry(client, agen
     client.force_login(agent)
     data = {"token": uuid.uuid4().hex, "ticket": str(ticket.pk), "customer": customer["id"], "flow": ""}
     base = _urls(contact, sub)["portal"]
-    first = client.post(base + "/confirm", data, **HX)
+    confirmation = {"confirmation": sealed(client.post(base + "/preview", data, **HX))}
+    first = client.post(base + "/confirm", confirmation, **HX)
     assert b"created but not sent" in first.content
     ticket.status = "open"
     ticket.save(update_fields=["status"])
-    second = client.post(base + "/confirm", data, **HX)
+    second = client.post(base + "/confirm", confirmation, **HX)
     assert second.status_code == 200
     assert b"already created a link that was not sent" in second.content
     assert b"https://billing.stripe.com/p/session/" in second.content
@@ -322,8 +324,9 @@ def test_portal_link_without_a_ticket_confirmed_twice_shows_the_same_link(client
     client.force_login(agent)
     data = {"token": uuid.uuid4().hex, "customer": customer["id"], "flow": "payment_method_update"}
     base = _urls(contact, sub)["portal"]
-    first = client.post(base + "/confirm", data, **HX).content.decode()
-    second = client.post(base + "/confirm", data, **HX).content.decode()
+    confirmation = {"confirmation": sealed(client.post(base + "/preview", data, **HX))}
+    first = client.post(base + "/confirm", confirmation, **HX).content.decode()
+    second = client.post(base + "/confirm", confirmation, **HX).content.decode()
     url = first.split('readonly value="')[1].split('"')[0]
     assert url.startswith("https://billing.stripe.com/p/session/") and url in second
     assert "This confirmation already created this link. Copy it to the customer:" in second
@@ -334,7 +337,7 @@ def test_portal_link_without_a_ticket_is_shown_to_copy(client, agent, gw, mirror
     contact, customer, sub = mirrored
     client.force_login(agent)
     data = {"token": uuid.uuid4().hex, "customer": customer["id"], "flow": "payment_method_update"}
-    response = client.post(_urls(contact, sub)["portal"] + "/confirm", data, **HX)
+    response = confirm_through_preview(client, _urls(contact, sub)["portal"], data)
     assert response.status_code == 200, response.content
     assert b"Copy it to the customer" in response.content and b"https://billing.stripe.com/p/session/" in response.content
     assert gw.sent("POST", "/v1/billing_portal/sessions")[0]["params"]["locale"] == "ja"
@@ -352,8 +355,8 @@ def test_portal_bad_input_and_stripe_error(client, agent, gw, mirrored):
                                               "flow": "subscription_update"}, **HX)
     assert missing.status_code == 400 and b"Pick the subscription" in missing.content
     gw.fault("POST", "/v1/billing_portal/sessions", status=503)
-    failed = client.post(base + "/confirm", {"token": uuid.uuid4().hex, "customer": customer["id"],
-                                             "flow": "payment_method_update"}, **HX)
+    failed = confirm_through_preview(client, base, {"token": uuid.uuid4().hex, "customer": customer["id"],
+                                                    "flow": "payment_method_update"})
     assert failed.status_code == 502 and b"HTTP 503" in failed.content
     assert not AuditEntry.objects.filter(action="billing_portal.session.create").exists()
 
@@ -363,7 +366,7 @@ def test_portal_link_on_a_closed_ticket_is_shown_instead(client, agent, gw, mirr
     ticket = factories.TicketFactory(requester=contact, status="closed")
     client.force_login(agent)
     data = {"token": uuid.uuid4().hex, "ticket": str(ticket.pk), "customer": customer["id"], "flow": ""}
-    response = client.post(_urls(contact, sub)["portal"] + "/confirm", data, **HX)
+    response = confirm_through_preview(client, _urls(contact, sub)["portal"], data)
     assert response.status_code == 200
     assert b"created but not sent" in response.content and b"is closed" in response.content
     assert b"https://billing.stripe.com/p/session/" in response.content
@@ -382,14 +385,13 @@ def test_refund_and_cancel_with_feedback_straight_to_localstripe(client, agent, 
     [charge] = [c.to_dict() for c in ls.v1.charges.list({"customer": customer["id"]}).data]
     upsert_fetched([charge], int(time.time()) - 60)
     client.force_login(agent)
-    refund = client.post(f"/customers/{contact.pk}/charges/{charge['id']}/refund/confirm",
-                         {"token": uuid.uuid4().hex, "amount_minor": "500", "reason": "duplicate"}, **HX)
+    refund = confirm_through_preview(client, f"/customers/{contact.pk}/charges/{charge['id']}/refund",
+                                     {"token": uuid.uuid4().hex, "amount": "500", "reason": "duplicate"})
     assert refund.status_code == 200, refund.content
     [kept] = ls.v1.refunds.list({"charge": charge["id"]}).data
     assert kept.reason == "duplicate" and kept.amount == 500
-    cancel = client.post(_urls(contact, sub)["cancel"] + "/confirm",
-                         {"token": uuid.uuid4().hex, "when": "now", "feedback": "too_complex", "comment": "Too many steps"},
-                         **HX)
+    cancel = confirm_through_preview(client, _urls(contact, sub)["cancel"], {
+        "token": uuid.uuid4().hex, "when": "now", "feedback": "too_complex", "comment": "Too many steps"})
     assert cancel.status_code == 200, cancel.content
     details = Subscription.objects.get(pk=sub["id"]).data["cancellation_details"]
     assert details["feedback"] == "too_complex" and details["comment"] == "Too many steps"
