@@ -66,7 +66,11 @@ def localstripe_server(tmp_path_factory):
             time.sleep(0.1)
     yield server
     proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:  # aiohttp's shutdown can linger; its state is in memory anyway
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 @pytest.fixture
