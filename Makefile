@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_DB ?= postgres://postgres@127.0.0.1:5432/paydesk
 TEST_BROKER ?= redis://127.0.0.1:6379/15
+TEST_CACHE ?= redis://127.0.0.1:6379/13
 
 .PHONY: install demo test test-fast bench services chromium screenshots clean
 
@@ -27,12 +28,13 @@ chromium:
 demo: install
 	DEBUG=1 $(PY) manage.py demo $(DEMO_ARGS)
 
+# The cache is Redis as in production: presence, navigation counts, "was this sent" marks.
 test: install services chromium
-	DATABASE_URL=$(TEST_DB) CELERY_BROKER_URL=$(TEST_BROKER) SECRET_KEY=test-secret-key \
+	DATABASE_URL=$(TEST_DB) CELERY_BROKER_URL=$(TEST_BROKER) CACHE_URL=$(TEST_CACHE) SECRET_KEY=test-secret-key \
 	  $(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-fast: install services
-	DATABASE_URL=$(TEST_DB) CELERY_BROKER_URL=$(TEST_BROKER) SECRET_KEY=test-secret-key \
+	DATABASE_URL=$(TEST_DB) CELERY_BROKER_URL=$(TEST_BROKER) CACHE_URL=$(TEST_CACHE) SECRET_KEY=test-secret-key \
 	  $(PY) -m pytest -q -m "not browser and not e2e" $(PYTEST_ARGS)
 
 # The mirror (intake, end to end, backfill), then the inbox at 100,000 tickets, then the

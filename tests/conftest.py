@@ -18,6 +18,15 @@ OLD_WEBHOOK_SECRET = "whsec_test_rotated_out_77c1"
 
 
 @pytest.fixture(autouse=True)
+def fresh_cache():
+    """Each test starts with an empty cache (Redis in `make test`, as in production)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def stripe_settings(settings):
     settings.STRIPE_WEBHOOK_SECRETS = [WEBHOOK_SECRET, OLD_WEBHOOK_SECRET]
     settings.STRIPE_API_KEY = ""

@@ -76,3 +76,18 @@ def test_bad_value_stops_start_up_naming_the_variable(name, value, secret):
     assert name in last_line, last_line
     if secret:
         assert secret not in output
+
+
+def test_the_suite_runs_its_cache_on_redis_as_production_does():
+    """`make test` sets CACHE_URL: presence, navigation counts and the "was this sent" marks of
+    Stripe actions run on Redis here, shared across processes, as they do in production."""
+    import os
+
+    from django.core.cache import cache
+    from django.core.cache.backends.redis import RedisCache
+
+    if not os.environ.get("CACHE_URL"):
+        pytest.skip("CACHE_URL is unset: run the suite through `make test`")
+    assert isinstance(cache, RedisCache)
+    cache.set("paydesk:test:shared", 1, 5)
+    assert cache.get("paydesk:test:shared") == 1
