@@ -83,11 +83,12 @@ def test_the_suite_runs_its_cache_on_redis_as_production_does():
     Stripe actions run on Redis here, shared across processes, as they do in production."""
     import os
 
-    from django.core.cache import cache
+    from django.core.cache import caches
     from django.core.cache.backends.redis import RedisCache
 
     if not os.environ.get("CACHE_URL"):
         pytest.skip("CACHE_URL is unset: run the suite through `make test`")
+    cache = caches["default"]
     assert isinstance(cache, RedisCache)
     cache.set("paydesk:test:shared", 1, 5)
     assert cache.get("paydesk:test:shared") == 1
