@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -17,12 +18,30 @@ WEBHOOK_SECRET = "whsec_test_primary_3f9a"
 OLD_WEBHOOK_SECRET = "whsec_test_rotated_out_77c1"
 
 
+def pytest_configure(config):
+    """Under pytest-xdist each worker keeps its cache keys apart (the Redis db is shared)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        from django.conf import settings
+
+        settings.CACHES["default"]["KEY_PREFIX"] = f"paydesk-test-{worker}"
+
+
 @pytest.fixture(autouse=True)
 def fresh_cache():
-    """Each test starts with an empty cache (Redis in `make test`, as in production)."""
-    from django.core.cache import cache
+    """Each test starts with an empty cache (Redis in `make test`, as in production): this
+    worker's keys only, so tests running beside it in another worker keep theirs."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
 
-    cache.clear()
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        client = cache._cache.get_client(None, write=True)
+        keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
     yield
 
 

@@ -22,16 +22,6 @@ pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    """The navigation counts are cached between requests; each test starts without them."""
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def visitor(db):
     """Logged in, in no role: the wrong role for every tickets page."""
