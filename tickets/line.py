@@ -13,7 +13,9 @@ from django.utils import timezone
 from audit.log import record
 from audit.models import AuditAction
 
-from . import actions
+from .actions.contacts import resolve_contact
+from .actions.errors import DeliveryFailed, TicketsError
+from .actions.messages import receive_message
 from .models import Channel, Identity, LineEvent, Message
 
 log = logging.getLogger(__name__)
@@ -26,8 +28,8 @@ PLACEHOLDERS = {
 }
 
 
-class BadSignature(Exception):
-    pass
+class BadSignature(TicketsError):
+    """The body was not signed with the channel secret (or no secret is configured)."""
 
 
 def parse_webhook(body: bytes, signature: str) -> dict:
@@ -98,7 +100,7 @@ def process_event(event_pk: int) -> str:
                 return LineEvent.Status.IGNORED
             if event.type == "message":
                 message = payload.get("message") or {}
-                actions.receive_message(
+                receive_message(
                     channel=Channel.LINE,
                     sender=user_id,
                     body_text=_text(message),
@@ -124,7 +126,7 @@ def _finish(event: LineEvent, status: str, error: str) -> None:
 
 def _follow(user_id: str, *, following: bool, event_id: str) -> None:
     """follow: the contact exists (created if new) and can be pushed to; unfollow: it cannot."""
-    contact, ident, _ = actions.resolve_contact(Identity.Kind.LINE, user_id)
+    contact, ident, _ = resolve_contact(Identity.Kind.LINE, user_id)
     if ident.reachable != following:
         Identity.objects.filter(pk=ident.pk).update(reachable=following)
     record(
@@ -136,19 +138,19 @@ def _follow(user_id: str, *, following: bool, event_id: str) -> None:
 # --- out ------------------------------------------------------------------------------
 
 
-class Transient(Exception):
+class Transient(TicketsError):
     """Worth retrying: LINE or the network had a moment."""
 
 
 def push(message: Message) -> str:
     """Push one outbound message. The message's uuid is LINE's retry key, so a retried push
-    is delivered once. Returns LINE's sent message id. Raises Transient or actions.DeliveryFailed."""
+    is delivered once. Returns LINE's sent message id. Raises Transient or DeliveryFailed."""
     from linebot.v3.messaging import (
         ApiClient, ApiException, Configuration, MessagingApi, PushMessageRequest, TextMessage,
     )
 
     if not settings.LINE_CHANNEL_ACCESS_TOKEN:
-        raise actions.DeliveryFailed("LINE_CHANNEL_ACCESS_TOKEN is not configured")
+        raise DeliveryFailed("LINE_CHANNEL_ACCESS_TOKEN is not configured")
     config = Configuration(host=settings.LINE_API_BASE.rstrip("/"), access_token=settings.LINE_CHANNEL_ACCESS_TOKEN)
     config.retries = 0  # the task retries with backoff, not urllib3 in a tight loop
     # LINE caps one text message at 5000 characters.
@@ -167,7 +169,7 @@ def push(message: Message) -> str:
         detail = _error_detail(exc)
         if status == 429 or status >= 500:
             raise Transient(f"LINE {status}: {detail}") from None
-        raise actions.DeliveryFailed(f"LINE refused the push ({status}): {detail}") from None
+        raise DeliveryFailed(f"LINE refused the push ({status}): {detail}") from None
     except Exception as exc:  # connection refused, timeouts, TLS: the network, not the message
         raise Transient(f"{exc.__class__.__name__}: {str(exc)[:200]}") from None
     sent = getattr(response, "sent_messages", None) or []

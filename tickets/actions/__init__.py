@@ -11,14 +11,20 @@ properties, macros, bulk changes), messages (what customers send, replies, notes
 attachments), delivery (sending replies), teams (teams and macros in admin). _common and
 _rules are what they share. Callers outside this package import from here; modules inside
 tickets import from the submodules.
+
+Errors (errors.py): every exception tickets defines derives from TicketsError. The ones that
+refuse what a person asked for are ActionErrors, which stay Django ValidationErrors so forms,
+views and admin show their messages; the others (DeliveryFailed, the channels' own) are not
+a person's mistake and are never shown as a form error.
 """
 
-from ._common import UNSET, ActionError, NoRecipient, StaleTicket, TicketClosed, UndoRefused
+from ._common import UNSET
 from .contacts import (
     LinkResult, contact_merge, create_contact, link_identity, link_identity_to, resolve_contact, undo_merge,
     unlink_identity, update_contact,
 )
-from .delivery import DeliveryFailed, claim_delivery, mark_delivered, mark_delivery_failed, retry_delivery
+from .delivery import claim_delivery, mark_delivered, mark_delivery_failed, retry_delivery
+from .errors import ActionError, DeliveryFailed, NoRecipient, StaleTicket, TicketClosed, TicketsError, UndoRefused
 from .messages import IncomingAttachment, Received, add_note, receive_message, reply
 from .teams import delete_macro, delete_team, save_macro, save_team
 from .tickets import (
@@ -28,7 +34,7 @@ from .tickets import (
 
 __all__ = [
     # errors, and the marker for "leave unchanged"
-    "ActionError", "TicketClosed", "StaleTicket", "UndoRefused", "NoRecipient", "DeliveryFailed", "UNSET",
+    "TicketsError", "ActionError", "TicketClosed", "StaleTicket", "UndoRefused", "NoRecipient", "DeliveryFailed", "UNSET",
     # contacts
     "LinkResult", "resolve_contact", "create_contact", "update_contact", "link_identity", "link_identity_to",
     "unlink_identity", "contact_merge", "undo_merge",

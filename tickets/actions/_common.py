@@ -1,11 +1,11 @@
-"""What the action modules share: the errors, the permission check, row lookups, and the
-small writes every action makes (a version bump, an audit row)."""
+"""What the action modules share: the permission check, row lookups, and the small writes
+every action makes (a version bump, an audit row)."""
 
 from __future__ import annotations
 
 from typing import Iterable
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
@@ -14,26 +14,7 @@ from audit.log import record
 from audit.models import AuditAction
 
 from ..models import Channel, Contact, Identity, Tag, Ticket
-
-
-class ActionError(ValidationError):
-    """Bad input or a state that forbids the action: shown to the person, nothing written."""
-
-
-class TicketClosed(ActionError):
-    pass
-
-
-class StaleTicket(ActionError):
-    """The ticket changed since the page that sent this was loaded."""
-
-
-class UndoRefused(ActionError):
-    pass
-
-
-class NoRecipient(ActionError):
-    pass
+from .errors import ActionError
 
 
 class _Unset:

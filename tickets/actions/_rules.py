@@ -15,7 +15,8 @@ from audit.models import AuditAction
 
 from ..models import Contact, Ticket
 from ..signals import ticket_created
-from ._common import StaleTicket, TicketClosed, audit, tag_names, tags_named, target_of
+from ._common import audit, tag_names, tags_named, target_of
+from .errors import StaleTicket, TicketClosed
 
 
 def sla_times(priority: str, start: dt.datetime) -> tuple[dt.datetime | None, dt.datetime | None]:

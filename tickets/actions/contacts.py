@@ -14,7 +14,8 @@ from audit.models import AuditAction
 
 from .. import identity as identity_rules
 from ..models import Contact, ContactMerge, Identity, Message, Ticket
-from ._common import ActionError, UndoRefused, audit, bump_contact, get_contact, require, target_of
+from ._common import audit, bump_contact, get_contact, require, target_of
+from .errors import ActionError, UndoRefused
 
 
 @dataclass

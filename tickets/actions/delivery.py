@@ -13,11 +13,8 @@ from audit.models import AuditAction
 
 from .. import queue
 from ..models import Message, Ticket
-from ._common import ActionError, TicketClosed, audit, require, target_of
-
-
-class DeliveryFailed(Exception):
-    """A permanent failure: the message is marked failed (an agent can retry it)."""
+from ._common import audit, require, target_of
+from .errors import ActionError, DeliveryFailed, TicketClosed
 
 
 def enqueue_delivery(message_id: int) -> None:

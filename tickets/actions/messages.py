@@ -19,13 +19,11 @@ from .. import identity as identity_rules
 from ..models import Attachment, Channel, Contact, Identity, Message, Ticket
 from ..sanitize import clean_html
 from ..signals import message_received
-from ._common import (
-    KIND_FOR_CHANNEL, ActionError, NoRecipient, StaleTicket, TicketClosed, audit, author, bump_contact, get_ticket,
-    require, target_of, touch,
-)
+from ._common import KIND_FOR_CHANNEL, audit, author, bump_contact, get_ticket, require, target_of, touch
 from ._rules import open_ticket, refresh_sla, status_fields
 from .contacts import resolve_contact
 from .delivery import enqueue_delivery
+from .errors import ActionError, NoRecipient, StaleTicket, TicketClosed
 
 # The [#1234] token in a reply's subject.
 TOKEN_RE = re.compile(r"\[#(\d{1,18})\]")

@@ -10,7 +10,8 @@ from django.utils.text import slugify
 from audit.models import AuditAction
 
 from ..models import Macro, Team
-from ._common import ActionError, audit, require, tag_names, target_of
+from ._common import audit, require, tag_names, target_of
+from .errors import ActionError
 
 
 def save_team(*, actor, team: Team, members: Iterable | None = None) -> Team:

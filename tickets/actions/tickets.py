@@ -12,10 +12,10 @@ from audit.models import AuditAction
 
 from ..models import Channel, Macro, Message, Team, Ticket
 from ._common import (
-    UNSET, ActionError, audit, author, check_assignee, get_contact, get_ticket, require, tag_names, tags_named,
-    target_of, touch,
+    UNSET, audit, author, check_assignee, get_contact, get_ticket, require, tag_names, tags_named, target_of, touch,
 )
 from ._rules import check_version, open_ticket, refresh_sla, sla_times, status_fields
+from .errors import ActionError
 from .messages import add_note, reply
 
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([a-z_]+)\.([a-z_]+)\s*\}\}")
