@@ -10,13 +10,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.log import record
-from audit.models import AuditAction
-
-from .actions.contacts import resolve_contact
+from .actions.contacts import set_line_following
 from .actions.errors import DeliveryFailed, TicketsError
 from .actions.messages import receive_message
-from .models import Channel, Identity, LineEvent, Message
+from .models import Channel, LineEvent, Message
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +105,8 @@ def process_event(event_pk: int) -> str:
                     channel_message_id=str(message.get("id") or f"event:{event.webhook_event_id}"),
                 )
             elif event.type in ("follow", "unfollow"):
-                _follow(user_id, following=event.type == "follow", event_id=event.webhook_event_id)
+                set_line_following(user_id=user_id, following=event.type == "follow",
+                                   event_id=event.webhook_event_id)
             _finish(event, LineEvent.Status.PROCESSED, "")
     except ValidationError as exc:
         # Bad data in the event (a malformed user id): permanent, parked as failed.
@@ -122,17 +120,6 @@ def process_event(event_pk: int) -> str:
 def _finish(event: LineEvent, status: str, error: str) -> None:
     LineEvent.objects.filter(pk=event.pk).update(status=status, last_error=error, processed_at=timezone.now(),
                                                  attempts=event.attempts + 1)
-
-
-def _follow(user_id: str, *, following: bool, event_id: str) -> None:
-    """follow: the contact exists (created if new) and can be pushed to; unfollow: it cannot."""
-    contact, ident, _ = resolve_contact(Identity.Kind.LINE, user_id)
-    if ident.reachable != following:
-        Identity.objects.filter(pk=ident.pk).update(reachable=following)
-    record(
-        actor=None, action=AuditAction.IDENTITY_LINE_FOLLOW if following else AuditAction.IDENTITY_LINE_UNFOLLOW,
-        target=f"contact:{contact.pk}", value=ident.value, event=event_id,
-    )
 
 
 # --- out ------------------------------------------------------------------------------

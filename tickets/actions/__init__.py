@@ -1,10 +1,20 @@
 """Every write to tickets, contacts and identities: one function per action.
 
-Each action validates its input, checks the actor's permission (actor=None is the system:
-an inbound channel, a workflow, an integration), runs in one transaction, announces itself
-in the audit log (audit.log.record, in the same transaction) and queues follow-up work
-(deliveries) by task name once it commits. Views, admin, tasks and commands call these; none
-of them saves a model directly. Functions take model instances or primary keys.
+Each action validates its input, checks who may run it, runs in one transaction, writes its
+audit row (audit.log.record, in the same transaction) and queues follow-up work (deliveries)
+by task name once it commits. Views, admin, tasks and commands call these; none of them
+saves a model directly. Functions take model instances or primary keys.
+
+Who may run an action: `actor` is keyword-only everywhere, and every action asks
+audit.actors.require, the rule of every app. A person must be signed in, active and hold the
+permissions the action names. actor=None is Paydesk itself, allowed only by the actions
+Paydesk performs on its own (they pass system=True, and their actor defaults to None):
+receive_message and resolve_contact (a channel brought a message), link_identity_to and
+disconnect_identity (the Stripe mirror; the shop's contacts API), set_line_following (LINE's
+follow and unfollow), and claim_delivery, mark_delivered, mark_delivery_failed (the delivery
+task). Every other action has no default actor and refuses None: opening, changing,
+replying, noting, assigning, tagging, merging, unlinking, macros and teams are done by
+somebody, who is named in the audit log.
 
 The modules, by kind of write: contacts (contacts, identities, merges), tickets (a ticket's
 properties, macros, bulk changes), messages (what customers send, replies, notes,
@@ -20,8 +30,8 @@ a person's mistake and are never shown as a form error.
 
 from ._common import UNSET
 from .contacts import (
-    LinkResult, contact_merge, create_contact, link_identity, link_identity_to, resolve_contact, undo_merge,
-    unlink_identity, update_contact,
+    LinkResult, contact_merge, create_contact, disconnect_identity, link_identity, link_identity_to, resolve_contact,
+    set_line_following, undo_merge, unlink_identity, update_contact,
 )
 from .delivery import claim_delivery, mark_delivered, mark_delivery_failed, retry_delivery
 from .errors import ActionError, DeliveryFailed, NoRecipient, StaleTicket, TicketClosed, TicketsError, UndoRefused
@@ -34,10 +44,11 @@ from .tickets import (
 
 __all__ = [
     # errors, and the marker for "leave unchanged"
-    "TicketsError", "ActionError", "TicketClosed", "StaleTicket", "UndoRefused", "NoRecipient", "DeliveryFailed", "UNSET",
+    "TicketsError", "ActionError", "TicketClosed", "StaleTicket", "UndoRefused", "NoRecipient", "DeliveryFailed",
+    "UNSET",
     # contacts
     "LinkResult", "resolve_contact", "create_contact", "update_contact", "link_identity", "link_identity_to",
-    "unlink_identity", "contact_merge", "undo_merge",
+    "unlink_identity", "disconnect_identity", "contact_merge", "undo_merge", "set_line_following",
     # tickets
     "create_ticket", "set_status", "set_priority", "set_subject", "assign", "set_tags", "render_macro",
     "apply_macro", "bulk_assign", "bulk_set_tags", "bulk_set_status", "sla_times",

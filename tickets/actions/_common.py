@@ -1,11 +1,10 @@
-"""What the action modules share: the permission check, row lookups, and the small writes
-every action makes (a version bump, an audit row)."""
+"""What the action modules share: row lookups, and the small writes every action makes (a
+version bump, an audit row). Who may act is audit.actors.require, the one rule of every app."""
 
 from __future__ import annotations
 
 from typing import Iterable
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
@@ -30,14 +29,6 @@ KIND_FOR_CHANNEL = {Channel.EMAIL: Identity.Kind.EMAIL, Channel.LINE: Identity.K
 
 def audit(actor, action: AuditAction, target: str, **details) -> None:
     record(actor=actor, action=action, target=target, **details)
-
-
-def require(actor, *perms: str) -> None:
-    if actor is None:
-        return
-    missing = [perm for perm in perms if not actor.has_perm(perm)]
-    if missing:
-        raise PermissionDenied(f"{actor} lacks {', '.join(missing)}")
 
 
 def get_ticket(value, *, lock: bool = False) -> Ticket:

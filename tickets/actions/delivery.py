@@ -9,11 +9,12 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from audit.actors import require
 from audit.models import AuditAction
 
 from .. import queue
 from ..models import Message, Ticket
-from ._common import audit, require, target_of
+from ._common import audit, target_of
 from .errors import ActionError, DeliveryFailed, TicketClosed
 
 
@@ -21,9 +22,11 @@ def enqueue_delivery(message_id: int) -> None:
     queue.enqueue("tickets.tasks.deliver_message_task", message_id)
 
 
-def claim_delivery(message_id: int) -> Message | None:
+def claim_delivery(message_id: int, *, actor=None) -> Message | None:
     """Mark a queued (or long-stuck sending) message as sending; None if someone else has it
-    or it is already sent. The claim is a compare-and-swap, so a redelivered task sends once."""
+    or it is already sent. The claim is a compare-and-swap, so a redelivered task sends once.
+    Paydesk does this itself (the delivery task), as it does the two marks below."""
+    require(actor, "tickets.change_message", doing="send replies", system=True)
     stale = timezone.now() - dt.timedelta(minutes=10)
     claimed = Message.objects.filter(pk=message_id, kind=Message.Kind.OUTBOUND).filter(
         Q(delivery_status=Message.Delivery.QUEUED)
@@ -38,18 +41,20 @@ def claim_delivery(message_id: int) -> Message | None:
     return Message.objects.select_related("ticket", "ticket__requester", "author").get(pk=message_id)
 
 
-def mark_delivered(message_id: int, *, channel_message_id: str = "") -> None:
+def mark_delivered(message_id: int, *, actor=None, channel_message_id: str = "") -> None:
+    require(actor, "tickets.change_message", doing="send replies", system=True)
     with transaction.atomic():
         fields = {"delivery_status": Message.Delivery.SENT, "delivery_error": "", "sent_at": timezone.now()}
         if channel_message_id:
             fields["channel_message_id"] = channel_message_id[:998]
         Message.objects.filter(pk=message_id).update(**fields)
         ticket_id = Message.objects.filter(pk=message_id).values_list("ticket_id", flat=True).first()
-        audit(None, AuditAction.MESSAGE_DELIVERED, f"message:{message_id}", ticket=ticket_id)
+        audit(actor, AuditAction.MESSAGE_DELIVERED, f"message:{message_id}", ticket=ticket_id)
 
 
-def mark_delivery_failed(message_id: int, error: str, *, final: bool) -> None:
+def mark_delivery_failed(message_id: int, error: str, *, actor=None, final: bool) -> None:
     """Record a failed attempt: back to queued for the task's retry, or failed for an agent."""
+    require(actor, "tickets.change_message", doing="send replies", system=True)
     with transaction.atomic():
         Message.objects.filter(pk=message_id).exclude(delivery_status=Message.Delivery.SENT).update(
             delivery_status=Message.Delivery.FAILED if final else Message.Delivery.QUEUED,
@@ -57,13 +62,13 @@ def mark_delivery_failed(message_id: int, error: str, *, final: bool) -> None:
         )
         if final:
             ticket_id = Message.objects.filter(pk=message_id).values_list("ticket_id", flat=True).first()
-            audit(None, AuditAction.MESSAGE_DELIVERY_FAILED, f"message:{message_id}", ticket=ticket_id,
+            audit(actor, AuditAction.MESSAGE_DELIVERY_FAILED, f"message:{message_id}", ticket=ticket_id,
                   error=error[:500])
 
 
 def retry_delivery(*, actor, message) -> Message:
     """Queue a failed outbound message again (the retry button)."""
-    require(actor, "tickets.retry_delivery")
+    require(actor, "tickets.retry_delivery", doing="retry replies")
     pk = message.pk if isinstance(message, Message) else message
     with transaction.atomic():
         msg = Message.objects.select_for_update().filter(pk=pk).select_related("ticket").first()

@@ -7,15 +7,16 @@ from typing import Iterable
 from django.db import transaction
 from django.utils.text import slugify
 
+from audit.actors import require
 from audit.models import AuditAction
 
 from ..models import Macro, Team
-from ._common import audit, require, tag_names, target_of
+from ._common import audit, tag_names, target_of
 from .errors import ActionError
 
 
 def save_team(*, actor, team: Team, members: Iterable | None = None) -> Team:
-    require(actor, "tickets.change_team" if team.pk else "tickets.add_team")
+    require(actor, "tickets.change_team" if team.pk else "tickets.add_team", doing="edit teams")
     if not team.name.strip():
         raise ActionError("A team needs a name.", code="required")
     team.slug = team.slug or slugify(team.name)
@@ -29,7 +30,7 @@ def save_team(*, actor, team: Team, members: Iterable | None = None) -> Team:
 
 
 def delete_team(*, actor, team: Team) -> None:
-    require(actor, "tickets.delete_team")
+    require(actor, "tickets.delete_team", doing="delete teams")
     with transaction.atomic():
         name, pk = team.name, team.pk
         team.delete()
@@ -37,7 +38,7 @@ def delete_team(*, actor, team: Team) -> None:
 
 
 def save_macro(*, actor, macro: Macro) -> Macro:
-    require(actor, "tickets.change_macro" if macro.pk else "tickets.add_macro")
+    require(actor, "tickets.change_macro" if macro.pk else "tickets.add_macro", doing="edit macros")
     macro.add_tags = tag_names(macro.add_tags or [])
     with transaction.atomic():
         created = macro.pk is None
@@ -48,7 +49,7 @@ def save_macro(*, actor, macro: Macro) -> Macro:
 
 
 def delete_macro(*, actor, macro: Macro) -> None:
-    require(actor, "tickets.delete_macro")
+    require(actor, "tickets.delete_macro", doing="delete macros")
     with transaction.atomic():
         name, pk = macro.name, macro.pk
         macro.delete()

@@ -8,11 +8,12 @@ from typing import Iterable, Sequence
 
 from django.db import transaction
 
+from audit.actors import require
 from audit.models import AuditAction
 
 from ..models import Channel, Macro, Message, Team, Ticket
 from ._common import (
-    UNSET, audit, author, check_assignee, get_contact, get_ticket, require, tag_names, tags_named, target_of, touch,
+    UNSET, audit, author, check_assignee, get_contact, get_ticket, tag_names, tags_named, target_of, touch,
 )
 from ._rules import check_version, open_ticket, refresh_sla, sla_times, status_fields
 from .errors import ActionError
@@ -25,7 +26,7 @@ def create_ticket(*, actor, requester, subject: str, channel: str = Channel.WEB,
                   priority: str = Ticket.Priority.NORMAL, team=None, assignee=None,
                   tags: Sequence[str] = (), note: str = "") -> Ticket:
     """A ticket opened by an agent or a workflow (inbound channels open theirs themselves)."""
-    require(actor, "tickets.add_ticket")
+    require(actor, "tickets.add_ticket", doing="open tickets")
     if not (subject or "").strip():
         raise ActionError("A ticket needs a subject.", code="required")
     if priority not in Ticket.Priority.values:
@@ -33,7 +34,7 @@ def create_ticket(*, actor, requester, subject: str, channel: str = Channel.WEB,
     if channel not in Channel.values:
         raise ActionError(f"Unknown channel {channel!r}.", code="invalid")
     if assignee is not None:
-        require(actor, "tickets.assign_ticket")
+        require(actor, "tickets.assign_ticket", doing="assign tickets")
         check_assignee(assignee)
     team = Team.objects.get(pk=team) if isinstance(team, int) else team
     with transaction.atomic():
@@ -47,7 +48,7 @@ def create_ticket(*, actor, requester, subject: str, channel: str = Channel.WEB,
 
 
 def set_status(*, actor, ticket, status: str, expected_version: int | None = None) -> Ticket:
-    require(actor, "tickets.change_ticket")
+    require(actor, "tickets.change_ticket", doing="change a ticket's status")
     if status not in Ticket.Status.values:
         raise ActionError(f"Unknown status {status!r}.", code="invalid")
     with transaction.atomic():
@@ -63,7 +64,7 @@ def set_status(*, actor, ticket, status: str, expected_version: int | None = Non
 
 
 def set_priority(*, actor, ticket, priority: str) -> Ticket:
-    require(actor, "tickets.change_ticket")
+    require(actor, "tickets.change_ticket", doing="change a ticket's priority")
     if priority not in Ticket.Priority.values:
         raise ActionError(f"Unknown priority {priority!r}.", code="invalid")
     with transaction.atomic():
@@ -80,7 +81,7 @@ def set_priority(*, actor, ticket, priority: str) -> Ticket:
 
 
 def set_subject(*, actor, ticket, subject: str) -> Ticket:
-    require(actor, "tickets.change_ticket")
+    require(actor, "tickets.change_ticket", doing="rename tickets")
     subject = (subject or "").strip()[:255]
     if not subject:
         raise ActionError("A ticket needs a subject.", code="required")
@@ -95,7 +96,7 @@ def set_subject(*, actor, ticket, subject: str) -> Ticket:
 
 def assign(*, actor, ticket, assignee=UNSET, team=UNSET) -> Ticket:
     """Assign to an agent and/or a team (None clears; leave out to keep)."""
-    require(actor, "tickets.assign_ticket")
+    require(actor, "tickets.assign_ticket", doing="assign tickets")
     if assignee is not UNSET:
         check_assignee(assignee)
     if team is not UNSET and team is not None and not isinstance(team, Team):
@@ -123,7 +124,7 @@ def assign(*, actor, ticket, assignee=UNSET, team=UNSET) -> Ticket:
 
 def set_tags(*, actor, ticket, tags: Iterable[str] = (), add: Iterable[str] = (), remove: Iterable[str] = ()) -> Ticket:
     """Replace the ticket's tags with `tags`, or add/remove some (given add/remove)."""
-    require(actor, "tickets.change_ticket")
+    require(actor, "tickets.change_ticket", doing="tag tickets")
     tags, add, remove = tag_names(tags), tag_names(add), tag_names(remove)
     with transaction.atomic():
         ticket = get_ticket(ticket, lock=True)
@@ -162,7 +163,8 @@ def render_macro(macro: Macro, *, ticket: Ticket, actor=None) -> str:
 def apply_macro(*, actor, ticket, macro, body: str | None = None, as_note: bool = False,
                 expected_version: int | None = None) -> Ticket:
     """Send the macro's reply (or `body`, the agent's edit of it) and apply its changes,
-    all in one transaction."""
+    all in one transaction. Each change checks its own permission too."""
+    require(actor, "tickets.change_ticket", doing="apply macros")
     macro = macro if isinstance(macro, Macro) else Macro.objects.filter(pk=macro, active=True).first()
     if macro is None or not macro.active:
         raise ActionError("That macro does not exist or is inactive.", code="not_found")
@@ -202,7 +204,7 @@ def _bulk(tickets) -> list[int]:
 
 
 def bulk_assign(*, actor, tickets, assignee=UNSET, team=UNSET) -> int:
-    require(actor, "tickets.assign_ticket")
+    require(actor, "tickets.assign_ticket", doing="assign tickets")
     with transaction.atomic():
         ids = _bulk(tickets)
         for pk in ids:
@@ -211,7 +213,7 @@ def bulk_assign(*, actor, tickets, assignee=UNSET, team=UNSET) -> int:
 
 
 def bulk_set_tags(*, actor, tickets, add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
-    require(actor, "tickets.change_ticket")
+    require(actor, "tickets.change_ticket", doing="tag tickets")
     add, remove = list(add), list(remove)
     with transaction.atomic():
         ids = _bulk(tickets)
@@ -222,7 +224,7 @@ def bulk_set_tags(*, actor, tickets, add: Iterable[str] = (), remove: Iterable[s
 
 def bulk_set_status(*, actor, tickets, status: str) -> int:
     """Bulk solve/close. A closed ticket in the selection cannot be reopened: nothing changes."""
-    require(actor, "tickets.change_ticket")
+    require(actor, "tickets.change_ticket", doing="change a ticket's status")
     with transaction.atomic():
         ids = _bulk(tickets)
         for pk in ids:
