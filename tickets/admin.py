@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
 from . import actions
@@ -390,8 +391,6 @@ class TicketAdmin(admin.ModelAdmin):
         except ValidationError as exc:
             # An action refused the change (reopening a closed ticket ...): say why, change nothing.
             self.message_user(request, _error_text(exc), messages.ERROR)
-            from django.http import HttpResponseRedirect
-
             return HttpResponseRedirect(request.path)
 
 

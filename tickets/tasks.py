@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import smtplib
 import socket
@@ -9,9 +10,13 @@ import socket
 from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.db.models import Q
+from django.utils import timezone
 
-from . import actions, line
-from .models import Channel, LineEvent
+from . import email_out, line
+from .actions.delivery import claim_delivery, mark_delivered, mark_delivery_failed
+from .actions.errors import DeliveryFailed
+from .models import Channel, LineEvent, Message
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +39,17 @@ def _smtp_transient(exc: Exception) -> bool:
 
 def deliver(message_id: int) -> str:
     """Send one queued outbound message. Idempotent through actions.claim_delivery."""
-    message = actions.claim_delivery(message_id)
+    message = claim_delivery(message_id)
     if message is None:
         return "skipped"
     if message.channel == Channel.EMAIL:
-        from . import email_out
-
         email_out.send(message)
-        actions.mark_delivered(message_id)
+        mark_delivered(message_id)
     elif message.channel == Channel.LINE:
         sent_id = line.push(message)
-        actions.mark_delivered(message_id, channel_message_id=sent_id)
+        mark_delivered(message_id, channel_message_id=sent_id)
     else:
-        raise actions.DeliveryFailed(f"no way to deliver on channel {message.channel}")
+        raise DeliveryFailed(f"no way to deliver on channel {message.channel}")
     return "sent"
 
 
@@ -54,14 +57,14 @@ def deliver(message_id: int) -> str:
 def deliver_message_task(self, message_id: int):
     try:
         return deliver(message_id)
-    except actions.DeliveryFailed as exc:
-        actions.mark_delivery_failed(message_id, str(exc), final=True)
+    except DeliveryFailed as exc:
+        mark_delivery_failed(message_id, str(exc), final=True)
         return "failed"
     except Exception as exc:
         transient = isinstance(exc, TRANSIENT) or _smtp_transient(exc)
         final = not transient or self.request.retries >= settings.TICKETS_DELIVERY_MAX_RETRIES
         error = f"{exc.__class__.__name__}: {str(exc)[:500]}"
-        actions.mark_delivery_failed(message_id, error, final=final)
+        mark_delivery_failed(message_id, error, final=final)
         if final:
             log.warning("delivery of message %s failed: %s", message_id, error)
             return "failed"
@@ -87,13 +90,6 @@ def requeue_stale(older_than_seconds: int = 120) -> dict:
     """Queue again what lost its task (the broker was down at commit, a worker died):
     replies still queued, replies stuck sending past the claim timeout, and LINE events
     still pending. Each task is idempotent, so a duplicate is harmless."""
-    import datetime as dt
-
-    from django.db.models import Q
-    from django.utils import timezone
-
-    from .models import Message
-
     now = timezone.now()
     cutoff = now - dt.timedelta(seconds=older_than_seconds)
     messages = list(

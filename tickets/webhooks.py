@@ -11,7 +11,7 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import line
+from . import line, queue
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,10 @@ def line_webhook(request):
         return HttpResponseBadRequest("bad signature", content_type="text/plain")
     except (ValueError, UnicodeDecodeError):
         return HttpResponseBadRequest("malformed payload", content_type="text/plain")
-    from .tasks import process_line_event_task
-
     try:
         with transaction.atomic():
-            new = line.store_events(payload)
-            for pk in new:
-                transaction.on_commit(lambda pk=pk: process_line_event_task.delay(pk))
+            for pk in line.store_events(payload):
+                queue.enqueue("tickets.tasks.process_line_event_task", pk)
     except ValueError as exc:
         return HttpResponseBadRequest(f"malformed event: {exc}", content_type="text/plain")
     return HttpResponse("ok", content_type="text/plain")
