@@ -15,7 +15,10 @@ from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
-from . import actions
+from .actions.contacts import contact_merge, create_contact, link_identity, undo_merge, unlink_identity, update_contact
+from .actions.delivery import retry_delivery
+from .actions.teams import delete_macro, delete_team, save_macro, save_team
+from .actions.tickets import UNSET, assign, set_priority, set_status, set_subject, set_tags
 from .identity import normalise
 from .models import Contact, ContactMerge, Identity, LineEvent, Macro, Message, Team, Ticket
 
@@ -70,14 +73,14 @@ class TeamAdmin(admin.ModelAdmin):
         pass  # saved with its members in save_related, by the action
 
     def save_related(self, request, form, formsets, change):
-        actions.save_team(actor=request.user, team=form.instance, members=form.cleaned_data.get("members"))
+        save_team(actor=request.user, team=form.instance, members=form.cleaned_data.get("members"))
 
     def delete_model(self, request, obj):
-        actions.delete_team(actor=request.user, team=obj)
+        delete_team(actor=request.user, team=obj)
 
     def delete_queryset(self, request, queryset):
         for team in queryset:
-            actions.delete_team(actor=request.user, team=team)
+            delete_team(actor=request.user, team=team)
 
 
 @admin.register(Macro)
@@ -89,16 +92,16 @@ class MacroAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         try:
-            actions.save_macro(actor=request.user, macro=obj)
+            save_macro(actor=request.user, macro=obj)
         except ValidationError as exc:
             raise ValidationError(exc.messages) from None
 
     def delete_model(self, request, obj):
-        actions.delete_macro(actor=request.user, macro=obj)
+        delete_macro(actor=request.user, macro=obj)
 
     def delete_queryset(self, request, queryset):
         for macro in queryset:
-            actions.delete_macro(actor=request.user, macro=macro)
+            delete_macro(actor=request.user, macro=macro)
 
 
 # --- contacts, identities, merges -------------------------------------------------------
@@ -151,9 +154,9 @@ class ContactAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            actions.update_contact(actor=request.user, contact=obj.pk, name=obj.name)
+            update_contact(actor=request.user, contact=obj.pk, name=obj.name)
         else:
-            created = actions.create_contact(actor=request.user, name=obj.name)
+            created = create_contact(actor=request.user, name=obj.name)
             obj.pk = created.pk
 
     def has_delete_permission(self, request, obj=None):
@@ -168,7 +171,7 @@ class ContactAdmin(admin.ModelAdmin):
         survivor, done, errors = chosen[0], 0, []
         for other in chosen[1:]:
             try:
-                actions.contact_merge(actor=request.user, survivor=survivor, merged=other, reason="admin")
+                contact_merge(actor=request.user, survivor=survivor, merged=other, reason="admin")
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
                 errors.append(f"{other}: {_error_text(exc)}")
@@ -227,7 +230,7 @@ class IdentityAdmin(admin.ModelAdmin):
         return False if obj is not None else super().has_change_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
-        result = actions.link_identity(actor=request.user, contact=obj.contact_id, kind=obj.kind, value=obj.value,
+        result = link_identity(actor=request.user, contact=obj.contact_id, kind=obj.kind, value=obj.value,
                                        reason="admin")
         obj.pk = result.identity.pk
         if result.merge:
@@ -237,18 +240,18 @@ class IdentityAdmin(admin.ModelAdmin):
             )
 
     def delete_model(self, request, obj):
-        actions.unlink_identity(actor=request.user, identity=obj, reason="admin")
+        unlink_identity(actor=request.user, identity=obj, reason="admin")
 
     def delete_queryset(self, request, queryset):
         for ident in queryset:
-            actions.unlink_identity(actor=request.user, identity=ident, reason="admin")
+            unlink_identity(actor=request.user, identity=ident, reason="admin")
 
     @admin.action(description="Unlink the selected identities", permissions=["delete"])
     def unlink_selected(self, request, queryset):
         done, errors = 0, []
         for ident in queryset:
             try:
-                actions.unlink_identity(actor=request.user, identity=ident, reason="admin")
+                unlink_identity(actor=request.user, identity=ident, reason="admin")
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
                 errors.append(f"{ident}: {_error_text(exc)}")
@@ -289,7 +292,7 @@ class ContactMergeAdmin(ReadOnlyMixin, admin.ModelAdmin):
         done, errors = 0, []
         for merge in queryset.order_by("-created", "-pk"):
             try:
-                actions.undo_merge(actor=request.user, merge=merge)
+                undo_merge(actor=request.user, merge=merge)
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
                 errors.append(f"{merge}: {_error_text(exc)}")
@@ -371,19 +374,19 @@ class TicketAdmin(admin.ModelAdmin):
         data, ticket, user = form.cleaned_data, form.instance, request.user
         changed = set(form.changed_data)
         if "subject" in changed:
-            actions.set_subject(actor=user, ticket=ticket.pk, subject=data["subject"])
+            set_subject(actor=user, ticket=ticket.pk, subject=data["subject"])
         if "priority" in changed:
-            actions.set_priority(actor=user, ticket=ticket.pk, priority=data["priority"])
+            set_priority(actor=user, ticket=ticket.pk, priority=data["priority"])
         if changed & {"assignee", "team"}:
-            actions.assign(
+            assign(
                 actor=user, ticket=ticket.pk,
-                assignee=data["assignee"] if "assignee" in changed else actions.UNSET,
-                team=data["team"] if "team" in changed else actions.UNSET,
+                assignee=data["assignee"] if "assignee" in changed else UNSET,
+                team=data["team"] if "team" in changed else UNSET,
             )
         if "tags" in changed:
-            actions.set_tags(actor=user, ticket=ticket.pk, tags=[t.name for t in data["tags"]])
+            set_tags(actor=user, ticket=ticket.pk, tags=[t.name for t in data["tags"]])
         if "status" in changed:
-            actions.set_status(actor=user, ticket=ticket.pk, status=data["status"])
+            set_status(actor=user, ticket=ticket.pk, status=data["status"])
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
@@ -422,7 +425,7 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
         done, errors = 0, []
         for message in queryset:
             try:
-                actions.retry_delivery(actor=request.user, message=message)
+                retry_delivery(actor=request.user, message=message)
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
                 errors.append(f"message {message.pk}: {_error_text(exc)}")
