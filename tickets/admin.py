@@ -437,9 +437,21 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(LineEvent)
 class LineEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("received_at", "type", "webhook_event_id", "status", "attempts")
+    """Every event of every signed LINE delivery, with what became of it: an ignored one says
+    why it could not be used (an event type Paydesk doesn't handle, no user, a body that was
+    not JSON), a failed one the error."""
+
+    list_display = ("received_at", "type_shown", "webhook_event_id", "status", "reason", "attempts")
     list_filter = ("status", "type")
     search_fields = ("=webhook_event_id",)
     readonly_fields = ("webhook_event_id", "type", "payload", "status", "attempts", "last_error", "received_at",
                        "processed_at")
     show_full_result_count = False
+
+    @admin.display(description="Type", ordering="type")
+    def type_shown(self, obj):
+        return obj.type or "(none)"
+
+    @admin.display(description="Reason or error")
+    def reason(self, obj):
+        return (obj.last_error or "")[:200]

@@ -9,19 +9,24 @@ import socket
 
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.db.models import Q
 from django.utils import timezone
 
 from . import email_out, line
 from .actions.delivery import claim_delivery, mark_delivered, mark_delivery_failed
 from .actions.errors import DeliveryFailed
+from .actions.intake import record_line_event_failure
 from .models import Channel, LineEvent, Message
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (OperationalError, InterfaceError, line.Transient, smtplib.SMTPServerDisconnected,
-             smtplib.SMTPConnectError, socket.timeout, ConnectionError, TimeoutError)
+DB_TRANSIENT = (OperationalError, InterfaceError)
+TRANSIENT = (*DB_TRANSIENT, line.Transient, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, socket.timeout,
+             ConnectionError, TimeoutError)
+# A stored delivery whose processing keeps meeting a database outage is parked as failed
+# after this many retries (about an hour of backoff), where requeue_stale leaves it.
+INTAKE_MAX_RETRIES = 12
 
 
 def _backoff(retries: int) -> int:
@@ -71,18 +76,28 @@ def deliver_message_task(self, message_id: int):
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
-def process_line_event_task(self, event_pk: int):
+def _process_stored(task, process, record_failure, pk: int, what: str) -> str:
+    """Run a stored delivery's processing; a transient error is retried with backoff, any
+    other parks the row as failed with the error (the admin shows it)."""
     try:
-        return line.process_event(event_pk)
-    except (OperationalError, InterfaceError) as exc:
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+        return process(pk)
     except Exception as exc:
-        LineEvent.objects.filter(pk=event_pk).update(
-            status=LineEvent.Status.FAILED, last_error=f"{exc.__class__.__name__}: {str(exc)[:500]}"
-        )
-        log.warning("LINE event %s failed: %s", event_pk, exc.__class__.__name__)
-        return LineEvent.Status.FAILED
+        transient = isinstance(exc, DB_TRANSIENT)
+        final = not transient or task.request.retries >= INTAKE_MAX_RETRIES
+        error = f"{exc.__class__.__name__}: {str(exc)[:500]}"
+        try:
+            record_failure(pk, error, final=final)
+        except DatabaseError:
+            log.warning("could not record the failure of %s %s", what, pk)
+        if final:
+            log.warning("%s %s failed: %s", what, pk, error)
+            return "failed"
+        raise task.retry(exc=exc, countdown=_backoff(task.request.retries))
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def process_line_event_task(self, event_pk: int):
+    return _process_stored(self, line.process_event, record_line_event_failure, event_pk, "LINE event")
 
 
 @shared_task(acks_late=True)

@@ -352,9 +352,10 @@ def _walk_merge():
 
 def _walk_line_event():
     from tickets import line
+    from tickets.actions.intake import store_line_events
     from tickets.models import LineEvent
 
-    line.store_events({"events": [{"webhookEventId": "01WALKLINEEVENT", "type": "follow"}]})
+    store_line_events(line.split_events(b'{"events": [{"webhookEventId": "01WALKLINEEVENT", "type": "follow"}]}'))
     return str(LineEvent.objects.get(webhook_event_id="01WALKLINEEVENT").pk)
 
 

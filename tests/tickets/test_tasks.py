@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from tests import factories
 from tickets import actions, email_in, line
+from tickets.actions.intake import store_line_events
 from tickets.models import LineEvent, Message
 from tickets.tasks import requeue_stale
 
@@ -23,7 +24,7 @@ def test_requeue_sends_lost_replies_and_processes_lost_line_events(agent, eager)
     # No on_commit here: as if the broker was down when the reply committed.
     lost = actions.reply(actor=agent, ticket=ticket, body="Your order shipped today.")
     fresh = actions.reply(actor=agent, ticket=ticket, body="Tracking number follows.")
-    line.store_events({"events": [factories.line_event(text="届いていません")]})
+    store_line_events(line.split_events(factories.line_payload(factories.line_event(text="届いていません"))))
     old = timezone.now() - dt.timedelta(minutes=5)
     Message.objects.filter(pk=lost.pk).update(created=old)
     LineEvent.objects.update(received_at=old)

@@ -34,7 +34,9 @@ from .contacts import (
     set_line_following, undo_merge, unlink_identity, update_contact,
 )
 from .delivery import claim_delivery, mark_delivered, mark_delivery_failed, retry_delivery
-from .errors import ActionError, DeliveryFailed, NoRecipient, StaleTicket, TicketClosed, TicketsError, UndoRefused
+from .errors import (
+    ActionError, DeliveryFailed, NoRecipient, StaleTicket, TicketClosed, TicketsError, UndoRefused, Unusable,
+)
 from .messages import IncomingAttachment, Received, add_note, receive_message, reply
 from .teams import delete_macro, delete_team, save_macro, save_team
 from .tickets import (
@@ -45,7 +47,7 @@ from .tickets import (
 __all__ = [
     # errors, and the marker for "leave unchanged"
     "TicketsError", "ActionError", "TicketClosed", "StaleTicket", "UndoRefused", "NoRecipient", "DeliveryFailed",
-    "UNSET",
+    "Unusable", "UNSET",
     # contacts
     "LinkResult", "resolve_contact", "create_contact", "update_contact", "link_identity", "link_identity_to",
     "unlink_identity", "disconnect_identity", "contact_merge", "undo_merge", "set_line_following",

@@ -4,8 +4,9 @@ Those that refuse what a person asked for (bad input, a closed or changed ticket
 that is no longer safe, nobody to reply to) are ActionErrors, which are also Django
 ValidationErrors: forms, views and admin show their messages as they are, and nothing was
 written. The others are not a person's mistake and are never shown as a form error: a reply
-the channel refused for good (DeliveryFailed) and the channels' own (line.BadSignature,
-line.Transient).
+the channel refused for good (DeliveryFailed), a delivery from a channel that cannot become
+a message (Unusable: it stays stored, ignored with that reason), and line.Transient (LINE or
+the network had a moment; the task retries).
 """
 
 from __future__ import annotations
@@ -40,3 +41,8 @@ class NoRecipient(ActionError):
 
 class DeliveryFailed(TicketsError):
     """A permanent failure to send a reply: the message is marked failed (an agent can retry it)."""
+
+
+class Unusable(TicketsError):
+    """A delivery from a channel that cannot become a message (no usable sender, an event
+    Paydesk does not handle): it stays stored and is kept as ignored with this reason."""

@@ -52,6 +52,12 @@ class Received:
     notes: list[Message] = field(default_factory=list)
 
 
+def _storable(text: str) -> str:
+    """Text PostgreSQL will store: what channels send can hold NUL characters and lone
+    surrogates (a header decoded from bytes in an unknown charset), which it refuses."""
+    return (text or "").replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 # --- attachments ----------------------------------------------------------------------------
 
 
@@ -60,14 +66,14 @@ def _store_attachments(message: Message, attachments: Sequence[IncomingAttachmen
     limit = settings.TICKETS_ATTACHMENT_MAX_BYTES
     stored = []
     for item in attachments:
-        filename = (item.filename or "attachment").replace("/", "_").replace("\\", "_")[:255]
+        filename = _storable(item.filename or "attachment").replace("/", "_").replace("\\", "_")[:255]
         refused = item.length > limit
         attachment = Attachment(
             message=message,
             filename=filename,
-            content_type=(item.content_type or "")[:255],
+            content_type=_storable(item.content_type)[:255],
             size=item.length,
-            content_id=(item.content_id or "").strip("<>")[:255],
+            content_id=_storable(item.content_id).strip("<>")[:255],
             refused=refused,
         )
         if not refused:
@@ -141,7 +147,8 @@ def receive_message(*, actor=None, channel: str, sender: str, sender_name: str =
     kind = KIND_FOR_CHANNEL.get(channel)
     if kind is None:
         raise ActionError(f"Channel {channel!r} has no inbound messages.", code="invalid")
-    channel_message_id = (channel_message_id or "").strip()[:998]
+    channel_message_id = _storable(channel_message_id).strip()[:998]
+    in_reply_to, references = _storable(in_reply_to), [_storable(r) for r in references]
     if channel_message_id:
         existing = Message.objects.filter(channel=channel, channel_message_id=channel_message_id).first()
         if existing:
@@ -149,8 +156,9 @@ def receive_message(*, actor=None, channel: str, sender: str, sender_name: str =
     sender_value = identity_rules.normalise(kind, sender)
     if kind == Identity.Kind.EMAIL and not sender_name:
         sender_name = parseaddr(sender)[0]
-    html = clean_html(body_html)
-    text = body_text or ""
+    sender_name, subject, recipient = _storable(sender_name), _storable(subject), _storable(recipient)
+    html = clean_html(_storable(body_html))
+    text = _storable(body_text)
     try:
         with transaction.atomic():
             contact, ident, _ = resolve_contact(kind, sender_value, actor=actor, name=sender_name)

@@ -1,0 +1,120 @@
+"""What the channels deliver, stored before anything reads it: LINE webhook events. A task
+then claims each pending row once (a compare-and-swap inside the transaction that records
+what it became) and marks it processed, ignored (with the reason it cannot be used) or
+failed (with the error).
+
+The stored rows are the record of what arrived; the audit log hears what they became
+(message.receive, identity.line_follow ...). Paydesk does all of this itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from django.db import DataError, IntegrityError, models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audit.actors import require
+
+from .. import queue
+from ..models import LineEvent
+from .errors import TicketsError
+
+
+@dataclass(frozen=True)
+class LineDelivery:
+    """One event of a signed LINE webhook body, as tickets.line.split_events read it."""
+
+    key: str  # its webhookEventId, or a hash of the event when it has none (redeliveries match)
+    type: str
+    payload: dict
+    reason: str = ""  # why it cannot be used, when that is clear before processing
+
+
+def store_line_events(events: Sequence[LineDelivery], *, actor=None) -> list[int]:
+    """Store each event once (by its key), the usable ones pending with their processing task
+    queued, the others ignored with their reason. Returns the new pending rows' ids."""
+    require(actor, "tickets.add_lineevent", doing="store LINE events", system=True)
+    new = []
+    with transaction.atomic():
+        for event in events:
+            row = _store_line_event(event)
+            if row is not None and row.status == LineEvent.Status.PENDING:
+                new.append(row.pk)
+                queue.enqueue("tickets.tasks.process_line_event_task", row.pk)
+    return new
+
+
+def _store_line_event(event: LineDelivery) -> LineEvent | None:
+    fields = {"webhook_event_id": event.key[:64], "type": event.type[:32], "last_error": event.reason}
+    if event.reason:
+        fields.update(status=LineEvent.Status.IGNORED, processed_at=timezone.now())
+    try:
+        with transaction.atomic():
+            return LineEvent.objects.create(payload=event.payload, **fields)
+    except IntegrityError:
+        return None  # a redelivery: stored already
+    except (DataError, UnicodeEncodeError):
+        # Valid JSON that PostgreSQL's jsonb refuses (a \u0000, a lone surrogate in a string):
+        # stored without those characters, so it can still be used.
+        pass
+    try:
+        with transaction.atomic():
+            return LineEvent.objects.create(payload=_jsonb_safe(event.payload), **fields)
+    except IntegrityError:
+        return None
+
+
+def _jsonb_safe(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_jsonb_safe(k): _jsonb_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonb_safe(v) for v in value]
+    return value
+
+
+def claim_line_event(event_id: int, *, actor=None) -> LineEvent | None:
+    """The pending event, now this worker's; None if another has it or it is done."""
+    require(actor, "tickets.change_lineevent", doing="process LINE events", system=True)
+    return _claim(LineEvent, event_id)
+
+
+def finish_line_event(event_id: int, status: str, *, actor=None, reason: str = "") -> None:
+    """What the claimed event became: processed, or ignored with the reason."""
+    require(actor, "tickets.change_lineevent", doing="process LINE events", system=True)
+    _finish(LineEvent, event_id, status, reason)
+
+
+def record_line_event_failure(event_id: int, error: str, *, actor=None, final: bool) -> None:
+    """A failed attempt: still pending for the task's retry, or failed for good."""
+    require(actor, "tickets.change_lineevent", doing="process LINE events", system=True)
+    _record_failure(LineEvent, event_id, error, final)
+
+
+# --- the claim and the marks, the same for every stored delivery ------------------------------
+
+
+def _claim(model: type[models.Model], pk: int):
+    if not transaction.get_connection().in_atomic_block:
+        # The claim's row lock must last until what the row became is written, or a second
+        # worker could claim it too.
+        raise TicketsError(f"{model.__name__} {pk} can only be claimed inside a transaction")
+    # A compare-and-swap: a second worker waits on the row lock, then finds it no longer pending.
+    claimed = model.objects.filter(pk=pk, status=model.Status.PENDING).update(attempts=F("attempts") + 1)
+    return model.objects.get(pk=pk) if claimed else None
+
+
+def _finish(model: type[models.Model], pk: int, status: str, reason: str, **fields) -> None:
+    model.objects.filter(pk=pk).update(status=status, last_error=reason[:2000], processed_at=timezone.now(),
+                                       **fields)
+
+
+def _record_failure(model: type[models.Model], pk: int, error: str, final: bool) -> None:
+    model.objects.filter(pk=pk, status=model.Status.PENDING).update(
+        status=model.Status.FAILED if final else model.Status.PENDING,
+        last_error=error[:2000], attempts=F("attempts") + 1, processed_at=timezone.now(),
+    )
