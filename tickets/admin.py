@@ -3,7 +3,9 @@
 Every change made here goes through tickets.actions, so it is validated and audited like
 the same change made in the inbox: editing a ticket calls set_status/assign/..., adding an
 identity links it (merging if another contact has it), deleting one unlinks it, and merges
-are made and undone with admin actions.
+are made and undone with admin actions. What the channels delivered (LINE events, inbound
+emails) is shown read-only, with what became of it; an email is processed again through its
+action.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from .actions.contacts import contact_merge, create_contact, link_identity, undo_merge, unlink_identity, update_contact
 from .actions.delivery import retry_delivery
+from .actions.intake import reprocess_inbound_email
 from .actions.teams import delete_macro, delete_team, save_macro, save_team
 from .actions.tickets import UNSET, assign, set_priority, set_status, set_subject, set_tags
 from .identity import normalise
-from .models import Contact, ContactMerge, Identity, LineEvent, Macro, Message, Team, Ticket
+from .models import Contact, ContactMerge, Identity, InboundEmail, LineEvent, Macro, Message, Team, Ticket
 
 
 def _report(modeladmin, request, done: int, errors: list[str], what: str) -> None:
@@ -39,6 +43,10 @@ def _error_text(exc: Exception) -> str:
 def _number_term(term: str) -> int | None:
     term = term.strip().lstrip("#")
     return int(term) if term.isdigit() and len(term) < 19 else None
+
+
+# How much of a raw email the admin page shows.
+RAW_SHOWN = 100_000
 
 
 class ReadOnlyMixin:
@@ -455,3 +463,55 @@ class LineEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="Reason or error")
     def reason(self, obj):
         return (obj.last_error or "")[:200]
+
+
+@admin.register(InboundEmail)
+class InboundEmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Every inbound email as it arrived, with what became of it: the message, or why it was
+    ignored (no usable From, a duplicate ...), or the error it failed with. "Process again"
+    queues failed and ignored ones anew (after a fix), through the action."""
+
+    list_display = ("received_at", "esp", "mail_from", "subject", "status", "reason", "attempts", "message_link")
+    list_filter = ("status", "esp")
+    search_fields = ("mail_from", "subject", "envelope_recipient", "=digest")
+    fields = ("received_at", "esp", "envelope_recipient", "mail_from", "subject", "status", "last_error", "attempts",
+              "processed_at", "message_link", "size", "digest", "raw_text")
+    readonly_fields = fields
+    actions = ["process_again"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        # The raw bytes (megabytes, some) are read only by the one page that shows them.
+        return super().get_queryset(request).select_related("message__ticket").defer("raw")
+
+    @admin.display(description="Reason or error")
+    def reason(self, obj):
+        return (obj.last_error or "")[:200]
+
+    @admin.display(description="Message")
+    def message_link(self, obj):
+        if obj.message is None:
+            return "—"
+        return format_html('<a href="{}">message {} on #{}</a>',
+                           reverse("admin:tickets_message_change", args=[obj.message_id]), obj.message_id,
+                           obj.message.ticket.number)
+
+    @admin.display(description="Raw message")
+    def raw_text(self, obj):
+        text = bytes(obj.raw[:RAW_SHOWN]).decode("utf-8", "replace")
+        more = f"\n… ({obj.size - RAW_SHOWN:,} more bytes)" if obj.size > RAW_SHOWN else ""
+        return format_html('<pre style="white-space:pre-wrap;font-size:12px;margin:0">{}{}</pre>', text, more)
+
+    @admin.action(description="Process the selected emails again", permissions=["process"])
+    def process_again(self, request, queryset):
+        done, errors = 0, []
+        for email in queryset:
+            try:
+                reprocess_inbound_email(actor=request.user, email=email)
+                done += 1
+            except (ValidationError, PermissionDenied) as exc:
+                errors.append(f"inbound email {email.pk}: {_error_text(exc)}")
+        _report(self, request, done, errors, "email(s) queued to be processed again")
+
+    def has_process_permission(self, request):
+        return request.user.has_perm("tickets.process_inboundemail")

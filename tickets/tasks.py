@@ -13,11 +13,11 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.db.models import Q
 from django.utils import timezone
 
-from . import email_out, line
+from . import email_in, email_out, line
 from .actions.delivery import claim_delivery, mark_delivered, mark_delivery_failed
 from .actions.errors import DeliveryFailed
-from .actions.intake import record_line_event_failure
-from .models import Channel, LineEvent, Message
+from .actions.intake import record_inbound_email_failure, record_line_event_failure
+from .models import Channel, InboundEmail, LineEvent, Message
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +100,21 @@ def process_line_event_task(self, event_pk: int):
     return _process_stored(self, line.process_event, record_line_event_failure, event_pk, "LINE event")
 
 
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def process_inbound_email_task(self, email_pk: int):
+    return _process_stored(self, _process_email, record_inbound_email_failure, email_pk, "inbound email")
+
+
+def _process_email(email_pk: int) -> str:
+    status, _ = email_in.process(email_pk)
+    return status
+
+
 @shared_task(acks_late=True)
 def requeue_stale(older_than_seconds: int = 120) -> dict:
     """Queue again what lost its task (the broker was down at commit, a worker died):
-    replies still queued, replies stuck sending past the claim timeout, and LINE events
-    still pending. Each task is idempotent, so a duplicate is harmless."""
+    replies still queued, replies stuck sending past the claim timeout, and LINE events and
+    inbound emails still pending. Each task is idempotent, so a duplicate is harmless."""
     now = timezone.now()
     cutoff = now - dt.timedelta(seconds=older_than_seconds)
     messages = list(
@@ -121,8 +131,15 @@ def requeue_stale(older_than_seconds: int = 120) -> dict:
         .order_by("received_at")
         .values_list("pk", flat=True)[:2000]
     )
+    emails = list(
+        InboundEmail.objects.filter(status=InboundEmail.Status.PENDING, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:2000]
+    )
     for pk in messages:
         deliver_message_task.delay(pk)
     for pk in events:
         process_line_event_task.delay(pk)
-    return {"messages": len(messages), "line_events": len(events)}
+    for pk in emails:
+        process_inbound_email_task.delay(pk)
+    return {"messages": len(messages), "line_events": len(events), "inbound_emails": len(emails)}

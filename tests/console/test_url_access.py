@@ -359,6 +359,13 @@ def _walk_line_event():
     return str(LineEvent.objects.get(webhook_event_id="01WALKLINEEVENT").pk)
 
 
+def _walk_inbound_email():
+    from tickets.actions.intake import store_inbound_email
+
+    row, _ = store_inbound_email(b"From: Walk <walk@example.com>\r\nSubject: Walk\r\n\r\nHello\r\n", esp="file")
+    return str(row.pk)
+
+
 ACCESS.update({
     **admin_model("tickets", "ticket", lambda: str(_sample_message().ticket.pk)),
     **admin_model("tickets", "message", _sample_message_pk),
@@ -368,6 +375,7 @@ ACCESS.update({
     **admin_model("tickets", "team", _walk_team, add=True, delete=True),
     **admin_model("tickets", "macro", _walk_macro, add=True, delete=True),
     **admin_model("tickets", "lineevent", _walk_line_event),
+    **admin_model("tickets", "inboundemail", _walk_inbound_email),
 })
 
 

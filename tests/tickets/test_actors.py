@@ -17,10 +17,13 @@ from tickets.models import Macro, Team
 pytestmark = pytest.mark.django_db
 
 # What Paydesk does itself: a channel brought a message, the mirror or the shop's contacts API
-# told it who someone is, LINE said follow/unfollow, the delivery task sends a reply.
+# told it who someone is, LINE said follow/unfollow, the delivery task sends a reply, the
+# webhooks and tasks store and process what the channels delivered.
 SYSTEM_ALLOWED = {
     "resolve_contact", "receive_message", "link_identity_to", "disconnect_identity", "set_line_following",
     "claim_delivery", "mark_delivered", "mark_delivery_failed",
+    "store_line_events", "claim_line_event", "finish_line_event", "record_line_event_failure",
+    "store_inbound_email", "claim_inbound_email", "finish_inbound_email", "record_inbound_email_failure",
 }
 # Reads and helpers exported beside the actions.
 NOT_ACTIONS = {"render_macro", "sla_times"}
@@ -30,6 +33,7 @@ ARGUMENTS = {
     "ticket": 1, "contact": 1, "identity": 1, "merge": 1, "survivor": 1, "merged": 2, "requester": 1,
     "subject": "Refund", "status": "solved", "priority": "high", "tickets": [1], "body": "Hello", "name": "Mika",
     "message": 1, "macro": Macro(name="Thanks"), "team": Team(name="Billing"), "kind": "line", "value": "U" + "a" * 32,
+    "email": 1,
 }
 
 

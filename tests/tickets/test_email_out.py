@@ -37,7 +37,7 @@ class BusyBackend(RefusingBackend):
 def thread():
     first = email_in.receive_bytes(eml("06-thread-1.eml"))
     email_in.receive_bytes(eml("06-thread-2.eml"))
-    return first.message.ticket
+    return first.email.message.ticket
 
 
 def test_a_reply_goes_out_with_message_id_in_reply_to_and_references(agent, thread, committed):

@@ -227,7 +227,7 @@ def test_linking_an_identity_the_contact_already_has_changes_nothing(agent):
 
 def test_a_real_eml_sender_links_to_a_line_user_across_channels(agent):
     """The seed's case with real mail: Hana wrote by email, then by LINE; the agent links."""
-    mail = email_in.receive_bytes(eml("01-plain.eml"))
+    mail = email_in.receive_bytes(eml("01-plain.eml")).email
     user = factories.line_user_id()
     line_message(user, "メールも送りました")
 

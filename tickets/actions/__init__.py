@@ -11,15 +11,17 @@ permissions the action names. actor=None is Paydesk itself, allowed only by the 
 Paydesk performs on its own (they pass system=True, and their actor defaults to None):
 receive_message and resolve_contact (a channel brought a message), link_identity_to and
 disconnect_identity (the Stripe mirror; the shop's contacts API), set_line_following (LINE's
-follow and unfollow), and claim_delivery, mark_delivered, mark_delivery_failed (the delivery
-task). Every other action has no default actor and refuses None: opening, changing,
-replying, noting, assigning, tagging, merging, unlinking, macros and teams are done by
-somebody, who is named in the audit log.
+follow and unfollow), claim_delivery, mark_delivered, mark_delivery_failed (the delivery
+task), and intake's storing, claims and marks (the webhooks, the import command, the
+tasks). Every other action has no default actor and refuses None: opening, changing,
+replying, noting, assigning, tagging, merging, unlinking, macros, teams and processing an
+email again are done by somebody, who is named in the audit log.
 
 The modules, by kind of write: contacts (contacts, identities, merges), tickets (a ticket's
 properties, macros, bulk changes), messages (what customers send, replies, notes,
-attachments), delivery (sending replies), teams (teams and macros in admin). _common and
-_rules are what they share. Callers outside this package import from here; modules inside
+attachments), delivery (sending replies), teams (teams and macros in admin), intake (what
+the channels deliver, stored before it is read: LINE events, inbound email). _common and
+_rules are what they share; errors is the one error hierarchy. Callers outside this package import from here; modules inside
 tickets import from the submodules.
 
 Errors (errors.py): every exception tickets defines derives from TicketsError. The ones that
@@ -36,6 +38,11 @@ from .contacts import (
 from .delivery import claim_delivery, mark_delivered, mark_delivery_failed, retry_delivery
 from .errors import (
     ActionError, DeliveryFailed, NoRecipient, StaleTicket, TicketClosed, TicketsError, UndoRefused, Unusable,
+)
+from .intake import (
+    LineDelivery, claim_inbound_email, claim_line_event, finish_inbound_email, finish_line_event,
+    record_inbound_email_failure, record_line_event_failure, reprocess_inbound_email, store_inbound_email,
+    store_line_events,
 )
 from .messages import IncomingAttachment, Received, add_note, receive_message, reply
 from .teams import delete_macro, delete_team, save_macro, save_team
@@ -60,4 +67,8 @@ __all__ = [
     "claim_delivery", "mark_delivered", "mark_delivery_failed", "retry_delivery",
     # teams and macros
     "save_team", "delete_team", "save_macro", "delete_macro",
+    # what the channels delivered, stored first
+    "LineDelivery", "store_line_events", "claim_line_event", "finish_line_event", "record_line_event_failure",
+    "store_inbound_email", "claim_inbound_email", "finish_inbound_email", "record_inbound_email_failure",
+    "reprocess_inbound_email",
 ]

@@ -1,10 +1,11 @@
-"""What the channels deliver, stored before anything reads it: LINE webhook events. A task
-then claims each pending row once (a compare-and-swap inside the transaction that records
-what it became) and marks it processed, ignored (with the reason it cannot be used) or
-failed (with the error).
+"""What the channels deliver, stored before anything reads it: LINE webhook events and
+inbound email (raw MIME). A task then claims each pending row once (a compare-and-swap
+inside the transaction that records what it became) and marks it processed, ignored (with
+the reason it cannot be used) or failed (with the error).
 
 The stored rows are the record of what arrived; the audit log hears what they became
-(message.receive, identity.line_follow ...). Paydesk does all of this itself.
+(message.receive, identity.line_follow ...). Paydesk does all of this itself; a person only
+asks for an email to be processed again (reprocess_inbound_email, from the admin).
 """
 
 from __future__ import annotations
@@ -12,15 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import hashlib
+
 from django.db import DataError, IntegrityError, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from audit.actors import require
+from audit.models import AuditAction
 
 from .. import queue
-from ..models import LineEvent
-from .errors import TicketsError
+from ..models import InboundEmail, LineEvent, Message
+from ._common import audit
+from .errors import ActionError, TicketsError
 
 
 @dataclass(frozen=True)
@@ -62,18 +67,19 @@ def _store_line_event(event: LineDelivery) -> LineEvent | None:
         pass
     try:
         with transaction.atomic():
-            return LineEvent.objects.create(payload=_jsonb_safe(event.payload), **fields)
+            return LineEvent.objects.create(payload=_storable(event.payload), **fields)
     except IntegrityError:
         return None
 
 
-def _jsonb_safe(value):
+def _storable(value):
+    """`value` without what PostgreSQL refuses in text and jsonb: NUL and lone surrogates."""
     if isinstance(value, str):
         return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, dict):
-        return {_jsonb_safe(k): _jsonb_safe(v) for k, v in value.items()}
+        return {_storable(k): _storable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_jsonb_safe(v) for v in value]
+        return [_storable(v) for v in value]
     return value
 
 
@@ -95,6 +101,69 @@ def record_line_event_failure(event_id: int, error: str, *, actor=None, final: b
     _record_failure(LineEvent, event_id, error, final)
 
 
+# --- inbound email ----------------------------------------------------------------------------
+
+
+def store_inbound_email(raw: bytes, *, actor=None, esp: str, envelope_recipient: str = "",
+                        enqueue: bool = True) -> tuple[InboundEmail, bool]:
+    """Store one raw email as it arrived, once per content (a redelivery finds the stored
+    row), and queue its processing. Nothing is parsed here: whatever the bytes hold, they
+    are kept. Returns (row, stored now). `enqueue=False` is for a caller that processes it
+    at once itself (the import command)."""
+    require(actor, "tickets.add_inboundemail", doing="store inbound email", system=True)
+    digest = hashlib.sha256(raw).hexdigest()
+    with transaction.atomic():
+        row, created = InboundEmail.objects.defer("raw").get_or_create(digest=digest, defaults={
+            "raw": raw, "size": len(raw), "esp": esp[:32],
+            "envelope_recipient": _storable(envelope_recipient)[:998],
+        })
+        if created and enqueue:
+            queue.enqueue("tickets.tasks.process_inbound_email_task", row.pk)
+    return row, created
+
+
+def claim_inbound_email(email_id: int, *, actor=None) -> InboundEmail | None:
+    """The pending email (with its raw bytes), now this worker's; None if another has it or it
+    is done."""
+    require(actor, "tickets.change_inboundemail", doing="process inbound email", system=True)
+    return _claim(InboundEmail, email_id)
+
+
+def finish_inbound_email(email_id: int, status: str, *, actor=None, reason: str = "", message: Message | None = None,
+                         mail_from: str = "", subject: str = "") -> None:
+    """What the claimed email became: processed into `message`, or ignored with the reason
+    (the message it duplicates, if that is why). From and Subject are kept for the admin."""
+    require(actor, "tickets.change_inboundemail", doing="process inbound email", system=True)
+    _finish(InboundEmail, email_id, status, reason, message=message, mail_from=_storable(mail_from)[:998],
+            subject=_storable(subject)[:998])
+
+
+def record_inbound_email_failure(email_id: int, error: str, *, actor=None, final: bool) -> None:
+    """A failed attempt: still pending for the task's retry, or failed for good."""
+    require(actor, "tickets.change_inboundemail", doing="process inbound email", system=True)
+    _record_failure(InboundEmail, email_id, error, final)
+
+
+def reprocess_inbound_email(*, actor, email) -> InboundEmail:
+    """Process a failed or ignored email again (after a fix), or queue a pending one whose task
+    was lost. One that became a message is not processed twice."""
+    require(actor, "tickets.process_inboundemail", doing="process inbound email again")
+    pk = email.pk if isinstance(email, InboundEmail) else email
+    with transaction.atomic():
+        row = InboundEmail.objects.select_for_update().defer("raw").filter(pk=pk).first()
+        if row is None:
+            raise ActionError(f"No inbound email {pk}.", code="not_found")
+        if row.status == InboundEmail.Status.PROCESSED:
+            raise ActionError(f"Inbound email {pk} already became message {row.message_id}.", code="processed")
+        before = row.status
+        InboundEmail.objects.filter(pk=pk).update(status=InboundEmail.Status.PENDING, processed_at=None)
+        audit(actor, AuditAction.INBOUND_EMAIL_REPROCESS, f"inbound_email:{pk}", status=before,
+              reason=row.last_error[:500])
+        queue.enqueue("tickets.tasks.process_inbound_email_task", pk)
+    row.refresh_from_db(fields=["status", "processed_at"])
+    return row
+
+
 # --- the claim and the marks, the same for every stored delivery ------------------------------
 
 
@@ -109,8 +178,10 @@ def _claim(model: type[models.Model], pk: int):
 
 
 def _finish(model: type[models.Model], pk: int, status: str, reason: str, **fields) -> None:
-    model.objects.filter(pk=pk).update(status=status, last_error=reason[:2000], processed_at=timezone.now(),
-                                       **fields)
+    # Reasons and summaries quote what arrived, which may hold what PostgreSQL refuses.
+    fields = {name: _storable(value) for name, value in fields.items()}
+    model.objects.filter(pk=pk).update(status=status, last_error=_storable(reason)[:2000],
+                                       processed_at=timezone.now(), **fields)
 
 
 def _record_failure(model: type[models.Model], pk: int, error: str, final: bool) -> None:
