@@ -361,6 +361,34 @@ def test_real_world_mail_through_the_webhook_is_answered_200_and_used_by_its_sen
         assert email.message is None and "is not an email address" in email.last_error
 
 
+def test_a_message_with_photos_over_djangos_upload_limit_is_stored(client, postmark_enabled, committed, settings):
+    photo = EmailMessage()
+    photo["From"], photo["To"], photo["Subject"] = "Aiko Tanaka <aiko@example.org>", "support@paydesk.test", "Broken mug"
+    photo["Message-ID"] = "<photos-4417@example.org>"
+    photo.set_content("The mug arrived broken; photos attached.")
+    photo.add_attachment(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 12_000, maintype="image", subtype="jpeg",
+                         filename="mug.jpg")
+    raw = photo.as_bytes()
+    assert len(json.dumps({"RawEmail": raw.decode()})) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    with committed():
+        response = _postmark(client, raw)
+
+    assert response.status_code == 200
+    email = InboundEmail.objects.get()
+    assert email.status == "processed" and email.size == len(raw)
+    # Kept by the inbound limit, then refused by the attachment limit with a note, as any mail.
+    assert email.message.attachments.get().refused
+    assert "mug.jpg" in email.message.ticket.messages.get(kind="note").body_text
+
+
+def test_the_webhook_refuses_a_content_length_that_is_not_a_number(client, postmark_enabled):
+    response = _postmark(client, eml("01-plain.eml"), CONTENT_LENGTH="abc")
+
+    assert (response.status_code, response.content) == (400, b"bad Content-Length")
+    assert not InboundEmail.objects.exists()
+
+
 def test_anymail_inbound_webhook_with_wrong_credentials_stores_nothing(client, postmark_enabled):
 
     response = _postmark(client, eml("01-plain.eml"), auth="anymail:guessed")
