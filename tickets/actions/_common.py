@@ -49,6 +49,18 @@ def get_contact(value, *, lock: bool = False) -> Contact:
         raise ActionError(f"No contact {pk}.", code="not_found") from None
 
 
+def storable(value):
+    """`value` without what PostgreSQL refuses in text and jsonb: NUL characters, and lone
+    surrogates (what Python makes of bytes it could not decode). Channels deliver both."""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
 def target_of(obj) -> str:
     """How the audit log names an object: ticket:<number>, contact:<id>, team:<id> ..."""
     if isinstance(obj, Ticket):

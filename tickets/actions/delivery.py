@@ -1,5 +1,6 @@
 """Sending replies: the claim a worker takes on a queued reply, what it records after, and
-the agent's retry of a failed one. The send itself is the channel's (email_out, line.push)."""
+the agent's retry of a failed one. The send itself is the channel's (email_out, line.push),
+which raises DeliveryFailed when the channel refuses the reply for good."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from audit.models import AuditAction
 from .. import queue
 from ..models import Message, Ticket
 from ._common import audit, target_of
-from .errors import ActionError, DeliveryFailed, TicketClosed
+from .errors import ActionError, DeliveryFailed, TicketClosed  # noqa: F401  (the senders raise DeliveryFailed)
 
 
 def enqueue_delivery(message_id: int) -> None:

@@ -10,10 +10,9 @@ asks for an email to be processed again (reprocess_inbound_email, from the admin
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Sequence
-
-import hashlib
 
 from django.db import DataError, IntegrityError, models, transaction
 from django.db.models import F
@@ -24,7 +23,7 @@ from audit.models import AuditAction
 
 from .. import queue
 from ..models import InboundEmail, LineEvent, Message
-from ._common import audit
+from ._common import audit, storable
 from .errors import ActionError, TicketsError
 
 
@@ -67,20 +66,9 @@ def _store_line_event(event: LineDelivery) -> LineEvent | None:
         pass
     try:
         with transaction.atomic():
-            return LineEvent.objects.create(payload=_storable(event.payload), **fields)
+            return LineEvent.objects.create(payload=storable(event.payload), **fields)
     except IntegrityError:
         return None
-
-
-def _storable(value):
-    """`value` without what PostgreSQL refuses in text and jsonb: NUL and lone surrogates."""
-    if isinstance(value, str):
-        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-    if isinstance(value, dict):
-        return {_storable(k): _storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_storable(v) for v in value]
-    return value
 
 
 def claim_line_event(event_id: int, *, actor=None) -> LineEvent | None:
@@ -115,7 +103,7 @@ def store_inbound_email(raw: bytes, *, actor=None, esp: str, envelope_recipient:
     with transaction.atomic():
         row, created = InboundEmail.objects.defer("raw").get_or_create(digest=digest, defaults={
             "raw": raw, "size": len(raw), "esp": esp[:32],
-            "envelope_recipient": _storable(envelope_recipient)[:998],
+            "envelope_recipient": storable(envelope_recipient)[:998],
         })
         if created and enqueue:
             queue.enqueue("tickets.tasks.process_inbound_email_task", row.pk)
@@ -134,8 +122,7 @@ def finish_inbound_email(email_id: int, status: str, *, actor=None, reason: str 
     """What the claimed email became: processed into `message`, or ignored with the reason
     (the message it duplicates, if that is why). From and Subject are kept for the admin."""
     require(actor, "tickets.change_inboundemail", doing="process inbound email", system=True)
-    _finish(InboundEmail, email_id, status, reason, message=message, mail_from=_storable(mail_from)[:998],
-            subject=_storable(subject)[:998])
+    _finish(InboundEmail, email_id, status, reason, message=message, mail_from=mail_from[:998], subject=subject[:998])
 
 
 def record_inbound_email_failure(email_id: int, error: str, *, actor=None, final: bool) -> None:
@@ -179,13 +166,13 @@ def _claim(model: type[models.Model], pk: int):
 
 def _finish(model: type[models.Model], pk: int, status: str, reason: str, **fields) -> None:
     # Reasons and summaries quote what arrived, which may hold what PostgreSQL refuses.
-    fields = {name: _storable(value) for name, value in fields.items()}
-    model.objects.filter(pk=pk).update(status=status, last_error=_storable(reason)[:2000],
+    fields = {name: storable(value) for name, value in fields.items()}
+    model.objects.filter(pk=pk).update(status=status, last_error=storable(reason)[:2000],
                                        processed_at=timezone.now(), **fields)
 
 
 def _record_failure(model: type[models.Model], pk: int, error: str, final: bool) -> None:
     model.objects.filter(pk=pk, status=model.Status.PENDING).update(
         status=model.Status.FAILED if final else model.Status.PENDING,
-        last_error=error[:2000], attempts=F("attempts") + 1, processed_at=timezone.now(),
+        last_error=storable(error)[:2000], attempts=F("attempts") + 1, processed_at=timezone.now(),
     )

@@ -20,7 +20,7 @@ from .. import identity as identity_rules
 from ..models import Attachment, Channel, Contact, Identity, Message, Ticket
 from ..sanitize import clean_html
 from ..signals import message_received
-from ._common import KIND_FOR_CHANNEL, audit, author, bump_contact, get_ticket, target_of, touch
+from ._common import KIND_FOR_CHANNEL, audit, author, bump_contact, get_ticket, storable, target_of, touch
 from ._rules import open_ticket, refresh_sla, status_fields
 from .contacts import resolve_contact
 from .delivery import enqueue_delivery
@@ -52,10 +52,8 @@ class Received:
     notes: list[Message] = field(default_factory=list)
 
 
-def _storable(text: str) -> str:
-    """Text PostgreSQL will store: what channels send can hold NUL characters and lone
-    surrogates (a header decoded from bytes in an unknown charset), which it refuses."""
-    return (text or "").replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+def _storable(text: str | None) -> str:
+    return storable(text or "")
 
 
 # --- attachments ----------------------------------------------------------------------------
