@@ -14,7 +14,6 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -26,8 +25,6 @@ from .actions.errors import DeliveryFailed, TicketsError, Unusable
 from .actions.intake import LineDelivery, claim_line_event, finish_line_event
 from .actions.messages import receive_message
 from .models import Channel, LineEvent, Message
-
-log = logging.getLogger(__name__)
 
 # The events Paydesk makes something of; any other type is stored as ignored.
 HANDLED_TYPES = ("message", "follow", "unfollow")
