@@ -129,10 +129,10 @@ def _first_address(message: MIMEMessage, mail_from: str, hint: str | None) -> tu
     try:
         header = message["From"]
         addresses = list(header.addresses) if header is not None else []
-        if addresses:
-            return _repair(addresses[0].display_name, hint), _repair(addresses[0].addr_spec, hint)
     except HEADER_ERRORS:
-        pass
+        addresses = []
+    if addresses:
+        return _repair(addresses[0].display_name, hint), _repair(addresses[0].addr_spec, hint)
     pairs = [(n, a) for n, a in getaddresses([mail_from]) if a]
     return pairs[0] if pairs else ("", "")
 

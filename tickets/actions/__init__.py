@@ -21,13 +21,14 @@ The modules, by kind of write: contacts (contacts, identities, merges), tickets 
 properties, macros, bulk changes), messages (what customers send, replies, notes,
 attachments), delivery (sending replies), teams (teams and macros in admin), intake (what
 the channels deliver, stored before it is read: LINE events, inbound email). _common and
-_rules are what they share; errors is the one error hierarchy. Callers outside this package import from here; modules inside
-tickets import from the submodules.
+_rules are what they share. Callers outside this package import from here; modules inside
+tickets import from the submodules. Nothing here imports what calls the actions (channels,
+tasks, views): follow-up work is queued by task name (tickets.queue).
 
 Errors (errors.py): every exception tickets defines derives from TicketsError. The ones that
 refuse what a person asked for are ActionErrors, which stay Django ValidationErrors so forms,
-views and admin show their messages; the others (DeliveryFailed, the channels' own) are not
-a person's mistake and are never shown as a form error.
+views and admin show their messages; the others (DeliveryFailed, Unusable, line.Transient)
+are not a person's mistake and are never shown as a form error.
 """
 
 from ._common import UNSET
