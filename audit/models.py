@@ -39,6 +39,7 @@ class AuditAction(models.TextChoices):
     MESSAGE_DELIVERED = "message.delivered", "Message delivered"
     MESSAGE_DELIVERY_FAILED = "message.delivery_failed", "Message not delivered"
     MESSAGE_RETRY = "message.retry", "Delivery retried"
+    INBOUND_EMAIL_REPROCESS = "inbound_email.reprocess", "Inbound email processed again"
     # tickets: the team's setup
     TEAM_CREATE = "team.create", "Team created"
     TEAM_UPDATE = "team.update", "Team edited"

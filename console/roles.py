@@ -25,7 +25,7 @@ TICKETS_ADMIN = [
     "tickets.add_team", "tickets.change_team", "tickets.delete_team",
     "tickets.add_macro", "tickets.change_macro", "tickets.delete_macro",
     "tickets.change_identity", "tickets.add_identity", "tickets.delete_identity",
-    "tickets.view_lineevent",
+    "tickets.view_lineevent", "tickets.view_inboundemail", "tickets.process_inboundemail",
 ]
 
 ROLES: dict[str, list[str]] = {

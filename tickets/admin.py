@@ -3,7 +3,9 @@
 Every change made here goes through tickets.actions, so it is validated and audited like
 the same change made in the inbox: editing a ticket calls set_status/assign/..., adding an
 identity links it (merging if another contact has it), deleting one unlinks it, and merges
-are made and undone with admin actions.
+are made and undone with admin actions. What the channels delivered (LINE events, inbound
+emails) is shown read-only, with what became of it; an email is processed again through its
+action.
 """
 
 from __future__ import annotations
@@ -12,11 +14,17 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from . import actions
+from .actions.contacts import contact_merge, create_contact, link_identity, undo_merge, unlink_identity, update_contact
+from .actions.delivery import retry_delivery
+from .actions.intake import reprocess_inbound_email
+from .actions.teams import delete_macro, delete_team, save_macro, save_team
+from .actions.tickets import UNSET, assign, set_priority, set_status, set_subject, set_tags
 from .identity import normalise
-from .models import Contact, ContactMerge, Identity, LineEvent, Macro, Message, Team, Ticket
+from .models import Contact, ContactMerge, Identity, InboundEmail, LineEvent, Macro, Message, Team, Ticket
 
 
 def _report(modeladmin, request, done: int, errors: list[str], what: str) -> None:
@@ -35,6 +43,10 @@ def _error_text(exc: Exception) -> str:
 def _number_term(term: str) -> int | None:
     term = term.strip().lstrip("#")
     return int(term) if term.isdigit() and len(term) < 19 else None
+
+
+# How much of a raw email the admin page shows.
+RAW_SHOWN = 100_000
 
 
 class ReadOnlyMixin:
@@ -69,14 +81,14 @@ class TeamAdmin(admin.ModelAdmin):
         pass  # saved with its members in save_related, by the action
 
     def save_related(self, request, form, formsets, change):
-        actions.save_team(actor=request.user, team=form.instance, members=form.cleaned_data.get("members"))
+        save_team(actor=request.user, team=form.instance, members=form.cleaned_data.get("members"))
 
     def delete_model(self, request, obj):
-        actions.delete_team(actor=request.user, team=obj)
+        delete_team(actor=request.user, team=obj)
 
     def delete_queryset(self, request, queryset):
         for team in queryset:
-            actions.delete_team(actor=request.user, team=team)
+            delete_team(actor=request.user, team=team)
 
 
 @admin.register(Macro)
@@ -88,16 +100,16 @@ class MacroAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         try:
-            actions.save_macro(actor=request.user, macro=obj)
+            save_macro(actor=request.user, macro=obj)
         except ValidationError as exc:
             raise ValidationError(exc.messages) from None
 
     def delete_model(self, request, obj):
-        actions.delete_macro(actor=request.user, macro=obj)
+        delete_macro(actor=request.user, macro=obj)
 
     def delete_queryset(self, request, queryset):
         for macro in queryset:
-            actions.delete_macro(actor=request.user, macro=macro)
+            delete_macro(actor=request.user, macro=macro)
 
 
 # --- contacts, identities, merges -------------------------------------------------------
@@ -150,9 +162,9 @@ class ContactAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            actions.update_contact(actor=request.user, contact=obj.pk, name=obj.name)
+            update_contact(actor=request.user, contact=obj.pk, name=obj.name)
         else:
-            created = actions.create_contact(actor=request.user, name=obj.name)
+            created = create_contact(actor=request.user, name=obj.name)
             obj.pk = created.pk
 
     def has_delete_permission(self, request, obj=None):
@@ -167,7 +179,7 @@ class ContactAdmin(admin.ModelAdmin):
         survivor, done, errors = chosen[0], 0, []
         for other in chosen[1:]:
             try:
-                actions.contact_merge(actor=request.user, survivor=survivor, merged=other, reason="admin")
+                contact_merge(actor=request.user, survivor=survivor, merged=other, reason="admin")
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
                 errors.append(f"{other}: {_error_text(exc)}")
@@ -226,7 +238,7 @@ class IdentityAdmin(admin.ModelAdmin):
         return False if obj is not None else super().has_change_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
-        result = actions.link_identity(actor=request.user, contact=obj.contact_id, kind=obj.kind, value=obj.value,
+        result = link_identity(actor=request.user, contact=obj.contact_id, kind=obj.kind, value=obj.value,
                                        reason="admin")
         obj.pk = result.identity.pk
         if result.merge:
@@ -236,18 +248,18 @@ class IdentityAdmin(admin.ModelAdmin):
             )
 
     def delete_model(self, request, obj):
-        actions.unlink_identity(actor=request.user, identity=obj, reason="admin")
+        unlink_identity(actor=request.user, identity=obj, reason="admin")
 
     def delete_queryset(self, request, queryset):
         for ident in queryset:
-            actions.unlink_identity(actor=request.user, identity=ident, reason="admin")
+            unlink_identity(actor=request.user, identity=ident, reason="admin")
 
     @admin.action(description="Unlink the selected identities", permissions=["delete"])
     def unlink_selected(self, request, queryset):
         done, errors = 0, []
         for ident in queryset:
             try:
-                actions.unlink_identity(actor=request.user, identity=ident, reason="admin")
+                unlink_identity(actor=request.user, identity=ident, reason="admin")
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
                 errors.append(f"{ident}: {_error_text(exc)}")
@@ -288,7 +300,7 @@ class ContactMergeAdmin(ReadOnlyMixin, admin.ModelAdmin):
         done, errors = 0, []
         for merge in queryset.order_by("-created", "-pk"):
             try:
-                actions.undo_merge(actor=request.user, merge=merge)
+                undo_merge(actor=request.user, merge=merge)
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
                 errors.append(f"{merge}: {_error_text(exc)}")
@@ -370,19 +382,19 @@ class TicketAdmin(admin.ModelAdmin):
         data, ticket, user = form.cleaned_data, form.instance, request.user
         changed = set(form.changed_data)
         if "subject" in changed:
-            actions.set_subject(actor=user, ticket=ticket.pk, subject=data["subject"])
+            set_subject(actor=user, ticket=ticket.pk, subject=data["subject"])
         if "priority" in changed:
-            actions.set_priority(actor=user, ticket=ticket.pk, priority=data["priority"])
+            set_priority(actor=user, ticket=ticket.pk, priority=data["priority"])
         if changed & {"assignee", "team"}:
-            actions.assign(
+            assign(
                 actor=user, ticket=ticket.pk,
-                assignee=data["assignee"] if "assignee" in changed else actions.UNSET,
-                team=data["team"] if "team" in changed else actions.UNSET,
+                assignee=data["assignee"] if "assignee" in changed else UNSET,
+                team=data["team"] if "team" in changed else UNSET,
             )
         if "tags" in changed:
-            actions.set_tags(actor=user, ticket=ticket.pk, tags=[t.name for t in data["tags"]])
+            set_tags(actor=user, ticket=ticket.pk, tags=[t.name for t in data["tags"]])
         if "status" in changed:
-            actions.set_status(actor=user, ticket=ticket.pk, status=data["status"])
+            set_status(actor=user, ticket=ticket.pk, status=data["status"])
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
@@ -390,8 +402,6 @@ class TicketAdmin(admin.ModelAdmin):
         except ValidationError as exc:
             # An action refused the change (reopening a closed ticket ...): say why, change nothing.
             self.message_user(request, _error_text(exc), messages.ERROR)
-            from django.http import HttpResponseRedirect
-
             return HttpResponseRedirect(request.path)
 
 
@@ -423,7 +433,7 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
         done, errors = 0, []
         for message in queryset:
             try:
-                actions.retry_delivery(actor=request.user, message=message)
+                retry_delivery(actor=request.user, message=message)
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
                 errors.append(f"message {message.pk}: {_error_text(exc)}")
@@ -435,9 +445,73 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(LineEvent)
 class LineEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("received_at", "type", "webhook_event_id", "status", "attempts")
+    """Every event of every signed LINE delivery, with what became of it: an ignored one says
+    why it could not be used (an event type Paydesk doesn't handle, no user, a body that was
+    not JSON), a failed one the error."""
+
+    list_display = ("received_at", "type_shown", "webhook_event_id", "status", "reason", "attempts")
     list_filter = ("status", "type")
     search_fields = ("=webhook_event_id",)
     readonly_fields = ("webhook_event_id", "type", "payload", "status", "attempts", "last_error", "received_at",
                        "processed_at")
     show_full_result_count = False
+
+    @admin.display(description="Type", ordering="type")
+    def type_shown(self, obj):
+        return obj.type or "(none)"
+
+    @admin.display(description="Reason or error")
+    def reason(self, obj):
+        return (obj.last_error or "")[:200]
+
+
+@admin.register(InboundEmail)
+class InboundEmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Every inbound email as it arrived, with what became of it: the message, or why it was
+    ignored (no usable From, a duplicate ...), or the error it failed with. "Process again"
+    queues failed and ignored ones anew (after a fix), through the action."""
+
+    list_display = ("received_at", "esp", "mail_from", "subject", "status", "reason", "attempts", "message_link")
+    list_filter = ("status", "esp")
+    search_fields = ("mail_from", "subject", "envelope_recipient", "=digest")
+    fields = ("received_at", "esp", "envelope_recipient", "mail_from", "subject", "status", "last_error", "attempts",
+              "processed_at", "message_link", "size", "digest", "raw_text")
+    readonly_fields = fields
+    actions = ["process_again"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        # The raw bytes (megabytes, some) are read only by the one page that shows them.
+        return super().get_queryset(request).select_related("message__ticket").defer("raw")
+
+    @admin.display(description="Reason or error")
+    def reason(self, obj):
+        return (obj.last_error or "")[:200]
+
+    @admin.display(description="Message")
+    def message_link(self, obj):
+        if obj.message is None:
+            return "—"
+        return format_html('<a href="{}">message {} on #{}</a>',
+                           reverse("admin:tickets_message_change", args=[obj.message_id]), obj.message_id,
+                           obj.message.ticket.number)
+
+    @admin.display(description="Raw message")
+    def raw_text(self, obj):
+        text = bytes(obj.raw[:RAW_SHOWN]).decode("utf-8", "replace")
+        more = f"\n… ({obj.size - RAW_SHOWN:,} more bytes)" if obj.size > RAW_SHOWN else ""
+        return format_html('<pre style="white-space:pre-wrap;font-size:12px;margin:0">{}{}</pre>', text, more)
+
+    @admin.action(description="Process the selected emails again", permissions=["process"])
+    def process_again(self, request, queryset):
+        done, errors = 0, []
+        for email in queryset:
+            try:
+                reprocess_inbound_email(actor=request.user, email=email)
+                done += 1
+            except (ValidationError, PermissionDenied) as exc:
+                errors.append(f"inbound email {email.pk}: {_error_text(exc)}")
+        _report(self, request, done, errors, "email(s) queued to be processed again")
+
+    def has_process_permission(self, request):
+        return request.user.has_perm("tickets.process_inboundemail")

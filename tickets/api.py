@@ -1,5 +1,12 @@
 """The integration API: link or unlink a contact's identities (a shop's LINE connect flow).
 
+Who acts: Paydesk itself (actor None, reason "api" in the audit log). The API is a channel
+like LINE's webhook: the bearer token authenticates the shop's site, which relays what the
+shopper did on it (connected or disconnected their LINE account); no agent decided it, and
+the token is no person's. So it calls the two actions Paydesk may run on its own word,
+link_identity_to and disconnect_identity, never an agent's link or unlink. A per-integration
+service user would only be needed if several integrations had to be told apart.
+
 POST /api/contacts/link    {"contact": {"kind": "email", "value": "a@b.jp"},
                             "identity": {"kind": "line", "value": "U…"}, "name": "…"}
 POST /api/contacts/unlink  {"kind": "line", "value": "U…"}
@@ -18,8 +25,9 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import actions
 from . import identity as identity_rules
+from .actions.contacts import disconnect_identity, link_identity_to
+from .actions.errors import ActionError
 from .models import Identity
 
 MAX_BODY = 64 * 1024
@@ -80,7 +88,7 @@ def link(request, data):
     anchor_kind, anchor_value = _pair(data.get("contact"), "contact")
     kind, value = _pair(data.get("identity"), "identity")
     name = data.get("name") if isinstance(data.get("name"), str) else ""
-    result = actions.link_identity_to(
+    result = link_identity_to(
         actor=None, anchor_kind=anchor_kind, anchor_value=anchor_value, kind=kind, value=value,
         name=name, reason="api",
     )
@@ -97,9 +105,10 @@ def unlink(request, data):
     """Remove an identity (the shopper disconnected LINE); later messages start a new contact."""
     kind, value = _pair(data, "body")
     value = identity_rules.normalise(kind, value)
-    ident = Identity.objects.filter(kind=kind, value=value).first()
-    if ident is None:
-        return _error(404, f"no {kind} identity {value}")
-    contact_id = ident.contact_id
-    actions.unlink_identity(actor=None, identity=ident, reason="api")
-    return JsonResponse({"contact": contact_id, "unlinked": {"kind": kind, "value": value}})
+    try:
+        contact = disconnect_identity(actor=None, kind=kind, value=value, reason="api")
+    except ActionError as exc:
+        if exc.code == "not_found":
+            return _error(404, "; ".join(exc.messages))
+        raise
+    return JsonResponse({"contact": contact.pk, "unlinked": {"kind": kind, "value": value}})

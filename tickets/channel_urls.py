@@ -5,10 +5,22 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpResponse
 from django.urls import URLPattern, include, path
+from django.utils.crypto import constant_time_compare
 
 from anymail import urls as anymail_urls
+from anymail.utils import get_request_basic_auth
 
 from . import api, webhooks
+
+# A provider posting an email as one JSON body (Postmark: up to 35 MB of mail, base64'd in
+# it) goes far over Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which would refuse a
+# customer's photos with a 400. For an authenticated post the body is read here, under this
+# limit instead. (Providers posting multipart forms are still parsed under Django's limit.)
+INBOUND_EMAIL_MAX_BYTES = 50 * 1024 * 1024
+
+
+def _plain(status: int, text: str) -> HttpResponse:
+    return HttpResponse(text, status=status, content_type="text/plain")
 
 
 def _inbound_only_when_enabled(esp: str, view):
@@ -20,12 +32,31 @@ def _inbound_only_when_enabled(esp: str, view):
         enabled = esp in settings.TICKETS_INBOUND_EMAIL_ESPS
         secret = (getattr(settings, "ANYMAIL", {}) or {}).get("WEBHOOK_SECRET")
         if not (enabled and secret):
-            return HttpResponse("inbound email from this provider is not enabled", status=404,
-                                content_type="text/plain")
+            return _plain(404, "inbound email from this provider is not enabled")
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = -1
+        if declared < 0:
+            return _plain(400, "bad Content-Length")
+        multipart = request.content_type.startswith("multipart/")
+        if request.method == "POST" and not multipart and _authenticated(request, secret):
+            if declared > INBOUND_EMAIL_MAX_BYTES:
+                return _plain(413, "body too large")
+            body = request.read(INBOUND_EMAIL_MAX_BYTES + 1)
+            if len(body) > INBOUND_EMAIL_MAX_BYTES:
+                return _plain(413, "body too large")
+            request._body = body  # where request.body keeps what it read: anymail reads it there
         return view(request, *args, **kwargs)
 
     wrapped.csrf_exempt = True
     return login_not_required(wrapped)
+
+
+def _authenticated(request, secret) -> bool:
+    """anymail's own basic-auth check, made before a large body is read (anymail checks again)."""
+    given = get_request_basic_auth(request) or ""
+    return any(constant_time_compare(given, allowed) for allowed in ([secret] if isinstance(secret, str) else secret))
 
 
 # anymail's own inbound routes (one per provider), each wrapped; tracking webhooks are not used.

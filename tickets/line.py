@@ -1,23 +1,32 @@
-"""LINE Messaging API: webhook events in, pushes out, through line-bot-sdk."""
+"""The LINE Messaging API: what a webhook delivery says, and pushes out.
+
+In: the webhook verifies the signature over the body's bytes and stores every event of a
+signed body (split_events never refuses one: what cannot be read is kept with the reason);
+the task turns a stored event into tickets actions (process_event). The body is read as plain
+JSON, not through line-bot-sdk's models, so an event shape newer or older than the SDK's (no
+webhookEventId, no deliveryContext, a type or message kind it does not know) is still stored
+and used where it can be. Out: pushes, through line-bot-sdk.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
-import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db import transaction
 
-from audit.log import record
-from audit.models import AuditAction
+from .actions.contacts import set_line_following
+from .actions.errors import DeliveryFailed, TicketsError, Unusable
+from .actions.intake import LineDelivery, claim_line_event, finish_line_event
+from .actions.messages import receive_message
+from .models import Channel, LineEvent, Message
 
-from . import actions
-from .models import Channel, Identity, LineEvent, Message
-
-log = logging.getLogger(__name__)
-
+# The events Paydesk makes something of; any other type is stored as ignored.
 HANDLED_TYPES = ("message", "follow", "unfollow")
 # What a non-text message becomes in the conversation (its content stays on LINE's servers).
 PLACEHOLDERS = {
@@ -26,129 +35,160 @@ PLACEHOLDERS = {
 }
 
 
-class BadSignature(Exception):
-    pass
+# --- in -----------------------------------------------------------------------------------
 
 
-def parse_webhook(body: bytes, signature: str) -> dict:
-    """Verify X-Line-Signature (HMAC-SHA256 of the body with the channel secret, base64)
-    with line-bot-sdk, then return the payload. Raises BadSignature or ValueError."""
-    from linebot.v3 import WebhookParser
-    from linebot.v3.exceptions import InvalidSignatureError
-
+def signature_ok(body: bytes, signature: str) -> bool:
+    """X-Line-Signature is base64(HMAC-SHA256(channel secret, body)): what line-bot-sdk's
+    SignatureValidator computes, but over the bytes as received (the SDK takes the body as
+    text, which a body that is not UTF-8 is not). False without a configured secret."""
     secret = settings.LINE_CHANNEL_SECRET
-    if not secret:
-        raise BadSignature("LINE_CHANNEL_SECRET is not configured")
-    text = body.decode("utf-8")
+    if not secret or not signature:
+        return False
+    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
+    return hmac.compare_digest(expected, signature.strip().encode("utf-8", "replace"))
+
+
+def split_events(body: bytes) -> list[LineDelivery]:
+    """The events of a signed body, each to be stored once. Never raises: a body that is not
+    UTF-8 JSON with a list of events is one delivery kept with the reason, keyed by a hash of
+    the body, as is an event that is not an object."""
     try:
-        # as_payload keeps the SDK's validation of the envelope; the stored dict is the raw JSON.
-        WebhookParser(secret).parse(text, signature or "", as_payload=True)
-    except InvalidSignatureError:
-        raise BadSignature("signature does not match") from None
-    payload = json.loads(text)
-    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
-        raise ValueError("not a LINE webhook payload")
-    return payload
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return [_unreadable(body, {"body_base64": base64.b64encode(body).decode()}, "the body is not UTF-8")]
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return [_unreadable(body, {"body": text}, "the body is not JSON")]
+    events = payload.get("events") if isinstance(payload, dict) else None
+    if not isinstance(events, list):
+        return [_unreadable(body, {"body": payload}, "the body has no list of events")]
+    return [_delivery(event) for event in events]
 
 
-def store_events(payload: dict) -> list[int]:
-    """Store each handled event once (unique webhookEventId); return the new rows' ids."""
-    new = []
-    for event in payload["events"]:
-        if not isinstance(event, dict):
-            raise ValueError("an event is not an object")
-        event_id = event.get("webhookEventId")
-        kind = event.get("type")
-        if not isinstance(event_id, str) or not event_id or not isinstance(kind, str):
-            raise ValueError("an event lacks webhookEventId or type")
-        status = LineEvent.Status.PENDING if kind in HANDLED_TYPES else LineEvent.Status.IGNORED
-        try:
-            with transaction.atomic():
-                row = LineEvent.objects.create(webhook_event_id=event_id[:64], type=kind[:32], payload=event,
-                                               status=status)
-        except IntegrityError:
-            continue  # a redelivery: stored already
-        if status == LineEvent.Status.PENDING:
-            new.append(row.pk)
-    return new
+def _unreadable(body: bytes, payload: dict, reason: str) -> LineDelivery:
+    return LineDelivery(key=f"body:{hashlib.sha256(body).hexdigest()[:59]}", type="", payload=payload,
+                        reason=reason)
+
+
+def _delivery(event) -> LineDelivery:
+    if not isinstance(event, dict):
+        return LineDelivery(key=_hash_key(event), type="", payload={"event": event},
+                            reason="the event is not a JSON object")
+    event_id, kind = event.get("webhookEventId"), event.get("type")
+    usable_id = isinstance(event_id, str) and 0 < len(event_id) <= 64 and event_id.isprintable()
+    kind = kind if isinstance(kind, str) and kind.isprintable() else ""
+    if not kind:
+        reason = "the event has no type"
+    elif kind not in HANDLED_TYPES:
+        reason = f"Paydesk does not handle LINE {kind[:32]!r} events"
+    else:
+        reason = ""
+    return LineDelivery(key=event_id if usable_id else _hash_key(event), type=kind, payload=event, reason=reason)
+
+
+def _hash_key(event) -> str:
+    """A key for an event without a webhookEventId (older shapes): the same event delivered
+    again hashes the same. deliveryContext is left out: it is what a redelivery changes."""
+    if isinstance(event, dict):
+        event = {k: v for k, v in event.items() if k != "deliveryContext"}
+    canonical = json.dumps(event, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    return f"sha256:{hashlib.sha256(canonical.encode()).hexdigest()[:57]}"
+
+
+@dataclass(frozen=True)
+class LineInput:
+    """What a usable event says."""
+
+    type: str  # message, follow or unfollow
+    user_id: str
+    text: str = ""
+    message_id: str = ""
+
+
+def interpret(event: dict, key: str) -> LineInput:
+    """Read a stored event; Unusable (with the reason) if there is nothing to attach it to."""
+    source = event.get("source")
+    user_id = source.get("userId") if isinstance(source, dict) else None
+    if not isinstance(user_id, str) or not user_id:
+        # Group and room events without a user, and users who did not consent to share it.
+        raise Unusable("the event has no source.userId")
+    kind = event.get("type")
+    if kind == "message":
+        message = event.get("message") if isinstance(event.get("message"), dict) else {}
+        message_id = message.get("id")
+        # LINE's message id threads and dedupes; the event's own key stands in without one.
+        return LineInput("message", user_id, _text(message),
+                         str(message_id) if message_id not in (None, "") else f"event:{key}")
+    if kind in ("follow", "unfollow"):
+        return LineInput(kind, user_id)
+    raise Unusable(f"Paydesk does not handle LINE {str(kind)[:32]!r} events")
 
 
 def _text(message: dict) -> str:
-    if message.get("type") == "text":
-        return message.get("text") or ""
-    template = PLACEHOLDERS.get(message.get("type"), "[{type} message]")
+    kind = message.get("type")
+    if kind == "text":
+        text = message.get("text")
+        return text if isinstance(text, str) else ""
+    template = PLACEHOLDERS.get(kind, "[{type} message]" if isinstance(kind, str) and kind else "[message]")
     try:
         return template.format(**{"fileName": "", "address": "", **message})
-    except (KeyError, IndexError):
-        return f"[{message.get('type')} message]"
+    except (KeyError, IndexError, ValueError):
+        return f"[{kind} message]"
 
 
 def process_event(event_pk: int) -> str:
-    """Turn one stored LINE event into tickets actions. Idempotent: a processed event is skipped."""
-    event = LineEvent.objects.filter(pk=event_pk).first()
-    if event is None or event.status in (LineEvent.Status.PROCESSED, LineEvent.Status.IGNORED):
-        return event.status if event else ""
-    payload = event.payload
-    user_id = ((payload.get("source") or {}).get("userId")) or ""
-    try:
-        with transaction.atomic():
-            if not user_id:
-                # Group/room events without a user, or users who did not consent: nothing to attach.
-                _finish(event, LineEvent.Status.IGNORED, "no source.userId")
-                return LineEvent.Status.IGNORED
-            if event.type == "message":
-                message = payload.get("message") or {}
-                actions.receive_message(
-                    channel=Channel.LINE,
-                    sender=user_id,
-                    body_text=_text(message),
-                    # LINE's message id threads and dedupes; the webhook event id is the fallback.
-                    channel_message_id=str(message.get("id") or f"event:{event.webhook_event_id}"),
-                )
-            elif event.type in ("follow", "unfollow"):
-                _follow(user_id, following=event.type == "follow", event_id=event.webhook_event_id)
-            _finish(event, LineEvent.Status.PROCESSED, "")
-    except ValidationError as exc:
-        # Bad data in the event (a malformed user id): permanent, parked as failed.
-        LineEvent.objects.filter(pk=event.pk).update(
-            status=LineEvent.Status.FAILED, last_error="; ".join(exc.messages)[:2000], processed_at=timezone.now()
-        )
-        return LineEvent.Status.FAILED
+    """Turn one stored event into tickets actions, once: the claim and what the event became
+    are one transaction. Returns the event's status."""
+    with transaction.atomic():
+        event = claim_line_event(event_pk)
+        if event is None:
+            return LineEvent.objects.filter(pk=event_pk).values_list("status", flat=True).first() or ""
+        try:
+            what = interpret(event.payload, event.webhook_event_id)
+            with transaction.atomic():
+                if what.type == "message":
+                    received = receive_message(channel=Channel.LINE, sender=what.user_id, body_text=what.text,
+                                               channel_message_id=what.message_id)
+                else:
+                    received = None
+                    set_line_following(user_id=what.user_id, following=what.type == "follow",
+                                       event_id=event.webhook_event_id)
+        except Unusable as exc:
+            return _ignored(event, str(exc))
+        except ValidationError as exc:
+            # Bad data in the event (a malformed user id): it cannot be used.
+            return _ignored(event, "; ".join(exc.messages))
+        if received is not None and not received.created:
+            return _ignored(event, f"the same LINE message was stored before (message {received.message.pk})")
+        finish_line_event(event.pk, LineEvent.Status.PROCESSED)
     return LineEvent.Status.PROCESSED
 
 
-def _finish(event: LineEvent, status: str, error: str) -> None:
-    LineEvent.objects.filter(pk=event.pk).update(status=status, last_error=error, processed_at=timezone.now(),
-                                                 attempts=event.attempts + 1)
-
-
-def _follow(user_id: str, *, following: bool, event_id: str) -> None:
-    """follow: the contact exists (created if new) and can be pushed to; unfollow: it cannot."""
-    contact, ident, _ = actions.resolve_contact(Identity.Kind.LINE, user_id)
-    if ident.reachable != following:
-        Identity.objects.filter(pk=ident.pk).update(reachable=following)
-    record(
-        actor=None, action=AuditAction.IDENTITY_LINE_FOLLOW if following else AuditAction.IDENTITY_LINE_UNFOLLOW,
-        target=f"contact:{contact.pk}", value=ident.value, event=event_id,
-    )
+def _ignored(event: LineEvent, reason: str) -> str:
+    finish_line_event(event.pk, LineEvent.Status.IGNORED, reason=reason)
+    return LineEvent.Status.IGNORED
 
 
 # --- out ------------------------------------------------------------------------------
 
 
-class Transient(Exception):
+class Transient(TicketsError):
     """Worth retrying: LINE or the network had a moment."""
 
 
 def push(message: Message) -> str:
     """Push one outbound message. The message's uuid is LINE's retry key, so a retried push
-    is delivered once. Returns LINE's sent message id. Raises Transient or actions.DeliveryFailed."""
+    is delivered once. Returns LINE's sent message id. Raises Transient or DeliveryFailed."""
+    # Here, not at the top: line-bot-sdk's messaging client takes over a second to import
+    # (hundreds of models), which only a worker that pushes should pay.
     from linebot.v3.messaging import (
         ApiClient, ApiException, Configuration, MessagingApi, PushMessageRequest, TextMessage,
     )
 
     if not settings.LINE_CHANNEL_ACCESS_TOKEN:
-        raise actions.DeliveryFailed("LINE_CHANNEL_ACCESS_TOKEN is not configured")
+        raise DeliveryFailed("LINE_CHANNEL_ACCESS_TOKEN is not configured")
     config = Configuration(host=settings.LINE_API_BASE.rstrip("/"), access_token=settings.LINE_CHANNEL_ACCESS_TOKEN)
     config.retries = 0  # the task retries with backoff, not urllib3 in a tight loop
     # LINE caps one text message at 5000 characters.
@@ -167,7 +207,7 @@ def push(message: Message) -> str:
         detail = _error_detail(exc)
         if status == 429 or status >= 500:
             raise Transient(f"LINE {status}: {detail}") from None
-        raise actions.DeliveryFailed(f"LINE refused the push ({status}): {detail}") from None
+        raise DeliveryFailed(f"LINE refused the push ({status}): {detail}") from None
     except Exception as exc:  # connection refused, timeouts, TLS: the network, not the message
         raise Transient(f"{exc.__class__.__name__}: {str(exc)[:200]}") from None
     sent = getattr(response, "sent_messages", None) or []

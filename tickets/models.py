@@ -317,3 +317,42 @@ class LineEvent(models.Model):
 
     def __str__(self):
         return f"{self.type} {self.webhook_event_id}"
+
+
+class InboundEmail(models.Model):
+    """One inbound email exactly as it arrived (raw MIME), stored before anything reads it,
+    then made into a message by a task. The same bytes delivered again are stored once."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+
+    raw = models.BinaryField()
+    size = models.PositiveIntegerField(default=0)
+    # SHA-256 of raw: an ESP's retry, or the same .eml imported twice, is the same row.
+    digest = models.CharField(max_length=64, unique=True)
+    # The anymail ESP that posted it ("postmark" ...), or "file" for manage.py tickets_import_eml.
+    esp = models.CharField(max_length=32, blank=True, default="")
+    # The address the ESP delivered it to, when it says (a BCC'd message names nobody in To).
+    envelope_recipient = models.CharField(max_length=998, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # Why it was ignored, or the error it failed with.
+    last_error = models.TextField(blank=True, default="")
+    # From and Subject as the headers read, filled when it is processed (for the admin).
+    mail_from = models.CharField(max_length=998, blank=True, default="")
+    subject = models.CharField(max_length=998, blank=True, default="")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="inbound_emails")
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        permissions = [("process_inboundemail", "Can process an inbound email again")]
+        indexes = [models.Index(fields=["status", "received_at"], name="inboundemail_status_received")]
+
+    def __str__(self):
+        return f"{self.mail_from or 'email'} ({self.get_status_display().lower()})"

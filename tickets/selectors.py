@@ -21,7 +21,7 @@ from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .models import Channel, Contact, ContactMerge, Identity, Macro, Message, Tag, Ticket, Team
+from .models import Attachment, Channel, Contact, ContactMerge, Identity, Macro, Message, Tag, Team, Ticket
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
@@ -380,8 +380,6 @@ def now() -> dt.datetime:
 
 def ticket_attachment(ticket, pk: int):
     """A stored (not refused) attachment of one of this ticket's messages, or None."""
-    from .models import Attachment
-
     return (
         Attachment.objects.filter(pk=pk, message__ticket=ticket, refused=False)
         .exclude(file="")

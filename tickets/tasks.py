@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import smtplib
 import socket
 
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db.models import Q
+from django.utils import timezone
 
-from . import actions, line
-from .models import Channel, LineEvent
+from . import email_in, email_out, line
+from .actions.delivery import claim_delivery, mark_delivered, mark_delivery_failed
+from .actions.errors import DeliveryFailed
+from .actions.intake import record_inbound_email_failure, record_line_event_failure
+from .models import Channel, InboundEmail, LineEvent, Message
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (OperationalError, InterfaceError, line.Transient, smtplib.SMTPServerDisconnected,
-             smtplib.SMTPConnectError, socket.timeout, ConnectionError, TimeoutError)
+DB_TRANSIENT = (OperationalError, InterfaceError)
+TRANSIENT = (*DB_TRANSIENT, line.Transient, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, socket.timeout,
+             ConnectionError, TimeoutError)
+# A stored delivery whose processing keeps meeting a database outage is parked as failed
+# after this many retries (about an hour of backoff), where requeue_stale leaves it.
+INTAKE_MAX_RETRIES = 12
 
 
 def _backoff(retries: int) -> int:
@@ -34,19 +44,17 @@ def _smtp_transient(exc: Exception) -> bool:
 
 def deliver(message_id: int) -> str:
     """Send one queued outbound message. Idempotent through actions.claim_delivery."""
-    message = actions.claim_delivery(message_id)
+    message = claim_delivery(message_id)
     if message is None:
         return "skipped"
     if message.channel == Channel.EMAIL:
-        from . import email_out
-
         email_out.send(message)
-        actions.mark_delivered(message_id)
+        mark_delivered(message_id)
     elif message.channel == Channel.LINE:
         sent_id = line.push(message)
-        actions.mark_delivered(message_id, channel_message_id=sent_id)
+        mark_delivered(message_id, channel_message_id=sent_id)
     else:
-        raise actions.DeliveryFailed(f"no way to deliver on channel {message.channel}")
+        raise DeliveryFailed(f"no way to deliver on channel {message.channel}")
     return "sent"
 
 
@@ -54,46 +62,59 @@ def deliver(message_id: int) -> str:
 def deliver_message_task(self, message_id: int):
     try:
         return deliver(message_id)
-    except actions.DeliveryFailed as exc:
-        actions.mark_delivery_failed(message_id, str(exc), final=True)
+    except DeliveryFailed as exc:
+        mark_delivery_failed(message_id, str(exc), final=True)
         return "failed"
     except Exception as exc:
         transient = isinstance(exc, TRANSIENT) or _smtp_transient(exc)
         final = not transient or self.request.retries >= settings.TICKETS_DELIVERY_MAX_RETRIES
         error = f"{exc.__class__.__name__}: {str(exc)[:500]}"
-        actions.mark_delivery_failed(message_id, error, final=final)
+        mark_delivery_failed(message_id, error, final=final)
         if final:
             log.warning("delivery of message %s failed: %s", message_id, error)
             return "failed"
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=8)
-def process_line_event_task(self, event_pk: int):
+def _process_stored(task, process, record_failure, pk: int, what: str) -> str:
+    """Run a stored delivery's processing; a transient error is retried with backoff, any
+    other parks the row as failed with the error (the admin shows it)."""
     try:
-        return line.process_event(event_pk)
-    except (OperationalError, InterfaceError) as exc:
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+        return process(pk)
     except Exception as exc:
-        LineEvent.objects.filter(pk=event_pk).update(
-            status=LineEvent.Status.FAILED, last_error=f"{exc.__class__.__name__}: {str(exc)[:500]}"
-        )
-        log.warning("LINE event %s failed: %s", event_pk, exc.__class__.__name__)
-        return LineEvent.Status.FAILED
+        transient = isinstance(exc, DB_TRANSIENT)
+        final = not transient or task.request.retries >= INTAKE_MAX_RETRIES
+        error = f"{exc.__class__.__name__}: {str(exc)[:500]}"
+        try:
+            record_failure(pk, error, final=final)
+        except DatabaseError:
+            log.warning("could not record the failure of %s %s", what, pk)
+        if final:
+            log.warning("%s %s failed: %s", what, pk, error)
+            return "failed"
+        raise task.retry(exc=exc, countdown=_backoff(task.request.retries))
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def process_line_event_task(self, event_pk: int):
+    return _process_stored(self, line.process_event, record_line_event_failure, event_pk, "LINE event")
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def process_inbound_email_task(self, email_pk: int):
+    return _process_stored(self, _process_email, record_inbound_email_failure, email_pk, "inbound email")
+
+
+def _process_email(email_pk: int) -> str:
+    status, _ = email_in.process(email_pk)
+    return status
 
 
 @shared_task(acks_late=True)
 def requeue_stale(older_than_seconds: int = 120) -> dict:
     """Queue again what lost its task (the broker was down at commit, a worker died):
-    replies still queued, replies stuck sending past the claim timeout, and LINE events
-    still pending. Each task is idempotent, so a duplicate is harmless."""
-    import datetime as dt
-
-    from django.db.models import Q
-    from django.utils import timezone
-
-    from .models import Message
-
+    replies still queued, replies stuck sending past the claim timeout, and LINE events and
+    inbound emails still pending. Each task is idempotent, so a duplicate is harmless."""
     now = timezone.now()
     cutoff = now - dt.timedelta(seconds=older_than_seconds)
     messages = list(
@@ -110,8 +131,15 @@ def requeue_stale(older_than_seconds: int = 120) -> dict:
         .order_by("received_at")
         .values_list("pk", flat=True)[:2000]
     )
+    emails = list(
+        InboundEmail.objects.filter(status=InboundEmail.Status.PENDING, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:2000]
+    )
     for pk in messages:
         deliver_message_task.delay(pk)
     for pk in events:
         process_line_event_task.delay(pk)
-    return {"messages": len(messages), "line_events": len(events)}
+    for pk in emails:
+        process_inbound_email_task.delay(pk)
+    return {"messages": len(messages), "line_events": len(events), "inbound_emails": len(emails)}

@@ -22,7 +22,15 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from . import actions, identity as identity_rules, presence, selectors
+from . import identity as identity_rules, presence, selectors
+from .actions.contacts import link_identity, undo_merge, unlink_identity
+from .actions.delivery import retry_delivery
+from .actions.errors import ActionError, StaleTicket
+from .actions.messages import add_note, reply
+from .actions.tickets import (
+    apply_macro, assign, bulk_assign, bulk_set_status, bulk_set_tags, render_macro, set_priority, set_status,
+    set_tags,
+)
 from .models import Channel, Contact, ContactMerge, Identity, Message, Ticket
 
 VIEW_PERM = "tickets.view_ticket"
@@ -124,7 +132,7 @@ def _bulk_user(value: str, request):
     pk = _int(value)
     user = get_user_model().objects.filter(pk=pk).first() if pk else None
     if user is None:
-        raise actions.ActionError("No such agent.", code="not_found")
+        raise ActionError("No such agent.", code="not_found")
     return user
 
 
@@ -148,25 +156,25 @@ def inbox_bulk(request: HttpRequest) -> HttpResponse:
     else:
         try:
             if op == "assign":
-                n = actions.bulk_assign(actor=request.user, tickets=ids, assignee=_bulk_user(value, request))
+                n = bulk_assign(actor=request.user, tickets=ids, assignee=_bulk_user(value, request))
                 done = f"Assigned {n} ticket{'s' if n != 1 else ''}."
             elif op == "team":
                 team = next((t for t in team_list if str(t.pk) == value), None)
                 if value and team is None:
-                    raise actions.ActionError("No such team.", code="not_found")
-                n = actions.bulk_assign(actor=request.user, tickets=ids, team=team)
+                    raise ActionError("No such team.", code="not_found")
+                n = bulk_assign(actor=request.user, tickets=ids, team=team)
                 done = f"Moved {n} ticket{'s' if n != 1 else ''} to {team.name if team else 'no team'}."
             elif op == "tag":
                 if not value:
-                    raise actions.ActionError("Type a tag to add.", code="required")
-                n = actions.bulk_set_tags(actor=request.user, tickets=ids, add=[value])
+                    raise ActionError("Type a tag to add.", code="required")
+                n = bulk_set_tags(actor=request.user, tickets=ids, add=[value])
                 done = f"Tagged {n} ticket{'s' if n != 1 else ''} “{value}”."
             else:
-                n = actions.bulk_set_status(actor=request.user, tickets=ids, status=op)
+                n = bulk_set_status(actor=request.user, tickets=ids, status=op)
                 done = f"Marked {n} ticket{'s' if n != 1 else ''} {op}."
             messages.success(request, done)
             selectors.counts_changed()
-        except actions.ActionError as exc:
+        except ActionError as exc:
             messages.error(request, _errors(exc))
     if not request.htmx:
         query = urlencode(filters.query())
@@ -309,25 +317,25 @@ def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
         raise PermissionDenied("You may not add notes.")
     try:
         if macro is not None:
-            actions.apply_macro(actor=request.user, ticket=ticket, macro=macro, body=body,
+            apply_macro(actor=request.user, ticket=ticket, macro=macro, body=body,
                                 as_note=kind == "note", expected_version=version if kind == "reply" else None)
             if status:
-                actions.set_status(actor=request.user, ticket=ticket, status=status)
+                set_status(actor=request.user, ticket=ticket, status=status)
         elif kind == "note":
-            actions.add_note(actor=request.user, ticket=ticket, body=body)
+            add_note(actor=request.user, ticket=ticket, body=body)
             if status:
-                actions.set_status(actor=request.user, ticket=ticket, status=status)
+                set_status(actor=request.user, ticket=ticket, status=status)
         else:
-            actions.reply(actor=request.user, ticket=ticket, body=body, status=status or None,
+            reply(actor=request.user, ticket=ticket, body=body, status=status or None,
                           expected_version=version)
-    except actions.StaleTicket:
+    except StaleTicket:
         fresh = _ticket_or_404(number)
         changes = selectors.changes_since(fresh, _seen(request), request.user)
         if not request.htmx:
             return render(request, TICKET_TEMPLATE, _full_ticket_context(
                 request, fresh, stale=True, changes=changes, **draft))
         return _thread_response(request, fresh, stale=True, changes=changes, **draft)
-    except actions.ActionError as exc:
+    except ActionError as exc:
         fresh = _ticket_or_404(number)
         if not request.htmx:
             return render(request, TICKET_TEMPLATE, _full_ticket_context(request, fresh, error=_errors(exc), **draft))
@@ -358,19 +366,19 @@ def ticket_update(request: HttpRequest, number: int) -> HttpResponse:
     error = ""
     try:
         if field == "status":
-            actions.set_status(actor=request.user, ticket=ticket, status=value)
+            set_status(actor=request.user, ticket=ticket, status=value)
         elif field == "priority":
-            actions.set_priority(actor=request.user, ticket=ticket, priority=value)
+            set_priority(actor=request.user, ticket=ticket, priority=value)
         elif field == "assignee":
-            actions.assign(actor=request.user, ticket=ticket, assignee=_bulk_user(value, request))
+            assign(actor=request.user, ticket=ticket, assignee=_bulk_user(value, request))
         elif field == "team":
             team = next((t for t in selectors.teams() if str(t.pk) == value), None)
             if value and team is None:
-                raise actions.ActionError("No such team.", code="not_found")
-            actions.assign(actor=request.user, ticket=ticket, team=team)
+                raise ActionError("No such team.", code="not_found")
+            assign(actor=request.user, ticket=ticket, team=team)
         else:
             return HttpResponseBadRequest("Unknown field")
-    except actions.ActionError as exc:
+    except ActionError as exc:
         error = _errors(exc)
     else:
         selectors.counts_changed()
@@ -391,8 +399,8 @@ def ticket_tags(request: HttpRequest, number: int) -> HttpResponse:
     error = ""
     if add or remove:
         try:
-            actions.set_tags(actor=request.user, ticket=ticket, add=add, remove=remove)
-        except actions.ActionError as exc:
+            set_tags(actor=request.user, ticket=ticket, add=add, remove=remove)
+        except ActionError as exc:
             error = _errors(exc)
     if not request.htmx:
         if error:
@@ -411,7 +419,7 @@ def ticket_macro(request: HttpRequest, number: int) -> HttpResponse:
     if macro is None:
         context["draft"] = request.GET.get("body", "")
     else:
-        context["draft"] = actions.render_macro(macro, ticket=ticket, actor=request.user)
+        context["draft"] = render_macro(macro, ticket=ticket, actor=request.user)
         context["macro"] = macro
     return render(request, TICKET_TEMPLATE + "#composer-body", context)
 
@@ -443,8 +451,8 @@ def message_retry(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such message")
     error = ""
     try:
-        actions.retry_delivery(actor=request.user, message=message)
-    except actions.ActionError as exc:
+        retry_delivery(actor=request.user, message=message)
+    except ActionError as exc:
         error = _errors(exc)
     if not request.htmx:
         if error:
@@ -498,8 +506,8 @@ def contact_link(request: HttpRequest, pk: int) -> HttpResponse:
             other_tickets=other.tickets.count(),
         )
     try:
-        result = actions.link_identity(actor=request.user, contact=contact, kind=kind, value=value)
-    except actions.ActionError as exc:
+        result = link_identity(actor=request.user, contact=contact, kind=kind, value=value)
+    except ActionError as exc:
         return _contact_response(request, contact, link_error=_errors(exc), link_kind=kind, link_value=raw)
     if result.merge:
         notice = f"Linked {value}: {result.merge.merged}'s tickets and identities moved here."
@@ -519,8 +527,8 @@ def identity_unlink(request: HttpRequest, pk: int) -> HttpResponse:
     contact = ident.contact
     label = f"{ident.get_kind_display().lower()} {ident.value}"
     try:
-        actions.unlink_identity(actor=request.user, identity=ident)
-    except actions.ActionError as exc:
+        unlink_identity(actor=request.user, identity=ident)
+    except ActionError as exc:
         return _contact_response(request, contact, link_error=_errors(exc))
     return _contact_response(
         request, contact, notice=f"Unlinked {label}. New messages from it will start a new contact."
@@ -534,8 +542,8 @@ def merge_undo(request: HttpRequest, pk: int) -> HttpResponse:
     if merge is None:
         raise Http404("No such merge")
     try:
-        actions.undo_merge(actor=request.user, merge=merge)
-    except actions.ActionError as exc:
+        undo_merge(actor=request.user, merge=merge)
+    except ActionError as exc:
         return _contact_response(request, merge.survivor, link_error=_errors(exc))
     return _contact_response(request, merge.survivor, notice=f"Undid the merge: {merge.merged} is separate again.")
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
 
 from audit.models import AuditEntry
 from tests import factories
-from tickets import actions
-from tickets.models import Contact, ContactMerge, Identity, Message, Team, Ticket
+from tickets import actions, email_in
+from tickets.models import Contact, ContactMerge, Identity, InboundEmail, Message, Team, Ticket
+
+from .conftest import eml
 
 pytestmark = pytest.mark.django_db
 
-MODELS = ["team", "macro", "contact", "identity", "contactmerge", "ticket", "message", "lineevent"]
+MODELS = ["team", "macro", "contact", "identity", "contactmerge", "ticket", "message", "lineevent", "inboundemail"]
 
 
 @pytest.fixture
@@ -41,7 +44,7 @@ def test_anonymous_is_sent_to_login(client):
 @pytest.mark.parametrize("role", ["agent", "finance"])
 def test_agent_and_finance_get_the_admin_login(client, request, role, seeded):
     client.force_login(request.getfixturevalue(role))
-    for model in ("ticket", "contact", "identity"):
+    for model in ("ticket", "contact", "identity", "inboundemail"):
         response = client.get(f"/admin/tickets/{model}/")
         assert response.status_code == 302 and response["Location"].startswith("/admin/login/?next=")
 
@@ -207,3 +210,52 @@ def test_retry_failed_reply_from_the_admin(admin_client, admin_user, seeded, set
     with committed():
         admin_client.post("/admin/tickets/message/", {"action": "retry_selected", ACTION_CHECKBOX_NAME: [message.pk]})
     assert Message.objects.get(pk=message.pk).delivery_status == "sent"
+
+
+# --- inbound emails: read-only, with what became of them; "process again" through the action ------
+
+
+def test_inbound_emails_show_their_status_reason_and_message(admin_client):
+    email_in.receive_bytes(eml("14-from-without-domain.eml"))
+    processed = email_in.receive_bytes(eml("05-utf-8.eml")).email
+
+    listing = admin_client.get("/admin/tickets/inboundemail/").content.decode()
+    page = admin_client.get(f"/admin/tickets/inboundemail/{processed.pk}/change/").content.decode()
+
+    assert "its From (Mail Delivery Subsystem &lt;MAILER-DAEMON&gt;) is not an email address" in listing
+    assert "Returned mail: see transcript for details" in listing
+    assert f"message {processed.message_id} on #{processed.message.ticket.number}" in listing
+    assert "返金の状況を教えてください" in page and "Content-Transfer-Encoding: quoted-printable" in page  # the raw
+    assert 'name="_save"' not in page  # read-only
+
+
+def test_process_again_after_a_fix_goes_through_the_action(admin_client, admin_user, settings, committed):
+    processed = email_in.receive_bytes(eml("05-utf-8.eml")).email
+    # Mail from an address that was the support address until the configuration was fixed.
+    settings.TICKETS_EMAIL_FROM = "Paydesk Support <hana.sato@example.com>"
+    ignored = email_in.receive_bytes(eml("01-plain.eml")).email
+    assert ignored.status == "ignored" and ignored.last_error == "it is from the support address itself"
+    settings.TICKETS_EMAIL_FROM = "Paydesk Support <support@paydesk.test>"
+
+    with committed():
+        response = admin_client.post("/admin/tickets/inboundemail/", {
+            "action": "process_again", ACTION_CHECKBOX_NAME: [ignored.pk, processed.pk],
+        }, follow=True)
+
+    html = response.content.decode()
+    assert "1 email(s) queued to be processed again" in html
+    assert f"already became message {processed.message_id}" in html
+    ignored.refresh_from_db()
+    assert ignored.status == "processed" and ignored.message.sender == "hana.sato@example.com"
+    entry = AuditEntry.objects.get(action="inbound_email.reprocess")
+    assert (entry.actor, entry.target) == (admin_user, f"inbound_email:{ignored.pk}")
+    assert entry.details == {"status": "ignored", "reason": "it is from the support address itself"}
+
+
+def test_only_the_admin_role_sees_inbound_emails(client, agent):
+    email_in.receive_bytes(eml("14-from-without-domain.eml"))
+    assert client.get("/admin/tickets/inboundemail/")["Location"].startswith("/login/?next=")
+    client.force_login(agent)
+    assert client.get("/admin/tickets/inboundemail/")["Location"].startswith("/admin/login/?next=")
+    with pytest.raises(PermissionDenied):
+        actions.reprocess_inbound_email(actor=agent, email=InboundEmail.objects.get())

@@ -52,8 +52,8 @@ def log_in(browser, live_server, username):
 
 
 @pytest.fixture
-def inbox(db):
-    support = actions.save_team(actor=None, team=factories.TeamFactory.build(name="Support", slug="support"))
+def inbox(db, admin_user):
+    support = actions.save_team(actor=admin_user, team=factories.TeamFactory.build(name="Support", slug="support"))
     aiko = factories.UserFactory(username="aiko", role="agent", first_name="Aiko", last_name="Mori")
     ken = factories.UserFactory(username="ken", role="agent", first_name="Ken", last_name="Ito")
     factories.MacroFactory(name="Shipping delay", body="Hi {{ contact.first_name }}, your parcel is on its way.")
@@ -70,10 +70,10 @@ def inbox(db):
             body_text=f"Hello,\n\n{subject} I wrote last week and have not heard back.\n\nThanks,\n{name or 'Mika'}",
             channel_message_id=f"browser-{n}@mail.example",
         ).message.ticket
-        actions.set_priority(actor=None, ticket=ticket, priority=priority)
+        actions.set_priority(actor=aiko, ticket=ticket, priority=priority)
         tickets.append(ticket)
-    actions.set_tags(actor=None, ticket=tickets[1], add=["billing"])
-    actions.assign(actor=None, ticket=tickets[2], assignee=ken, team=support)
+    actions.set_tags(actor=aiko, ticket=tickets[1], add=["billing"])
+    actions.assign(actor=aiko, ticket=tickets[2], assignee=ken, team=support)
     actions.receive_message(channel="line", sender="U" + "e" * 32, sender_name="Yuki Kato",
                             body_text="こんにちは！注文した商品がまだ届いていません。", channel_message_id="browser-line-1")
     return {"aiko": aiko, "ken": ken, "first": tickets[0]}

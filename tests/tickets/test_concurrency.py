@@ -1,15 +1,18 @@
-"""Deliveries that race: the same email delivered by three workers at once is stored once,
-and three first messages from one new address end on one contact (real PostgreSQL, threads
-with their own connections)."""
+"""Deliveries that race: the same email delivered by three workers at once is stored and made
+a message once, a LINE event claimed by two workers at once is processed once, and three first
+messages from one new address end on one contact (real PostgreSQL, threads with their own
+connections)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tickets import actions, email_in
-from tickets.models import Contact, Identity, Message, Ticket
-
+from audit.models import AuditEntry
+from tests import factories
 from tests.helpers import in_threads
+from tickets import actions, email_in, line
+from tickets.actions.intake import store_line_events
+from tickets.models import Contact, Identity, InboundEmail, LineEvent, Message, Ticket
 
 from .conftest import eml
 
@@ -19,12 +22,26 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_the_same_message_delivered_at_once_is_stored_once():
     raw = eml("03-attachments.eml")
 
-    results = in_threads(3, lambda i: email_in.receive_bytes(raw))
+    arrivals = in_threads(3, lambda i: email_in.receive_bytes(raw, esp="postmark"))
 
-    assert sorted(r.created for r in results) == [False, False, True]
-    assert len({r.message.pk for r in results}) == 1
-    assert Message.objects.filter(kind="inbound").count() == 1
+    assert sorted(a.stored for a in arrivals) == [False, False, True]
+    assert [a.email.status for a in arrivals] == ["processed"] * 3
+    assert sum(a.received is not None for a in arrivals) == 1  # one of them made the message
+    assert InboundEmail.objects.count() == 1 and Message.objects.filter(kind="inbound").count() == 1
     assert Ticket.objects.count() == 1 and Contact.objects.count() == 1
+
+
+def test_a_line_event_two_workers_claim_at_once_is_processed_once():
+    user = factories.line_user_id()
+    (pk,) = store_line_events(line.split_events(factories.line_payload(factories.line_event("follow", user_id=user))))
+
+    statuses = in_threads(2, lambda i: line.process_event(pk))
+
+    assert statuses == ["processed", "processed"]
+    event = LineEvent.objects.get()
+    assert event.attempts == 1  # claimed once; the other worker found it done
+    assert Identity.objects.filter(kind="line", value=user).count() == 1
+    assert AuditEntry.objects.filter(action="identity.line_follow").count() == 1
 
 
 def test_first_messages_from_one_new_sender_at_once_make_one_contact():

@@ -7,6 +7,7 @@ import smtplib
 
 import pytest
 from django.core import mail
+from django.core.exceptions import PermissionDenied
 from django.core.mail.backends.base import BaseEmailBackend
 
 from audit.models import AuditEntry
@@ -36,7 +37,7 @@ class BusyBackend(RefusingBackend):
 def thread():
     first = email_in.receive_bytes(eml("06-thread-1.eml"))
     email_in.receive_bytes(eml("06-thread-2.eml"))
-    return first.message.ticket
+    return first.email.message.ticket
 
 
 def test_a_reply_goes_out_with_message_id_in_reply_to_and_references(agent, thread, committed):
@@ -112,7 +113,7 @@ def test_an_empty_reply_and_a_reply_without_permission_write_nothing(thread, db)
     nobody = UserFactory(username="norole")
     with pytest.raises(actions.ActionError):
         actions.reply(actor=UserFactory(username="agent2", role="agent"), ticket=thread, body="   ")
-    with pytest.raises(actions.PermissionDenied):
+    with pytest.raises(PermissionDenied):
         actions.reply(actor=nobody, ticket=thread, body="Hi")
     assert not Message.objects.filter(kind="outbound").exists()
 

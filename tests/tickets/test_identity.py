@@ -6,7 +6,7 @@ unlinked then a new LINE message; merge then undo) through the channels and the 
 from __future__ import annotations
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from audit.models import AuditEntry
 from tests import factories
@@ -207,7 +207,7 @@ def test_bad_merges_are_refused_and_write_nothing(agent, finance):
 
     with pytest.raises(actions.ActionError):
         actions.contact_merge(actor=agent, survivor=a, merged=a)
-    with pytest.raises(actions.PermissionDenied):
+    with pytest.raises(PermissionDenied):
         actions.contact_merge(actor=finance, survivor=a, merged=b)
     actions.contact_merge(actor=agent, survivor=a, merged=b)
     with pytest.raises(actions.ActionError, match="already merged"):
@@ -227,7 +227,7 @@ def test_linking_an_identity_the_contact_already_has_changes_nothing(agent):
 
 def test_a_real_eml_sender_links_to_a_line_user_across_channels(agent):
     """The seed's case with real mail: Hana wrote by email, then by LINE; the agent links."""
-    mail = email_in.receive_bytes(eml("01-plain.eml"))
+    mail = email_in.receive_bytes(eml("01-plain.eml")).email
     user = factories.line_user_id()
     line_message(user, "メールも送りました")
 

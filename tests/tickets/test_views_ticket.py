@@ -292,7 +292,7 @@ def test_bad_kind_or_status_is_400(client, ticket, agent):
 
 def test_macro_fills_the_box_and_applies_its_changes_on_send(client, agent):
     ticket = inbound(sender="Mika Tanaka <mika@example.com>").ticket
-    actions.update_contact(actor=None, contact=ticket.requester, name="Mika Tanaka")
+    actions.update_contact(actor=agent, contact=ticket.requester, name="Mika Tanaka")
     macro = factories.MacroFactory(name="Shipping delay", body="Hi {{ contact.first_name }}, about #{{ ticket.number }}.",
                                    add_tags=["shipping"], set_status="pending")
     client.force_login(agent)

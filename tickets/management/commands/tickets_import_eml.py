@@ -1,11 +1,13 @@
-"""Import .eml files as inbound email, exactly as the inbound webhook would receive them."""
+"""Import .eml files as inbound email: each is stored as the inbound webhook stores it, then
+processed at once through the same row and action the task uses, so the command can say
+what became of it."""
 
 from pathlib import Path
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from tickets import email_in
+from tickets.models import InboundEmail
 
 
 class Command(BaseCommand):
@@ -15,28 +17,27 @@ class Command(BaseCommand):
         parser.add_argument("files", nargs="+", metavar="FILE")
 
     def handle(self, *args, files, **options):
-        failed = 0
+        not_imported = 0
         for name in files:
-            path = Path(name)
             try:
-                raw = path.read_bytes()
+                raw = Path(name).read_bytes()
             except OSError as exc:
                 self.stderr.write(f"{name}: {exc.strerror}")
-                failed += 1
+                not_imported += 1
                 continue
-            try:
-                result = email_in.receive_bytes(raw)
-            except ValidationError as exc:
-                self.stderr.write(f"{name}: {'; '.join(exc.messages)}")
-                failed += 1
-                continue
-            ticket = result.message.ticket
-            if not result.created:
-                what = "already stored"
-            elif result.ticket_created:
-                what = "new ticket"
+            arrival = email_in.receive_bytes(raw)
+            email = arrival.email
+            if email.status == InboundEmail.Status.PROCESSED:
+                message = email.message
+                if arrival.received is None:
+                    what = "already stored"
+                elif arrival.received.ticket_created:
+                    what = "new ticket"
+                else:
+                    what = "added to ticket"
+                self.stdout.write(f"{name}: {what} #{message.ticket.number} (message {message.pk})")
             else:
-                what = "added to ticket"
-            self.stdout.write(f"{name}: {what} #{ticket.number} (message {result.message.pk})")
-        if failed:
-            raise CommandError(f"{failed} of {len(files)} file(s) not imported")
+                self.stderr.write(f"{name}: {email.get_status_display().lower()}: {email.last_error}")
+                not_imported += 1
+        if not_imported:
+            raise CommandError(f"{not_imported} of {len(files)} file(s) not imported")

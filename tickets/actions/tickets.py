@@ -1,0 +1,232 @@
+"""Tickets themselves: opening one, status, priority, subject, assignment, tags, macros, and
+the bulk versions the inbox uses."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Sequence
+
+from django.db import transaction
+
+from audit.actors import require
+from audit.models import AuditAction
+
+from ..models import Channel, Macro, Message, Team, Ticket
+from ._common import (
+    UNSET, audit, author, check_assignee, get_contact, get_ticket, tag_names, tags_named, target_of, touch,
+)
+from ._rules import check_version, open_ticket, refresh_sla, sla_times, status_fields
+from .errors import ActionError
+from .messages import add_note, reply
+
+PLACEHOLDER_RE = re.compile(r"\{\{\s*([a-z_]+)\.([a-z_]+)\s*\}\}")
+
+
+def create_ticket(*, actor, requester, subject: str, channel: str = Channel.WEB,
+                  priority: str = Ticket.Priority.NORMAL, team=None, assignee=None,
+                  tags: Sequence[str] = (), note: str = "") -> Ticket:
+    """A ticket opened by an agent or a workflow (inbound channels open theirs themselves)."""
+    require(actor, "tickets.add_ticket", doing="open tickets")
+    if not (subject or "").strip():
+        raise ActionError("A ticket needs a subject.", code="required")
+    if priority not in Ticket.Priority.values:
+        raise ActionError(f"Unknown priority {priority!r}.", code="invalid")
+    if channel not in Channel.values:
+        raise ActionError(f"Unknown channel {channel!r}.", code="invalid")
+    if assignee is not None:
+        require(actor, "tickets.assign_ticket", doing="assign tickets")
+        check_assignee(assignee)
+    team = Team.objects.get(pk=team) if isinstance(team, int) else team
+    with transaction.atomic():
+        requester = get_contact(requester)
+        ticket = open_ticket(actor=actor, requester=requester, subject=subject, channel=channel, priority=priority,
+                             team=team, assignee=assignee, tags=tags)
+        if note.strip():
+            Message.objects.create(ticket=ticket, kind=Message.Kind.NOTE, channel=channel, author=author(actor),
+                                   body_text=note.strip())
+    return ticket
+
+
+def set_status(*, actor, ticket, status: str, expected_version: int | None = None) -> Ticket:
+    require(actor, "tickets.change_ticket", doing="change a ticket's status")
+    if status not in Ticket.Status.values:
+        raise ActionError(f"Unknown status {status!r}.", code="invalid")
+    with transaction.atomic():
+        ticket = get_ticket(ticket, lock=True)
+        check_version(ticket, expected_version)
+        if ticket.status == status:
+            return ticket
+        old = ticket.status
+        fields = status_fields(ticket, status)
+        touch(ticket, *fields)
+        audit(actor, AuditAction.TICKET_STATUS, target_of(ticket), status={"from": old, "to": status})
+    return ticket
+
+
+def set_priority(*, actor, ticket, priority: str) -> Ticket:
+    require(actor, "tickets.change_ticket", doing="change a ticket's priority")
+    if priority not in Ticket.Priority.values:
+        raise ActionError(f"Unknown priority {priority!r}.", code="invalid")
+    with transaction.atomic():
+        ticket = get_ticket(ticket, lock=True)
+        if ticket.priority == priority:
+            return ticket
+        old = ticket.priority
+        ticket.priority = priority
+        ticket.first_response_due, ticket.resolution_due = sla_times(priority, ticket.created)
+        refresh_sla(ticket)
+        touch(ticket, "priority", "first_response_due", "resolution_due", "sla_due")
+        audit(actor, AuditAction.TICKET_PRIORITY, target_of(ticket), priority={"from": old, "to": priority})
+    return ticket
+
+
+def set_subject(*, actor, ticket, subject: str) -> Ticket:
+    require(actor, "tickets.change_ticket", doing="rename tickets")
+    subject = (subject or "").strip()[:255]
+    if not subject:
+        raise ActionError("A ticket needs a subject.", code="required")
+    with transaction.atomic():
+        ticket = get_ticket(ticket, lock=True)
+        old = ticket.subject
+        ticket.subject = subject
+        touch(ticket, "subject")
+        audit(actor, AuditAction.TICKET_SUBJECT, target_of(ticket), subject={"from": old, "to": subject})
+    return ticket
+
+
+def assign(*, actor, ticket, assignee=UNSET, team=UNSET) -> Ticket:
+    """Assign to an agent and/or a team (None clears; leave out to keep)."""
+    require(actor, "tickets.assign_ticket", doing="assign tickets")
+    if assignee is not UNSET:
+        check_assignee(assignee)
+    if team is not UNSET and team is not None and not isinstance(team, Team):
+        found = Team.objects.filter(pk=team).first()
+        if found is None:
+            raise ActionError(f"No team {team}.", code="not_found")
+        team = found
+    with transaction.atomic():
+        ticket = get_ticket(ticket, lock=True)
+        changes, fields = {}, []
+        if assignee is not UNSET and ticket.assignee_id != getattr(assignee, "pk", None):
+            changes["assignee"] = {"from": ticket.assignee_id, "to": getattr(assignee, "pk", None)}
+            ticket.assignee = assignee
+            fields.append("assignee")
+        if team is not UNSET and ticket.team_id != getattr(team, "pk", None):
+            changes["team"] = {"from": ticket.team_id, "to": getattr(team, "pk", None)}
+            ticket.team = team
+            fields.append("team")
+        if not fields:
+            return ticket
+        touch(ticket, *fields)
+        audit(actor, AuditAction.TICKET_ASSIGN, target_of(ticket), **changes)
+    return ticket
+
+
+def set_tags(*, actor, ticket, tags: Iterable[str] = (), add: Iterable[str] = (), remove: Iterable[str] = ()) -> Ticket:
+    """Replace the ticket's tags with `tags`, or add/remove some (given add/remove)."""
+    require(actor, "tickets.change_ticket", doing="tag tickets")
+    tags, add, remove = tag_names(tags), tag_names(add), tag_names(remove)
+    with transaction.atomic():
+        ticket = get_ticket(ticket, lock=True)
+        before = sorted(ticket.tags.values_list("name", flat=True))
+        if add or remove:
+            wanted = [t for t in before if t not in remove] + [t for t in add if t not in before]
+        else:
+            wanted = tags
+        if sorted(wanted) == before:
+            return ticket
+        ticket.tags.set(tags_named(wanted))
+        touch(ticket)
+        audit(actor, AuditAction.TICKET_TAGS, target_of(ticket), tags={"from": before, "to": sorted(wanted)})
+    return ticket
+
+
+# --- macros ---------------------------------------------------------------------------------
+
+
+def render_macro(macro: Macro, *, ticket: Ticket, actor=None) -> str:
+    """The macro's text with placeholders filled ({{ contact.name }}, {{ ticket.number }},
+    {{ ticket.subject }}, {{ agent.name }}); unknown placeholders are left as written."""
+    contact = ticket.requester
+    values = {
+        ("contact", "name"): contact.name or "there",
+        ("contact", "first_name"): (contact.name or "there").split()[0],
+        ("ticket", "number"): str(ticket.number),
+        ("ticket", "subject"): ticket.subject,
+        ("ticket", "status"): ticket.get_status_display(),
+        ("agent", "name"): (actor.get_full_name() or actor.get_username()) if actor else "",
+        ("agent", "first_name"): (actor.first_name or actor.get_username()) if actor else "",
+    }
+    return PLACEHOLDER_RE.sub(lambda m: values.get((m.group(1), m.group(2)), m.group(0)), macro.body)
+
+
+def apply_macro(*, actor, ticket, macro, body: str | None = None, as_note: bool = False,
+                expected_version: int | None = None) -> Ticket:
+    """Send the macro's reply (or `body`, the agent's edit of it) and apply its changes,
+    all in one transaction. Each change checks its own permission too."""
+    require(actor, "tickets.change_ticket", doing="apply macros")
+    macro = macro if isinstance(macro, Macro) else Macro.objects.filter(pk=macro, active=True).first()
+    if macro is None or not macro.active:
+        raise ActionError("That macro does not exist or is inactive.", code="not_found")
+    with transaction.atomic():
+        ticket = get_ticket(ticket, lock=True)
+        check_version(ticket, expected_version)
+        text = render_macro(macro, ticket=ticket, actor=actor) if body is None else body
+        if text.strip():
+            if as_note:
+                add_note(actor=actor, ticket=ticket, body=text)
+            else:
+                reply(actor=actor, ticket=ticket, body=text)
+        if macro.add_tags:
+            set_tags(actor=actor, ticket=ticket, add=macro.add_tags)
+        if macro.set_team_id or macro.set_assignee_id:
+            assign(
+                actor=actor, ticket=ticket,
+                assignee=macro.set_assignee if macro.set_assignee_id else UNSET,
+                team=macro.set_team if macro.set_team_id else UNSET,
+            )
+        if macro.set_priority:
+            set_priority(actor=actor, ticket=ticket, priority=macro.set_priority)
+        if macro.set_status:
+            set_status(actor=actor, ticket=ticket, status=macro.set_status)
+        audit(actor, AuditAction.TICKET_MACRO, target_of(ticket), macro=macro.name)
+        return get_ticket(ticket)
+
+
+# --- bulk -----------------------------------------------------------------------------------
+
+
+def _bulk(tickets) -> list[int]:
+    ids = [t.pk if isinstance(t, Ticket) else int(t) for t in tickets]
+    if len(ids) > 500:
+        raise ActionError("At most 500 tickets at once.", code="too_many")
+    return ids
+
+
+def bulk_assign(*, actor, tickets, assignee=UNSET, team=UNSET) -> int:
+    require(actor, "tickets.assign_ticket", doing="assign tickets")
+    with transaction.atomic():
+        ids = _bulk(tickets)
+        for pk in ids:
+            assign(actor=actor, ticket=pk, assignee=assignee, team=team)
+    return len(ids)
+
+
+def bulk_set_tags(*, actor, tickets, add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
+    require(actor, "tickets.change_ticket", doing="tag tickets")
+    add, remove = list(add), list(remove)
+    with transaction.atomic():
+        ids = _bulk(tickets)
+        for pk in ids:
+            set_tags(actor=actor, ticket=pk, add=add, remove=remove)
+    return len(ids)
+
+
+def bulk_set_status(*, actor, tickets, status: str) -> int:
+    """Bulk solve/close. A closed ticket in the selection cannot be reopened: nothing changes."""
+    require(actor, "tickets.change_ticket", doing="change a ticket's status")
+    with transaction.atomic():
+        ids = _bulk(tickets)
+        for pk in ids:
+            set_status(actor=actor, ticket=pk, status=status)
+    return len(ids)
