@@ -11,7 +11,7 @@ auth), LINE through `POST /line/webhook/` signed with the channel secret, and th
 "connect your LINE account" step through `POST /api/contacts/link`. Everything an agent does
 goes through tickets.actions as one of the demo users. Replies never leave the machine: email
 goes to Django's locmem backend here (the server prints its own to its log), LINE pushes to
-`LineApiStandIn`, which accepts them and writes them to a log.
+`line_api.LineApiStandIn`, which accepts them and writes them to a log.
 
 The ingestion paths stamp messages with the time they arrive (a message's Date header and a
 LINE event's timestamp are not used), so every seeded ticket is from the last few seconds.
@@ -27,7 +27,6 @@ import itertools
 import json
 import secrets
 import struct
-import threading
 import time
 import uuid
 import zlib
@@ -36,8 +35,6 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Callable
 
 import requests
@@ -84,68 +81,6 @@ class ChannelSecrets:
             # email; agents' replies are printed into the server log instead.
             "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
         }
-
-
-class LineApiStandIn:
-    """Answers the LINE Messaging API's push endpoint on localhost, so an agent's LINE reply in
-    the demo is delivered (to `log`) instead of failing against LINE or reaching a real user."""
-
-    PUSH_PATH = "/v2/bot/message/push"
-
-    def __init__(self, access_token: str, log: Path):
-        self.access_token, self.log = access_token, log
-        self.lock = threading.Lock()
-        self.sent_ids = itertools.count(600_000_000_000_000_000 + secrets.randbelow(10**15))
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="line-api-stand-in", daemon=True)
-
-    def start(self) -> "LineApiStandIn":
-        self.thread.start()
-        return self
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _accept(self, headers, body: bytes) -> tuple[int, dict]:
-        if headers.get("Authorization", "") != f"Bearer {self.access_token}":
-            return 401, {"message": "Authentication failed. Confirm that the access token in the authorization "
-                                    "header is valid."}
-        try:
-            push = json.loads(body or b"{}")
-            texts = [m.get("text", f"[{m.get('type')}]") for m in push["messages"]]
-            to = push["to"]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return 400, {"message": "The request body has 1 error(s)"}
-        with self.lock:
-            sent = [{"id": str(next(self.sent_ids)), "quoteToken": secrets.token_urlsafe(16)} for _ in texts]
-            with open(self.log, "a", encoding="utf-8") as out:
-                stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-                out.writelines(f"{stamp} LINE push to {to}: {' '.join(text.split())}\n" for text in texts)
-        return 200, {"sentMessages": sent}
-
-    def _handler(self):
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.path != stand_in.PUSH_PATH:
-                    status, payload = 404, {"message": "Not found"}
-                else:
-                    status, payload = stand_in._accept(self.headers, body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass  # the push log is the record; request lines would only repeat it
-
-        return Handler
 
 
 # --- what the mirror knows about each shopper ------------------------------------------------

@@ -162,9 +162,7 @@ def apply_event(event_id: str, *, replay: bool = False) -> str:
         )
         if not claimed:
             return WebhookEvent.objects.filter(pk=event_id).values_list("status", flat=True).first() or ""
-        written = apply_object(
-            kind, obj, version, deleted=deleted, previous=previous, tied_events=_tied_events(kind, event_id)
-        )
+        apply_object(kind, obj, version, deleted=deleted, previous=previous, tied_events=_tied_events(kind, event_id))
         if first:
             # Listeners hear of it once this commits, never inside: their failure can't undo it.
             transaction.on_commit(lambda: announce_event(event_id), robust=True)

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from console.demo import seed as demo_seed
 from console.demo import tickets as demo_tickets
+from console.demo.line_api import LineApiStandIn
 from console.celery import app as celery_app
 from audit.models import AuditEntry
 from console.models import TimelineEntry
@@ -142,7 +143,7 @@ def demo_channels(settings, tmp_path):
     """The live server's channels configured as the demo configures its server, and the LINE
     API stand-in the demo runs."""
     channel_secrets = demo_tickets.ChannelSecrets.generate()
-    stand_in = demo_tickets.LineApiStandIn(channel_secrets.line_access_token, tmp_path / "line.log").start()
+    stand_in = LineApiStandIn(channel_secrets.line_access_token, tmp_path / "line.log").start()
     env = channel_secrets.server_env(stand_in.url)
     settings.LINE_CHANNEL_SECRET = env["LINE_CHANNEL_SECRET"]
     settings.LINE_CHANNEL_ACCESS_TOKEN = env["LINE_CHANNEL_ACCESS_TOKEN"]

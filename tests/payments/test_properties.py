@@ -19,7 +19,6 @@ import queue
 import threading
 
 import pytest
-from django.db import connections
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

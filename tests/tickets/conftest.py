@@ -1,20 +1,18 @@
-"""Fixtures for the tickets tests: settings for the channels, eager Celery, and a local
-HTTP server standing in for the LINE Messaging API that records every call."""
+"""Fixtures for the tickets tests: settings for the channels, eager Celery, and the stand-in
+for the LINE Messaging API that the demo uses too (console.demo.line_api), recording every call."""
 
 from __future__ import annotations
 
-import json
-import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from console.demo.line_api import LineApiStandIn
 from tests import helpers
 
 EML = Path(__file__).resolve().parent / "eml"
 LINE_SECRET = "line-channel-secret-for-tests-5c1e"
+LINE_ACCESS_TOKEN = "line-access-token-for-tests"
 API_TOKEN = "tickets-api-token-for-tests-90ab"
 ATTACHMENT_LIMIT = 20_000
 
@@ -28,7 +26,7 @@ def tickets_settings(settings, tmp_path):
     settings.TICKETS_ATTACHMENT_MAX_BYTES = ATTACHMENT_LIMIT
     settings.TICKETS_API_TOKEN = API_TOKEN
     settings.LINE_CHANNEL_SECRET = LINE_SECRET
-    settings.LINE_CHANNEL_ACCESS_TOKEN = "line-access-token-for-tests"
+    settings.LINE_CHANNEL_ACCESS_TOKEN = LINE_ACCESS_TOKEN
     settings.TICKETS_DELIVERY_MAX_RETRIES = 2
     # The role fixtures hash a password per user; the real hasher costs ~0.5 s each on CI.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -42,60 +40,10 @@ def eager():
         yield
 
 
-class RecordingLineApi:
-    """Records pushes; answers 200 with sent message ids unless told to fail."""
-
-    def __init__(self):
-        self.calls: list[dict] = []
-        self.failures: list[tuple[int, dict]] = []
-        self.lock = threading.Lock()
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with api.lock:
-                    api.calls.append({
-                        "path": self.path,
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                        "json": json.loads(body or b"{}"),
-                    })
-                    status, payload = api.failures.pop(0) if api.failures else (200, None)
-                if payload is None:
-                    payload = {"sentMessages": [{"id": str(500000000000000000 + len(api.calls)),
-                                                 "quoteToken": secrets.token_urlsafe(16)}]}
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def fail_next(self, status: int, message: str = "error", times: int = 1):
-        with self.lock:
-            self.failures.extend([(status, {"message": message})] * times)
-
-    def reset(self):
-        with self.lock:
-            self.calls.clear()
-            self.failures.clear()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="session")
 def line_api_server():
-    server = RecordingLineApi()
+    """The LINE API stand-in the demo uses too (console.demo.line_api), checking the test token."""
+    server = LineApiStandIn(access_token=LINE_ACCESS_TOKEN).start()
     yield server
     server.close()
 

@@ -8,7 +8,6 @@ to look at.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

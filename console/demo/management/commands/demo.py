@@ -31,6 +31,7 @@ from django.db import connections
 
 from console.demo import seed as demo_seed
 from console.demo import tickets as demo_tickets
+from console.demo.line_api import LineApiStandIn
 
 WEBHOOK_ID = "paydesk-demo"
 
@@ -180,7 +181,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         self.procs: list[subprocess.Popen] = []
-        self.line_api: demo_tickets.LineApiStandIn | None = None
+        self.line_api: LineApiStandIn | None = None
         self.api_key = f"sk_test_demo_{secrets.token_hex(12)}"
         # Ctrl-C, kill and a closed terminal all stop the children cleanly, even when the shell
         # started us with SIGINT ignored (a background job).
@@ -250,7 +251,7 @@ class Command(BaseCommand):
         ls_url = self._start_localstripe(state)
         secret = f"whsec_{secrets.token_urlsafe(24)}"
         channel_secrets = demo_tickets.ChannelSecrets.generate()
-        self.line_api = demo_tickets.LineApiStandIn(channel_secrets.line_access_token, line_log).start()
+        self.line_api = LineApiStandIn(channel_secrets.line_access_token, line_log).start()
         env = {**os.environ, "DEBUG": "1", "STRIPE_API_KEY": self.api_key, "STRIPE_API_BASE": ls_url,
                "STRIPE_WEBHOOK_SECRETS": secret, "PYTHONUNBUFFERED": "1", "MEDIA_ROOT": str(media),
                **channel_secrets.server_env(self.line_api.url)}
