@@ -38,7 +38,8 @@ test-fast: install services
 	  $(PY) -m pytest -q -m "not browser and not e2e" $(PYTEST_ARGS)
 
 # The mirror (intake, end to end, backfill), then the inbox at 100,000 tickets, then the
-# customer timeline at 1,000,000 entries. Each prints a table; none asserts.
+# customer timeline at 1,000,000 entries. Each prints a table and writes its own keys of
+# bench/results.json, keeping the others' ("inbox", "timeline"); none asserts.
 BENCH_ENV = DATABASE_URL=postgres://postgres@127.0.0.1:5432/paydesk_bench CELERY_BROKER_URL=redis://127.0.0.1:6379/14 \
 	  SECRET_KEY=bench-secret-key
 

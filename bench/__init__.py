@@ -8,5 +8,7 @@
 
 Each figure comes with the CPU time per event or object of the processes involved (from
 /proc), which says more than a rate on a machine shared with other work. Other benchmarks in
-this folder run on their own: `python -m bench.inbox`, `python -m bench.screenshots`.
+this folder run on their own: `python -m bench.inbox`, `python -m bench.timeline`,
+`python -m bench.screenshots`. The first three share bench/results.json, each replacing only
+its own top-level keys (bench/results.py).
 """

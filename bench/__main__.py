@@ -1,5 +1,8 @@
 """`python -m bench [--quick]`: run every measure, print a table, write bench/results.json.
 
+The file is merged, not replaced: this run's keys (when, quick, machine, intake, apply,
+end_to_end, backfill) are written and the other benchmarks' ("inbox", "timeline") kept.
+
 Environment (the Makefile's `bench` target sets it): DATABASE_URL (a PostgreSQL database whose
 name contains "bench": it is dropped and recreated), CELERY_BROKER_URL (a Redis db of its own),
 SECRET_KEY. The benchmark starts and stops its own gunicorn and Celery processes.
@@ -23,9 +26,11 @@ import time
 from pathlib import Path
 
 from . import stack
+from .results import RESULTS, merge_write
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results.json"
+# This run's top-level keys in the results file; the rest belong to bench.inbox and bench.timeline.
+OWNED = ("when", "quick", "machine", "intake", "apply", "end_to_end", "backfill")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -397,7 +402,7 @@ def main(argv: list[str] | None = None) -> None:
     print(table(results))
     print(f"\nload average at start {results['machine']['loadavg_at_start']}, at end {results['machine']['loadavg_at_end']}"
           f" ({results['machine']['cpus']} CPUs); process logs in {workdir}")
-    args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    merge_write(args.output, results, owned=OWNED)
     print(f"wrote {args.output.relative_to(Path.cwd()) if args.output.is_relative_to(Path.cwd()) else args.output}")
 
 

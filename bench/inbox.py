@@ -4,7 +4,8 @@ Renders the inbox view in-process through Django's test Client (session, middlew
 selectors, template: everything but the network) many times per case and prints p50/p95
 server time (and this process's CPU time), the number of SQL queries and the page weight, for page sizes 25/50/100 (the
 queries must not grow with the page size) and for the other views and a filtered list.
-Measures; asserts nothing.
+Measures; asserts nothing. Every printed figure is also written under the top-level key
+"inbox" of bench/results.json (`--output`), the rest of the file kept (bench/results.py).
 
 Its own database: BENCH_INBOX_DATABASE_URL, else DATABASE_URL with the database name
 replaced by paydesk_bench_inbox (created and migrated if missing). The tickets are loaded
@@ -14,12 +15,16 @@ once with COPY and kept for later runs (`--reload` loads them again).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import random
 import statistics
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlparse, urlunparse
+
+from bench.results import RESULTS, merge_write
 
 DB_NAME = "paydesk_bench_inbox"
 
@@ -30,6 +35,7 @@ def parse_args(argv):
     p.add_argument("--iterations", type=int, default=200, help="timed requests per case (after warm-up)")
     p.add_argument("--reload", action="store_true", help="drop the loaded tickets and load them again")
     p.add_argument("--quick", action="store_true", help="a trial run: 10,000 tickets, 40 iterations")
+    p.add_argument("--output", type=Path, default=RESULTS, help="results file (its \"inbox\" key is replaced)")
     args = p.parse_args(argv)
     if args.quick:
         args.tickets, args.iterations = 10_000, 40
@@ -203,8 +209,22 @@ def measure(client, url: str, iterations: int) -> dict:
     }
 
 
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def case_figures(name: str, r: dict) -> dict:
+    """One measured case as flat results keys: <name>_rows, _p50_ms, _p95_ms, _cpu_ms, _queries, _kb."""
+    return {
+        f"{name}_rows": r["rows"], f"{name}_p50_ms": round(r["p50"], 2), f"{name}_p95_ms": round(r["p95"], 2),
+        f"{name}_cpu_ms": round(r["cpu"], 2), f"{name}_queries": r["queries"], f"{name}_kb": round(r["kb"], 2),
+    }
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    when = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    load_start = loadavg()
     url = database_url()
     ensure_database(url)
     setup_django(url)
@@ -218,24 +238,28 @@ def main(argv=None) -> int:
     client = Client()
     client.force_login(me)
     active = Ticket.objects.filter(status__in=("open", "pending"))
-    print(f"bench.inbox: {Ticket.objects.count():,} tickets ({active.count():,} open or pending; "
-          f"{active.filter(assignee__isnull=True).count():,} unassigned; {active.filter(assignee=me).count():,} mine)"
+    sizes = {"tickets": Ticket.objects.count(), "tickets_open_or_pending": active.count(),
+             "tickets_unassigned": active.filter(assignee__isnull=True).count(),
+             "tickets_mine": active.filter(assignee=me).count()}
+    print(f"bench.inbox: {sizes['tickets']:,} tickets ({sizes['tickets_open_or_pending']:,} open or pending; "
+          f"{sizes['tickets_unassigned']:,} unassigned; {sizes['tickets_mine']:,} mine)"
           + (f", loaded in {info['seconds']:.1f} s" if info.get("loaded") else ""), flush=True)
 
+    # (printed label, results name, path); "first_page" is the first page of 50 rows.
     cases = [
-        ("Unassigned, first page", "/tickets/unassigned/?n=25"),
-        ("Unassigned, first page", "/tickets/unassigned/?n=50"),
-        ("Unassigned, first page", "/tickets/unassigned/?n=100"),
-        ("My tickets", "/tickets/mine/?n=50"),
-        ("Team (Billing)", "/tickets/team-billing/?n=50"),
-        ("All unsolved", "/tickets/all/?n=50"),
-        ("All, LINE + high + tag", "/tickets/all/?n=50&channel=line&priority=high&tag=refund"),
-        ("All, recently updated", "/tickets/all/?n=50&sort=updated"),
+        ("Unassigned, first page", "first_page_25", "/tickets/unassigned/?n=25"),
+        ("Unassigned, first page", "first_page", "/tickets/unassigned/?n=50"),
+        ("Unassigned, first page", "first_page_100", "/tickets/unassigned/?n=100"),
+        ("My tickets", "mine", "/tickets/mine/?n=50"),
+        ("Team (Billing)", "team_billing", "/tickets/team-billing/?n=50"),
+        ("All unsolved", "all_unsolved", "/tickets/all/?n=50"),
+        ("All, LINE + high + tag", "all_line_high_tag", "/tickets/all/?n=50&channel=line&priority=high&tag=refund"),
+        ("All, recently updated", "all_recently_updated", "/tickets/all/?n=50&sort=updated"),
     ]
     rows = []
-    for label, path in cases:
+    for label, name, path in cases:
         result = measure(client, path, args.iterations)
-        rows.append((label, path, result))
+        rows.append((label, name, path, result))
         print(f"  measured {path}", file=sys.stderr, flush=True)
     # The navigation counts alone, uncached (they are cached COUNTS_TTL seconds between pages).
     from django.core.cache import cache
@@ -250,17 +274,39 @@ def main(argv=None) -> int:
         selectors.inbox_counts(me, team_list)
         count_times.append((time.perf_counter() - t) * 1000)
     count_times.sort()
+    # Its queries counted once more, untimed (the column used to say 1 without counting).
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    cache.clear()
+    with CaptureQueriesContext(connection) as count_queries:
+        selectors.inbox_counts(me, team_list)
+    counts = {"p50": statistics.median(count_times), "p95": count_times[int(len(count_times) * 0.95)],
+              "queries": len(count_queries)}
+    load_end = loadavg()
     head = f"{'case':<26} {'size':>4} {'rows':>4} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms':>7} {'queries':>7} {'KB':>6}"
     print(head)
     print("-" * len(head))
-    for label, path, r in rows:
+    for label, _name, path, r in rows:
         size = path.split("n=")[1].split("&")[0]
         print(f"{label:<26} {size:>4} {r['rows']:>4} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['cpu']:>7.1f} {r['queries']:>7} "
               f"{r['kb']:>6.1f}")
-    print(f"{'navigation counts, uncached':<36} {statistics.median(count_times):>8.1f} "
-          f"{count_times[int(len(count_times) * 0.95)]:>8.1f} {'':>7} {1:>7}")
+    print(f"{'navigation counts, uncached':<36} {counts['p50']:>8.1f} "
+          f"{counts['p95']:>8.1f} {'':>7} {counts['queries']:>7}")
     print(f"({args.iterations} requests per case, in-process test Client, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f})")
+          f"load average {load_end[0]:.2f})")
+
+    figures = {"when": when, "quick": args.quick, **sizes, "iterations": args.iterations,
+               "navigation_counts_iterations": len(count_times), "cpus": os.cpu_count(),
+               "loadavg_at_start": load_start, "loadavg_at_end": load_end}
+    if info.get("loaded"):
+        figures["load_seconds"] = round(info["seconds"], 1)
+    for _label, name, _path, r in rows:
+        figures.update(case_figures(name, r))
+    figures.update(navigation_counts_p50_ms=round(counts["p50"], 2), navigation_counts_p95_ms=round(counts["p95"], 2),
+                   navigation_counts_queries=counts["queries"])
+    merge_write(args.output, {"inbox": figures})
+    print(f"wrote {args.output}")
     return 0
 
 
