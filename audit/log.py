@@ -20,6 +20,7 @@ def record(*, actor, action: AuditAction | str, target: str, **details) -> Audit
         actor = None
     entry = AuditEntry.objects.create(actor=actor, action=action, target=str(target)[:TARGET_MAX], details=details)
     transaction.on_commit(
-        lambda: audit_recorded.send(sender=AuditEntry, entry_id=entry.pk, action=entry.action), robust=True
+        lambda: audit_recorded.send(sender=AuditEntry, entry_id=entry.pk, action=entry.action,
+                                    actor_id=entry.actor_id), robust=True
     )
     return entry

@@ -6,8 +6,10 @@ from payments' own Celery task (which keeps a listener's error on the event and 
 tickets and audit rows are turned into timeline entries by console's tasks.
 """
 
+import logging
+
+from celery import current_app, current_task
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.dispatch import receiver
 
 from audit.log import record
@@ -18,6 +20,8 @@ from tickets.actions import link_identity_to
 from tickets.signals import message_received, ticket_created
 
 from . import queue, timeline
+
+log = logging.getLogger(__name__)
 
 
 @receiver(stripe_event_applied, dispatch_uid="console.tickets.stripe_customer")
@@ -31,34 +35,46 @@ def link_stripe_customer(sender, event, obj, kind, **kwargs):
     email, customer_id = (obj.get("email") or "").strip(), obj.get("id") or ""
     if not email or not customer_id:
         return
-    with transaction.atomic():
-        try:
-            link_identity_to(
-                actor=None, anchor_kind="email", anchor_value=email, kind="stripe_customer", value=customer_id,
-                name=obj.get("name") or "", reason=f"Stripe {event.get('type') or 'customer'}",
-            )
-        except ValidationError as exc:
-            # A malformed email at Stripe is not an error to retry: the customer stays unlinked.
-            record(actor=None, action=AuditAction.IDENTITY_LINK_SKIPPED, target=f"stripe:{customer_id}",
-                   error="; ".join(exc.messages))
+    try:
+        link_identity_to(  # atomic on its own
+            actor=None, anchor_kind="email", anchor_value=email, kind="stripe_customer", value=customer_id,
+            name=obj.get("name") or "", reason=f"Stripe {event.get('type') or 'customer'}",
+        )
+    except ValidationError as exc:
+        # A malformed email at Stripe is not an error to retry: the customer stays unlinked.
+        record(actor=None, action=AuditAction.IDENTITY_LINK_SKIPPED, target=f"stripe:{customer_id}",
+               error="; ".join(exc.messages))
 
 
 @receiver(stripe_event_applied, dispatch_uid="console.timeline.stripe")
 def timeline_stripe_event(sender, event, obj, kind, **kwargs):
-    with transaction.atomic():
-        timeline.upsert(timeline.stripe_entries(event, obj, kind))
+    timeline.upsert(timeline.stripe_entries(event, obj, kind))  # one statement: atomic on its own
+
+
+def _react(task: str, *args) -> None:
+    """Reactions run in Celery: at once when the announcement is heard inside a task already
+    (the Stripe announcement, in the worker: no second round trip through the broker), queued
+    when it is heard in a web request. One that fails at once is queued, to be retried."""
+    if current_task:
+        try:
+            current_app.tasks[task](*args)
+            return
+        except Exception:  # noqa: BLE001  (retried below, by the task's own retry policy)
+            log.warning("reaction %s%r failed in place; queued for a retry", task, args, exc_info=True)
+    queue.enqueue(task, *args)
 
 
 @receiver(ticket_created, dispatch_uid="console.timeline.ticket")
 def timeline_ticket(sender, ticket, **kwargs):
-    queue.enqueue("console.tasks.timeline_ticket_task", ticket.pk)
+    _react("console.tasks.timeline_ticket_task", ticket.pk)
 
 
 @receiver(message_received, dispatch_uid="console.timeline.message")
 def timeline_message(sender, message, **kwargs):
-    queue.enqueue("console.tasks.timeline_message_task", message.pk)
+    _react("console.tasks.timeline_message_task", message.pk)
 
 
 @receiver(audit_recorded, dispatch_uid="console.timeline.audit")
-def timeline_audit(sender, entry_id, **kwargs):
-    queue.enqueue("console.tasks.timeline_audit_task", entry_id)
+def timeline_audit(sender, entry_id, action, actor_id=None, **kwargs):
+    if timeline.audit_needs_reaction(action, actor_id):
+        _react("console.tasks.timeline_audit_task", entry_id)

@@ -408,6 +408,16 @@ def repoint(contact_ids: Iterable[int], customers: Iterable[str] = ()) -> None:
     ).update(contact_id=Subquery(requester))
 
 
+def audit_needs_reaction(action: str, actor_id: int | None) -> bool:
+    """Whether an audit row changes the timeline at all (most of a ticket's housekeeping and
+    Paydesk's own bookkeeping don't), so nothing is queued for the rest."""
+    if action in AUDIT_REPOINTS or action in (A.TICKET_REPLY, A.TICKET_NOTE):
+        return True
+    if action in AUDIT_COVERED or action in AUDIT_TICKET_INTERNAL:
+        return False
+    return not (actor_id is None and action in AUDIT_SYSTEM_BOOKKEEPING)
+
+
 def on_audit(entry) -> None:
     """An audit row, once committed (console.tasks): the agent's action, the message a reply
     or note wrote, and entries re-pointed after a merge, link or unlink."""

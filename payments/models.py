@@ -170,21 +170,12 @@ class WebhookEvent(models.Model):
     last_error = models.TextField(blank=True, default="")
     received_at = models.DateTimeField()
     processed_at = models.DateTimeField(null=True, blank=True)
-    # Once applied and committed, an event is announced (payments.signals.stripe_event_applied)
-    # to its listeners: console's timeline and contact linking. Null until every listener took
-    # it; a listener's error waits in announce_error for a retry. DB defaults: the webhook
-    # stores events with one raw INSERT that leaves these columns out.
-    announced_at = models.DateTimeField(null=True, blank=True)
-    announce_error = models.TextField(blank=True, default="", db_default="")
-    announce_attempts = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["-created"]
         indexes = [
             models.Index(fields=["status", "received_at"], name="event_status_received"),
             models.Index(fields=["object_id", "created"], name="event_object_created"),
-            models.Index(fields=["processed_at"], condition=models.Q(status="applied", announced_at__isnull=True),
-                         name="event_unannounced"),
         ]
         permissions = [
             ("view_sync_health", "Can see the Stripe sync health page"),
@@ -194,6 +185,25 @@ class WebhookEvent(models.Model):
 
     def __str__(self):
         return f"{self.id} {self.type}"
+
+
+class PendingAnnouncement(models.Model):
+    """An applied event that its listeners (console's timeline and contact linking) have not
+    all taken yet (payments.signals.stripe_event_applied). Written in the transaction that first
+    applies the event, deleted in the one where every listener took it; a listener's error waits
+    here for its retry and is shown on the sync page. Narrow on purpose: the event's own wide,
+    much-indexed row is never rewritten for it."""
+
+    event = models.OneToOneField(WebhookEvent, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    created = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["created"]
+
+    def __str__(self):
+        return str(self.event_id)
 
 
 class SyncCursor(models.Model):

@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .mirror import KINDS
-from .models import SyncCursor, WebhookEvent
+from .models import PendingAnnouncement, SyncCursor, WebhookEvent
 from .stripe_objects import Plans, item_prices
 
 PAGE_SIZE = 50
@@ -209,7 +209,7 @@ class SyncHealth:
     cursors: list[SyncCursor]
     object_counts: dict[str, int]
     # Applied events whose listeners (timeline, contact linking) failed: the newest 50, and all.
-    unannounced: list[WebhookEvent]
+    unannounced: list[PendingAnnouncement]
     unannounced_total: int
 
     @property
@@ -242,8 +242,7 @@ def sync_health() -> SyncHealth:
         WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED).defer("payload").order_by("-received_at")[:50]
     )
     cursors = list(SyncCursor.objects.order_by("name"))
-    unannounced = WebhookEvent.objects.filter(status=WebhookEvent.Status.APPLIED, announced_at__isnull=True).exclude(
-        announce_error="")
+    unannounced = PendingAnnouncement.objects.exclude(last_error="")
     # The planner's estimate would be cheaper on huge tables; exact counts are fine at our sizes.
     object_counts = {name: kind.model.objects.count() for name, kind in KINDS.items()}
     return SyncHealth(
@@ -264,7 +263,7 @@ def sync_health() -> SyncHealth:
         last_reconcile=_latest_cursor(cursors, "reconcile"),
         cursors=cursors,
         object_counts=object_counts,
-        unannounced=list(unannounced.defer("payload").order_by("-processed_at")[:50]),
+        unannounced=list(unannounced.select_related("event").defer("event__payload").order_by("-created")[:50]),
         unannounced_total=unannounced.count(),
     )
 
@@ -285,11 +284,10 @@ def failed_event_ids(ids: list[str] | None = None, limit: int = 1000) -> list[st
 
 def unannounced_event_ids(ids: list[str] | None = None, limit: int = 1000) -> list[str]:
     """Applied events whose listeners failed: the given ones, or all (oldest first)."""
-    qs = WebhookEvent.objects.filter(status=WebhookEvent.Status.APPLIED, announced_at__isnull=True).exclude(
-        announce_error="")
+    qs = PendingAnnouncement.objects.exclude(last_error="")
     if ids:
-        qs = qs.filter(id__in=ids)
-    return list(qs.order_by("processed_at").values_list("id", flat=True)[:limit])
+        qs = qs.filter(event_id__in=ids)
+    return list(qs.order_by("created").values_list("event_id", flat=True)[:limit])
 
 
 def replay_event_ids(

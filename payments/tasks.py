@@ -14,7 +14,7 @@ from . import stripe_api
 from .actions.events import announce_event, apply_event, record_event_failure, sync_object
 from .errors import EventNotApplicable
 from .sync import backfill, reconcile
-from .models import WebhookEvent
+from .models import PendingAnnouncement, WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,8 @@ def requeue_stale_events(older_than_seconds: int = 120) -> int:
         apply_event_task.delay(event_id)
     # Those with an error are on their own retry schedule (or given up on, shown on /sync/).
     unannounced = list(
-        WebhookEvent.objects.filter(status=WebhookEvent.Status.APPLIED, announced_at__isnull=True,
-                                    announce_error="", processed_at__lt=cutoff)
-        .order_by("processed_at")
-        .values_list("id", flat=True)[:5000]
+        PendingAnnouncement.objects.filter(last_error="", created__lt=cutoff)
+        .order_by("created").values_list("event_id", flat=True)[:5000]
     )
     for event_id in unannounced:
         announce_event_task.delay(event_id)

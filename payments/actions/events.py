@@ -12,7 +12,7 @@ import logging
 from typing import Iterable
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -22,11 +22,11 @@ from audit.models import AuditAction
 
 from .. import queue, stripe_api
 from ..errors import EventNotApplicable
-from ..events import DELETING_TYPES, event_object, event_object_type, validate_event
+from ..events import DELETING_TYPES, event_object, event_object_id, event_object_type, validate_event
 from ..mirror import (
     API_SOURCE, KINDS, Candidate, Kind, Version, apply_object, check_shape, kind_of, upsert_fetched, version_for,
 )
-from ..models import WebhookEvent
+from ..models import PendingAnnouncement, WebhookEvent
 from ..signals import stripe_event_applied
 from ..stripe_objects import ref
 
@@ -101,6 +101,33 @@ def _missing_references(kind: Kind, obj: dict) -> list[tuple[str, str]]:
     return missing
 
 
+def _claim(event_id: str, statuses: tuple[str, ...], *, pending: bool) -> bool:
+    """Take the event for this transaction if its status is one of `statuses`, marking it applied
+    at once (one write of its wide row: if anything after fails, the rollback undoes the claim
+    with the rest); with `pending`, also note that its listeners have yet to hear of it (a narrow
+    PendingAnnouncement row, so a lost announcement is found again). One statement."""
+    qn = connection.ops.quote_name
+    events, marks = qn(WebhookEvent._meta.db_table), qn(PendingAnnouncement._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    placeholders = ", ".join(["%s"] * len(statuses))
+    update = (f"UPDATE {events} SET {qn('status')} = %s, {qn('last_error')} = '', {qn('processed_at')} = %s, "
+              f"{qn('attempts')} = {qn('attempts')} + 1 WHERE {qn('id')} = %s AND {qn('status')} IN ({placeholders}) "
+              f"RETURNING {qn('id')}")
+    params = [WebhookEvent.Status.APPLIED, now, event_id, *statuses]
+    with connection.cursor() as cursor:
+        if pending and connection.vendor == "postgresql":
+            cursor.execute(f"WITH claimed AS ({update}) INSERT INTO {marks} ({qn('event_id')}, {qn('created')}, "
+                           f"{qn('attempts')}, {qn('last_error')}) SELECT {qn('id')}, %s, 0, '' FROM claimed "
+                           f"RETURNING {qn('event_id')}", [*params, now])
+            return cursor.fetchone() is not None
+        cursor.execute(update, params)
+        claimed = cursor.fetchone() is not None
+    if claimed and pending:
+        PendingAnnouncement.objects.bulk_create([PendingAnnouncement(event_id=event_id, created=timezone.now())],
+                                                ignore_conflicts=True)
+    return claimed
+
+
 def apply_event(event_id: str, *, replay: bool = False) -> str:
     """Apply a stored event to the mirror. Returns the event's new status.
 
@@ -112,7 +139,7 @@ def apply_event(event_id: str, *, replay: bool = False) -> str:
     or not it changed the mirror (a late, older event still happened: a dispute was opened);
     a replay of an applied event re-writes the mirror but does not announce it again.
     """
-    event = WebhookEvent.objects.filter(pk=event_id).values("payload", "status").first()
+    event = WebhookEvent.objects.filter(pk=event_id).values("payload", "status", "source").first()
     if event is None:
         raise EventNotApplicable(f"no stored event {event_id}")
     claimable = CLAIMABLE + ((WebhookEvent.Status.APPLIED,) if replay else ())
@@ -151,24 +178,25 @@ def apply_event(event_id: str, *, replay: bool = False) -> str:
     previous = (payload.get("data") or {}).get("previous_attributes")
     missing: list[tuple[str, str]] = []
     with transaction.atomic():
-        # The claim: a first application takes a pending or failed event; only a replay
-        # takes an applied one again. The row lock it takes serialises duplicates.
-        first = WebhookEvent.objects.filter(pk=event_id, status__in=CLAIMABLE).update(attempts=F("attempts") + 1)
-        claimed = first or (
-            replay
-            and WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.APPLIED).update(
-                attempts=F("attempts") + 1
-            )
-        )
+        # The claim: a first application takes a pending or failed event; only a replay takes
+        # an applied one again. It marks the event applied at once (one write of the event's
+        # row): if anything below fails, the transaction rolls the claim back with the rest.
+        # The row lock it takes serialises duplicates.
+        first = _claim(event_id, CLAIMABLE, pending=True)
+        claimed = first or (replay and _claim(event_id, (WebhookEvent.Status.APPLIED,), pending=False))
         if not claimed:
             return WebhookEvent.objects.filter(pk=event_id).values_list("status", flat=True).first() or ""
-        apply_object(kind, obj, version, deleted=deleted, previous=previous, tied_events=_tied_events(kind, event_id))
+        written = apply_object(
+            kind, obj, version, deleted=deleted, previous=previous, tied_events=_tied_events(kind, event_id))
         if first:
             # Listeners hear of it once this commits, never inside: their failure can't undo it.
-            transaction.on_commit(lambda: announce_event(event_id), robust=True)
-        WebhookEvent.objects.filter(pk=event_id).update(
-            status=WebhookEvent.Status.APPLIED, last_error="", processed_at=timezone.now()
-        )
+            # What the listeners get, as this apply knows it (the mirror holds another event's
+            # state when this one lost to a newer one: then it is read after the commit).
+            mirrored = {**obj, "deleted": True} if deleted and not obj.get("deleted") else obj
+            state = mirrored if written is obj else None
+            source = event["source"]
+            transaction.on_commit(
+                lambda: announce_event(event_id, payload=payload, obj=state, kind=kind, source=source), robust=True)
         if stripe_api.is_configured():
             missing = _missing_references(kind, obj)
         for target, object_id in missing:
@@ -179,45 +207,56 @@ def apply_event(event_id: str, *, replay: bool = False) -> str:
 ANNOUNCE_RETRY_SECONDS = (10, 60, 300, 900, 3600)  # then the periodic requeue, and /sync/
 
 
-def announce_event(event_id: str) -> bool:
+def announce_event(event_id: str, *, payload: dict | None = None, obj: dict | None = None, kind: Kind | None = None,
+                   source: str = "") -> bool:
     """Send `stripe_event_applied` for a committed, applied event, outside any mirror write.
 
-    Every listener is called (send_robust); one's error is kept on the event and the whole
-    announcement is retried later (listeners are idempotent), so a bug in a reaction never
-    fails or rolls back the mirror, and is visible on the sync page. True when all took it."""
-    row = (WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.APPLIED)
-           .values("payload", "source", "object_id", "announce_attempts").first())
-    if row is None:
-        return False
-    payload = row["payload"]
-    kind = KINDS.get(event_object_type(payload))
+    The apply passes what it knows; a retry reads the event and the mirrored object again.
+    Every listener is called (send_robust); when all took it, the event's PendingAnnouncement
+    goes. One listener's error is kept there for a retry of the whole announcement (listeners
+    are idempotent), shown on the sync page, and never touches the mirror. True when all took it."""
+    if payload is None:
+        row = (WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.APPLIED)
+               .values("payload", "source").first())
+        if row is None:
+            return False
+        payload, source = row["payload"], row["source"]
+    kind = kind or KINDS.get(event_object_type(payload))
     if kind is None:
         return False
-    mirrored = kind.model.objects.filter(pk=row["object_id"]).values_list("data", "deleted").first()
-    obj, gone = mirrored if mirrored else (event_object(payload) or {}, payload.get("type") in DELETING_TYPES)
-    if gone and not obj.get("deleted"):
-        obj = {**obj, "deleted": True}  # Stripe's own mark, for listeners
-    answers = stripe_event_applied.send_robust(sender=__name__, event=payload, obj=obj, kind=kind.object,
-                                               source=row["source"])
-    errors = [f"{getattr(receiver, '__qualname__', receiver)}: {exc.__class__.__name__}: {exc}"
-              for receiver, exc in answers if isinstance(exc, Exception)]
-    WebhookEvent.objects.filter(pk=event_id).update(
-        announced_at=None if errors else timezone.now(), announce_error="\n".join(errors)[:2000],
-        announce_attempts=F("announce_attempts") + 1,
-    )
-    if errors:
-        log.warning("listeners of %s failed: %s", event_id, "; ".join(errors)[:500])
-        tried = row["announce_attempts"]  # before this attempt
-        if tried < len(ANNOUNCE_RETRY_SECONDS):
-            queue.enqueue("payments.tasks.announce_event_task", event_id, countdown=ANNOUNCE_RETRY_SECONDS[tried])
-    return not errors
+    if obj is None:
+        mirrored = kind.model.objects.filter(pk=event_object_id(payload)).values_list("data", "deleted").first()
+        obj, gone = mirrored if mirrored else (event_object(payload) or {}, payload.get("type") in DELETING_TYPES)
+        if gone and not obj.get("deleted"):
+            obj = {**obj, "deleted": True}  # Stripe's own mark, for listeners
+    try:
+        # One commit for the listeners' writes and the end of the pending mark. A listener that
+        # writes more than one statement keeps them in its own atomic block (a savepoint here),
+        # so a failing one undoes only its own work.
+        with transaction.atomic():
+            answers = stripe_event_applied.send_robust(sender=__name__, event=payload, obj=obj, kind=kind.object,
+                                                       source=source)
+            errors = [f"{getattr(receiver, '__qualname__', receiver)}: {exc.__class__.__name__}: {exc}"
+                      for receiver, exc in answers if isinstance(exc, Exception)]
+            if not errors:
+                PendingAnnouncement.objects.filter(event_id=event_id).delete()
+    except DatabaseError as exc:  # a listener broke the transaction outside a savepoint: none of it stays
+        errors = [f"{exc.__class__.__name__}: {exc}"]
+    if not errors:
+        return True
+    log.warning("listeners of %s failed: %s", event_id, "; ".join(errors)[:500])
+    tried = (PendingAnnouncement.objects.filter(event_id=event_id).values_list("attempts", flat=True).first() or 0)
+    PendingAnnouncement.objects.filter(event_id=event_id).update(attempts=F("attempts") + 1,
+                                                                 last_error="\n".join(errors)[:2000])
+    if tried < len(ANNOUNCE_RETRY_SECONDS):
+        queue.enqueue("payments.tasks.announce_event_task", event_id, countdown=ANNOUNCE_RETRY_SECONDS[tried])
+    return False
 
 
 def retry_announcements(event_ids: Iterable[str], *, actor) -> int:
     """Announce applied events again whose listeners failed (the sync page's "Retry")."""
     _require(actor, "payments.replay_event", "retry follow-up of Stripe events")
-    ids = list(WebhookEvent.objects.filter(pk__in=list(event_ids), status=WebhookEvent.Status.APPLIED,
-                                           announced_at__isnull=True).values_list("pk", flat=True))
+    ids = list(PendingAnnouncement.objects.filter(event_id__in=list(event_ids)).values_list("event_id", flat=True))
     with transaction.atomic():
         for event_id in ids:
             record(actor=actor, action=AuditAction.STRIPE_EVENT_REANNOUNCE, target=event_id)

@@ -13,7 +13,7 @@ from payments.actions import events as actions
 from payments.actions.events import apply_event, record_event_failure, replay_events
 from payments.errors import EventNotApplicable
 from payments.events import InvalidEvent, store_event
-from payments.models import Customer, Dispute, PaymentIntent, Subscription, WebhookEvent
+from payments.models import Customer, Dispute, PaymentIntent, PendingAnnouncement, Subscription, WebhookEvent
 from payments.signals import stripe_event_applied
 from tests import factories
 from tests.helpers import committed, eager_tasks, tasks_run
@@ -182,8 +182,8 @@ def test_an_event_is_applied_and_announced_once(announced):
         assert apply_event(payload["id"]) == APPLIED  # a redelivered task
     event = WebhookEvent.objects.get(pk=payload["id"])
     assert (event.status, event.attempts, event.last_error) == (APPLIED, 1, "")
-    assert event.processed_at is not None and event.announced_at is not None
-    assert (event.announce_attempts, event.announce_error) == (1, "")
+    assert event.processed_at is not None
+    assert not PendingAnnouncement.objects.exists()  # every listener took it
     assert [e for e, _ in announced] == [payload["id"]]
     kwargs = announced[0][1]
     assert (kwargs["kind"], kwargs["source"]) == ("dispute", "webhook")
@@ -257,18 +257,17 @@ def test_a_failing_listener_never_undoes_the_mirror_write_and_is_retried(broken_
         deliver(payload)
     # The mirror kept the event; the other listeners still heard of it; the error waits.
     assert customer_row(customer["id"]).name == "Rin Kato"
-    event = WebhookEvent.objects.get(pk=payload["id"])
-    assert event.status == APPLIED and event.announced_at is None
-    assert "RuntimeError: the timeline had a bug" in event.announce_error
+    assert WebhookEvent.objects.get(pk=payload["id"]).status == APPLIED
+    pending = PendingAnnouncement.objects.get(event_id=payload["id"])
+    assert "RuntimeError: the timeline had a bug" in pending.last_error
     # Eager tasks don't wait: every retry ran at once, then it was left for the sync page.
     assert ran.count("payments.tasks.announce_event_task") == len(actions.ANNOUNCE_RETRY_SECONDS)
-    assert event.announce_attempts == 1 + len(actions.ANNOUNCE_RETRY_SECONDS)
-    assert len(announced) == event.announce_attempts
+    assert pending.attempts == 1 + len(actions.ANNOUNCE_RETRY_SECONDS)
+    assert len(announced) == pending.attempts
 
     broken_listener["fail"] = False
     assert actions.announce_event(payload["id"]) is True
-    event.refresh_from_db()
-    assert event.announced_at is not None and event.announce_error == ""
+    assert not PendingAnnouncement.objects.exists()
 
 
 def test_the_sync_pages_retry_announces_again_audited(broken_listener, finance, agent):
@@ -279,7 +278,7 @@ def test_the_sync_pages_retry_announces_again_audited(broken_listener, finance, 
         actions.retry_announcements([payload["id"]], actor=agent)
     with committed():
         assert actions.retry_announcements([payload["id"], "evt_unknown"], actor=finance) == 1
-    assert WebhookEvent.objects.get(pk=payload["id"]).announced_at is not None
+    assert not PendingAnnouncement.objects.exists()
     assert AuditEntry.objects.get(action="stripe_event.reannounce").target == payload["id"]
     with committed():
         assert actions.retry_announcements([payload["id"]], actor=finance) == 0  # nothing left to retry
@@ -394,3 +393,23 @@ def test_missing_references_are_not_fetched_without_a_key():
         deliver(factories.event("refund.created", refund, created=T))
     assert "payments.tasks.sync_object_task" not in ran
     assert actions._missing_references(actions.KINDS["refund"], refund) == [("charge", "ch_absent")]
+
+
+def test_an_announcement_lost_after_the_commit_is_found_again_by_the_requeue(announced, django_capture_on_commit_callbacks):
+    # The worker died between the apply's commit and the announcement: the pending mark stays.
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from payments.tasks import requeue_stale_events
+
+    payload = factories.event("customer.created", factories.CustomerFactory(), created=T)
+    store_event(payload)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert apply_event(payload["id"]) == APPLIED
+    assert announced == [] and PendingAnnouncement.objects.filter(event_id=payload["id"]).exists()
+    PendingAnnouncement.objects.update(created=timezone.now() - dt.timedelta(minutes=5))
+    with committed():
+        requeue_stale_events.apply()
+    assert [e for e, _ in announced] == [payload["id"]]
+    assert not PendingAnnouncement.objects.exists()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0002_event_announcement'),
+        ('payments', '0001_initial'),
     ]
 
     operations = [
