@@ -14,6 +14,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from common import parsing
+
 from . import queue
 from .events import InvalidEvent, store_event, validate_event
 from .models import WebhookEvent
@@ -30,8 +32,8 @@ def verify_signature(body: bytes, header: str | None, secrets: list[str], tolera
     if not header or not secrets:
         return False
     # The SDK rejects only timestamps too far in the past; one too far ahead is as suspect.
-    stamp = next((part[2:] for part in header.split(",") if part.startswith("t=")), "")
-    if not stamp.isdigit() or int(stamp) > time.time() + tolerance:
+    stamp = parsing.parse_int(next((part[2:] for part in header.split(",") if part.startswith("t=")), ""), minimum=0)
+    if stamp is None or stamp > time.time() + tolerance:
         return False
     for secret in secrets:
         try:

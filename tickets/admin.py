@@ -14,6 +14,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.utils.html import format_html, format_html_join
 
+from common import parsing
+
 from . import actions
 from .identity import normalise
 from .models import Contact, ContactMerge, Identity, LineEvent, Macro, Message, Team, Ticket
@@ -34,7 +36,7 @@ def _error_text(exc: Exception) -> str:
 
 def _number_term(term: str) -> int | None:
     term = term.strip().lstrip("#")
-    return int(term) if term.isdigit() and len(term) < 19 else None
+    return parsing.parse_int(term, minimum=1) if term.isdigit() else None
 
 
 class ReadOnlyMixin:

@@ -172,3 +172,29 @@ def test_day_headings_in_the_agents_zone_and_not_repeated_across_pages(client, a
     client.post(reverse("account"), {"time_zone": "Asia/Tokyo"})  # replaces the zone the session cached
     html = client.get(url).content.decode()
     assert "Times in Asia/Tokyo" in html and "Thu, Jan 2, 2025" in html and "Wed, Jan 1" not in html
+
+
+# --- malformed cursors: the normal page, never an error -------------------------------------------
+
+HOSTILE_CURSORS = ["99999999999999999999999.1", "-1.5", "-99999999999999.1", "1.-1", "²³.1", "not-a-cursor!!"]
+
+
+@pytest.mark.parametrize("cursor", HOSTILE_CURSORS)
+def test_a_malformed_cursor_shows_the_first_page(client, agent, shop, cursor):
+    _, contact = shop
+    bulk_entries(contact, 3)
+    client.force_login(agent)
+    for url in (reverse("customer", args=[contact.pk]), reverse("customer_timeline", args=[contact.pk])):
+        for extra in ({}, {"HTTP_HX_REQUEST": "true"}):
+            response = client.get(url, {"cursor": cursor}, **extra)
+            assert response.status_code == 200, (url, extra)
+            assert ">e1</span>" in response.content.decode()
+
+
+@pytest.mark.parametrize("cursor", HOSTILE_CURSORS[:2])
+def test_a_malformed_cursor_is_refused_to_the_wrong_role_and_anonymous(client, no_role, shop, cursor):
+    _, contact = shop
+    url = reverse("customer_timeline", args=[contact.pk])
+    assert client.get(url, {"cursor": cursor})["Location"].startswith("/login/")
+    client.force_login(no_role)
+    assert client.get(url, {"cursor": cursor}).status_code == 403

@@ -5,6 +5,7 @@ into the mirror the way the app writes it (upsert of fetched objects, stored eve
 """
 
 import datetime as dt
+import json
 import re
 import time
 
@@ -166,6 +167,38 @@ def test_a_bad_cursor_is_an_empty_page_not_an_error(as_user, agent):
     response = as_user(agent).get("/stripe/payments/", {"after": "not-a-date|x"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert "ch_usd0001" not in text(response)
+
+
+def _b64(value) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+# Cursors that decode to dates that don't exist or can't be moved to UTC, and the old format.
+IMPOSSIBLE_CURSORS = [
+    "2024-02-30T00:00:00|ch_usd0001", "0001-01-01T00:00:00+14:00|ch_usd0001", "9999-12-31T23:59:59-12:00|x",
+    _b64(["2024-02-30T00:00:00", "ch_usd0001"]), _b64(["0001-01-01T00:00:00+14:00", "ch_usd0001"]),
+    _b64(["9999-12-31T23:59:59-12:00", "ch_usd0001"]), _b64([None, "ch_usd0001"]), _b64(["2024-01-01", 5]),
+]
+
+
+@pytest.mark.parametrize("path", ["/stripe/payments/", "/stripe/customers/", "/stripe/refunds/", "/stripe/events/"])
+@pytest.mark.parametrize("after", IMPOSSIBLE_CURSORS)
+def test_a_cursor_naming_an_impossible_date_is_an_empty_page(as_user, finance, path, after):
+    shop()
+    client = as_user(finance)
+    for extra in ({}, {"HTTP_HX_REQUEST": "true"}):
+        response = client.get(path, {"after": after}, **extra)
+        assert response.status_code == 200
+        assert "ch_usd0001" not in text(response)
+
+
+@pytest.mark.parametrize("after", IMPOSSIBLE_CURSORS[:2])
+def test_a_cursor_list_still_refuses_the_wrong_role_and_anonymous(as_user, client, agent, no_role, after):
+    assert client.get("/stripe/payments/", {"after": after})["Location"].startswith(LOGIN)
+    assert as_user(no_role).get("/stripe/payments/", {"after": after}).status_code == 403
+    assert as_user(agent).get("/stripe/events/", {"after": after}).status_code == 403
 
 
 # --- one object ----------------------------------------------------------------------------

@@ -207,3 +207,15 @@ def test_retry_failed_reply_from_the_admin(admin_client, admin_user, seeded, set
     with committed():
         admin_client.post("/admin/tickets/message/", {"action": "retry_selected", ACTION_CHECKBOX_NAME: [message.pk]})
     assert Message.objects.get(pk=message.pk).delivery_status == "sent"
+
+
+@pytest.mark.parametrize("q", ["²", "#²", "٣", "#１２", "#99999999999999999999999", "#-1"])
+def test_search_by_a_number_that_is_not_ascii_digits_finds_nothing_and_does_not_fail(client, admin_client, seeded,
+                                                                                     agent, q):
+    for model in ("ticket", "message"):
+        response = admin_client.get(f"/admin/tickets/{model}/", {"q": q})
+        assert response.status_code == 200 and response.context["cl"].result_count == 0
+    client.force_login(agent)
+    assert client.get("/admin/tickets/ticket/", {"q": q})["Location"].startswith("/admin/login/")
+    client.logout()
+    assert client.get("/admin/tickets/ticket/", {"q": q})["Location"].startswith("/login/")
