@@ -198,3 +198,44 @@ def test_a_malformed_cursor_is_refused_to_the_wrong_role_and_anonymous(client, n
     assert client.get(url, {"cursor": cursor})["Location"].startswith("/login/")
     client.force_login(no_role)
     assert client.get(url, {"cursor": cursor}).status_code == 403
+
+
+# --- Stripe metadata with keys named like dict methods ---------------------------------------------
+
+METHOD_KEYS = {"items": "3", "keys": "k", "values": "v", "get": "g"}
+
+
+@pytest.fixture
+def shopper_with_method_keys():
+    """Every Stripe dict on the page carries metadata an agent could set: items=3, get=g ..."""
+    cus = factories.CustomerFactory(email="ito@example.jp", name="Ito", metadata={**METHOD_KEYS, "Tier": "Gold"})
+    deliver("customer.created", cus, created=NOW - 900)
+    ch = factories.ChargeFactory(customer=cus["id"], metadata=METHOD_KEYS)
+    deliver("charge.succeeded", ch, created=NOW - 800)
+    from tickets.models import Identity
+
+    contact = Identity.objects.get(value=cus["id"]).contact
+    entry = TimelineEntry.objects.get(contact=contact, kind="payment_succeeded")
+    return contact, entry
+
+
+@pytest.mark.parametrize("role", ["agent", "finance", "admin_user"])
+def test_metadata_keys_named_like_dict_methods_break_nothing(client, request, role, shopper_with_method_keys):
+    contact, entry = shopper_with_method_keys
+    client.force_login(request.getfixturevalue(role))
+    page = client.get(reverse("customer", args=[contact.pk]))
+    assert page.status_code == 200 and "Gold" in page.content.decode()
+    detail = client.get(reverse("timeline_entry", args=[contact.pk, entry.pk]))
+    assert detail.status_code == 200 and "Why was I charged?" in detail.content.decode()
+    panel = client.get(reverse("customer_panel", args=[contact.pk]), HTTP_HX_REQUEST="true")
+    assert panel.status_code == 200 and "Recent payments" in panel.content.decode()
+
+
+def test_metadata_pages_refuse_the_wrong_role_and_anonymous(client, no_role, shopper_with_method_keys):
+    contact, entry = shopper_with_method_keys
+    urls = [reverse("customer", args=[contact.pk]), reverse("timeline_entry", args=[contact.pk, entry.pk])]
+    for url in urls:
+        assert client.get(url)["Location"].startswith("/login/")
+    client.force_login(no_role)
+    for url in urls:
+        assert client.get(url).status_code == 403

@@ -281,6 +281,35 @@ def test_unknown_object_or_wrong_list_is_404(as_user, agent, path):
 # --- event log and one event ----------------------------------------------------------------
 
 
+# Keys named like dict methods: the template engine looks d["items"] up before d.items().
+METHOD_KEYS = {"items": "3", "keys": "k", "values": "v", "get": "g", "order_id": "KR-10538"}
+
+
+def metadata_shop():
+    customer = factories.CustomerFactory(id="cus_Items01", metadata=METHOD_KEYS)
+    charge = factories.ChargeFactory(id="ch_Items01", customer=customer["id"], metadata=METHOD_KEYS)
+    intent = factories.PaymentIntentFactory(id="pi_Items01", customer=customer["id"], metadata={"items": "1"})
+    factories.mirror(customer, charge, intent)
+
+
+@pytest.mark.parametrize("role", ["agent", "finance", "admin_user"])
+@pytest.mark.parametrize("path", ["/stripe/payments/ch_Items01/", "/stripe/payment-intents/pi_Items01/",
+                                  "/stripe/customers/cus_Items01/"])
+def test_metadata_keys_named_like_dict_methods_are_shown(as_user, request, role, path):
+    metadata_shop()
+    response = as_user(request.getfixturevalue(role)).get(path)
+    assert response.status_code == 200
+    shown = {"items": "1"} if "/pi_" in path else METHOD_KEYS
+    for key, value in shown.items():
+        assert f'<dt class="mono">{key}</dt><dd>{value}</dd>' in text(response)
+
+
+def test_metadata_page_refuses_the_wrong_role_and_anonymous(as_user, client, no_role):
+    metadata_shop()
+    assert client.get("/stripe/payments/ch_Items01/")["Location"].startswith(LOGIN)
+    assert as_user(no_role).get("/stripe/payments/ch_Items01/").status_code == 403
+
+
 def test_event_log_anonymous_is_sent_to_login(client):
     response = client.get("/stripe/events/")
     assert response.status_code == 302 and response["Location"].startswith(LOGIN)
