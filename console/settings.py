@@ -198,6 +198,9 @@ if env_str("PAYMENTS_REFUND_LIMITS"):
 
 
 
+# Error reports (the DEBUG page, error emails) hide every configured secret, with DEBUG on too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "console.reporting.SecretsFilter"
+
 # --- Logging: secrets never reach the log --------------------------------------------
 LOGGING = {
     "version": 1,

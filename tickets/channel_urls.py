@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpResponse
 from django.urls import URLPattern, include, path
+from django.views.decorators.debug import sensitive_variables
 
 from anymail import urls as anymail_urls
 
@@ -16,6 +17,7 @@ def _inbound_only_when_enabled(esp: str, view):
     provider's route exists; Paydesk answers only for the providers named in
     TICKETS_INBOUND_EMAIL_ESPS, and only with a webhook secret: default deny."""
 
+    @sensitive_variables("secret")  # and in anymail's frames below, where the basic auth is checked
     def wrapped(request, *args, **kwargs):
         enabled = esp in settings.TICKETS_INBOUND_EMAIL_ESPS
         secret = (getattr(settings, "ANYMAIL", {}) or {}).get("WEBHOOK_SECRET")
