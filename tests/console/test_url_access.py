@@ -236,6 +236,7 @@ ACCESS: dict[str, list[Case]] = {
         admin_site(app_label="payments"),
         admin_site(app_label="audit"),
         admin_site(app_label="tickets"),
+        admin_site(app_label="axes"),
         admin_site(NOT_FOUND, app_label="auth"),  # users and groups are not the admin role's
     ],
     "admin/<url>": [admin_site(NOT_FOUND, url="no-such-page/")],
@@ -413,6 +414,20 @@ ACCESS.update({
     "customers/<int:contact_id>/timeline/<int:entry_id>": [
         case(contact_id=_sample_contact_pk, entry_id="999999", **_NOT_THEIRS)],
 })
+
+# --- failed logins django-axes counts, in Django admin (console/admin.py): view and unlock only -----
+
+
+def _walk_login_attempt():
+    from axes.models import AccessAttempt
+
+    found = AccessAttempt.objects.filter(username="walk-locked").first() or AccessAttempt.objects.create(
+        username="walk-locked", ip_address="192.0.2.1", user_agent="walk", http_accept="*/*", path_info="/login/",
+        get_data="", post_data="", failures_since_start=9)
+    return str(found.pk)
+
+
+ACCESS.update(admin_model("axes", "accessattempt", _walk_login_attempt))
 
 # --- the signed-in person's own settings (console/account.py) --------------------------------------
 # Every role changes their own time zone; a POST of an unknown zone is a 400 that saves nothing.
