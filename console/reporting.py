@@ -82,8 +82,8 @@ class SecretsFilter(SafeExceptionReporterFilter):
 
     def cleanse_setting(self, key, value):
         cleansed = super().cleanse_setting(key, value)
-        if isinstance(cleansed, str):
-            cleansed = _URL_PASSWORD.sub(lambda m: m.group(1) + self.cleansed_substitute + "@", cleansed)
+        if isinstance(cleansed, str):  # str() too: a lazy object passes for a str (axes has one)
+            cleansed = _URL_PASSWORD.sub(lambda m: m.group(1) + self.cleansed_substitute + "@", str(cleansed))
         return cleansed
 
     def get_traceback_frame_variables(self, request, tb_frame):
