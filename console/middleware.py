@@ -5,6 +5,7 @@ clears it (console.actions.set_time_zone)."""
 
 import zoneinfo
 
+from django.conf import settings
 from django.utils import timezone
 
 SESSION_KEY = "console_tz"
@@ -38,22 +39,35 @@ class TimezoneMiddleware:
 
 
 FRAGMENT_HEADER = "X-Paydesk-Fragment"
-_REFUSALS = frozenset({400, 403, 404, 409, 413, 422})
 
 
 class FragmentRefusalMiddleware:
     """Marks an HTMX answer that refuses input with a fragment (the form again, with its
-    message) so the page swaps it in place. With DEBUG on, django-htmx's script replaces the
-    whole page with any 400/403/404 answer to show Django's error page; static/htmx-fragments.js
-    lets marked fragments through to htmx. Error pages (whole documents) are left unmarked."""
+    message; or what failed, as a Stripe error's 502) so the page swaps it in place:
+    static/htmx-fragments.js has htmx swap marked fragments (htmx swaps no 4xx/5xx by itself),
+    and keeps django-htmx's DEBUG script from replacing the whole page with them. Error pages
+    (whole documents) are left unmarked."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         response = self.get_response(request)
-        if (getattr(request, "htmx", False) and response.status_code in _REFUSALS
+        if (getattr(request, "htmx", False) and response.status_code >= 400
                 and not response.streaming and response.get("Content-Type", "").startswith("text/html")
                 and b"<html" not in response.content[:1024].lower()):
             response[FRAGMENT_HEADER] = "1"
+        return response
+
+
+class ContentSecurityPolicyMiddleware:
+    """Every answer carries settings.CONTENT_SECURITY_POLICY, unless the view set a stricter
+    one itself (an attachment download: default-src 'none'; sandbox)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
         return response
