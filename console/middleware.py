@@ -6,6 +6,7 @@ clears it (console.actions.set_time_zone)."""
 import zoneinfo
 
 from django.conf import settings
+from django.http import HttpResponseBadRequest
 from django.utils import timezone
 
 SESSION_KEY = "console_tz"
@@ -71,3 +72,34 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
         return response
+
+
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class RejectNulMiddleware:
+    """A NUL character in the path, the query string, a cookie or a form field is refused with
+    400 before any view runs: PostgreSQL text can neither hold nor compare one (the query
+    raises), and no form, id or search legitimately has one (Django's form fields refuse them
+    too). JSON bodies are left to the endpoints that read them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _has_nul(request):
+            return HttpResponseBadRequest("A request may not contain NUL characters.", content_type="text/plain")
+        return self.get_response(request)
+
+
+def _has_nul(request) -> bool:
+    if "\x00" in request.path_info:
+        return True
+    sources = [request.GET, request.COOKIES]
+    if request.method == "POST" and request.content_type in _FORMS:
+        sources.append(request.POST)
+    for source in sources:
+        items = source.lists() if hasattr(source, "lists") else ((k, [v]) for k, v in source.items())
+        if any("\x00" in key or any("\x00" in value for value in values) for key, values in items):
+            return True
+    return False

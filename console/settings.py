@@ -52,6 +52,8 @@ MIDDLEWARE = [
     # Outermost but for the above, so error pages and static files carry the policy too.
     "console.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the database with what the request says (the session cookie first).
+    "console.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -107,3 +107,32 @@ def test_any_refusal_or_failure_fragment_is_marked(rf, status):
     assert fragment(request)["X-Paydesk-Fragment"] == "1"
     page = FragmentRefusalMiddleware(lambda r: HttpResponse("<!doctype html><html>…</html>", status=status))
     assert "X-Paydesk-Fragment" not in page(request)
+
+
+# --- NUL characters --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("url", ["/stripe/payments/ch_%00/", "/stripe/events/evt_%00/", "/search/?q=a%00b",
+                                 "/tickets/all/?tag=%00", "/stripe/payments/?q=%00&status=x", "/?%00=1"])
+def test_a_nul_anywhere_in_the_url_is_a_400_for_every_visitor(client, agent, finance, url):
+    assert client.get(url).status_code == 400
+    for user in (agent, finance):
+        client.force_login(user)
+        response = client.get(url)
+        assert response.status_code == 400 and b"NUL" in response.content
+
+
+def test_a_nul_in_a_form_field_or_a_cookie_is_a_400_and_changes_nothing(client, admin_user):
+    from tickets.models import Tag, Ticket
+
+    ticket = factories.TicketFactory(subject="Late parcel")
+    client.force_login(admin_user)
+    assert client.post(f"/tickets/{ticket.number}/tags/", {"add": "late\x00"}).status_code == 400
+    assert client.post("/sync/replay/", {"event": ["evt_\x00"]}).status_code == 400
+    assert not Tag.objects.exists() and Ticket.objects.get().version == ticket.version
+    client.cookies["sessionid"] = "abc\x00def"
+    assert client.get("/").status_code == 400
+
+
+def test_json_bodies_are_left_to_the_endpoints(client):
+    response = client.post("/stripe/webhook/", '{"id": "evt_\\u0000"}', content_type="application/json")
+    assert response.status_code == 400 and response.json()["reason"] == "signature verification failed"
