@@ -8,6 +8,7 @@ from django.urls import URLPattern, include, path
 from django.views.decorators.debug import sensitive_variables
 
 from anymail import urls as anymail_urls
+from anymail.exceptions import AnymailWebhookValidationFailure
 
 from . import api, webhooks
 
@@ -30,9 +31,28 @@ def _inbound_only_when_enabled(esp: str, view):
     return login_not_required(wrapped)
 
 
+def _unreadable_is_refused(view):
+    """anymail's parsers raise KeyError, ValueError ... on a post that isn't their provider's
+    payload: a 500, which a provider retries. A payload that can't be read is refused (400)
+    like one that fails validation. Errors of the handler that stores the message
+    (tickets.email_in, after parsing) stay 500, so a real message is delivered again."""
+    base = view.view_class
+
+    class Readable(base):
+        def parse_events(self, request):
+            try:
+                return list(super().parse_events(request))
+            except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
+                raise AnymailWebhookValidationFailure(f"Unreadable {self.esp_name} inbound payload") from exc
+
+    Readable.__name__ = Readable.__qualname__ = base.__name__
+    return Readable.as_view(**view.view_initkwargs)
+
+
 # anymail's own inbound routes (one per provider), each wrapped; tracking webhooks are not used.
 anymail_inbound = [
-    URLPattern(p.pattern, _inbound_only_when_enabled(p.name.removesuffix("_inbound_webhook"), p.callback), name=p.name)
+    URLPattern(p.pattern, _inbound_only_when_enabled(p.name.removesuffix("_inbound_webhook"),
+                                                     _unreadable_is_refused(p.callback)), name=p.name)
     for p in anymail_urls.urlpatterns
     if p.name and p.name.endswith("_inbound_webhook")
 ]
