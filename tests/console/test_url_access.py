@@ -510,14 +510,25 @@ def _request(client: Client, route: str, c: Case):
     return full, response
 
 
+# The self-authenticating endpoints configured, so the walk sees them refuse a request
+# without credentials (unconfigured, they answer 404).
+WALK_SETTINGS = {
+    "TICKETS_API_TOKEN": "walk-api-token",
+    "LINE_CHANNEL_SECRET": "walk-line-secret",
+    "ANYMAIL": {"WEBHOOK_SECRET": "walk:anymail-secret"},
+    "TICKETS_INBOUND_EMAIL_ESPS": list(WALK_INBOUND_ESPS),
+}
+
+
 @pytest.fixture
 def seeded(db, settings):
-    # The self-authenticating endpoints configured, so the walk sees them refuse a request
-    # without credentials (unconfigured, they answer 404).
-    settings.TICKETS_API_TOKEN = "walk-api-token"
-    settings.LINE_CHANNEL_SECRET = "walk-line-secret"
-    settings.ANYMAIL = {"WEBHOOK_SECRET": "walk:anymail-secret"}
-    settings.TICKETS_INBOUND_EMAIL_ESPS = list(WALK_INBOUND_ESPS)
+    for name, value in WALK_SETTINGS.items():
+        setattr(settings, name, value)
+    return seed_samples()
+
+
+def seed_samples() -> dict:
+    """One object of each kind the sample ids name, and a user per role (by role name)."""
     now = int(time.time())
     product = factories.RESOURCES["product"] | {"id": "prod_sample", "created": now}
     price = factories.RESOURCES["price"] | {"id": "price_sample", "product": "prod_sample", "created": now}
