@@ -74,32 +74,33 @@ class ContentSecurityPolicyMiddleware:
         return response
 
 
-_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
 class RejectNulMiddleware:
     """A NUL character in the path, the query string, a cookie or a form field is refused with
     400 before any view runs: PostgreSQL text can neither hold nor compare one (the query
     raises), and no form, id or search legitimately has one (Django's form fields refuse them
-    too). JSON bodies are left to the endpoints that read them."""
+    too). Forms are read only for the views that take them (not the CSRF-exempt endpoints that
+    authenticate themselves and read their raw body); JSON bodies are left to the endpoints."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if _has_nul(request):
-            return HttpResponseBadRequest("A request may not contain NUL characters.", content_type="text/plain")
+        if _has_nul(request.path_info) or any(_has_nul(d) for d in (request.GET, request.COOKIES)):
+            return _nul_refused()
         return self.get_response(request)
 
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.method == "POST" and not getattr(view_func, "csrf_exempt", False) and _has_nul(request.POST):
+            return _nul_refused()
+        return None
 
-def _has_nul(request) -> bool:
-    if "\x00" in request.path_info:
-        return True
-    sources = [request.GET, request.COOKIES]
-    if request.method == "POST" and request.content_type in _FORMS:
-        sources.append(request.POST)
-    for source in sources:
-        items = source.lists() if hasattr(source, "lists") else ((k, [v]) for k, v in source.items())
-        if any("\x00" in key or any("\x00" in value for value in values) for key, values in items):
-            return True
-    return False
+
+def _nul_refused():
+    return HttpResponseBadRequest("A request may not contain NUL characters.", content_type="text/plain")
+
+
+def _has_nul(source) -> bool:
+    if isinstance(source, str):
+        return "\x00" in source
+    items = source.lists() if hasattr(source, "lists") else ((k, [v]) for k, v in source.items())
+    return any("\x00" in key or any(isinstance(v, str) and "\x00" in v for v in values) for key, values in items)

@@ -128,6 +128,8 @@ def test_a_nul_in_a_form_field_or_a_cookie_is_a_400_and_changes_nothing(client, 
     client.force_login(admin_user)
     assert client.post(f"/tickets/{ticket.number}/tags/", {"add": "late\x00"}).status_code == 400
     assert client.post("/sync/replay/", {"event": ["evt_\x00"]}).status_code == 400
+    urlencoded = client.post("/sync/replay/", "event=evt_%00", content_type="application/x-www-form-urlencoded")
+    assert urlencoded.status_code == 400
     assert not Tag.objects.exists() and Ticket.objects.get().version == ticket.version
     client.cookies["sessionid"] = "abc\x00def"
     assert client.get("/").status_code == 400
@@ -136,3 +138,9 @@ def test_a_nul_in_a_form_field_or_a_cookie_is_a_400_and_changes_nothing(client, 
 def test_json_bodies_are_left_to_the_endpoints(client):
     response = client.post("/stripe/webhook/", '{"id": "evt_\\u0000"}', content_type="application/json")
     assert response.status_code == 400 and response.json()["reason"] == "signature verification failed"
+
+
+def test_a_multipart_body_is_left_for_the_view_to_read(client, settings):
+    """The LINE webhook reads its raw body: refused for its signature (400), not a 500."""
+    settings.LINE_CHANNEL_SECRET = "line-secret-for-the-middleware-test"
+    assert client.post("/line/webhook/", {"events": "[]"}).status_code == 400
