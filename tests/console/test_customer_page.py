@@ -239,3 +239,18 @@ def test_metadata_pages_refuse_the_wrong_role_and_anonymous(client, no_role, sho
     client.force_login(no_role)
     for url in urls:
         assert client.get(url).status_code == 403
+
+
+@pytest.mark.parametrize("ticket", ["²", "٣", "99999999999999999999999", "-1", "x"])
+def test_the_panels_recent_activity_beside_a_ticket_that_is_no_number(client, agent, no_role, shop, ticket):
+    """The panel shows recent activity besides ?ticket=<id> (console.selectors.recent_activity):
+    "²" passed str.isdigit() and then int() raised."""
+    _, contact = shop
+    bulk_entries(contact, 3)
+    url = reverse("customer_panel", args=[contact.pk])
+    assert client.get(url, {"ticket": ticket})["Location"].startswith("/login/")
+    client.force_login(no_role)
+    assert client.get(url, {"ticket": ticket}).status_code == 403
+    client.force_login(agent)
+    response = client.get(url, {"ticket": ticket}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "Recent activity" in response.content.decode()
