@@ -49,6 +49,7 @@ class AuditAction(models.TextChoices):
     MACRO_DELETE = "macro.delete", "Macro deleted"
     # console
     USER_TIME_ZONE = "user.time_zone", "Time zone changed"
+    LOGIN_UNLOCK = "login.unlock", "Login unlocked"
     REFUND_APPROVAL_REQUESTED = "refund.approval_requested", "Refund handed to finance"
 
 

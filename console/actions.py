@@ -52,6 +52,32 @@ def set_time_zone(*, actor, user, name: str) -> UserPreference:
     return pref
 
 
+# --- lifting a login lockout ---------------------------------------------------------------------
+
+
+def unlock_login(*, actor, username: str) -> int:
+    """Forget django-axes' failed logins for `username` (from every address), so a locked-out
+    person may log in again at once. The number of attempt records removed; 0 (and nothing
+    audited) when there were none."""
+    from axes.models import AccessAttempt
+    from axes.utils import reset
+
+    actors.require(actor, "axes.view_accessattempt", "axes.delete_accessattempt", doing="unlock logins")
+    if not isinstance(username, str) or not username.strip() or len(username) > 255 or "\x00" in username:
+        raise ValidationError("Say whose login to unlock.", code="username")
+    with transaction.atomic():
+        # Locked while read, so the audit row says exactly what was removed.
+        rows = list(AccessAttempt.objects.select_for_update().filter(username=username)
+                    .values_list("failures_since_start", "ip_address"))
+        failures = sum(n for n, _ in rows)
+        addresses = sorted({ip for _, ip in rows if ip})
+        removed = reset(username=username) if rows else 0
+        if removed:
+            record(actor=actor, action=AuditAction.LOGIN_UNLOCK, target=f"login:{username}", failures=failures,
+                   addresses=addresses, description=f"Unlocked logins of {username}")
+    return removed
+
+
 # --- asking finance for a refund above one's limit ----------------------------------------------
 
 APPROVAL_TAG = "refund-approval"

@@ -1,5 +1,9 @@
-from django.contrib import admin
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 
+from . import actions
 from .roles import ADMIN_ROLE, has_role
 
 
@@ -13,3 +17,44 @@ admin.site.site_header = "Paydesk data fixes"
 admin.site.site_title = "Paydesk admin"
 admin.site.index_title = "Stripe mirror and audit log"
 admin.site.site_url = "/"
+
+
+@admin.register(AccessAttempt)
+class LoginAttemptAdmin(admin.ModelAdmin):
+    """Failed logins django-axes counts, per username and address. Read-only: a lockout is
+    lifted with the Unlock action, which goes through console.actions.unlock_login (audited)."""
+
+    list_display = ("username", "ip_address", "failures_since_start", "locked", "attempt_time", "path_info")
+    search_fields = ("=username", "=ip_address")
+    search_help_text = "Search by exact username or address"
+    date_hierarchy = "attempt_time"
+    fields = ("username", "ip_address", "failures_since_start", "attempt_time", "path_info", "user_agent")
+    readonly_fields = fields
+    actions = ["unlock"]
+
+    @admin.display(description="Locked out", boolean=True)
+    def locked(self, obj):
+        return obj.failures_since_start >= settings.AXES_FAILURE_LIMIT
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_unlock_permission(self, request):
+        return request.user.has_perm("axes.delete_accessattempt")
+
+    @admin.action(description="Unlock the selected usernames (from every address)", permissions=["unlock"])
+    def unlock(self, request, queryset):
+        for username in sorted(set(queryset.values_list("username", flat=True))):
+            try:
+                actions.unlock_login(actor=request.user, username=username)
+            except (PermissionDenied, ValidationError) as exc:
+                self.message_user(request, f"{username}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}",
+                                  messages.ERROR)
+            else:
+                self.message_user(request, f"Unlocked {username}: they may log in again.", messages.SUCCESS)

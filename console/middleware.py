@@ -5,6 +5,8 @@ clears it (console.actions.set_time_zone)."""
 
 import zoneinfo
 
+from django.conf import settings
+from django.http import HttpResponseBadRequest
 from django.utils import timezone
 
 SESSION_KEY = "console_tz"
@@ -38,23 +40,67 @@ class TimezoneMiddleware:
 
 
 FRAGMENT_HEADER = "X-Paydesk-Fragment"
-# Refused input, and an outside service's failure (502) told in the fragment it answers with.
-_REFUSALS = frozenset({400, 403, 404, 409, 413, 422, 502})
 
 
 class FragmentRefusalMiddleware:
     """Marks an HTMX answer that refuses input with a fragment (the form again, with its
-    message) so the page swaps it in place. With DEBUG on, django-htmx's script replaces the
-    whole page with any 400/403/404 answer to show Django's error page; static/htmx-fragments.js
-    lets marked fragments through to htmx. Error pages (whole documents) are left unmarked."""
+    message; or what failed, as a Stripe error's 502) so the page swaps it in place:
+    static/htmx-fragments.js has htmx swap marked fragments (htmx swaps no 4xx/5xx by itself),
+    and keeps django-htmx's DEBUG script from replacing the whole page with them. Error pages
+    (whole documents) are left unmarked."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         response = self.get_response(request)
-        if (getattr(request, "htmx", False) and response.status_code in _REFUSALS
+        if (getattr(request, "htmx", False) and response.status_code >= 400
                 and not response.streaming and response.get("Content-Type", "").startswith("text/html")
                 and b"<html" not in response.content[:1024].lower()):
             response[FRAGMENT_HEADER] = "1"
         return response
+
+
+class ContentSecurityPolicyMiddleware:
+    """Every answer carries settings.CONTENT_SECURITY_POLICY, unless the view set a stricter
+    one itself (an attachment download: default-src 'none'; sandbox)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        return response
+
+
+class RejectNulMiddleware:
+    """A NUL character in the path, the query string, a cookie or a form field is refused with
+    400 before any view runs: PostgreSQL text can neither hold nor compare one (the query
+    raises), and no form, id or search legitimately has one (Django's form fields refuse them
+    too). Forms are read only for the views that take them (not the CSRF-exempt endpoints that
+    authenticate themselves and read their raw body); JSON bodies are left to the endpoints."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _has_nul(request.path_info) or any(_has_nul(d) for d in (request.GET, request.COOKIES)):
+            return _nul_refused()
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.method == "POST" and not getattr(view_func, "csrf_exempt", False) and _has_nul(request.POST):
+            return _nul_refused()
+        return None
+
+
+def _nul_refused():
+    return HttpResponseBadRequest("A request may not contain NUL characters.", content_type="text/plain")
+
+
+def _has_nul(source) -> bool:
+    if isinstance(source, str):
+        return "\x00" in source
+    items = source.lists() if hasattr(source, "lists") else ((k, [v]) for k, v in source.items())
+    return any("\x00" in key or any(isinstance(v, str) and "\x00" in v for v in values) for key, values in items)

@@ -63,6 +63,9 @@ ROLES: dict[str, list[str]] = {
         "payments.replay_event",
         "payments.resync_object",
         "audit.view_audit",
+        # Lifting a login lockout (Django admin, console.actions.unlock_login).
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
     ],
 }
 

@@ -5,6 +5,7 @@ from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
+from common import parsing
 from payments.mirror import KINDS
 from payments.models import WebhookEvent
 from payments.selectors import looks_like_id
@@ -134,20 +135,13 @@ def customer_header(contact) -> dict:
 
 
 def encode_cursor(entry) -> str:
-    """Keyset position: microseconds since the epoch and the id of the last entry shown."""
-    stamp = entry.occurred_at
-    micros = int(stamp.timestamp()) * 1_000_000 + stamp.microsecond
-    return f"{micros}.{entry.pk}"
+    """Keyset position: the last entry shown (its time and id)."""
+    return parsing.encode_cursor(entry.occurred_at, entry.pk)
 
 
 def decode_cursor(raw: str) -> tuple[dt.datetime, int] | None:
-    try:
-        micros, pk = raw.split(".", 1)
-        micros, pk = int(micros), int(pk)
-    except (ValueError, AttributeError):
-        return None
-    stamp = dt.datetime.fromtimestamp(micros // 1_000_000, tz=dt.timezone.utc).replace(microsecond=micros % 1_000_000)
-    return stamp, pk
+    """The position a cursor names; None for anything else (the first page is shown)."""
+    return parsing.decode_cursor(raw)
 
 
 def timeline_page(contact_id: int, *, filter_key: str = "", cursor: str = "", size: int = PAGE_SIZE):
@@ -178,8 +172,9 @@ def recent_activity(contact_id: int, *, besides_ticket: str = "", size: int = 6)
     from .models import TimelineEntry
 
     qs = TimelineEntry.objects.filter(contact_id=contact_id)
-    if besides_ticket.isdigit():
-        qs = qs.exclude(ticket_id=int(besides_ticket))
+    ticket_id = parsing.parse_int(besides_ticket)
+    if ticket_id is not None:
+        qs = qs.exclude(ticket_id=ticket_id)
     return list(qs.order_by("-occurred_at", "-id")[:size])
 
 
@@ -281,9 +276,10 @@ def search(user, q: str) -> tuple[str | None, list[dict]]:
     if looks_like_id(q):
         contact_id = _stripe_contact(q) if can_see else None
         return (page(contact_id) if contact_id else search_target(user, q)), []
-    number = q[1:] if q.startswith("#") else q
-    if number.isdigit() and (q.startswith("#") or len(number) <= 7) and can_see:
-        requester = Ticket.objects.filter(number=int(number)).values_list("requester_id", flat=True).first()
+    raw_number = q[1:] if q.startswith("#") else q
+    number = parsing.parse_int(raw_number, minimum=1) if raw_number.isdigit() else None
+    if number is not None and (q.startswith("#") or len(raw_number) <= 7) and can_see:
+        requester = Ticket.objects.filter(number=number).values_list("requester_id", flat=True).first()
         if requester:
             return page(requester), []
     if not can_see:

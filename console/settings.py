@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "anymail",
+    "axes",
     "audit",
     "payments",
     "tickets",
@@ -48,7 +49,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost but for the above, so error pages and static files carry the policy too.
+    "console.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the database with what the request says (the session cookie first).
+    "console.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -62,6 +67,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Refusals answered with a fragment are swapped in place, even in DEBUG (see the class).
     "console.middleware.FragmentRefusalMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -99,6 +106,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes counts failed logins (the console's and the admin's) per username and address
+# and refuses that pair for a while after too many; an admin lifts a lockout from Django
+# admin (console.actions.unlock_login, audited). The first backend only checks the lockout.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = _dt.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "console.views.login.locked_out"
+AXES_ENABLE_ADMIN = False  # console/admin.py registers the attempts with an audited unlock
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are not axes' business here
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -120,6 +138,21 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+
+# Scripts only from our own static files: no inline <script>, no on* attributes, no eval
+# (base.html tells htmx not to evaluate hx-on and js: attributes). Inline styles stay
+# allowed: style attributes remain in the sync page's bars, the admin's JSON and the
+# self-contained 500 page (and htmx adds its indicator <style>); a style can't run code.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",  # the stylesheets' small SVG icons
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
@@ -197,6 +230,9 @@ if env_str("PAYMENTS_REFUND_LIMITS"):
         raise ImproperlyConfigured("PAYMENTS_REFUND_LIMITS must be JSON like {\"agent\": {\"usd\": 10000, \"*\": 0}, \"finance\": null}") from None
 
 
+
+# Error reports (the DEBUG page, error emails) hide every configured secret, with DEBUG on too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "console.reporting.SecretsFilter"
 
 # --- Logging: secrets never reach the log --------------------------------------------
 LOGGING = {

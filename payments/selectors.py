@@ -10,6 +10,8 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from common import parsing
+
 from .mirror import KINDS
 from .models import PendingAnnouncement, SyncCursor, WebhookEvent
 from .stripe_objects import Plans, item_prices
@@ -70,14 +72,13 @@ def search_filter(kind_name: str, q: str) -> Q:
 
 
 def _keyset(qs: QuerySet, after: str, field: str) -> QuerySet:
-    """Rows after the cursor "<iso datetime>|<id>" of the previous page, newest first."""
+    """Rows after the previous page's cursor, newest first; a cursor that isn't one: none."""
     if not after:
         return qs
-    stamp, _, last_id = after.partition("|")
-    try:
-        when = dt.datetime.fromisoformat(stamp)
-    except ValueError:
+    position = parsing.decode_cursor(after, key_type=str)
+    if position is None:
         return qs.none()
+    when, last_id = position
     return qs.filter(Q(**{f"{field}__lt": when}) | Q(**{field: when, "id__lt": last_id}))
 
 
@@ -87,14 +88,14 @@ def _page(qs: QuerySet, field: str) -> tuple[list, str]:
     rows = rows[:PAGE_SIZE]
     last = rows[-1] if rows else None
     stamp = getattr(last, field, None) if last else None
-    cursor = f"{stamp.isoformat()}|{last.id}" if more and stamp else ""
+    cursor = parsing.encode_cursor(stamp, last.id) if more and stamp else ""
     return rows, cursor
 
 
 def mirror_page(kind_name: str, *, q: str = "", status: str = "", after: str = "") -> tuple[list, str]:
     """One page of a mirrored list, newest first, by keyset (created, id): no OFFSET.
 
-    `after` is the cursor of the previous page's last row ("<created-iso>|<id>").
+    `after` is the cursor of the previous page's last row (its created and id).
     Returns (rows, next cursor or "").
     """
     model = KINDS[kind_name].model

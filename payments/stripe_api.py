@@ -7,6 +7,7 @@ import time
 
 import stripe
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 # Errors worth retrying: the network, Stripe's rate limit, Stripe's own 5xx.
 TRANSIENT_ERRORS = (stripe.APIConnectionError, stripe.RateLimitError)
@@ -33,6 +34,7 @@ def is_configured() -> bool:
 
 
 @functools.cache
+@sensitive_variables("key")  # the API key, here and in the SDK's frames below
 def _client(key: str, base: str, version: str, timeout: float = 80) -> stripe.StripeClient:
     base_addresses = {"api": base} if base else None
     return stripe.StripeClient(

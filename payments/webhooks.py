@@ -12,7 +12,10 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, DataError, IntegrityError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
+
+from common import parsing
 
 from . import queue
 from .events import InvalidEvent, store_event, validate_event
@@ -25,17 +28,24 @@ def _reply(status: int, reason: str, **extra) -> JsonResponse:
     return JsonResponse({"status": "ok" if status == 200 else "error", "reason": reason, **extra}, status=status)
 
 
+@sensitive_variables()  # every local here and in the SDK's frames below: they hold the secrets
 def verify_signature(body: bytes, header: str | None, secrets: list[str], tolerance: int) -> bool:
     """True if any configured secret signed the body: during rotation two are valid."""
-    if not header or not secrets:
+    # A signature header is ASCII (hmac.compare_digest refuses other text with a TypeError).
+    if not header or not secrets or not header.isascii():
+        return False
+    try:
+        # Stripe signs UTF-8 JSON; the SDK decodes the body itself and raises on anything else.
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
         return False
     # The SDK rejects only timestamps too far in the past; one too far ahead is as suspect.
-    stamp = next((part[2:] for part in header.split(",") if part.startswith("t=")), "")
-    if not stamp.isdigit() or int(stamp) > time.time() + tolerance:
+    stamp = parsing.parse_int(next((part[2:] for part in header.split(",") if part.startswith("t=")), ""), minimum=0)
+    if stamp is None or stamp > time.time() + tolerance:
         return False
     for secret in secrets:
         try:
-            stripe.WebhookSignature.verify_header(body, header, secret, tolerance)
+            stripe.WebhookSignature.verify_header(text, header, secret, tolerance)
             return True
         except stripe.SignatureVerificationError:
             continue

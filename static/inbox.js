@@ -138,6 +138,12 @@
     return text && text.value.trim() ? "1" : "";
   };
 
+  // The presence heartbeat says whether this person is typing a reply (an hx-vals "js:"
+  // expression would need eval, which the Content-Security-Policy forbids).
+  document.addEventListener("htmx:configRequest", function (ev) {
+    if (ev.detail.elt && ev.detail.elt.id === "presence") ev.detail.parameters.composing = window.paydeskComposing();
+  });
+
   // The customer panel arrives from another part of the console; until it exists (404)
   // or if it fails, the slot says so calmly instead of "Loading" forever.
   document.addEventListener("htmx:responseError", function (ev) {

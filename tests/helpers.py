@@ -106,3 +106,22 @@ def confirm_through_preview(client, base: str, data: dict):
     preview = client.post(base + "/preview", data, **HX)
     assert preview.status_code == 200, preview.content
     return client.post(base + "/confirm", {"confirmation": sealed(preview)}, **HX)
+
+
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  const elt = e.target && e.target.nodeType === 1 ? e.target : null;
+  const place = elt && elt.closest("form.cpanel-refund") ? "panel action form" : "page";
+  console.log("CSP violation in " + place + ": " + e.violatedDirective + " " + (elt ? elt.outerHTML.slice(0, 200) : ""));
+});
+"""
+
+
+def watch_csp(page) -> list[str]:
+    """Every Content-Security-Policy violation on this Playwright page from now on, as
+    "CSP violation in <page | panel action form>: <directive> <element>" (Chromium's own
+    console message doesn't say which element)."""
+    found: list[str] = []
+    page.add_init_script(_REPORT_CSP_VIOLATIONS)
+    page.on("console", lambda msg: found.append(msg.text) if msg.text.startswith("CSP violation") else None)
+    return found

@@ -18,6 +18,8 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from common import parsing
+
 from .actions.contacts import contact_merge, create_contact, link_identity, undo_merge, unlink_identity, update_contact
 from .actions.delivery import retry_delivery
 from .actions.intake import reprocess_inbound_email
@@ -42,7 +44,7 @@ def _error_text(exc: Exception) -> str:
 
 def _number_term(term: str) -> int | None:
     term = term.strip().lstrip("#")
-    return int(term) if term.isdigit() and len(term) < 19 else None
+    return parsing.parse_int(term, minimum=1) if term.isdigit() else None
 
 
 # How much of a raw email the admin page shows.

@@ -23,6 +23,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
 from . import identity as identity_rules
@@ -37,6 +38,7 @@ def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
+@sensitive_variables("token", "header")
 def _authorised(request) -> bool:
     token = settings.TICKETS_API_TOKEN
     header = request.headers.get("Authorization", "")

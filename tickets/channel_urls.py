@@ -6,8 +6,10 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpResponse
 from django.urls import URLPattern, include, path
 from django.utils.crypto import constant_time_compare
+from django.views.decorators.debug import sensitive_variables
 
 from anymail import urls as anymail_urls
+from anymail.exceptions import AnymailWebhookValidationFailure
 from anymail.utils import get_request_basic_auth
 
 from . import api, webhooks
@@ -28,6 +30,7 @@ def _inbound_only_when_enabled(esp: str, view):
     provider's route exists; Paydesk answers only for the providers named in
     TICKETS_INBOUND_EMAIL_ESPS, and only with a webhook secret: default deny."""
 
+    @sensitive_variables("secret")  # and in anymail's frames below, where the basic auth is checked
     def wrapped(request, *args, **kwargs):
         enabled = esp in settings.TICKETS_INBOUND_EMAIL_ESPS
         secret = (getattr(settings, "ANYMAIL", {}) or {}).get("WEBHOOK_SECRET")
@@ -59,9 +62,28 @@ def _authenticated(request, secret) -> bool:
     return any(constant_time_compare(given, allowed) for allowed in ([secret] if isinstance(secret, str) else secret))
 
 
+def _unreadable_is_refused(view):
+    """anymail's parsers raise KeyError, ValueError ... on a post that isn't their provider's
+    payload: a 500, which a provider retries. A payload that can't be read is refused (400)
+    like one that fails validation. Errors of the handler that stores the message
+    (tickets.email_in, after parsing) stay 500, so a real message is delivered again."""
+    base = view.view_class
+
+    class Readable(base):
+        def parse_events(self, request):
+            try:
+                return list(super().parse_events(request))
+            except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
+                raise AnymailWebhookValidationFailure(f"Unreadable {self.esp_name} inbound payload") from exc
+
+    Readable.__name__ = Readable.__qualname__ = base.__name__
+    return Readable.as_view(**view.view_initkwargs)
+
+
 # anymail's own inbound routes (one per provider), each wrapped; tracking webhooks are not used.
 anymail_inbound = [
-    URLPattern(p.pattern, _inbound_only_when_enabled(p.name.removesuffix("_inbound_webhook"), p.callback), name=p.name)
+    URLPattern(p.pattern, _inbound_only_when_enabled(p.name.removesuffix("_inbound_webhook"),
+                                                     _unreadable_is_refused(p.callback)), name=p.name)
     for p in anymail_urls.urlpatterns
     if p.name and p.name.endswith("_inbound_webhook")
 ]

@@ -8,18 +8,17 @@ from one prefetch each.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import heapq
 import itertools
-import json
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+
+from common import parsing
 
 from .models import Attachment, Channel, Contact, ContactMerge, Identity, Macro, Message, Tag, Team, Ticket
 
@@ -156,26 +155,13 @@ def inbox_counts(user, team_list: list[Team]) -> dict[str, int]:
 
 
 def _encode_cursor(values: list) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+    return parsing.encode_cursor(values[0], values[1])
 
 
 def _decode_cursor(cursor: str) -> list | None:
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw)
-    except (ValueError, TypeError):
-        return None
-    if not isinstance(values, list) or len(values) != 2 or not isinstance(values[1], int):
-        return None
-    if values[0] is not None:
-        if not isinstance(values[0], str):
-            return None
-        values[0] = parse_datetime(values[0])
-        if values[0] is None:
-            return None
-    return values
+    """[sla_due or updated (None: among the tickets without a deadline), id], or None."""
+    position = parsing.decode_cursor(cursor, allow_null_stamp=True)
+    return list(position) if position is not None else None
 
 
 def _after(sort: str, cursor: list) -> Q:
@@ -183,6 +169,8 @@ def _after(sort: str, cursor: list) -> Q:
     or updated DESC, id DESC)."""
     value, pk = cursor
     if sort == "updated":
+        if value is None:  # every ticket has an updated time: not a cursor of this order, start over
+            return Q()
         return Q(updated__lt=value) | Q(updated=value, id__lt=pk)
     if value is None:  # already among the tickets without a deadline
         return Q(sla_due__isnull=True, id__gt=pk)
@@ -276,7 +264,7 @@ def inbox_page(user, view: InboxView, filters: Filters, after: str = "", size: i
     if more:
         last_row = rows[-1]
         key = last_row.updated if filters.sort == "updated" else last_row.sla_due
-        next_cursor = _encode_cursor([key.isoformat() if key else None, last_row.pk])
+        next_cursor = _encode_cursor([key, last_row.pk])
     return Page(rows=rows, cursor=next_cursor, size=size)
 
 
@@ -347,10 +335,10 @@ def active_macros() -> list[Macro]:
 
 
 def macro(macro_id) -> Macro | None:
-    try:
-        return Macro.objects.filter(active=True, pk=int(macro_id)).select_related("set_team", "set_assignee").first()
-    except (TypeError, ValueError):
+    pk = parsing.parse_int(macro_id)
+    if pk is None:
         return None
+    return Macro.objects.filter(active=True, pk=pk).select_related("set_team", "set_assignee").first()
 
 
 def changes_since(ticket: Ticket, seen_at: dt.datetime | None, user) -> list[Message]:

@@ -8,6 +8,7 @@ runs in a transaction and writes the audit entry); these views only read, call, 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -17,10 +18,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
+from django.urls.converters import SlugConverter
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
+
+from common import parsing
 
 from . import identity as identity_rules, presence, selectors
 from .actions.contacts import link_identity, undo_merge, unlink_identity
@@ -40,10 +43,7 @@ TICKET_TEMPLATE = "tickets/ticket.html"
 
 
 def _int(value, default=None):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
+    return parsing.parse_int(value, default)
 
 
 def _errors(exc: ValidationError) -> str:
@@ -197,9 +197,7 @@ def _ticket_or_404(number: int) -> Ticket:
 
 
 def _seen(request) -> dt.datetime | None:
-    value = request.POST.get("seen") or request.GET.get("seen") or ""
-    parsed = parse_datetime(value[:40]) if value else None
-    return parsed
+    return parsing.parse_datetime(request.POST.get("seen") or request.GET.get("seen") or "")
 
 
 def _contact_context(request, contact: Contact, **extra) -> dict:
@@ -217,7 +215,8 @@ def _contact_context(request, contact: Contact, **extra) -> dict:
 def _ticket_context(request, ticket: Ticket, **extra) -> dict:
     user = request.user
     from_view = request.GET.get("from") or request.POST.get("from") or ""
-    if not (from_view in ("mine", "unassigned", "all") or from_view.startswith("team-")):
+    # Only a key the inbox's URL can take (a team's slug); anything else would not reverse.
+    if not (from_view in ("mine", "unassigned", "all") or re.fullmatch(f"team-{SlugConverter.regex}", from_view)):
         from_view = "mine"
     context = {
         "ticket": ticket,

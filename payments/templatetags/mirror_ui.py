@@ -199,6 +199,17 @@ def charge_status(row) -> str:
 
 
 @register.filter
+def pairs(mapping) -> list[tuple[str, object]]:
+    """A dict's (key, value) pairs sorted by key: `{% for k, v in metadata|pairs %}`.
+
+    Never `metadata.items` on a Stripe dict: the template engine tries metadata["items"]
+    before the method, and metadata may well have an "items" key (an agent can set one)."""
+    if not isinstance(mapping, dict):
+        return []
+    return sorted(((str(k), v) for k, v in mapping.items()), key=lambda kv: kv[0])
+
+
+@register.filter
 def pretty_json(value) -> str:
     import json
 

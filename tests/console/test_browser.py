@@ -14,6 +14,7 @@ from payments.actions import events as actions
 from payments.events import store_event
 from payments.models import SyncCursor
 from tests import factories
+from tests.helpers import watch_csp
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
@@ -61,6 +62,7 @@ def test_finance_walks_the_console(console, monkeypatch):
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        errors_csp = watch_csp(page)  # what the Content-Security-Policy blocked, with the element
 
         # Every page needs a login; the login brings you back.
         page.goto(f"{console}/stripe/payments/")
@@ -110,6 +112,7 @@ def test_finance_walks_the_console(console, monkeypatch):
         browser.close()
 
     assert not errors, errors
+    assert not errors_csp, errors_csp
     monkeypatch.delenv("DJANGO_ALLOW_ASYNC_UNSAFE")
     entry = AuditEntry.objects.get(action="stripe_event.replay")
     assert (entry.actor.username, entry.target) == ("keiko", "evt_thinBrowser1")

@@ -172,3 +172,85 @@ def test_day_headings_in_the_agents_zone_and_not_repeated_across_pages(client, a
     client.post(reverse("account"), {"time_zone": "Asia/Tokyo"})  # replaces the zone the session cached
     html = client.get(url).content.decode()
     assert "Times in Asia/Tokyo" in html and "Thu, Jan 2, 2025" in html and "Wed, Jan 1" not in html
+
+
+# --- malformed cursors: the normal page, never an error -------------------------------------------
+
+HOSTILE_CURSORS = ["99999999999999999999999.1", "-1.5", "-99999999999999.1", "1.-1", "²³.1", "not-a-cursor!!"]
+
+
+@pytest.mark.parametrize("cursor", HOSTILE_CURSORS)
+def test_a_malformed_cursor_shows_the_first_page(client, agent, shop, cursor):
+    _, contact = shop
+    bulk_entries(contact, 3)
+    client.force_login(agent)
+    for url in (reverse("customer", args=[contact.pk]), reverse("customer_timeline", args=[contact.pk])):
+        for extra in ({}, {"HTTP_HX_REQUEST": "true"}):
+            response = client.get(url, {"cursor": cursor}, **extra)
+            assert response.status_code == 200, (url, extra)
+            assert ">e1</span>" in response.content.decode()
+
+
+@pytest.mark.parametrize("cursor", HOSTILE_CURSORS[:2])
+def test_a_malformed_cursor_is_refused_to_the_wrong_role_and_anonymous(client, no_role, shop, cursor):
+    _, contact = shop
+    url = reverse("customer_timeline", args=[contact.pk])
+    assert client.get(url, {"cursor": cursor})["Location"].startswith("/login/")
+    client.force_login(no_role)
+    assert client.get(url, {"cursor": cursor}).status_code == 403
+
+
+# --- Stripe metadata with keys named like dict methods ---------------------------------------------
+
+METHOD_KEYS = {"items": "3", "keys": "k", "values": "v", "get": "g"}
+
+
+@pytest.fixture
+def shopper_with_method_keys():
+    """Every Stripe dict on the page carries metadata an agent could set: items=3, get=g ..."""
+    cus = factories.CustomerFactory(email="ito@example.jp", name="Ito", metadata={**METHOD_KEYS, "Tier": "Gold"})
+    deliver("customer.created", cus, created=NOW - 900)
+    ch = factories.ChargeFactory(customer=cus["id"], metadata=METHOD_KEYS)
+    deliver("charge.succeeded", ch, created=NOW - 800)
+    from tickets.models import Identity
+
+    contact = Identity.objects.get(value=cus["id"]).contact
+    entry = TimelineEntry.objects.get(contact=contact, kind="payment_succeeded")
+    return contact, entry
+
+
+@pytest.mark.parametrize("role", ["agent", "finance", "admin_user"])
+def test_metadata_keys_named_like_dict_methods_break_nothing(client, request, role, shopper_with_method_keys):
+    contact, entry = shopper_with_method_keys
+    client.force_login(request.getfixturevalue(role))
+    page = client.get(reverse("customer", args=[contact.pk]))
+    assert page.status_code == 200 and "Gold" in page.content.decode()
+    detail = client.get(reverse("timeline_entry", args=[contact.pk, entry.pk]))
+    assert detail.status_code == 200 and "Why was I charged?" in detail.content.decode()
+    panel = client.get(reverse("customer_panel", args=[contact.pk]), HTTP_HX_REQUEST="true")
+    assert panel.status_code == 200 and "Recent payments" in panel.content.decode()
+
+
+def test_metadata_pages_refuse_the_wrong_role_and_anonymous(client, no_role, shopper_with_method_keys):
+    contact, entry = shopper_with_method_keys
+    urls = [reverse("customer", args=[contact.pk]), reverse("timeline_entry", args=[contact.pk, entry.pk])]
+    for url in urls:
+        assert client.get(url)["Location"].startswith("/login/")
+    client.force_login(no_role)
+    for url in urls:
+        assert client.get(url).status_code == 403
+
+
+@pytest.mark.parametrize("ticket", ["²", "٣", "99999999999999999999999", "-1", "x"])
+def test_the_panels_recent_activity_beside_a_ticket_that_is_no_number(client, agent, no_role, shop, ticket):
+    """The panel shows recent activity besides ?ticket=<id> (console.selectors.recent_activity):
+    "²" passed str.isdigit() and then int() raised."""
+    _, contact = shop
+    bulk_entries(contact, 3)
+    url = reverse("customer_panel", args=[contact.pk])
+    assert client.get(url, {"ticket": ticket})["Location"].startswith("/login/")
+    client.force_login(no_role)
+    assert client.get(url, {"ticket": ticket}).status_code == 403
+    client.force_login(agent)
+    response = client.get(url, {"ticket": ticket}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "Recent activity" in response.content.decode()

@@ -71,3 +71,15 @@ def test_nothing_found_falls_back_to_the_mirror_search(client, admin_user):
 
 def test_anonymous_is_sent_to_log_in(client):
     assert go(client, "mika")["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize("q", ["²", "#²", "¹²³", "٣", "#٣", "１２３", "#99999999999999999999999", "#-1"])
+def test_digits_that_are_not_ascii_are_not_ticket_numbers(client, agent, no_role, mika, q):
+    """str.isdigit() accepts "²", which int() refuses: such a query is searched as text."""
+    client.force_login(agent)
+    response = go(client, q)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("mirror_list", args=["customers"]))
+    client.force_login(no_role)
+    assert go(client, q).status_code == 302
+    client.logout()
+    assert go(client, q)["Location"].startswith("/login/")

@@ -236,6 +236,7 @@ ACCESS: dict[str, list[Case]] = {
         admin_site(app_label="payments"),
         admin_site(app_label="audit"),
         admin_site(app_label="tickets"),
+        admin_site(app_label="axes"),
         admin_site(NOT_FOUND, app_label="auth"),  # users and groups are not the admin role's
     ],
     "admin/<url>": [admin_site(NOT_FOUND, url="no-such-page/")],
@@ -425,6 +426,20 @@ ACCESS.update({
         case(contact_id=_sample_contact_pk, entry_id="999999", **_NOT_THEIRS)],
 })
 
+# --- failed logins django-axes counts, in Django admin (console/admin.py): view and unlock only -----
+
+
+def _walk_login_attempt():
+    from axes.models import AccessAttempt
+
+    found = AccessAttempt.objects.filter(username="walk-locked").first() or AccessAttempt.objects.create(
+        username="walk-locked", ip_address="192.0.2.1", user_agent="walk", http_accept="*/*", path_info="/login/",
+        get_data="", post_data="", failures_since_start=9)
+    return str(found.pk)
+
+
+ACCESS.update(admin_model("axes", "accessattempt", _walk_login_attempt))
+
 # --- the signed-in person's own settings (console/account.py) --------------------------------------
 # Every role changes their own time zone; a POST of an unknown zone is a 400 that saves nothing.
 ACCESS.update({
@@ -506,14 +521,25 @@ def _request(client: Client, route: str, c: Case):
     return full, response
 
 
+# The self-authenticating endpoints configured, so the walk sees them refuse a request
+# without credentials (unconfigured, they answer 404).
+WALK_SETTINGS = {
+    "TICKETS_API_TOKEN": "walk-api-token",
+    "LINE_CHANNEL_SECRET": "walk-line-secret",
+    "ANYMAIL": {"WEBHOOK_SECRET": "walk:anymail-secret"},
+    "TICKETS_INBOUND_EMAIL_ESPS": list(WALK_INBOUND_ESPS),
+}
+
+
 @pytest.fixture
 def seeded(db, settings):
-    # The self-authenticating endpoints configured, so the walk sees them refuse a request
-    # without credentials (unconfigured, they answer 404).
-    settings.TICKETS_API_TOKEN = "walk-api-token"
-    settings.LINE_CHANNEL_SECRET = "walk-line-secret"
-    settings.ANYMAIL = {"WEBHOOK_SECRET": "walk:anymail-secret"}
-    settings.TICKETS_INBOUND_EMAIL_ESPS = list(WALK_INBOUND_ESPS)
+    for name, value in WALK_SETTINGS.items():
+        setattr(settings, name, value)
+    return seed_samples()
+
+
+def seed_samples() -> dict:
+    """One object of each kind the sample ids name, and a user per role (by role name)."""
     now = int(time.time())
     product = factories.RESOURCES["product"] | {"id": "prod_sample", "created": now}
     price = factories.RESOURCES["price"] | {"id": "price_sample", "product": "prod_sample", "created": now}

@@ -5,6 +5,7 @@ into the mirror the way the app writes it (upsert of fetched objects, stored eve
 """
 
 import datetime as dt
+import json
 import re
 import time
 
@@ -168,6 +169,38 @@ def test_a_bad_cursor_is_an_empty_page_not_an_error(as_user, agent):
     assert "ch_usd0001" not in text(response)
 
 
+def _b64(value) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+# Cursors that decode to dates that don't exist or can't be moved to UTC, and the old format.
+IMPOSSIBLE_CURSORS = [
+    "2024-02-30T00:00:00|ch_usd0001", "0001-01-01T00:00:00+14:00|ch_usd0001", "9999-12-31T23:59:59-12:00|x",
+    _b64(["2024-02-30T00:00:00", "ch_usd0001"]), _b64(["0001-01-01T00:00:00+14:00", "ch_usd0001"]),
+    _b64(["9999-12-31T23:59:59-12:00", "ch_usd0001"]), _b64([None, "ch_usd0001"]), _b64(["2024-01-01", 5]),
+]
+
+
+@pytest.mark.parametrize("path", ["/stripe/payments/", "/stripe/customers/", "/stripe/refunds/", "/stripe/events/"])
+@pytest.mark.parametrize("after", IMPOSSIBLE_CURSORS)
+def test_a_cursor_naming_an_impossible_date_is_an_empty_page(as_user, finance, path, after):
+    shop()
+    client = as_user(finance)
+    for extra in ({}, {"HTTP_HX_REQUEST": "true"}):
+        response = client.get(path, {"after": after}, **extra)
+        assert response.status_code == 200
+        assert "ch_usd0001" not in text(response)
+
+
+@pytest.mark.parametrize("after", IMPOSSIBLE_CURSORS[:2])
+def test_a_cursor_list_still_refuses_the_wrong_role_and_anonymous(as_user, client, agent, no_role, after):
+    assert client.get("/stripe/payments/", {"after": after})["Location"].startswith(LOGIN)
+    assert as_user(no_role).get("/stripe/payments/", {"after": after}).status_code == 403
+    assert as_user(agent).get("/stripe/events/", {"after": after}).status_code == 403
+
+
 # --- one object ----------------------------------------------------------------------------
 
 
@@ -246,6 +279,35 @@ def test_unknown_object_or_wrong_list_is_404(as_user, agent, path):
 
 
 # --- event log and one event ----------------------------------------------------------------
+
+
+# Keys named like dict methods: the template engine looks d["items"] up before d.items().
+METHOD_KEYS = {"items": "3", "keys": "k", "values": "v", "get": "g", "order_id": "KR-10538"}
+
+
+def metadata_shop():
+    customer = factories.CustomerFactory(id="cus_Items01", metadata=METHOD_KEYS)
+    charge = factories.ChargeFactory(id="ch_Items01", customer=customer["id"], metadata=METHOD_KEYS)
+    intent = factories.PaymentIntentFactory(id="pi_Items01", customer=customer["id"], metadata={"items": "1"})
+    factories.mirror(customer, charge, intent)
+
+
+@pytest.mark.parametrize("role", ["agent", "finance", "admin_user"])
+@pytest.mark.parametrize("path", ["/stripe/payments/ch_Items01/", "/stripe/payment-intents/pi_Items01/",
+                                  "/stripe/customers/cus_Items01/"])
+def test_metadata_keys_named_like_dict_methods_are_shown(as_user, request, role, path):
+    metadata_shop()
+    response = as_user(request.getfixturevalue(role)).get(path)
+    assert response.status_code == 200
+    shown = {"items": "1"} if "/pi_" in path else METHOD_KEYS
+    for key, value in shown.items():
+        assert f'<dt class="mono">{key}</dt><dd>{value}</dd>' in text(response)
+
+
+def test_metadata_page_refuses_the_wrong_role_and_anonymous(as_user, client, no_role):
+    metadata_shop()
+    assert client.get("/stripe/payments/ch_Items01/")["Location"].startswith(LOGIN)
+    assert as_user(no_role).get("/stripe/payments/ch_Items01/").status_code == 403
 
 
 def test_event_log_anonymous_is_sent_to_login(client):

@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+import stripe
 from django.db import connection
 
 from payments.models import WebhookEvent
@@ -150,3 +151,34 @@ def test_database_really_down_is_503(post_event, settings):
         connection.settings_dict.update(original)
     assert response.status_code == 503
     assert not WebhookEvent.objects.filter(pk=payload["id"]).exists()
+
+
+@pytest.mark.django_db  # nothing is stored: no need for the module's committed transactions
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("body", [b"\xff\xfe{}", b'{"id": "evt_\xc3\x28"}', b"\x80" * 100])
+def test_a_body_that_is_not_utf8_is_400_even_when_signed(client, settings, debug, body):
+    """The SDK decodes the body itself: UnicodeDecodeError was a 500 (and, with DEBUG on, a
+    page listing the frames that held the webhook secrets)."""
+    settings.DEBUG = debug
+    stamp = int(time.time())
+    header = f"t={stamp},v1=" + stripe.WebhookSignature._compute_signature(
+        f"{stamp}.{body.decode('utf-8', 'replace')}", WEBHOOK_SECRET)
+    response = client.generic("POST", "/stripe/webhook/", body, content_type="application/json",
+                              HTTP_STRIPE_SIGNATURE=header)
+    assert response.status_code == 400
+    assert response.json()["reason"] == "signature verification failed"
+    assert WebhookEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("header", [
+    "t=²,v1=deadbeef", "t=٣,v1=deadbeef", "t=99999999999999999999999,v1=x", "t=-5,v1=x", "t=,v1=",
+    "t=1,v1=" + "ÿ" * 64, "t={now},v1=" + "é" * 64, "t={now}", ",,,", "t={now},v1=\x00",
+])
+def test_a_malformed_signature_header_is_400(client, header):
+    body, _ = factories.signed(charge_event(), WEBHOOK_SECRET)
+    header = header.replace("{now}", str(int(time.time())))
+    response = client.generic("POST", "/stripe/webhook/", body, content_type="application/json",
+                              HTTP_STRIPE_SIGNATURE=header)
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == 0

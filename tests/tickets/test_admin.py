@@ -259,3 +259,15 @@ def test_only_the_admin_role_sees_inbound_emails(client, agent):
     assert client.get("/admin/tickets/inboundemail/")["Location"].startswith("/admin/login/?next=")
     with pytest.raises(PermissionDenied):
         actions.reprocess_inbound_email(actor=agent, email=InboundEmail.objects.get())
+
+
+@pytest.mark.parametrize("q", ["²", "#²", "٣", "#１２", "#99999999999999999999999", "#-1"])
+def test_search_by_a_number_that_is_not_ascii_digits_finds_nothing_and_does_not_fail(client, admin_client, seeded,
+                                                                                     agent, q):
+    for model in ("ticket", "message"):
+        response = admin_client.get(f"/admin/tickets/{model}/", {"q": q})
+        assert response.status_code == 200 and response.context["cl"].result_count == 0
+    client.force_login(agent)
+    assert client.get("/admin/tickets/ticket/", {"q": q})["Location"].startswith("/admin/login/")
+    client.logout()
+    assert client.get("/admin/tickets/ticket/", {"q": q})["Location"].startswith("/login/")

@@ -16,6 +16,7 @@ from django.core import mail
 from tickets import actions
 from tickets.models import Message, Ticket
 from tests import factories
+from tests.helpers import watch_csp
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,6 +43,9 @@ def browser(monkeypatch):
 def log_in(browser, live_server, username):
     page = browser.new_page(viewport={"width": 1360, "height": 860})
     page.set_default_timeout(15_000)
+    # What the Content-Security-Policy blocked (an inline script or handler, an eval), and errors.
+    page.blocked = watch_csp(page)
+    page.on("pageerror", lambda exc: page.blocked.append(str(exc)))
     page.goto(f"{live_server.url}/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
@@ -106,6 +110,13 @@ def test_agent_replies_notes_and_solves_from_unassigned(browser, live_server, in
     # Reply (r), by email.
     page.keyboard.press("r")
     page.keyboard.type("Hi Hana, your parcel left our warehouse today. Tracking follows.")
+    # The presence heartbeat now says she is replying (inbox.js adds it to the request).
+    composing = page.evaluate("""() => {
+        const detail = {elt: document.getElementById("presence"), parameters: {}};
+        document.dispatchEvent(new CustomEvent("htmx:configRequest", {detail}));
+        return detail.parameters.composing;
+    }""")
+    assert composing == "1"
     page.click("#composer button.primary")
     page.wait_for_selector("text=Reply queued for sending.")
     assert page.locator(".msg-outbound").count() == 1
@@ -134,6 +145,7 @@ def test_agent_replies_notes_and_solves_from_unassigned(browser, live_server, in
     page.screenshot(path=str(SHOTS / "ticket.png"), full_page=True)
     other.screenshot(path=str(SHOTS / "ticket-presence.png"))
 
+    assert page.blocked == [] and other.blocked == []
     ticket.refresh_from_db()
     assert ticket.status == "solved"
     sent = Message.objects.get(ticket=ticket, kind="outbound")

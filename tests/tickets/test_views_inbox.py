@@ -308,3 +308,27 @@ def test_finance_may_bulk_assign(client, world, finance):
     assert _bulk(client, [t], "assign", assign_to="me").status_code == 200
     t.refresh_from_db()
     assert t.assignee_id == finance.pk
+
+
+def _b64(value) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("after", [
+    _b64(["2024-02-30T00:00:00+00:00", 1]), _b64(["0001-01-01T00:00:00+14:00", 1]),
+    _b64(["9999-12-31T23:59:59-12:00", 1]), _b64([None, 1]), _b64(["2024-01-01T00:00:00+00:00", 2**70]),
+    _b64(["2024-01-01T00:00:00+00:00", "1"]), _b64("[[[["), "2024-02-30T00:00:00|1",
+])
+@pytest.mark.parametrize("view", ["all", "mine", "unassigned", "team-support"])
+@pytest.mark.parametrize("sort", ["due", "updated"])
+def test_a_cursor_naming_an_impossible_date_is_the_first_page(client, world, agent, visitor, after, view, sort):
+    assert client.get(f"/tickets/{view}/", {"after": after})["Location"].startswith("/login/")
+    client.force_login(visitor)
+    assert client.get(f"/tickets/{view}/", {"after": after}).status_code == 403
+    client.force_login(agent)
+    for extra in ({}, HX):
+        response = client.get(f"/tickets/{view}/", {"after": after, "sort": sort}, **extra)
+        assert response.status_code == 200

@@ -437,3 +437,40 @@ def test_retry_refused_for_visitor(client, agent, visitor):
     message = inbound()
     client.force_login(visitor)
     assert client.post(f"/tickets/messages/{message.pk}/retry/", **HX).status_code == 403
+
+
+# --- malformed input: the normal page, or a clear refusal ---------------------------------------
+
+@pytest.mark.parametrize("origin", ["team-<x>", "team-a b", "team-ü", "team-", "team-x/../y", "items"])
+def test_an_unknown_origin_view_falls_back_to_my_tickets(client, ticket, agent, visitor, origin):
+    """?from= names the inbox view the agent came from; one the inbox's URL can't take is ignored."""
+    assert page(client, ticket, data={"from": origin})["Location"].startswith("/login/")
+    client.force_login(visitor)
+    assert client.get(f"/tickets/{ticket.number}/", {"from": origin}).status_code == 403
+    client.force_login(agent)
+    response = client.get(f"/tickets/{ticket.number}/", {"from": origin})
+    assert response.status_code == 200 and 'href="/tickets/mine/"' in response.content.decode()
+    tagged = client.post(f"/tickets/{ticket.number}/tags/?from={origin}", {"add": "late", "from": origin}, **HX)
+    assert tagged.status_code == 200 and "late" in tagged.content.decode()
+    assert client.post(f"/tickets/{ticket.number}/tags/", {"add": "later", "from": origin}).status_code == 302
+
+
+def test_a_known_team_origin_is_kept(client, ticket, agent):
+    factories.TeamFactory(name="Billing", slug="billing")
+    client.force_login(agent)
+    html = client.get(f"/tickets/{ticket.number}/", {"from": "team-billing"}).content.decode()
+    assert 'href="/tickets/team-billing/"' in html
+
+
+@pytest.mark.parametrize("seen", ["2024-02-30T00:00:00", "0001-01-01T00:00:00+14:00", "²⁰²⁴", "x" * 500])
+def test_a_stale_reply_with_an_impossible_seen_time_still_warns(client, ticket, agent, visitor, seen):
+    client.force_login(agent)
+    loaded_version = version_of(ticket)
+    actions.add_note(actor=agent, ticket=ticket, body="Someone else was here.")
+    response = reply(client, ticket, "Your parcel left today.", version=loaded_version, seen=seen)
+    assert response.status_code == 200
+    assert not Message.objects.filter(kind="outbound").exists()  # stale: nothing was sent
+    client.force_login(visitor)
+    assert reply(client, ticket, "hi", seen=seen).status_code == 403
+    client.logout()
+    assert reply(client, ticket, "hi", seen=seen)["Location"].startswith("/login/")
