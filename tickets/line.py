@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 
 from .actions.contacts import set_line_following
 from .actions.errors import DeliveryFailed, TicketsError, Unusable
@@ -38,6 +39,7 @@ PLACEHOLDERS = {
 # --- in -----------------------------------------------------------------------------------
 
 
+@sensitive_variables("secret", "expected")
 def signature_ok(body: bytes, signature: str) -> bool:
     """X-Line-Signature is base64(HMAC-SHA256(channel secret, body)): what line-bot-sdk's
     SignatureValidator computes, but over the bytes as received (the SDK takes the body as
