@@ -3,6 +3,8 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from common.admin import ReadOnlyAdmin
+
 from . import actions
 from .roles import ADMIN_ROLE, has_role
 
@@ -20,7 +22,7 @@ admin.site.site_url = "/"
 
 
 @admin.register(AccessAttempt)
-class LoginAttemptAdmin(admin.ModelAdmin):
+class LoginAttemptAdmin(ReadOnlyAdmin):
     """Failed logins django-axes counts, per username and address. Read-only: a lockout is
     lifted with the Unlock action, which goes through console.actions.unlock_login (audited)."""
 
@@ -36,14 +38,6 @@ class LoginAttemptAdmin(admin.ModelAdmin):
     def locked(self, obj):
         return obj.failures_since_start >= settings.AXES_FAILURE_LIMIT
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_unlock_permission(self, request):
         return request.user.has_perm("axes.delete_accessattempt")

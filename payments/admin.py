@@ -9,6 +9,8 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from common import admin as admin_base
+
 from .actions import events as actions
 from .mirror import KINDS
 from .models import SyncCursor, WebhookEvent
@@ -26,18 +28,9 @@ def _pretty(data) -> str:
     )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin_base.ReadOnlyAdmin):
     list_per_page = 50
     show_full_result_count = False  # COUNT(*) over a million rows on every page is not free
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class MirrorAdmin(ReadOnlyAdmin):

@@ -296,27 +296,29 @@ def sync_health(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+def _from_sync_page(request: HttpRequest, ids: list[str], act, none: str, done: str) -> HttpResponse:
+    """A sync page button: `act` on the chosen events (or every one), then back to the page."""
+    if not ids:
+        messages.info(request, none)
+        return redirect("sync_health")
+    count = act(ids, actor=request.user)
+    messages.success(request, done.format(count=count, s="s" if count != 1 else ""))
+    return redirect("sync_health")
+
+
 @require_POST
 @permission_required("payments.replay_event", raise_exception=True)
 def replay_failed(request: HttpRequest) -> HttpResponse:
     """The sync page's replay buttons: one failed event, or every failed one."""
-    ids = selectors.failed_event_ids(request.POST.getlist("event")[:1000])
-    if not ids:
-        messages.info(request, "There are no failed events to replay.")
-        return redirect("sync_health")
-    count = actions.replay_events(ids, actor=request.user)
-    messages.success(request, f"Queued {count} failed event{'s' if count != 1 else ''} for replay.")
-    return redirect("sync_health")
+    return _from_sync_page(request, selectors.failed_event_ids(request.POST.getlist("event")[:1000]),
+                           actions.replay_events, "There are no failed events to replay.",
+                           "Queued {count} failed event{s} for replay.")
 
 
 @require_POST
 @permission_required("payments.replay_event", raise_exception=True)
 def retry_follow_up(request: HttpRequest) -> HttpResponse:
     """The sync page's retry of what failed after an event was applied (timeline, contacts)."""
-    ids = selectors.unannounced_event_ids(request.POST.getlist("event")[:1000])
-    if not ids:
-        messages.info(request, "Nothing is waiting for a retry.")
-        return redirect("sync_health")
-    count = actions.retry_announcements(ids, actor=request.user)
-    messages.success(request, f"Queued the follow-up of {count} event{'s' if count != 1 else ''} again.")
-    return redirect("sync_health")
+    return _from_sync_page(request, selectors.unannounced_event_ids(request.POST.getlist("event")[:1000]),
+                           actions.retry_announcements, "Nothing is waiting for a retry.",
+                           "Queued the follow-up of {count} event{s} again.")

@@ -34,6 +34,23 @@ def tickets_settings(settings, tmp_path):
 
 
 @pytest.fixture
+def customer(db):
+    """A contact who wrote by email (the tickets actions' tests work on her)."""
+    from tickets import actions
+
+    contact, _, _ = actions.resolve_contact("email", "Mika Ito <mika@example.jp>", name="Mika Ito")
+    return contact
+
+
+@pytest.fixture
+def ticket(customer):
+    from tickets import actions
+
+    return actions.receive_message(channel="email", sender="mika@example.jp", subject="Charged twice",
+                                   body_text="Please help", channel_message_id="act-1@example.jp").message.ticket
+
+
+@pytest.fixture
 def eager():
     """Tasks run in the test process when their on_commit fires (with capture_on_commit)."""
     with helpers.eager_tasks():

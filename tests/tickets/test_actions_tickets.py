@@ -20,18 +20,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def customer():
-    contact, _, _ = actions.resolve_contact("email", "Mika Ito <mika@example.jp>", name="Mika Ito")
-    return contact
-
-
-@pytest.fixture
-def ticket(customer):
-    return actions.receive_message(channel="email", sender="mika@example.jp", subject="Charged twice",
-                                   body_text="Please help", channel_message_id="act-1@example.jp").message.ticket
-
-
-@pytest.fixture
 def nobody(db):
     return factories.UserFactory(username="norole")
 
