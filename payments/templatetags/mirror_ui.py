@@ -73,7 +73,7 @@ def when(value: dt.datetime | None) -> str:
     return f"{local:%b} {local.day}, {local.year}, {local:%H:%M}"
 
 
-_money = functools.lru_cache(maxsize=4096)(format_money)  # babel's formatting is the slow part of a cell
+_money = format_money  # cached per locale inside payments.money
 
 
 @register.filter
