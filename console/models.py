@@ -80,10 +80,12 @@ class SharedPaymentToken(models.Model):
 
 
 class UserPreference(models.Model):
-    """Per-agent settings; for now the time zone dates are shown in."""
+    """Per-agent settings: the time zone dates are shown in and the console's language."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="console_preference")
     time_zone = models.CharField(max_length=64, blank=True, default="")
+    # A code of settings.LANGUAGES; blank follows the browser (Accept-Language).
+    language = models.CharField(max_length=8, blank=True, default="")
 
     def __str__(self):
         return f"{self.user} {self.time_zone}"
