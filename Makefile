@@ -7,7 +7,7 @@ TEST_DB ?= postgres://postgres@127.0.0.1:5432/paydesk
 TEST_BROKER ?= redis://127.0.0.1:6379/15
 TEST_CACHE ?= redis://127.0.0.1:6379/13
 
-.PHONY: install demo test test-fast bench services chromium screenshots clean
+.PHONY: install messages gettext demo test test-fast bench services chromium screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,24 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# Compiled translations (.mo) are built here, not kept in git: babel's pure-Python compiler,
+# so a bare machine needs nothing beyond the venv. A fuzzy or broken entry fails the build.
+CATALOGUES := $(wildcard locale/*/LC_MESSAGES/django.po)
+COMPILED := $(CATALOGUES:.po=.mo)
+
+locale/%/LC_MESSAGES/django.mo: locale/%/LC_MESSAGES/django.po $(STAMP)
+	$(VENV)/bin/pybabel -q compile -d locale -D django -l $*
+
+install: $(STAMP) $(COMPILED)
+
+# After marking strings: refresh the Japanese catalogue from the code (needs GNU gettext's
+# xgettext, installed by scripts/gettext.sh), then translate the new entries in the .po.
+messages: install gettext
+	SECRET_KEY=messages $(PY) manage.py makemessages -l ja --no-obsolete --add-location=file \
+	  -i ".venv/*" -i "tests/*" -i "bench/*" -i "node_modules/*"
+
+gettext:
+	@bash scripts/gettext.sh
 
 services:
 	@bash scripts/services.sh
@@ -36,11 +53,11 @@ PYTEST_OK = || [ $$? -eq 5 ]
 # Two phases: most tests spread over the machine's cores (pytest-xdist, each worker its own
 # database and cache keys), then the browser and end-to-end tests, which start servers and a
 # Celery worker of their own, one at a time.
-test: install services chromium
+test: install services chromium gettext
 	$(TEST_ENV) $(PY) -m pytest -q -n auto --maxprocesses 4 -m "not browser and not e2e" $(PYTEST_ARGS) $(PYTEST_OK)
 	$(TEST_ENV) $(PY) -m pytest -q -m "browser or e2e" $(PYTEST_ARGS) $(PYTEST_OK)
 
-test-fast: install services
+test-fast: install services gettext
 	$(TEST_ENV) $(PY) -m pytest -q -n auto --maxprocesses 4 -m "not browser and not e2e" $(PYTEST_ARGS)
 
 # The mirror (intake, end to end, backfill), then the inbox at 100,000 tickets, then the
@@ -58,4 +75,4 @@ screenshots: install chromium
 	$(PY) -m bench.screenshots
 
 clean:
-	rm -rf $(VENV) paydesk.sqlite3* staticfiles .demo
+	rm -rf $(VENV) paydesk.sqlite3* staticfiles .demo locale/*/LC_MESSAGES/*.mo

@@ -50,6 +50,7 @@ class AuditAction(models.TextChoices):
     # console
     USER_TIME_ZONE = "user.time_zone", "Time zone changed"
     LOGIN_UNLOCK = "login.unlock", "Login unlocked"
+    USER_LANGUAGE = "user.language", "Language changed"
     REFUND_APPROVAL_REQUESTED = "refund.approval_requested", "Refund handed to finance"
 
 

@@ -1,7 +1,7 @@
 """The console's own writes, one function per action: validate, check who may, do it
 atomically, audit it. Views call these; they never save models.
 
-- a person's own preferences (time zone);
+- a person's own preferences (time zone, language);
 - the flows that need both domains: asking finance on the ticket for a refund above one's
   limit, and sending a billing-portal link as a reply on the ticket.
 """
@@ -15,6 +15,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from audit import actors
 from audit.log import record
@@ -37,17 +38,37 @@ def set_time_zone(*, actor, user, name: str) -> UserPreference:
     """The zone `user` reads dates in; blank means the console's default (settings.TIME_ZONE).
     People set their own; nobody sets another's."""
     if actor is None or not actor.is_authenticated or actor.pk != user.pk:
-        raise PermissionDenied("You can only change your own time zone.")
+        raise PermissionDenied(_("You can only change your own time zone."))
     name = (name or "").strip()
     if name and name not in time_zone_names():
-        raise ValidationError(f"“{name[:64]}” is not a time zone. Pick one from the list.", code="time_zone")
+        raise ValidationError(_("“%(name)s” is not a time zone. Pick one from the list.") % {"name": name[:64]},
+                              code="time_zone")
     with transaction.atomic():
-        pref, _ = UserPreference.objects.select_for_update().get_or_create(user=user)
+        pref, _created = UserPreference.objects.select_for_update().get_or_create(user=user)
         previous = pref.time_zone
         if previous != name:
             pref.time_zone = name
             pref.save(update_fields=["time_zone"])
             record(actor=actor, action=AuditAction.USER_TIME_ZONE, target=f"user:{user.pk}", time_zone=name,
+                   previous=previous)
+    return pref
+
+
+def set_language(*, actor, user, language: str) -> UserPreference:
+    """The language `user` works in; blank means the browser's (Accept-Language).
+    People set their own; nobody sets another's."""
+    if actor is None or not actor.is_authenticated or actor.pk != user.pk:
+        raise PermissionDenied(_("You can only change your own language."))
+    language = (language or "").strip()
+    if language and language not in dict(settings.LANGUAGES):
+        raise ValidationError(_("Choose one of the languages in the list."), code="language")
+    with transaction.atomic():
+        pref, _created = UserPreference.objects.select_for_update().get_or_create(user=user)
+        previous = pref.language
+        if previous != language:
+            pref.language = language
+            pref.save(update_fields=["language"])
+            record(actor=actor, action=AuditAction.USER_LANGUAGE, target=f"user:{user.pk}", language=language,
                    previous=previous)
     return pref
 

@@ -1,41 +1,71 @@
-"""Dates in the agent's own time zone: their console.UserPreference, else settings.TIME_ZONE.
+"""Each person's own settings, applied to every request they make: the time zone dates are
+shown in (their console.UserPreference, else settings.TIME_ZONE) and the console's language
+(their preference, else what LocaleMiddleware took from the browser).
 
-The zone is cached in the session so a page costs no extra query; saving a preference
-clears it (console.actions.set_time_zone)."""
+Both are cached in the session so a page costs no extra query; saving a preference updates
+the cache (console.views.account)."""
 
 import zoneinfo
 
 from django.conf import settings
 from django.http import HttpResponseBadRequest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 SESSION_KEY = "console_tz"
+LANGUAGE_SESSION_KEY = "console_language"
+
+
+def _preferences(request) -> tuple[str, str]:
+    session = getattr(request, "session", None)
+    if session is not None and SESSION_KEY in session and LANGUAGE_SESSION_KEY in session:
+        return session[SESSION_KEY], session[LANGUAGE_SESSION_KEY]
+    from .models import UserPreference
+
+    row = UserPreference.objects.filter(user=request.user).values_list("time_zone", "language").first()
+    name, language = row or ("", "")
+    if session is not None:
+        session[SESSION_KEY], session[LANGUAGE_SESSION_KEY] = name, language
+    return name, language
 
 
 def user_time_zone(request) -> str:
-    cached = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
-    if cached is not None:
-        return cached
-    from .models import UserPreference
-
-    name = UserPreference.objects.filter(user=request.user).values_list("time_zone", flat=True).first() or ""
-    if hasattr(request, "session"):
-        request.session[SESSION_KEY] = name
-    return name
+    return _preferences(request)[0]
 
 
-class TimezoneMiddleware:
+def user_language(request) -> str:
+    """The person's chosen language, or "" when they follow the browser's."""
+    return _preferences(request)[1]
+
+
+def remember_preferences(request, *, time_zone: str | None = None, language: str | None = None) -> None:
+    """After a preference is saved: the session cache and this request follow it at once."""
+    if time_zone is not None:
+        request.session[SESSION_KEY] = time_zone
+    if language is not None:
+        request.session[LANGUAGE_SESSION_KEY] = language
+        chosen = language or translation.get_language_from_request(request)
+        translation.activate(chosen)
+        request.LANGUAGE_CODE = translation.get_language()
+
+
+class PreferencesMiddleware:
+    """After AuthenticationMiddleware and LocaleMiddleware: a signed-in person's own zone and
+    language win over the console's default zone and the browser's language."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        name = ""
+        name = language = ""
         if getattr(request, "user", None) is not None and request.user.is_authenticated:
-            name = user_time_zone(request)
+            name, language = _preferences(request)
         try:
             timezone.activate(zoneinfo.ZoneInfo(name)) if name else timezone.deactivate()
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             timezone.deactivate()
+        if language and language in dict(settings.LANGUAGES):
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
         return self.get_response(request)
 
 

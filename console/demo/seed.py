@@ -915,30 +915,37 @@ def mirror_counts() -> dict[str, int]:
 
 # --- people -------------------------------------------------------------------------
 
-DEMO_USERS = [  # username (also the role), first and last name
-    ("agent", "Yui", "Nakamura"),
-    ("finance", "Daniel", "Ortiz"),
-    ("admin", "Priya", "Shah"),
+DEMO_USERS = [  # username, role (group), first and last name, the console's language and time zone
+    ("agent", "agent", "Yui", "Nakamura", "", ""),
+    ("finance", "finance", "Daniel", "Ortiz", "", ""),
+    ("admin", "admin", "Priya", "Shah", "", ""),
+    # A support agent of the Tokyo team: the console in Japanese, dates in Japan time.
+    ("agent_ja", "agent", "Haruka", "Kimura", "ja", "Asia/Tokyo"),
 ]
 
 
 def ensure_demo_users(password: str) -> list[str]:
-    """One user per role, named after it, with `password`; admin may also use Django admin."""
+    """One user per role, named after it, plus a Japanese-speaking agent; all with `password`;
+    admin may also use Django admin. Preferences are set through the console's own actions."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
     from django.contrib.auth.models import Group
     from django.db import transaction
 
+    from console import actions
+
     User = get_user_model()
     hashed = make_password(password)  # once: hashing is slow on purpose, and it is one password
     with transaction.atomic():
-        for username, first, last in DEMO_USERS:
+        for username, role, first, last, language, zone in DEMO_USERS:
             user, _ = User.objects.get_or_create(username=username)
             user.first_name, user.last_name = first, last
-            user.email = f"{username}@paydesk.localhost"
+            user.email = f"{username.replace('_', '.')}@paydesk.localhost"
             user.is_staff = username == "admin"
             user.is_active = True
             user.password = hashed
             user.save()
-            user.groups.set([Group.objects.get(name=username)])
-    return [u for u, _, _ in DEMO_USERS]
+            user.groups.set([Group.objects.get(name=role)])
+            actions.set_language(actor=user, user=user, language=language)
+            actions.set_time_zone(actor=user, user=user, name=zone)
+    return [u[0] for u in DEMO_USERS]

@@ -1,4 +1,4 @@
-"""The agent's own settings: for now the time zone every date in the console is shown in."""
+"""The agent's own settings: the time zone every date is shown in and the console's language."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from .. import actions
-from ..middleware import SESSION_KEY, user_time_zone
+from ..middleware import remember_preferences, user_language, user_time_zone
 
 # Where most shops' support teams sit: offered first, the full list follows.
 COMMON_ZONES = ("Asia/Tokyo", "America/New_York", "America/Chicago", "America/Los_Angeles", "Europe/London",
@@ -25,24 +27,52 @@ def _next(request) -> str:
     return target if ok and target.startswith("/") else ""
 
 
+def _browser_language(request) -> str:
+    """What the browser asks for, as one of the console's languages (ignoring the person's choice)."""
+    return translation.get_language_from_request(request)
+
+
+def _save_time_zone(request) -> str:
+    name = request.POST.get("time_zone", "")
+    actions.set_time_zone(actor=request.user, user=request.user, name=name)
+    remember_preferences(request, time_zone=name.strip())
+    return _("Dates are now shown in %(zone)s.") % {"zone": name.strip() or settings.TIME_ZONE}
+
+
+def _save_language(request) -> str:
+    language = request.POST.get("language", "")
+    actions.set_language(actor=request.user, user=request.user, language=language)
+    remember_preferences(request, language=language.strip())  # the confirmation below is in the new language
+    if language.strip():
+        return _("The console is now in %(language)s.") % {"language": dict(settings.LANGUAGES)[language.strip()]}
+    return _("The console now follows your browser's language.")
+
+
 @require_http_methods(["GET", "POST"])
 def account(request: HttpRequest) -> HttpResponse:
-    """Every signed-in person may change their own preferences (no role needed)."""
-    error = ""
-    current = user_time_zone(request)
+    """Every signed-in person may change their own preferences (no role needed). Each card
+    posts on its own: `language` or `time_zone` says which."""
+    errors: dict[str, str] = {}
+    current_zone, current_language = user_time_zone(request), user_language(request)
     if request.method == "POST":
-        name = request.POST.get("time_zone", "")
+        field = "language" if "language" in request.POST else "time_zone"
         try:
-            actions.set_time_zone(actor=request.user, user=request.user, name=name)
+            done = _save_language(request) if field == "language" else _save_time_zone(request)
         except ValidationError as exc:
-            error, current = exc.messages[0], name
+            errors[field] = exc.messages[0]
+            if field == "language":
+                current_language = request.POST.get("language", "")
+            else:
+                current_zone = request.POST.get("time_zone", "")
         else:
-            request.session[SESSION_KEY] = name.strip()
-            messages.success(request, f"Dates are now shown in {name.strip() or settings.TIME_ZONE}.")
+            messages.success(request, done)
             return redirect(_next(request) or "account")
+    browser = _browser_language(request)
     context = {
-        "current": current, "default": settings.TIME_ZONE, "error": error, "next": _next(request),
+        "current": current_zone, "default": settings.TIME_ZONE, "errors": errors, "next": _next(request),
         "common": COMMON_ZONES, "zones": [z for z in actions.time_zone_names() if z not in COMMON_ZONES],
+        "languages": settings.LANGUAGES, "current_language": current_language,
+        "browser_language": dict(settings.LANGUAGES).get(browser, browser),
         "nav": "account",
     }
-    return render(request, "console/account.html", context, status=400 if error else 200)
+    return render(request, "console/account.html", context, status=400 if errors else 200)

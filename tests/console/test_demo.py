@@ -26,6 +26,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from console.demo import seed as demo_seed
+from console.models import UserPreference
 from console.demo import tickets as demo_tickets
 from console.demo.line_api import LineApiStandIn
 from console.celery import app as celery_app
@@ -277,16 +278,19 @@ def test_orders_are_priced_in_minor_units_with_shipping():
 @pytest.mark.django_db
 def test_demo_users_one_per_role_and_rerun_changes_the_password(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; the hasher is not under test
-    assert demo_seed.ensure_demo_users("first-pass-123") == ["agent", "finance", "admin"]
+    assert demo_seed.ensure_demo_users("first-pass-123") == ["agent", "finance", "admin", "agent_ja"]
     demo_seed.ensure_demo_users("second-pass-456")
     users = {u.username: u for u in get_user_model().objects.all()}
-    assert set(users) == {"agent", "finance", "admin"}
+    assert set(users) == {"agent", "finance", "admin", "agent_ja"}
     for name, user in users.items():
-        assert list(user.groups.values_list("name", flat=True)) == [name]
+        assert list(user.groups.values_list("name", flat=True)) == [name.removesuffix("_ja")]
         assert user.check_password("second-pass-456") and not user.check_password("first-pass-123")
         assert user.is_staff == (name == "admin") and not user.is_superuser
     assert users["finance"].has_perm("payments.submit_dispute_evidence")
     assert not users["agent"].has_perm("payments.view_webhookevent")
+    # The Japanese-speaking agent works in Japanese, on Japan time; the others follow their browser.
+    prefs = {p.user.username: (p.language, p.time_zone) for p in UserPreference.objects.select_related("user")}
+    assert prefs["agent_ja"] == ("ja", "Asia/Tokyo") and prefs.get("agent", ("", ""))[0] == ""
 
 
 @pytest.mark.django_db
@@ -329,7 +333,7 @@ def test_make_demo_seeds_afresh_and_keeps_on_request(tmp_path, settings):
 
     first = _run_demo(tmp_path, "--size", "2")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "log in as agent / finance / admin, password: " in first.stdout
+    assert "log in as agent / finance / admin (English) or agent_ja (support, 日本語), password: " in first.stdout
     assert "did not apply" not in first.stdout
     log = (tmp_path / "state" / "server.log").read_text()
     for text in (first.stdout, first.stderr, log):
@@ -378,6 +382,6 @@ def test_make_demo_seeds_afresh_and_keeps_on_request(tmp_path, settings):
     assert _rows(tmp_path, "select id, status from tickets_ticket order by id") == tickets
     assert f"Tickets: {len(tickets)} " in kept.stdout
     hashes = dict(_rows(tmp_path, "select username, password from auth_user"))
-    assert set(hashes) == {"agent", "finance", "admin"}
+    assert set(hashes) == {"agent", "finance", "admin", "agent_ja"}
     assert check_password(_password(kept.stdout), hashes["finance"])
     assert not check_password(_password(first.stdout), hashes["finance"])

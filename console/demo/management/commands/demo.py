@@ -34,6 +34,8 @@ from console.demo import tickets as demo_tickets
 from console.demo.line_api import LineApiStandIn
 
 WEBHOOK_ID = "paydesk-demo"
+# Who to log in as, as the summary line says it: one user per role, and the agent who works in Japanese.
+LOGINS = "agent / finance / admin (English) or agent_ja (support, 日本語)"
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -290,10 +292,10 @@ class Command(BaseCommand):
         if options["no_serve"]:
             self.stdout.write(self.style.SUCCESS(
                 f"Ready in {seconds:.1f} s. `make demo DEMO_ARGS=--keep` serves this data; "
-                f"log in as agent / finance / admin, password: {password}"))
+                f"log in as {LOGINS}, password: {password}"))
             return
         self.stdout.write(self.style.SUCCESS(
-            f"Paydesk is running at {url} — log in as agent / finance / admin, password: {password}"))
+            f"Paydesk is running at {url} — log in as {LOGINS}, password: {password}"))
         self.stdout.write(f"Ready in {seconds:.1f} s. Press Ctrl-C to stop.")
         while True:
             for proc, what in zip(self.procs, ("localstripe", "the web server")):
