@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # the apps' patterns gets one request per EVERY_PARAMETER value, with every parameter its
 # view's module reads set to it. FUZZ_EXAMPLES=200 for a deeper run by hand.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
+LANGUAGES = [code for code, _name in django_settings.LANGUAGES]  # en, ja
 EVERY_PARAMETER = ["Infinity", "²", "99999999999999999999999.1", "2024-02-30T00:00:00"]
 
 
@@ -365,11 +366,13 @@ def world(django_db_setup, django_db_blocker):
             users = seed_samples()
             targets = _targets()  # fills the sample ids, creating what they name
             _panel_reaches_its_forms()
-            clients, sessions = {"anonymous": Client()}, {}
-            for role in ROLES[1:]:
-                clients[role] = Client()
-                clients[role].force_login(users[role])
-                sessions[role] = clients[role].cookies[django_settings.SESSION_COOKIE_NAME].value
+            clients, sessions = {}, {}
+            for language in LANGUAGES:  # every visitor reads the console in each of its languages
+                clients[("anonymous", language)] = Client(HTTP_ACCEPT_LANGUAGE=language)
+                for role in ROLES[1:]:
+                    client = clients[(role, language)] = Client(HTTP_ACCEPT_LANGUAGE=language)
+                    client.force_login(users[role])
+                    sessions[(role, language)] = client.cookies[django_settings.SESSION_COOKIE_NAME].value
             yield World(targets, clients, sessions)
         finally:
             transaction.set_rollback(True)
@@ -387,10 +390,11 @@ def fuzz(world: World, route: str) -> list[str]:
     target = world.targets[route]
     failures: dict[str, str] = {}
 
-    def one(role: str, request: Request) -> None:
-        client = world.clients[role]
-        if role in world.sessions:  # a logout in an earlier request must not log this one out
-            client.cookies[django_settings.SESSION_COOKIE_NAME] = world.sessions[role]
+    def one(visitor: tuple[str, str], request: Request) -> None:
+        client = world.clients[visitor]
+        role = "/".join(visitor)
+        if visitor in world.sessions:  # a logout in an earlier request must not log this one out
+            client.cookies[django_settings.SESSION_COOKIE_NAME] = world.sessions[visitor]
         try:
             with transaction.atomic():
                 response = send(client, request)
@@ -408,8 +412,8 @@ def fuzz(world: World, route: str) -> list[str]:
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     @given(requests_for(target))
     def run(request: Request):
-        for role in ROLES:
-            one(role, request)
+        for visitor in world.clients:
+            one(visitor, request)
 
     for request in _every_parameter(target):
         run = example(request)(run)
@@ -433,4 +437,5 @@ def test_hostile_input_never_gets_a_5xx(world, route):
 def test_every_pattern_is_fuzzed_with_every_role(world):
     assert set(world.targets) == {route for route, _ in url_patterns()}
     assert all(t.paths and t.methods for t in world.targets.values())
-    assert set(world.clients) == set(ROLES) and len(KEYS) > 50
+    assert set(world.clients) == {(role, language) for role in ROLES for language in LANGUAGES}
+    assert len(KEYS) > 50

@@ -587,10 +587,13 @@ def test_only_public_patterns_let_anonymous_visitors_in():
     assert set(opted_out) <= PUBLIC, f"views marked @login_not_required outside PUBLIC: {set(opted_out) - PUBLIC}"
 
 
+@pytest.mark.parametrize("language", [code for code, _name in settings.LANGUAGES])
 @pytest.mark.parametrize("role", ROLES)
-def test_walk_every_pattern(seeded, role):
+def test_walk_every_pattern(seeded, role, language):
+    """Every pattern, as this role, reading the console in `language` (the browser's)."""
     failures, requests = [], 0
-    client = Client(raise_request_exception=False)  # a 500 is a finding, reported with the rest
+    # A 500 is a finding, reported with the rest.
+    client = Client(raise_request_exception=False, HTTP_ACCEPT_LANGUAGE=language)
     logged_in = False
     for route, _ in url_patterns():
         for c in ACCESS.get(route, []):
@@ -606,4 +609,4 @@ def test_walk_every_pattern(seeded, role):
             if problem:
                 failures.append(f"{c.method.upper()} {full}: {problem}")
     assert requests > 100  # the walk reached the whole URLconf
-    assert not failures, f"{role}:\n" + "\n".join(failures)
+    assert not failures, f"{role} ({language}):\n" + "\n".join(failures)
