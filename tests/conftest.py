@@ -46,6 +46,18 @@ def fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def english_to_start():
+    """Each test starts in the console's default language. A request activates its reader's
+    language on the thread and nothing turns it off afterwards (a server's next request
+    activates its own), so a Japanese request in one test must not leak into the next."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.activate("en")
+
+
+@pytest.fixture(autouse=True)
 def stripe_settings(settings):
     settings.STRIPE_WEBHOOK_SECRETS = [WEBHOOK_SECRET, OLD_WEBHOOK_SECRET]
     settings.STRIPE_API_KEY = ""
