@@ -43,7 +43,8 @@ class LoginAttemptAdmin(ReadOnlyAdmin):
     def has_unlock_permission(self, request):
         return request.user.has_perm("axes.delete_accessattempt")
 
-    @admin.action(description=gettext_lazy("Unlock the selected usernames (from every address)"), permissions=["unlock"])
+    @admin.action(description=gettext_lazy("Unlock the selected usernames (from every address)"),
+                  permissions=["unlock"])
     def unlock(self, request, queryset):
         for username in sorted(set(queryset.values_list("username", flat=True))):
             try:

@@ -61,7 +61,8 @@ class MinorUnitsField(forms.Field):
         try:
             minor = Decimal(text).scaleb(places)
         except InvalidOperation:
-            raise forms.ValidationError(_("“%(text)s” is not an amount.") % {"text": text[:20]}, code="amount") from None
+            raise forms.ValidationError(_("“%(text)s” is not an amount.") % {"text": text[:20]},
+                                        code="amount") from None
         if minor != minor.to_integral_value():
             raise forms.ValidationError(_("%(currency)s amounts have at most %(places)d decimals.")
                                         % {"currency": self.currency.upper(), "places": places}, code="amount")
@@ -71,8 +72,8 @@ class MinorUnitsField(forms.Field):
 
 
 class RefundForm(ConfirmForm):
-    reason = forms.ChoiceField(label=gettext_lazy("Reason"), choices=[(r, REFUND_REASON_LABELS[r]) for r in REFUND_REASONS],
-                               initial="requested_by_customer", required=False)
+    reason = forms.ChoiceField(label=gettext_lazy("Reason"), initial="requested_by_customer", required=False,
+                               choices=[(r, REFUND_REASON_LABELS[r]) for r in REFUND_REASONS])
     note = forms.CharField(label=gettext_lazy("Note"), required=False, max_length=METADATA_VALUE_MAX, strip=True)
 
     def clean_reason(self):
