@@ -2,6 +2,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.translation import gettext as _, gettext_lazy
 
 from common.admin import ReadOnlyAdmin
 
@@ -15,9 +16,9 @@ def _admin_role_only(request) -> bool:
 
 
 admin.site.has_permission = _admin_role_only
-admin.site.site_header = "Paydesk data fixes"
-admin.site.site_title = "Paydesk admin"
-admin.site.index_title = "Stripe mirror and audit log"
+admin.site.site_header = gettext_lazy("Paydesk data fixes")
+admin.site.site_title = gettext_lazy("Paydesk admin")
+admin.site.index_title = gettext_lazy("Stripe mirror and audit log")
 admin.site.site_url = "/"
 
 
@@ -28,13 +29,13 @@ class LoginAttemptAdmin(ReadOnlyAdmin):
 
     list_display = ("username", "ip_address", "failures_since_start", "locked", "attempt_time", "path_info")
     search_fields = ("=username", "=ip_address")
-    search_help_text = "Search by exact username or address"
+    search_help_text = gettext_lazy("Search by exact username or address")
     date_hierarchy = "attempt_time"
     fields = ("username", "ip_address", "failures_since_start", "attempt_time", "path_info", "user_agent")
     readonly_fields = fields
     actions = ["unlock"]
 
-    @admin.display(description="Locked out", boolean=True)
+    @admin.display(description=gettext_lazy("Locked out"), boolean=True)
     def locked(self, obj):
         return obj.failures_since_start >= settings.AXES_FAILURE_LIMIT
 
@@ -42,13 +43,15 @@ class LoginAttemptAdmin(ReadOnlyAdmin):
     def has_unlock_permission(self, request):
         return request.user.has_perm("axes.delete_accessattempt")
 
-    @admin.action(description="Unlock the selected usernames (from every address)", permissions=["unlock"])
+    @admin.action(description=gettext_lazy("Unlock the selected usernames (from every address)"),
+                  permissions=["unlock"])
     def unlock(self, request, queryset):
         for username in sorted(set(queryset.values_list("username", flat=True))):
             try:
                 actions.unlock_login(actor=request.user, username=username)
             except (PermissionDenied, ValidationError) as exc:
-                self.message_user(request, f"{username}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}",
-                                  messages.ERROR)
+                self.message_user(request, _("%(username)s: %(reason)s") % {
+                    "username": username, "reason": "; ".join(getattr(exc, "messages", [str(exc)]))}, messages.ERROR)
             else:
-                self.message_user(request, f"Unlocked {username}: they may log in again.", messages.SUCCESS)
+                self.message_user(request, _("Unlocked %(username)s: they may log in again.") % {"username": username},
+                                  messages.SUCCESS)

@@ -30,6 +30,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from payments.errors import ActionError, ActionInProgress, PartiallyCompleted, StripeActionFailed
@@ -46,7 +47,7 @@ _STATUS = ((ActionInProgress, 409), (StripeActionFailed, 502), (ActionError, 400
 def failure(exc: Exception) -> tuple[int, str]:
     """(HTTP status, message for the person) for an action that did not happen."""
     if isinstance(exc, PermissionDenied):
-        return 403, str(exc) or "Your role can't do this."
+        return 403, str(exc) or _("Your role can't do this.")
     if isinstance(exc, ValidationError):
         return 400, " ".join(exc.messages)
     return next(code for cls, code in _STATUS if isinstance(exc, cls)), exc.message
@@ -76,7 +77,7 @@ def ticket_beside(contact_id: int, raw: Any) -> Ticket | None:
     if raw.isascii() and raw.isdigit() and len(raw) < 19:
         ticket = Ticket.objects.filter(pk=int(raw), requester_id=contact_id).first()
     if ticket is None:
-        raise Http404("No such ticket for this customer.")
+        raise Http404(_("No such ticket for this customer"))
     return ticket
 
 
@@ -151,9 +152,11 @@ class ConfirmFlow:
         form = self.form_class(request.POST, **self.form_kwargs(request, target))
         context = self._base(request, contact_id, target, ticket, form)
         if not form.is_valid():
+            # A message that does not say which field ("This field is required.") gets the field's label.
             context["error"] = " ".join(
-                f"{form.fields[name].label or name.capitalize()}: {error}" if error.startswith("This field") else error
-                for name, errors in form.errors.items() for error in errors)
+                _("%(field)s: %(error)s") % {"field": form.fields[name].label or name.capitalize(), "error": message}
+                if error.code == "required" else message
+                for name, errors in form.errors.as_data().items() for error in errors for message in error)
             return render(request, self.template + "#form", context, status=400)
         data = form.cleaned_data
         try:
@@ -202,14 +205,14 @@ class ConfirmFlow:
         try:
             sealed = signing.loads(raw, salt=self._salt(), max_age=MAX_AGE)
         except signing.SignatureExpired:
-            raise ValidationError("This confirmation is more than 15 minutes old; review the action again.",
-                                  code="expired") from None
+            raise ValidationError(_("This confirmation is more than %(minutes)d minutes old; review the action again.")
+                                  % {"minutes": MAX_AGE // 60}, code="expired") from None
         except signing.BadSignature:
-            raise ValidationError("This confirmation is not one Paydesk showed; review the action again.",
+            raise ValidationError(_("This confirmation is not one Paydesk showed; review the action again."),
                                   code="confirmation") from None
         if (not isinstance(sealed, dict) or sealed.get("user") != request.user.pk
                 or sealed.get("target") != self.target_id(target) or not isinstance(sealed.get("params"), dict)):
-            raise ValidationError("This confirmation was made for something else; review the action again.",
+            raise ValidationError(_("This confirmation was made for something else; review the action again."),
                                   code="confirmation")
         return sealed
 

@@ -1,22 +1,23 @@
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
-from .roles import ADMIN_ROLE, ROLES
+from .roles import ADMIN_ROLE, ROLES, role_label
 
 # The left navigation: (key, label, url name, args, permission). A later app adds its
 # pages here; a user sees only what their permissions open.
 MAIN_NAV = [
-    ("inbox", "Inbox", "inbox", ["mine"], "tickets.view_ticket"),
-    ("customers", "Customers", "mirror_list", ["customers"], "payments.view_customer"),
-    ("payments", "Payments", "mirror_list", ["payments"], "payments.view_charge"),
-    ("refunds", "Refunds", "mirror_list", ["refunds"], "payments.view_refund"),
-    ("subscriptions", "Subscriptions", "mirror_list", ["subscriptions"], "payments.view_subscription"),
-    ("invoices", "Invoices", "mirror_list", ["invoices"], "payments.view_invoice"),
-    ("disputes", "Disputes", "mirror_list", ["disputes"], "payments.view_dispute"),
-    ("fraud-warnings", "Fraud warnings", "mirror_list", ["fraud-warnings"], "payments.view_earlyfraudwarning"),
+    ("inbox", _("Inbox"), "inbox", ["mine"], "tickets.view_ticket"),
+    ("customers", _("Customers"), "mirror_list", ["customers"], "payments.view_customer"),
+    ("payments", _("Payments"), "mirror_list", ["payments"], "payments.view_charge"),
+    ("refunds", _("Refunds"), "mirror_list", ["refunds"], "payments.view_refund"),
+    ("subscriptions", _("Subscriptions"), "mirror_list", ["subscriptions"], "payments.view_subscription"),
+    ("invoices", _("Invoices"), "mirror_list", ["invoices"], "payments.view_invoice"),
+    ("disputes", _("Disputes"), "mirror_list", ["disputes"], "payments.view_dispute"),
+    ("fraud-warnings", _("Fraud warnings"), "mirror_list", ["fraud-warnings"], "payments.view_earlyfraudwarning"),
 ]
 DEV_NAV = [
-    ("events", "Events", "event_log", [], "payments.view_webhookevent"),
-    ("sync", "Sync health", "sync_health", [], "payments.view_sync_health"),
+    ("events", _("Events"), "event_log", [], "payments.view_webhookevent"),
+    ("sync", _("Sync health"), "sync_health", [], "payments.view_sync_health"),
 ]
 
 
@@ -38,9 +39,9 @@ def shell(request):
     role = next((r for r in ROLES if r in groups), "")
     dev = _visible(user, perms, DEV_NAV)
     if user.is_superuser or ADMIN_ROLE in groups:
-        dev.append(("admin", "Django admin", reverse("admin:index")))
+        dev.append(("admin", _("Django admin"), reverse("admin:index")))
     return {
-        "shell_nav": [("home", "Home", reverse("home"))] + _visible(user, perms, MAIN_NAV),
+        "shell_nav": [("home", _("Home"), reverse("home"))] + _visible(user, perms, MAIN_NAV),
         "shell_dev_nav": dev,
-        "shell_role": "superuser" if user.is_superuser and not role else role,
+        "shell_role": role_label("superuser" if user.is_superuser and not role else role),
     }

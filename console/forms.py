@@ -7,6 +7,7 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 
 from django import forms
+from django.utils.translation import gettext as _, gettext_lazy, pgettext_lazy
 
 from payments.actions.customers import METADATA_KEY_MAX, METADATA_VALUE_MAX, PORTAL_FLOWS
 from payments.actions.refunds import REFUND_REASONS
@@ -18,8 +19,25 @@ from .confirm import ConfirmForm
 _AMOUNT = re.compile(r"^\d{1,15}(\.\d{1,3})?$")
 
 
-def words(value: str) -> str:
-    return value.replace("_", " ").capitalize()
+# Stripe's enums as the person picking one reads them (the values sent stay Stripe's).
+REFUND_REASON_LABELS = {
+    "requested_by_customer": pgettext_lazy("refund reason", "Requested by customer"),
+    "duplicate": pgettext_lazy("refund reason", "Duplicate"),
+    "fraudulent": pgettext_lazy("refund reason", "Fraudulent"),
+}
+assert set(REFUND_REASON_LABELS) == set(REFUND_REASONS)
+
+CANCEL_FEEDBACK_LABELS = {
+    "customer_service": pgettext_lazy("cancellation feedback", "Customer service"),
+    "low_quality": pgettext_lazy("cancellation feedback", "Low quality"),
+    "missing_features": pgettext_lazy("cancellation feedback", "Missing features"),
+    "other": pgettext_lazy("cancellation feedback", "Other"),
+    "switched_service": pgettext_lazy("cancellation feedback", "Switched service"),
+    "too_complex": pgettext_lazy("cancellation feedback", "Too complex"),
+    "too_expensive": pgettext_lazy("cancellation feedback", "Too expensive"),
+    "unused": pgettext_lazy("cancellation feedback", "Unused"),
+}
+assert set(CANCEL_FEEDBACK_LABELS) == set(CANCEL_FEEDBACK)
 
 
 class MinorUnitsField(forms.Field):
@@ -39,38 +57,42 @@ class MinorUnitsField(forms.Field):
             return None
         places = decimals(self.currency)
         if not _AMOUNT.match(text):
-            raise forms.ValidationError(f"“{text[:20]}” is not an amount.", code="amount")
+            raise forms.ValidationError(_("“%(text)s” is not an amount.") % {"text": text[:20]}, code="amount")
         try:
             minor = Decimal(text).scaleb(places)
         except InvalidOperation:
-            raise forms.ValidationError(f"“{text[:20]}” is not an amount.", code="amount") from None
+            raise forms.ValidationError(_("“%(text)s” is not an amount.") % {"text": text[:20]},
+                                        code="amount") from None
         if minor != minor.to_integral_value():
-            raise forms.ValidationError(f"{self.currency.upper()} amounts have at most {places} decimals.",
-                                        code="amount")
+            raise forms.ValidationError(_("%(currency)s amounts have at most %(places)d decimals.")
+                                        % {"currency": self.currency.upper(), "places": places}, code="amount")
         if minor <= 0:
-            raise forms.ValidationError("The refund amount must be more than zero.", code="amount")
+            raise forms.ValidationError(_("The refund amount must be more than zero."), code="amount")
         return int(minor)
 
 
 class RefundForm(ConfirmForm):
-    reason = forms.ChoiceField(choices=[(r, words(r)) for r in REFUND_REASONS], initial="requested_by_customer",
-                               required=False)
-    note = forms.CharField(required=False, max_length=METADATA_VALUE_MAX, strip=True)
+    reason = forms.ChoiceField(label=gettext_lazy("Reason"), initial="requested_by_customer", required=False,
+                               choices=[(r, REFUND_REASON_LABELS[r]) for r in REFUND_REASONS])
+    note = forms.CharField(label=gettext_lazy("Note"), required=False, max_length=METADATA_VALUE_MAX, strip=True)
 
     def clean_reason(self):
         return self.cleaned_data["reason"] or "requested_by_customer"
 
     def __init__(self, *args, currency: str, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["amount"] = MinorUnitsField(currency=currency)
+        self.fields["amount"] = MinorUnitsField(currency=currency, label=gettext_lazy("Amount"))
 
 
 class CancelForm(ConfirmForm):
-    when = forms.ChoiceField(choices=[("period_end", "At the end of the period"), ("now", "Now")],
-                             initial="period_end", required=False)
-    refund = forms.BooleanField(required=False)
-    feedback = forms.ChoiceField(choices=[("", "—")] + [(f, words(f)) for f in CANCEL_FEEDBACK], required=False)
-    comment = forms.CharField(required=False, max_length=5000, strip=True)
+    when = forms.ChoiceField(label=gettext_lazy("When"), choices=[
+        ("period_end", gettext_lazy("At the end of the period")), ("now", pgettext_lazy("cancel", "Now"))],
+        initial="period_end", required=False)
+    refund = forms.BooleanField(label=gettext_lazy("Refund the unused part"), required=False)
+    feedback = forms.ChoiceField(label=gettext_lazy("Feedback"), required=False,
+                                 choices=[("", "—")] + [(f, CANCEL_FEEDBACK_LABELS[f]) for f in CANCEL_FEEDBACK])
+    comment = forms.CharField(label=gettext_lazy("Reason (customer's words)"), required=False, max_length=5000,
+                              strip=True)
 
 
 class _CustomerForm(ConfirmForm):
@@ -78,30 +100,31 @@ class _CustomerForm(ConfirmForm):
 
     def __init__(self, *args, customer_ids: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["customer"] = forms.ChoiceField(choices=[(c, c) for c in customer_ids],
+        self.fields["customer"] = forms.ChoiceField(label=gettext_lazy("Stripe customer"),
+                                                    choices=[(c, c) for c in customer_ids],
                                                     initial=customer_ids[0] if customer_ids else "")
 
 
 class MetadataForm(_CustomerForm):
-    key = forms.CharField(max_length=METADATA_KEY_MAX, initial="Tier", strip=True)
-    value = forms.CharField(required=False, max_length=METADATA_VALUE_MAX, strip=True)
+    key = forms.CharField(label=gettext_lazy("Key"), max_length=METADATA_KEY_MAX, initial="Tier", strip=True)
+    value = forms.CharField(label=gettext_lazy("Value"), required=False, max_length=METADATA_VALUE_MAX, strip=True)
 
 
 PORTAL_FLOW_LABELS = {
-    "": "The portal's home page",
-    "payment_method_update": "Update the payment method",
-    "subscription_cancel": "Cancel a subscription",
-    "subscription_update": "Change a subscription's plan",
+    "": gettext_lazy("The portal's home page"),
+    "payment_method_update": gettext_lazy("Update the payment method"),
+    "subscription_cancel": gettext_lazy("Cancel a subscription"),
+    "subscription_update": gettext_lazy("Change a subscription's plan"),
 }
 assert set(PORTAL_FLOW_LABELS) == {""} | set(PORTAL_FLOWS)
 
 
 class PortalForm(_CustomerForm):
-    flow = forms.ChoiceField(choices=list(PORTAL_FLOW_LABELS.items()), required=False,
+    flow = forms.ChoiceField(label=gettext_lazy("Opens on"), choices=list(PORTAL_FLOW_LABELS.items()), required=False,
                              initial="payment_method_update")
-    coupon = forms.CharField(required=False, max_length=100, strip=True)
+    coupon = forms.CharField(label=gettext_lazy("Retention coupon"), required=False, max_length=100, strip=True)
 
     def __init__(self, *args, subscription_ids: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["subscription"] = forms.ChoiceField(choices=[("", "—")] + [(s, s) for s in subscription_ids],
-                                                        required=False)
+        self.fields["subscription"] = forms.ChoiceField(label=gettext_lazy("Subscription"), required=False,
+                                                        choices=[("", "—")] + [(s, s) for s in subscription_ids])

@@ -6,8 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from common.l10n import format_date
 from payments.models import Charge, Customer, Dispute, EarlyFraudWarning, Invoice, Subscription
 from payments.money import format_money
+from payments.stripe_words import label
 from payments.stripe_objects import Plans, refundable, subscription_period, ts
 from tickets.models import Contact, Identity
 
@@ -31,6 +33,8 @@ class ChargeRow:
     disputed: bool
     fully_refunded: bool
     refundable: bool
+    status_label: str = ""  # Stripe's status in the reader's language
+    created_label: str = ""  # the day, in the reader's language and time zone
 
 
 @dataclass
@@ -73,6 +77,7 @@ def panel(contact: Contact) -> Panel:
             description=c.description, disputed=c.disputed,
             fully_refunded=c.amount_refunded > 0 and remainder == 0,
             refundable=c.status == "succeeded" and remainder > 0 and not c.disputed,
+            status_label=label("charge.status", c.status), created_label=format_date(c.created),
         ))
     subscriptions = list(Subscription.objects.filter(customer__in=ids).order_by("-created", "-id")[:RECENT_CHARGES])
     plans = Plans.of(s.data or {} for s in subscriptions)  # two queries for all of them
@@ -80,22 +85,25 @@ def panel(contact: Contact) -> Panel:
         ended = s.canceled_at or ts((s.data or {}).get("ended_at"))
         period_end = s.current_period_end or ts(subscription_period(s.data or {})[1])
         result.subscriptions.append({
-            "id": s.id, "status": s.status, "status_label": s.status.replace("_", " "), "period_end": period_end,
+            "id": s.id, "status": s.status, "status_label": label("subscription.status", s.status),
+            "period_end": period_end, "period_end_label": format_date(period_end),
             "cancel_at_period_end": s.cancel_at_period_end, "canceled_at": s.canceled_at, "ended_at": ended,
+            "ended_label": format_date(ended),
             "plan": plans.subscription_label(s.data or {}),
         })
     invoices = Invoice.objects.filter(customer__in=ids, status__in=OPEN_INVOICE_STATUSES).defer("data")
     for i in invoices.order_by("-created", "-id"):
         result.invoices.append({
-            "id": i.id, "number": i.number, "status": i.status.replace("_", " "), "due_date": i.due_date,
+            "id": i.id, "number": i.number, "status": label("invoice.status", i.status), "due_date": i.due_date,
+            "due_date_label": format_date(i.due_date),
             "amount_due": format_money(i.amount_due - i.amount_paid, i.currency),
         })
     # Disputes and warnings name the charge, not the customer: a subquery keeps it one query each.
     charge_ids = Charge.objects.filter(customer__in=ids).values("id")
     for d in Dispute.objects.filter(charge__in=charge_ids).defer("data").order_by("-created", "-id")[:RECENT_CHARGES]:
         result.disputes.append({
-            "id": d.id, "charge": d.charge, "status": d.status, "status_label": d.status.replace("_", " "),
-            "reason": d.reason.replace("_", " "),
+            "id": d.id, "charge": d.charge, "status": d.status, "status_label": label("dispute.status", d.status),
+            "reason": label("dispute.reason", d.reason),
             "amount": format_money(d.amount, d.currency), "due_by": d.due_by,
             "needs_response": d.status in ("needs_response", "warning_needs_response"),
             "active": d.status in ACTIVE_DISPUTES,
@@ -103,7 +111,7 @@ def panel(contact: Contact) -> Panel:
     warnings = EarlyFraudWarning.objects.filter(charge__in=charge_ids).defer("data")
     for w in warnings.order_by("-created", "-id")[:RECENT_CHARGES]:
         result.fraud_warnings.append({
-            "id": w.id, "charge": w.charge, "fraud_type": w.fraud_type.replace("_", " "),
+            "id": w.id, "charge": w.charge, "fraud_type": label("early_fraud_warning.fraud_type", w.fraud_type),
             "actionable": w.actionable, "created": w.created,
         })
     return result

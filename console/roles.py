@@ -3,6 +3,8 @@
 The data migration creates them from this table; a test checks the two agree.
 """
 
+from django.utils.translation import pgettext_lazy
+
 MIRROR_VIEW = [
     f"payments.view_{model}"
     for model in (
@@ -70,6 +72,19 @@ ROLES: dict[str, list[str]] = {
 }
 
 ADMIN_ROLE = "admin"
+
+# What people read for a role (the top bar, the 403 page); the group names stay as they are.
+ROLE_LABELS = {
+    "agent": pgettext_lazy("role", "agent"),
+    "finance": pgettext_lazy("role", "finance"),
+    "admin": pgettext_lazy("role", "admin"),
+    "superuser": pgettext_lazy("role", "superuser"),
+}
+
+
+def role_label(role: str) -> str:
+    """The reader's word for a role ("" for none; an unknown group name as it is)."""
+    return str(ROLE_LABELS.get(role, role)) if role else ""
 
 
 def has_role(user, role: str) -> bool:

@@ -4,12 +4,14 @@ from urllib.parse import urlencode
 from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _, gettext_lazy
 
 from common import parsing
 from payments.mirror import KINDS
 from payments.models import WebhookEvent
 from payments.selectors import looks_like_id
 from payments.stripe_objects import plan_label, price_label, ref, ts
+from payments.stripe_words import label as stripe_label
 from payments.views import LISTS, list_for_id, view_perm
 
 OPEN_DISPUTE_STATUSES = ("needs_response", "warning_needs_response")
@@ -43,16 +45,16 @@ def overview(user) -> dict:
     """The home page: a few counts, money taken lately, what needs a person now."""
     stats = []
     for kind, slug, label in (
-        ("customer", "customers", "Customers"),
-        ("charge", "payments", "Payments"),
-        ("subscription", "subscriptions", "Subscriptions"),
+        ("customer", "customers", gettext_lazy("Customers")),
+        ("charge", "payments", gettext_lazy("Payments")),
+        ("subscription", "subscriptions", gettext_lazy("Subscriptions")),
     ):
         model = KINDS[kind].model
         if user.has_perm(f"payments.view_{model._meta.model_name}"):
             qs = model.objects.all()
             if kind == "subscription":
                 qs = qs.filter(status__in=["active", "trialing", "past_due"])
-                label = "Active subscriptions"
+                label = gettext_lazy("Active subscriptions")
             stats.append({"label": label, "value": qs.count(), "url": reverse("mirror_list", args=[slug])})
 
     can_see = {name: user.has_perm(f"payments.view_{KINDS[name].model._meta.model_name}") for name in ("charge", "dispute")}
@@ -200,13 +202,13 @@ def why_charged(charge_id: str) -> dict | None:
         invoice = Invoice.objects.filter(charge=charge_id).values_list("data", flat=True).first()
     out["invoice"] = invoice
     if not invoice:
-        out["one_off"] = data.get("description") or charge["description"] or "a one-off payment (no invoice)"
+        out["one_off"] = data.get("description") or charge["description"] or _("a one-off payment (no invoice)")
         return out
     lines = ((invoice.get("lines") or {}).get("data")) or []
     period = (lines[0].get("period") if lines else None) or {}
     start, end = ts(period.get("start") or invoice.get("period_start")), ts(period.get("end") or invoice.get("period_end"))
     out["period"] = (start, end) if start or end else None
-    out["billing_reason"] = (invoice.get("billing_reason") or "").replace("_", " ")
+    out["billing_reason"] = stripe_label("invoice.billing_reason", invoice.get("billing_reason"))
     sub_id = _invoice_subscription(invoice)
     sub = Subscription.objects.filter(pk=sub_id).values_list("data", flat=True).first() if sub_id else None
     out["subscription"] = sub or ({"id": sub_id} if sub_id else None)

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from audit.models import AuditEntry
@@ -36,7 +37,7 @@ def _timeline_context(request, contact) -> dict:
     position = selectors.decode_cursor(cursor) if cursor else None
     return {"contact": contact, "entries": entries, "next_cursor": next_cursor, "filter": key,
             "after_day": local_day(position[0]) if position else "",
-            "filters": [(k, label) for k, (label, _) in FILTERS.items()]}
+            "filters": [(k, label) for k, (label, _kinds) in FILTERS.items()]}
 
 
 @require_GET
@@ -79,7 +80,7 @@ SLUGS = {Charge: "payments", Refund: "refunds", Dispute: "disputes", Invoice: "i
 def timeline_entry(request: HttpRequest, contact_id: int, entry_id: int) -> HttpResponse:
     entry = TimelineEntry.objects.filter(pk=entry_id, contact_id=contact_id).first()
     if entry is None:
-        raise Http404("No such entry on this customer's timeline.")
+        raise Http404(_("No such entry on this customer's timeline"))
     context = {"entry": entry, "contact_id": contact_id}
     model = DETAIL_OBJECTS.get(entry.kind)
     if model is not None:

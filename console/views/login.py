@@ -6,6 +6,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import ngettext
 
 
 def locked_out(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
@@ -17,8 +18,12 @@ def locked_out(request: HttpRequest, original_response=None, credentials=None) -
     safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
                                            require_https=request.is_secure())
     context = {
-        "locked_out": f"Too many failed logins for this username from your address. Try again in {minutes} "
-                      f"minute{'s' if minutes != 1 else ''}, or ask an admin to unlock it.",
+        "locked_out": ngettext(
+            "Too many failed logins for this username from your address. Try again in %(minutes)d minute, "
+            "or ask an admin to unlock it.",
+            "Too many failed logins for this username from your address. Try again in %(minutes)d minutes, "
+            "or ask an admin to unlock it.",
+            minutes) % {"minutes": minutes},
         "next": target if safe else "",
         "username": request.POST.get("username", "")[:150],
     }

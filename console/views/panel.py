@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import permission_required
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from payments.actions import refunds
@@ -49,7 +50,7 @@ class RefundFlow(ConfirmFlow):
     def target(self, request, contact_id, charge_id):
         charge = panel_selectors.contact_charge(contact_id, charge_id)
         if charge is None:
-            raise Http404("No such charge for this customer.")
+            raise Http404(_("No such charge for this customer"))
         return charge
 
     def form_kwargs(self, request, charge):
@@ -99,19 +100,19 @@ def refund_ask_finance(request: HttpRequest, contact_id: int, charge_id: str) ->
         try:
             asked = signing.loads(request.POST.get("handover", ""), salt=HANDOVER_SALT, max_age=15 * 60)
         except signing.BadSignature:
-            raise ActionRefused("Review the refund again; this hand-over is not one Paydesk showed.",
+            raise ActionRefused(_("Review the refund again; this hand-over is not one Paydesk showed."),
                                 code="handover") from None
         if asked.get("user") != request.user.pk or asked.get("charge") != charge.id:
-            raise ActionRefused("This hand-over was made for another refund; review it again.", code="handover")
+            raise ActionRefused(_("This hand-over was made for another refund; review it again."), code="handover")
         ticket = ticket_beside(contact_id, asked.get("ticket"))
         if ticket is None:
-            raise ActionRefused("Open the customer's ticket to ask finance on it.", code="ticket")
+            raise ActionRefused(_("Open the customer's ticket to ask finance on it."), code="ticket")
         try:  # still over the limit? (someone may have raised it, or refunded meanwhile)
             refunds.plan_refund(charge.id, actor=request.user, amount=asked["amount"], currency=charge.currency)
         except RefundLimitExceeded:
             pass
         else:
-            raise ActionRefused("This refund is within your limit: review and confirm it yourself.",
+            raise ActionRefused(_("This refund is within your limit: review and confirm it yourself."),
                                 code="within_limit")
         result = console_actions.request_refund_approval(
             actor=request.user, ticket=ticket, charge_id=charge.id, amount=asked["amount"], currency=charge.currency,

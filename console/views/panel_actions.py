@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from payments.actions import customers, subscriptions
 from payments.models import Customer, Subscription
@@ -25,7 +26,7 @@ from ..forms import CancelForm, MetadataForm, PortalForm
 def _customer_ids(contact_id: int) -> list[str]:
     ids = panel_selectors.contact_customer_ids(contact_id)
     if not ids:
-        raise Http404("No Stripe customer is linked to this contact.")
+        raise Http404(_("No Stripe customer is linked to this contact"))
     return ids
 
 
@@ -42,7 +43,7 @@ class CancelFlow(ConfirmFlow):
     def target(self, request, contact_id, subscription_id):
         sub = Subscription.objects.filter(pk=subscription_id, customer__in=_customer_ids(contact_id)).first()
         if sub is None:
-            raise Http404("No such subscription for this customer.")
+            raise Http404(_("No such subscription for this customer"))
         return sub
 
     def context(self, request, sub):
@@ -92,7 +93,7 @@ class MetadataFlow(_CustomerFlow):
         ids = target["customer_ids"]
         chosen = request.GET.get("customer") or ids[0]
         if chosen not in ids:
-            raise Http404("No such Stripe customer for this contact.")
+            raise Http404(_("No such Stripe customer for this contact"))
         # The current metadata, so the agent sees what a key says now.
         data = Customer.objects.filter(pk=chosen).values_list("data", flat=True).first() or {}
         metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
@@ -136,7 +137,7 @@ class PortalFlow(_CustomerFlow):
 
     def plan(self, request, target, data, ticket):
         if ticket is not None and not request.user.has_perm("tickets.reply_ticket"):
-            raise PermissionDenied("Your role can't reply on tickets.")
+            raise PermissionDenied(_("Your role can't reply on tickets."))
         flow = data["flow"]
         about_one = flow in ("subscription_cancel", "subscription_update")
         params = {"customer": data["customer"], "flow": flow, "subscription": data["subscription"] if about_one else "",
