@@ -10,6 +10,7 @@ import zoneinfo
 from django.conf import settings
 from django.http import HttpResponseBadRequest
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 SESSION_KEY = "console_tz"
 LANGUAGE_SESSION_KEY = "console_language"
@@ -126,7 +127,7 @@ class RejectNulMiddleware:
 
 
 def _nul_refused():
-    return HttpResponseBadRequest("A request may not contain NUL characters.", content_type="text/plain")
+    return HttpResponseBadRequest(_("A request may not contain NUL characters."), content_type="text/plain")
 
 
 def _has_nul(source) -> bool:

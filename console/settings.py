@@ -52,11 +52,12 @@ MIDDLEWARE = [
     # Outermost but for the above, so error pages and static files carry the policy too.
     "console.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The browser's language until the person chooses one (console.middleware.PreferencesMiddleware);
+    # early, so even a refusal below is in the reader's language.
+    "django.middleware.locale.LocaleMiddleware",
     # Before anything reads the database with what the request says (the session cookie first).
     "console.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    # The browser's language until the person chooses one (console.middleware.PreferencesMiddleware).
-    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
