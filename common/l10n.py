@@ -63,9 +63,12 @@ def _pattern(locale: str, what: str):
     raise ValueError(what)
 
 
+_locale = functools.lru_cache(maxsize=16)(Locale.parse)  # parsing a locale is most of a value's cost
+
+
 def _apply(what: str, value, locale: str | None) -> str:
     locale = locale or babel_locale()
-    return _pattern(locale, what).apply(value, Locale.parse(locale))
+    return _pattern(locale, what).apply(value, _locale(locale))
 
 
 def _local(value: dt.datetime, tz=None) -> dt.datetime:
