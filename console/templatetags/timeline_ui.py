@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _, gettext_lazy, pgettext, pgettext_lazy
 
-from common.l10n import format_day, format_time, format_when, format_when_short
+from common.l10n import babel_locale, format_day, format_time, format_when, format_when_short
 from console.timeline import actor_name, entry_summary, entry_title
 from payments.stripe_words import label as stripe_label
 from payments.templatetags.mirror_ui import _money
@@ -42,6 +42,7 @@ MESSAGE_KINDS = {"note": gettext_lazy("Internal note")}
 def _page_words(language: str) -> dict:
     """The fixed words of a timeline page in one language, escaped, looked up once."""
     return {
+        "locale": babel_locale(language),
         "today": _esc(_("Today")),
         "yesterday": _esc(_("Yesterday")),
         "loading": _esc(_("Loading…")),
@@ -62,7 +63,7 @@ def day_label(day: dt.date, today: dt.date) -> str:
         return _words()["today"]
     if day == today - dt.timedelta(days=1):
         return _words()["yesterday"]
-    return _esc(format_day(day, today=today))
+    return _esc(format_day(day, locale=_words()["locale"], today=today))
 
 
 def local_day(stamp: dt.datetime | None) -> str:
@@ -88,9 +89,9 @@ def _by(e, words: dict) -> str:
     return f' <span class="tl-by">{words["by"] % {"actor": _esc(actor_name(e))}}</span>'
 
 
-def _full(local: dt.datetime) -> str:
+def _full(local: dt.datetime, locale: str | None = None) -> str:
     """The moment in full for a tooltip, with the time zone's abbreviation."""
-    return f"{format_when(local)} {local.tzname() or ''}".strip()
+    return f"{format_when(local, locale=locale, tz=local.tzinfo)} {local.tzname() or ''}".strip()
 
 
 def entry_row(e, url: str, words: dict | None = None) -> str:
@@ -113,8 +114,8 @@ def entry_row(e, url: str, words: dict | None = None) -> str:
         f'<details hx-get="{_esc(url)}" hx-trigger="toggle once" hx-target="find .tl-detail" hx-swap="innerHTML">'
         f'<summary class="tl-row"><span class="tl-dot" aria-hidden="true"></span>'
         f'<span class="tl-main"><span class="tl-title">{title}{" " + badges if badges else ""}</span>{summary}</span>'
-        f'{amount}<time class="tl-time" datetime="{local.isoformat()}" title="{_esc(_full(local))}">'
-        f'{_esc(format_time(local))}</time></summary>'
+        f'{amount}<time class="tl-time" datetime="{local.isoformat()}" title="{_esc(_full(local, words["locale"]))}">'
+        f'{_esc(format_time(local, locale=words["locale"], tz=local.tzinfo))}</time></summary>'
         f'<div class="tl-detail" aria-live="polite"><p class="muted small">{words["loading"]}</p></div></details></li>'
     )
 
@@ -149,7 +150,9 @@ def entry_brief(e) -> SafeString:
     """One entry of the panel's recent activity: dot, title (and who), then amount and when."""
     words = _words()
     local = timezone.localtime(e.occurred_at)
-    meta = [f'<time datetime="{local.isoformat()}" title="{_esc(_full(local))}">{_esc(format_when_short(local))}</time>']
+    loc = words["locale"]
+    meta = [f'<time datetime="{local.isoformat()}" title="{_esc(_full(local, loc))}">'
+            f'{_esc(format_when_short(local, locale=loc, tz=local.tzinfo))}</time>']
     if e.amount is not None and e.currency:
         meta.insert(0, f'<span class="tl-amount">{_esc(_money(e.amount, e.currency))}</span>')
     by = _by(e, words) if e.kind == "action" else ""
