@@ -10,15 +10,19 @@ refused like a person without the permission. The audit log records None as "sys
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 
 
 def require(actor, *perms: str, doing: str, system: bool = False) -> None:
-    """Raise PermissionDenied (with a sentence for the person) unless `actor` may do it."""
+    """Raise PermissionDenied (with a sentence for the person) unless `actor` may do it.
+    `doing` is a verb phrase ("refund charges"); callers mark it with gettext_lazy so the
+    sentence reads in the person's language."""
     if actor is None:
         if system:
             return
-        raise PermissionDenied(f"Paydesk doesn't {doing} on its own: a person or a workflow must.")
+        raise PermissionDenied(_("Paydesk doesn't %(doing)s on its own: a person or a workflow must.")
+                               % {"doing": doing})
     if not getattr(actor, "is_authenticated", False) or not getattr(actor, "is_active", True):
-        raise PermissionDenied(f"Sign in to {doing}.")
+        raise PermissionDenied(_("Sign in to %(doing)s.") % {"doing": doing})
     if not actor.has_perms(perms):
-        raise PermissionDenied(f"Your role can't {doing}.")
+        raise PermissionDenied(_("Your role can't %(doing)s.") % {"doing": doing})

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
 
 class TimelineEntry(models.Model):
@@ -13,22 +14,22 @@ class TimelineEntry(models.Model):
     """
 
     class Kind(models.TextChoices):
-        PAYMENT_SUCCEEDED = "payment_succeeded", "Payment"
-        PAYMENT_FAILED = "payment_failed", "Failed payment"
-        REFUND = "refund", "Refund"
-        DISPUTE_OPENED = "dispute_opened", "Dispute opened"
-        DISPUTE_UPDATED = "dispute_updated", "Dispute updated"
-        DISPUTE_CLOSED = "dispute_closed", "Dispute closed"
-        FRAUD_WARNING = "fraud_warning", "Early fraud warning"
-        SUBSCRIPTION_STARTED = "subscription_started", "Subscription started"
-        SUBSCRIPTION_CHANGED = "subscription_changed", "Subscription changed"
-        SUBSCRIPTION_CANCELLED = "subscription_cancelled", "Subscription cancelled"
-        INVOICE_PAID = "invoice_paid", "Invoice paid"
-        INVOICE_FAILED = "invoice_failed", "Invoice payment failed"
-        TICKET = "ticket", "Ticket"
-        MESSAGE = "message", "Message"
-        ACTION = "action", "Agent action"
-        WORKFLOW_RUN = "workflow_run", "Workflow run"
+        PAYMENT_SUCCEEDED = "payment_succeeded", pgettext_lazy("timeline", "Payment")
+        PAYMENT_FAILED = "payment_failed", _("Failed payment")
+        REFUND = "refund", pgettext_lazy("timeline", "Refund")
+        DISPUTE_OPENED = "dispute_opened", _("Dispute opened")
+        DISPUTE_UPDATED = "dispute_updated", _("Dispute updated")
+        DISPUTE_CLOSED = "dispute_closed", _("Dispute closed")
+        FRAUD_WARNING = "fraud_warning", _("Early fraud warning")
+        SUBSCRIPTION_STARTED = "subscription_started", _("Subscription started")
+        SUBSCRIPTION_CHANGED = "subscription_changed", _("Subscription changed")
+        SUBSCRIPTION_CANCELLED = "subscription_cancelled", _("Subscription cancelled")
+        INVOICE_PAID = "invoice_paid", _("Invoice paid")
+        INVOICE_FAILED = "invoice_failed", _("Invoice payment failed")
+        TICKET = "ticket", pgettext_lazy("timeline", "Ticket")
+        MESSAGE = "message", pgettext_lazy("timeline", "Message")
+        ACTION = "action", _("Agent action")
+        WORKFLOW_RUN = "workflow_run", _("Workflow run")
 
     # Null while a Stripe customer is not linked to any contact yet (linking fills it).
     contact = models.ForeignKey(
@@ -49,7 +50,8 @@ class TimelineEntry(models.Model):
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
-        verbose_name_plural = "timeline entries"
+        verbose_name = _("timeline entry")
+        verbose_name_plural = _("timeline entries")
         constraints = [models.UniqueConstraint(fields=["source", "kind"], name="timeline_source_kind")]
         indexes = [
             models.Index(fields=["contact", "-occurred_at", "-id"], name="timeline_contact_time"),

@@ -9,13 +9,18 @@ instead of duplicating. The same mapping serves the receivers and `timeline_rebu
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 from django.db.models import OuterRef, Q, Subquery
+from django.utils import translation
+from django.utils.translation import gettext as _, gettext_lazy, pgettext, pgettext_lazy
+
+from common.l10n import format_date
 
 from audit.models import AuditAction, AuditEntry
 from payments.models import Charge, Dispute, EarlyFraudWarning, Invoice, PaymentIntent, Refund, Subscription
 from payments.stripe_objects import plan_label, ref, ts
+from payments.stripe_words import label as stripe_label
 from tickets.models import Identity, Message, Ticket
 
 from .models import SharedPaymentToken, TimelineEntry
@@ -26,15 +31,17 @@ UPDATE_FIELDS = ["contact", "customer", "ticket_id", "object_id", "title", "summ
 
 # Chips on the customer page: label → kinds (None: the agent-purchase flag).
 FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
-    "payments": ("Payments", (K.PAYMENT_SUCCEEDED, K.PAYMENT_FAILED)),
-    "refunds": ("Refunds", (K.REFUND,)),
-    "disputes": ("Disputes", (K.DISPUTE_OPENED, K.DISPUTE_UPDATED, K.DISPUTE_CLOSED)),
-    "fraud": ("Fraud warnings", (K.FRAUD_WARNING,)),
-    "subscriptions": ("Subscriptions", (K.SUBSCRIPTION_STARTED, K.SUBSCRIPTION_CHANGED, K.SUBSCRIPTION_CANCELLED)),
-    "invoices": ("Invoices", (K.INVOICE_PAID, K.INVOICE_FAILED)),
-    "tickets": ("Tickets & messages", (K.TICKET, K.MESSAGE)),
-    "actions": ("Agent actions", (K.ACTION, K.WORKFLOW_RUN)),
-    "agent": ("Agent purchases", None),
+    "payments": (gettext_lazy("Payments"), (K.PAYMENT_SUCCEEDED, K.PAYMENT_FAILED)),
+    "refunds": (gettext_lazy("Refunds"), (K.REFUND,)),
+    "disputes": (gettext_lazy("Disputes"), (K.DISPUTE_OPENED, K.DISPUTE_UPDATED, K.DISPUTE_CLOSED)),
+    "fraud": (gettext_lazy("Fraud warnings"), (K.FRAUD_WARNING,)),
+    "subscriptions": (gettext_lazy("Subscriptions"),
+                      (K.SUBSCRIPTION_STARTED, K.SUBSCRIPTION_CHANGED, K.SUBSCRIPTION_CANCELLED)),
+    "invoices": (gettext_lazy("Invoices"), (K.INVOICE_PAID, K.INVOICE_FAILED)),
+    "tickets": (gettext_lazy("Tickets & messages"), (K.TICKET, K.MESSAGE)),
+    "actions": (gettext_lazy("Agent actions"), (K.ACTION, K.WORKFLOW_RUN)),
+    # An AI agent paid with a shared payment token (not an agent of the console).
+    "agent": (pgettext_lazy("AI agent", "Agent purchases"), None),
 }
 
 A = AuditAction
@@ -102,7 +109,7 @@ def _spt_ref(obj: dict):
 
 def record_granted_token(token: dict) -> SharedPaymentToken:
     """Keep a granted token as recorded JSON (the mirror and localstripe have none)."""
-    row, _ = SharedPaymentToken.objects.update_or_create(pk=token["id"], defaults={"data": token})
+    row, _created = SharedPaymentToken.objects.update_or_create(pk=token["id"], defaults={"data": token})
     return row
 
 
@@ -132,45 +139,218 @@ def agent_purchase(obj: dict, resolver: Resolver | None = None) -> dict | None:
     }
 
 
-# --- Stripe objects → entries -----------------------------------------------------------------
-
-
-def _entry(kind, source, occurred, *, obj_id="", customer="", title, summary="", amount=None, currency="",
-           data=None, agent=None, resolver: Resolver) -> dict:
-    return {
-        "kind": kind, "source": source, "occurred_at": occurred, "object_id": obj_id, "customer": customer,
-        "contact_id": resolver.contact(customer), "ticket_id": None, "title": title[:255],
-        "summary": (summary or "")[:500], "amount": amount, "currency": (currency or "").lower(),
-        "agent_purchase": agent is not None, "data": {**(data or {}), **({"agent": agent} if agent else {})},
-    }
+# --- what an entry says: a message key and its parameters, worded when read ---------------------
+#
+# An entry is written where nobody reads it (a Celery worker), and read by agents in their
+# own language. So each entry keeps, in data["say"], what it says as keys and parameters:
+#
+#     {"title": [key, {params}], "summary": [[key, {params}], ...] or None}
+#
+# entry_title()/entry_summary() word them in the active language; `title`/`summary` keep the
+# English wording (search, the admin, and rows written before "say" existed). A summary of
+# None is free text (a charge's description, a message's body) shown as stored.
 
 
 def _words(value: str) -> str:
     return (value or "").replace("_", " ")
 
 
-def _subscription_change(sub: dict, prev: dict) -> str | None:
+def _number(p: dict) -> str:
+    return str(p.get("number") or "")
+
+
+def _refund_title(p: dict) -> str:
+    status = p.get("status")
+    if status in ("succeeded", "pending", None, ""):
+        return pgettext("timeline", "Refund")
+    return _("Refund %(status)s") % {"status": stripe_label("refund.status", status)}
+
+
+def _message_title(p: dict) -> str:
+    kind, number = p.get("kind"), _number(p)
+    if kind == "inbound":
+        return _("Customer wrote on #%(number)s") % {"number": number}
+    if kind == "outbound":
+        return _("Agent replied on #%(number)s") % {"number": number}
+    if kind == "note":
+        return _("Internal note on #%(number)s") % {"number": number}
+    return _("Message on #%(number)s") % {"number": number}
+
+
+TITLES: dict[str, Callable[[dict], str]] = {
+    "payment": lambda p: pgettext("timeline", "Payment"),
+    "payment_failed": lambda p: _("Payment failed"),
+    "refund": _refund_title,
+    "dispute_opened": lambda p: _("Dispute opened"),
+    "dispute_updated": lambda p: _("Dispute updated"),
+    "dispute_closed": lambda p: _("Dispute closed — %(status)s") % {
+        "status": stripe_label("dispute.status", p.get("status"))},
+    "fraud_warning": lambda p: _("Early fraud warning"),
+    "subscription_started": lambda p: _("Subscription started"),
+    "subscription_changed": lambda p: _("Subscription changed"),
+    "subscription_cancelled": lambda p: _("Subscription cancelled"),
+    "invoice_paid": lambda p: _("Invoice %(number)s paid") % {"number": _number(p)},
+    "invoice_failed": lambda p: _("Invoice %(number)s payment failed") % {"number": _number(p)},
+    "ticket": lambda p: _("Ticket #%(number)s: %(subject)s") % {"number": _number(p), "subject": p.get("subject") or ""},
+    "message": _message_title,
+    "action": lambda p: action_title(p.get("action") or "", {
+        **({"status": {"to": p["to"]}} if p.get("to") else {}), "at_period_end": p.get("at_period_end")},
+        f"ticket:{_number(p)}"),
+}
+
+
+def _failure(p: dict) -> str:
+    """Stripe's failure message is English: English readers get it, others the decline code's word."""
+    code, message = p.get("code") or "", p.get("message") or ""
+    if message and (not code or (translation.get_language() or "en").startswith("en")):
+        return message
+    return stripe_label("charge.failure_code", code)
+
+
+def _dispute_event(p: dict) -> str:
+    event = p.get("event") or ""
+    if event == "updated":
+        return pgettext("dispute event", "Updated")
+    if event == "funds_withdrawn":
+        return _("Funds withdrawn")
+    if event == "funds_reinstated":
+        return _("Funds reinstated")
+    return _words(event)
+
+
+def _cancel_at_period_end(p: dict) -> str:
+    end = ts(p.get("at"))
+    if end:
+        return _("Set to cancel at period end (%(date)s)") % {"date": format_date(end)}
+    return _("Set to cancel at period end")
+
+
+def _invoice_attempt(p: dict) -> str:
+    attempt, nxt = p.get("attempt") or 1, ts(p.get("next"))
+    if nxt:
+        return _("Attempt %(attempt)s, next try %(date)s") % {"attempt": attempt, "date": format_date(nxt)}
+    return _("Attempt %(attempt)s, no retry scheduled") % {"attempt": attempt}
+
+
+def _priority(p: dict) -> str:
+    try:
+        return str(Ticket.Priority(p.get("value")).label)
+    except ValueError:
+        return _words(p.get("value") or "")
+
+
+PARTS: dict[str, Callable[[dict], str]] = {
+    "text": lambda p: str(p.get("text") or ""),
+    "word": lambda p: stripe_label(p.get("field") or "", p.get("value")),
+    "failure": _failure,
+    "dispute_event": _dispute_event,
+    "plan_change": lambda p: _("Plan %(old)s → %(new)s") % {"old": p.get("old") or "—", "new": p.get("new") or "—"},
+    "cancel_at_period_end": _cancel_at_period_end,
+    "cancel_withdrawn": lambda p: _("Cancellation withdrawn"),
+    "status_change": lambda p: _("Status %(old)s → %(new)s") % {
+        "old": stripe_label("subscription.status", p.get("old")) or "—",
+        "new": stripe_label("subscription.status", p.get("new")) or "—"},
+    "collection_paused": lambda p: _("Collection paused"),
+    "collection_resumed": lambda p: _("Collection resumed"),
+    "invoice_attempt": _invoice_attempt,
+    "priority": _priority,
+}
+SEPARATOR = " · "
+
+
+def _title_text(say: dict) -> str:
+    key, params = say["title"]
+    return TITLES[key](params or {})
+
+
+def _summary_text(say: dict) -> str | None:
+    parts = say.get("summary")
+    if parts is None:
+        return None
+    return SEPARATOR.join(t for t in (PARTS[key](params or {}) for key, params in parts) if t)
+
+
+def entry_title(e) -> str:
+    """The entry's title in the reader's language (the stored English for rows without "say")."""
+    say = (e.data or {}).get("say") if isinstance(e.data, dict) else None
+    if not say:
+        return e.title
+    try:
+        return _title_text(say)
+    except (KeyError, TypeError, ValueError, AttributeError):  # a key this version does not know
+        return e.title
+
+
+def entry_summary(e) -> str:
+    """The entry's summary in the reader's language; free text as stored."""
+    say = (e.data or {}).get("say") if isinstance(e.data, dict) else None
+    if not say:
+        return e.summary
+    try:
+        text = _summary_text(say)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return e.summary
+    return e.summary if text is None else text
+
+
+def _say(title: tuple[str, dict], summary: list | None) -> tuple[dict, str, str | None]:
+    """data["say"] and its English wording, the stored title and summary."""
+    say = {"title": [title[0], title[1]], "summary": [[k, p] for k, p in summary] if summary is not None else None}
+    with translation.override("en"):
+        return say, _title_text(say), _summary_text(say)
+
+
+def _part(key: str, **params) -> tuple[str, dict]:
+    return key, params
+
+
+def _word(field: str, value) -> list:
+    return [_part("word", field=field, value=value)] if value else []
+
+
+def _text(value) -> list:
+    return [_part("text", text=value)] if value else []
+
+
+# --- Stripe objects → entries -----------------------------------------------------------------
+
+
+def _entry(kind, source, occurred, *, obj_id="", customer="", title: tuple[str, dict], summary: list | None = None,
+           amount=None, currency="", data=None, agent=None, resolver: Resolver) -> dict:
+    """One entry; `title` is (key, params) of TITLES, `summary` a list of (key, params) of
+    PARTS, or None with `data["text"]` free text."""
+    free = (data or {}).pop("text", "") if summary is None else ""
+    say, title_en, summary_en = _say(title, summary)
+    return {
+        "kind": kind, "source": source, "occurred_at": occurred, "object_id": obj_id, "customer": customer,
+        "contact_id": resolver.contact(customer), "ticket_id": None, "title": title_en[:255],
+        "summary": (free if summary_en is None else summary_en or "")[:500], "amount": amount,
+        "currency": (currency or "").lower(), "agent_purchase": agent is not None,
+        "data": {**(data or {}), **({"agent": agent} if agent else {}), "say": say},
+    }
+
+
+def _subscription_change(sub: dict, prev: dict) -> list | None:
     parts = []
     if "items" in prev or "plan" in prev:
         old = plan_label({"items": prev.get("items") or {}, "plan": prev.get("plan")})
-        parts.append(f"Plan {old or '—'} → {plan_label(sub) or '—'}")
+        parts.append(_part("plan_change", old=old or "", new=plan_label(sub) or ""))
     if "cancel_at_period_end" in prev:
         if sub.get("cancel_at_period_end"):
-            end = ts(sub.get("cancel_at") or sub.get("current_period_end"))
-            parts.append("Set to cancel at period end" + (f" ({end:%Y-%m-%d})" if end else ""))
+            parts.append(_part("cancel_at_period_end", at=sub.get("cancel_at") or sub.get("current_period_end")))
         else:
-            parts.append("Cancellation withdrawn")
+            parts.append(_part("cancel_withdrawn"))
     if "status" in prev:
-        parts.append(f"Status {_words(prev.get('status') or '')} → {_words(sub.get('status') or '')}")
+        parts.append(_part("status_change", old=prev.get("status") or "", new=sub.get("status") or ""))
     if "pause_collection" in prev:
-        parts.append("Collection paused" if sub.get("pause_collection") else "Collection resumed")
-    return "; ".join(parts) or None
+        parts.append(_part("collection_paused" if sub.get("pause_collection") else "collection_resumed"))
+    return parts or None
 
 
-def cancellation_text(sub: dict) -> str:
+def cancellation_parts(sub: dict) -> list:
     details = sub.get("cancellation_details") or {}
-    bits = [_words(details.get("reason") or ""), _words(details.get("feedback") or ""), details.get("comment") or ""]
-    return " · ".join(b for b in bits if b)
+    return (_word("subscription.cancellation_reason", details.get("reason"))
+            + _word("subscription.cancellation_feedback", details.get("feedback")) + _text(details.get("comment")))
 
 
 def stripe_entries(event: dict | None, obj: dict, kind: str, resolver: Resolver | None = None) -> list[dict]:
@@ -189,14 +369,16 @@ def stripe_entries(event: dict | None, obj: dict, kind: str, resolver: Resolver 
             agent = agent_purchase(obj, r)
             out.append(_entry(
                 K.PAYMENT_SUCCEEDED, oid, ts(obj.get("created")) or when, obj_id=oid, customer=customer,
-                title="Payment", summary=obj.get("description") or obj.get("statement_descriptor") or "",
-                amount=obj.get("amount"), currency=obj.get("currency"), agent=agent, resolver=r,
-                data={"invoice": ref(obj.get("invoice")), "payment_intent": ref(obj.get("payment_intent"))},
+                title=("payment", {}), amount=obj.get("amount"), currency=obj.get("currency"), agent=agent, resolver=r,
+                data={"invoice": ref(obj.get("invoice")), "payment_intent": ref(obj.get("payment_intent")),
+                      "text": obj.get("description") or obj.get("statement_descriptor") or ""},
             ))
         elif status == "failed" or etype == "charge.failed":
+            failure = ([_part("failure", code=obj.get("failure_code") or "", message=obj.get("failure_message") or "")]
+                       if obj.get("failure_code") or obj.get("failure_message") else [])
             out.append(_entry(
                 K.PAYMENT_FAILED, oid, ts(obj.get("created")) or when, obj_id=oid, customer=customer,
-                title="Payment failed", summary=obj.get("failure_message") or _words(obj.get("failure_code") or ""),
+                title=("payment_failed", {}), summary=failure,
                 amount=obj.get("amount"), currency=obj.get("currency"), agent=agent_purchase(obj, r), resolver=r,
             ))
         for refund in ((obj.get("refunds") or {}).get("data") or []):
@@ -205,66 +387,72 @@ def stripe_entries(event: dict | None, obj: dict, kind: str, resolver: Resolver 
         charge = obj.get("charge")
         out.append(_entry(
             K.REFUND, oid, ts(obj.get("created")) or when, obj_id=oid, customer=r.charge_customer(charge),
-            title="Refund" if obj.get("status") in ("succeeded", "pending", None) else f"Refund {_words(obj['status'])}",
-            summary=_words(obj.get("reason") or ""), amount=obj.get("amount"), currency=obj.get("currency"),
+            title=("refund", {"status": obj.get("status") or ""}), summary=_word("refund.reason", obj.get("reason")),
+            amount=obj.get("amount"), currency=obj.get("currency"),
             data={"charge": ref(charge), "status": obj.get("status") or ""}, resolver=r,
         ))
     elif kind == "dispute":
         charge = obj.get("charge")
+        status, reason = obj.get("status") or "", obj.get("reason") or ""
         common = dict(obj_id=oid, customer=r.charge_customer(charge), amount=obj.get("amount"),
-                      currency=obj.get("currency"), resolver=r,
-                      data={"charge": ref(charge), "status": obj.get("status") or "", "reason": obj.get("reason") or ""})
+                      currency=obj.get("currency"), resolver=r)
+        data = {"charge": ref(charge), "status": status, "reason": reason}
         if etype in ("", "charge.dispute.created"):
-            out.append(_entry(K.DISPUTE_OPENED, oid, ts(obj.get("created")) or when, title="Dispute opened",
-                              summary=_words(obj.get("reason") or ""), **common))
+            out.append(_entry(K.DISPUTE_OPENED, oid, ts(obj.get("created")) or when, title=("dispute_opened", {}),
+                              summary=_word("dispute.reason", reason), data=dict(data), **common))
         if etype in ("charge.dispute.updated", "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated"):
-            out.append(_entry(K.DISPUTE_UPDATED, ev_id, when, title="Dispute updated",
-                              summary=_words(etype.rsplit(".", 1)[-1]) + f" · {_words(obj.get('status') or '')}", **common))
-        if etype == "charge.dispute.closed" or (not etype and obj.get("status") in ("won", "lost", "warning_closed")):
+            out.append(_entry(K.DISPUTE_UPDATED, ev_id, when, title=("dispute_updated", {}),
+                              summary=[_part("dispute_event", event=etype.rsplit(".", 1)[-1])]
+                              + _word("dispute.status", status), data=dict(data), **common))
+        if etype == "charge.dispute.closed" or (not etype and status in ("won", "lost", "warning_closed")):
             out.append(_entry(K.DISPUTE_CLOSED, oid, when if etype else ts(obj.get("created")),
-                              title=f"Dispute closed — {_words(obj.get('status') or '')}",
-                              summary=_words(obj.get("reason") or ""), **common))
+                              title=("dispute_closed", {"status": status}),
+                              summary=_word("dispute.reason", reason), data=dict(data), **common))
     elif kind in ("radar.early_fraud_warning", "early_fraud_warning"):
         charge = obj.get("charge")
         row = r.charge(ref(charge)) or {}
         out.append(_entry(
             K.FRAUD_WARNING, oid, ts(obj.get("created")) or when, obj_id=oid, customer=r.charge_customer(charge),
-            title="Early fraud warning", summary=_words(obj.get("fraud_type") or ""),
+            title=("fraud_warning", {}), summary=_word("early_fraud_warning.fraud_type", obj.get("fraud_type")),
             amount=row.get("amount"), currency=row.get("currency") or "", resolver=r,
             data={"charge": ref(charge), "actionable": bool(obj.get("actionable"))},
         ))
     elif kind == "subscription":
         customer = ref(obj.get("customer"))
-        data = {"status": obj.get("status") or ""}
+        status = obj.get("status") or ""
+        plan = plan_label(obj)
         if etype in ("", "customer.subscription.created"):
             out.append(_entry(K.SUBSCRIPTION_STARTED, oid, ts(obj.get("start_date") or obj.get("created")) or when,
-                              obj_id=oid, customer=customer, title="Subscription started",
-                              summary=plan_label(obj), currency=obj.get("currency") or "", data=data, resolver=r))
+                              obj_id=oid, customer=customer, title=("subscription_started", {}),
+                              summary=_text(plan), currency=obj.get("currency") or "", data={"status": status},
+                              resolver=r))
         if etype == "customer.subscription.updated":
             change = _subscription_change(obj, ((event or {}).get("data") or {}).get("previous_attributes") or {})
             if change:
                 out.append(_entry(K.SUBSCRIPTION_CHANGED, ev_id, when, obj_id=oid, customer=customer,
-                                  title="Subscription changed", summary=change, data=data, resolver=r))
-        if etype == "customer.subscription.deleted" or (not etype and obj.get("status") == "canceled"):
+                                  title=("subscription_changed", {}), summary=change, data={"status": status},
+                                  resolver=r))
+        if etype == "customer.subscription.deleted" or (not etype and status == "canceled"):
             out.append(_entry(K.SUBSCRIPTION_CANCELLED, oid, ts(obj.get("ended_at") or obj.get("canceled_at")) or when,
-                              obj_id=oid, customer=customer, title="Subscription cancelled",
-                              summary=" · ".join(x for x in (plan_label(obj), cancellation_text(obj)) if x),
-                              data={**data, "cancellation": obj.get("cancellation_details") or {}}, resolver=r))
+                              obj_id=oid, customer=customer, title=("subscription_cancelled", {}),
+                              summary=_text(plan) + cancellation_parts(obj),
+                              data={"status": status, "cancellation": obj.get("cancellation_details") or {}},
+                              resolver=r))
     elif kind == "invoice":
         customer = ref(obj.get("customer"))
-        label = f"Invoice {obj.get('number') or oid}"
+        number = obj.get("number") or oid
         if etype in ("invoice.paid", "invoice.payment_succeeded") or (not etype and obj.get("status") == "paid"):
             paid_at = ts((obj.get("status_transitions") or {}).get("paid_at"))
             out.append(_entry(K.INVOICE_PAID, oid, paid_at or when, obj_id=oid, customer=customer,
-                              title=f"{label} paid", summary=(obj.get("billing_reason") or "").replace("_", " "),
+                              title=("invoice_paid", {"number": number}),
+                              summary=_word("invoice.billing_reason", obj.get("billing_reason")),
                               amount=obj.get("amount_paid"), currency=obj.get("currency"), resolver=r,
                               data={"subscription": _invoice_subscription(obj)}))
         if etype == "invoice.payment_failed":
-            nxt = ts(obj.get("next_payment_attempt"))
             out.append(_entry(K.INVOICE_FAILED, ev_id, when, obj_id=oid, customer=customer,
-                              title=f"{label} payment failed",
-                              summary=f"attempt {obj.get('attempt_count') or 1}"
-                              + (f", next try {nxt:%Y-%m-%d}" if nxt else ", no retry scheduled"),
+                              title=("invoice_failed", {"number": number}),
+                              summary=[_part("invoice_attempt", attempt=obj.get("attempt_count") or 1,
+                                             next=obj.get("next_payment_attempt"))],
                               amount=obj.get("amount_due"), currency=obj.get("currency"), resolver=r,
                               data={"subscription": _invoice_subscription(obj)}))
     elif kind == "payment_intent" and etype:
@@ -272,9 +460,12 @@ def stripe_entries(event: dict | None, obj: dict, kind: str, resolver: Resolver 
         # the charge's event, that an agent's shared payment token paid it.
         agent = agent_purchase(obj, r)
         if agent and obj.get("latest_charge"):
-            TimelineEntry.objects.filter(
-                object_id=ref(obj["latest_charge"]), kind__in=[K.PAYMENT_SUCCEEDED, K.PAYMENT_FAILED]
-            ).update(agent_purchase=True, data={"agent": agent, "payment_intent": obj.get("id")})
+            rows = TimelineEntry.objects.filter(
+                object_id=ref(obj["latest_charge"]), kind__in=[K.PAYMENT_SUCCEEDED, K.PAYMENT_FAILED])
+            for row in rows.only("pk", "data"):  # one or two: keep what the entry says
+                row.agent_purchase = True
+                row.data = {**(row.data or {}), "agent": agent, "payment_intent": obj.get("id")}
+                row.save(update_fields=["agent_purchase", "data"])
     return out
 
 
@@ -291,40 +482,60 @@ def _invoice_subscription(invoice: dict) -> str:
 
 
 def ticket_entry(ticket: Ticket) -> dict:
+    number = ticket.number or ticket.pk
+    # The channel shows as a badge; the priority only when it asks for hurry.
+    urgent = [_part("priority", value=ticket.priority)] if ticket.priority in ("high", "urgent") else []
+    say, title, summary = _say(("ticket", {"number": number, "subject": ticket.subject}), urgent)
     return {
         "kind": K.TICKET, "source": f"ticket:{ticket.pk}", "occurred_at": ticket.created,
-        "object_id": str(ticket.number or ticket.pk), "customer": "", "contact_id": ticket.requester_id,
-        "ticket_id": ticket.pk, "title": f"Ticket #{ticket.number or ticket.pk}: {ticket.subject}"[:255],
-        # The channel shows as a badge; the priority only when it asks for hurry.
-        "summary": ticket.get_priority_display() if ticket.priority in ("high", "urgent") else "", "amount": None,
-        "currency": "", "agent_purchase": False, "data": {"channel": ticket.channel, "number": ticket.number},
+        "object_id": str(number), "customer": "", "contact_id": ticket.requester_id,
+        "ticket_id": ticket.pk, "title": title[:255], "summary": summary[:500], "amount": None,
+        "currency": "", "agent_purchase": False,
+        "data": {"channel": ticket.channel, "number": ticket.number, "say": say},
     }
 
 
 def message_entry(message: Message, ticket: Ticket) -> dict:
-    who = {"inbound": "Customer wrote", "outbound": "Agent replied", "note": "Internal note"}.get(message.kind, "Message")
+    say, title, _none = _say(("message", {"kind": message.kind, "number": ticket.number or ticket.pk}), None)
     return {
         "kind": K.MESSAGE, "source": f"message:{message.pk}", "occurred_at": message.created,
         "object_id": str(message.pk), "customer": "", "contact_id": ticket.requester_id, "ticket_id": ticket.pk,
-        "title": f"{who} on #{ticket.number or ticket.pk}"[:255],
+        "title": title[:255],
         "summary": " ".join((message.body_text or message.subject or "").split())[:300], "amount": None,
         "currency": "", "agent_purchase": False,
-        "data": {"channel": message.channel, "message_kind": message.kind, "number": ticket.number},
+        "data": {"channel": message.channel, "message_kind": message.kind, "number": ticket.number, "say": say},
     }
 
 
+def _ticket_status_title(number: str, status: str) -> str:
+    if status == "open":
+        return _("Ticket #%(number)s reopened") % {"number": number}
+    if status == "pending":
+        return _("Ticket #%(number)s pending") % {"number": number}
+    if status == "solved":
+        return _("Ticket #%(number)s solved") % {"number": number}
+    if status == "closed":
+        return _("Ticket #%(number)s closed") % {"number": number}
+    return _("Ticket #%(number)s: %(status)s") % {"number": number, "status": _words(status)}
+
+
 def action_title(action: str, details: dict, target: str = "") -> str:
-    """What an agent's action is called on the timeline: its audit label, in a few cases
-    with what it did."""
+    """What an agent's action is called on the timeline, in the active language: its audit
+    label, in a few cases with what it did."""
     if action == A.TICKET_STATUS and isinstance(details.get("status"), dict):
-        number = target.partition(":")[2]
-        return f"Ticket #{number} {_words(details['status'].get('to') or '')}".replace(" open", " reopened")
+        return _ticket_status_title(target.partition(":")[2], details["status"].get("to") or "")
     if action == A.SUBSCRIPTION_CANCEL:
-        return "Cancellation at period end" if details.get("at_period_end") else "Subscription cancelled now"
+        return _("Cancellation at period end") if details.get("at_period_end") else _("Subscription cancelled now")
     try:
         return str(AuditAction(action).label)
     except ValueError:  # a row written before its action was renamed
         return _words(action.replace(".", " ")).capitalize()
+
+
+def actor_name(e) -> str:
+    """Who did an agent action: the username, or Paydesk itself."""
+    actor = str((e.data or {}).get("actor") or "")
+    return pgettext("actor", "system") if actor in ("", "system") else actor
 
 
 STRIPE_TARGETS = {"cus_": None, "ch_": Charge, "sub_": Subscription, "in_": Invoice, "pi_": PaymentIntent}
@@ -332,7 +543,7 @@ STRIPE_TARGETS = {"cus_": None, "ch_": Charge, "sub_": Subscription, "in_": Invo
 
 def _audit_place(target: str, resolver: Resolver) -> tuple[int | None, str, int | None]:
     """(contact, Stripe customer, ticket) an audit target belongs to."""
-    kind, _, value = target.partition(":")
+    kind, _sep, value = target.partition(":")
     if kind == "ticket" and value.isdigit():
         row = Ticket.objects.filter(number=int(value)).values("pk", "requester_id").first()
         return (row["requester_id"], "", row["pk"]) if row else (None, "", None)
@@ -366,15 +577,22 @@ def audit_entries(entry, resolver: Resolver | None = None) -> list[dict]:
     details = entry.details or {}
     amount = details.get("amount") if isinstance(details.get("amount"), int) else (
         details.get("refund_amount") if isinstance(details.get("refund_amount"), int) else None)
+    params = {"action": entry.action}
+    if entry.action == A.TICKET_STATUS and isinstance(details.get("status"), dict):
+        params.update(to=details["status"].get("to") or "", number=entry.target.partition(":")[2])
+    if entry.action == A.SUBSCRIPTION_CANCEL:
+        params["at_period_end"] = bool(details.get("at_period_end"))
+    say, title, _none = _say(("action", params), None)
     return [{
         "kind": K.ACTION, "source": f"audit:{entry.pk}", "occurred_at": entry.created, "object_id": entry.target,
         "customer": customer, "contact_id": contact, "ticket_id": ticket_id if not customer else None,
-        "title": action_title(entry.action, details, entry.target)[:255],
+        "title": title[:255],
+        # An agent's own words (a refund's description, a reason): shown as written.
         "summary": str(details.get("description") or details.get("reason") or "")[:500],
         "amount": amount, "currency": (details.get("currency") or "") if amount is not None else "",
         "agent_purchase": False,
         "data": {"audit": entry.pk, "actor": entry.actor.get_username() if entry.actor_id else "system",
-                 "action": entry.action, "ticket": details.get("ticket") or ""},
+                 "action": entry.action, "ticket": details.get("ticket") or "", "say": say},
     }]
 
 

