@@ -139,8 +139,8 @@ def contact_label(contact) -> str:
 _CHANNEL_ICONS: dict[tuple[str, str], str] = {}
 
 
-def _channel_html(channel: str) -> str:
-    key = (translation.get_language() or "", channel)
+def _channel_html(channel: str, language: str | None = None) -> str:
+    key = (language if language is not None else translation.get_language() or "", channel)
     if key not in _CHANNEL_ICONS:
         _CHANNEL_ICONS[key] = str(channel_icon(channel))
     return _CHANNEL_ICONS[key]
@@ -156,6 +156,7 @@ def ticket_rows(rows, from_view: str, now: dt.datetime, base: str) -> SafeString
     tz = timezone.get_current_timezone()
     today = timezone.localdate()
     words = _Words()
+    language = translation.get_language() or ""
     statuses = {value: escape(str(label)) for value, label in Ticket.Status.choices}
     priorities = {value: escape(str(label)) for value, label in Ticket.Priority.choices}
     select = _("Select ticket #%(number)s")
@@ -171,7 +172,7 @@ def ticket_rows(rows, from_view: str, now: dt.datetime, base: str) -> SafeString
         out.append(
             f'<tr data-ticket-url="{url}">'
             f'<td class="check"><input type="checkbox" name="ticket" value="{t.pk}" aria-label="{select_label}"></td>'
-            f'<td class="ticket-cell"><div class="subject-line">{_channel_html(t.channel)}'
+            f'<td class="ticket-cell"><div class="subject-line">{_channel_html(t.channel, language)}'
             f'<a class="subject" href="{url}">{escape(t.subject)}</a></div>'
             f'<div class="who"><span class="num-id">#{t.number}</span> · {escape(t.requester)}{tags}</div></td>'
             f'<td><span class="badge badge-{_STATUS_TONE.get(t.status, "")} status-{t.status}">{status}</span></td>'
