@@ -257,3 +257,43 @@ def test_the_admin_speaks_japanese_too():
         assert summary == "チケット2件、メッセージ1件、連絡手段0件"
     with translation.override("en"):
         assert str(merge_admin.undo_selected.short_description) == "Undo the selected merges"
+
+
+# --- in a browser: what inbox.js writes comes from the page -----------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_bulk_count_and_the_overlay_in_japanese_in_a_browser(monkeypatch, live_server, agent, world):
+    from tests.tickets.test_browser_inbox import PASSWORD
+    from tests.helpers import watch_csp
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium",
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = chromium.new_context(locale="ja-JP", viewport={"width": 1360, "height": 860}).new_page()
+            page.set_default_timeout(15_000)
+            blocked = watch_csp(page)
+            page.on("pageerror", lambda exc: blocked.append(str(exc)))
+            page.goto(f"{live_server.url}/login/")
+            page.fill("input[name=username]", agent.username)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button.primary")
+            page.wait_for_url(f"{live_server.url}/")
+            page.goto(f"{live_server.url}/tickets/all/")
+            assert page.locator("h1").inner_text() == "すべてのチケット"
+            page.locator('tr[data-ticket-url] input[name="ticket"]').first.check()
+            assert page.locator("#bulk-count").inner_text() == "1件を選択中"
+            page.locator("#select-all").check()
+            assert page.locator("#bulk-count").inner_text() == "3件を選択中"
+            page.locator("h1").click()
+            page.keyboard.press("?")
+            assert page.locator("#shortcuts").is_visible()
+            assert "キーボードショートカット" in page.locator("#shortcuts").inner_text()
+            assert blocked == []
+        finally:
+            chromium.close()
