@@ -147,7 +147,7 @@ def test_the_ticket_page_in_japanese(client, ticket, agent):
     assert "社内メモ：エージェントだけが閲覧できます。" in html
     assert '> 返信 <kbd>r</kbd>' in html and '> 社内メモ <kbd>n</kbd>' in html
     assert 'placeholder="返信を入力…"' in html and ">送信</button>" in html
-    assert "<dt>ステータス</dt>" in html and "<dt>担当者</dt>" in html and "<h2>依頼者</h2>" in html
+    assert "<dt>ステータス</dt>" in html and "<dt>担当者</dt>" in html and "<h2>問い合わせ元</h2>" in html
     assert re.search(r'初回返信 <span class="due" title="期限：[^"]+">あと\d+時間', html)
     assert "（自分）</option>" in html
     assert ">解決済みにする <kbd>e</kbd></button>" in html
@@ -202,7 +202,7 @@ def test_contact_notices_in_japanese(client, ticket, agent):
                        {"kind": "phone", "value": "+81 90 1234 5678", "ticket": ticket.number}, **HX, **JA).content.decode()
     with translation.override("ja"):
         kind = str(Identity.Kind.PHONE.label).lower()
-    assert f"{kind} +819012345678 を紐づけました。" in html
+    assert f"{kind} +819012345678 を紐付けました。" in html
 
 
 # --- the pieces in Python ------------------------------------------------------------------------
@@ -252,7 +252,7 @@ def test_status_and_priority_badges_use_the_model_labels():
 def test_the_admin_speaks_japanese_too():
     merge_admin = admin_site._registry[ContactMerge]
     with translation.override("ja"):
-        assert str(merge_admin.undo_selected.short_description) == "選択した統合を元に戻す"
+        assert str(merge_admin.undo_selected.short_description) == "選択した統合を取り消す"
         summary = merge_admin.moved_summary(ContactMerge(moved={"tickets": [1, 2], "messages": [3], "identities": []}))
         assert summary == "チケット2件、メッセージ1件、連絡手段0件"
     with translation.override("en"):
