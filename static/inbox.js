@@ -85,6 +85,18 @@
     if (handled) ev.preventDefault();
   });
 
+  // The page's words for "n tickets selected", in the reader's language: the template renders
+  // them ({{ bulk_texts|json_script:"bulk-texts" }}, ngettext's two forms with "%(count)s").
+  var bulkTexts = null;
+  function selectedText(n) {
+    if (bulkTexts === null) {
+      var el = document.getElementById("bulk-texts");
+      try { bulkTexts = el ? JSON.parse(el.textContent) : {}; } catch (e) { bulkTexts = {}; }
+    }
+    var form = n === 1 ? bulkTexts.one : bulkTexts.other;
+    return form ? form.replace("%(count)s", String(n)) : String(n);
+  }
+
   // The bulk bar: how many rows are selected, and "select all on this page".
   function syncBulk() {
     var form = document.getElementById("bulk-form");
@@ -93,7 +105,7 @@
     var n = 0;
     boxes.forEach(function (b) { if (b.checked) n++; b.closest("tr").classList.toggle("is-selected", b.checked); });
     var out = document.getElementById("bulk-count");
-    if (out) out.textContent = n === 1 ? "1 ticket selected" : n + " tickets selected";
+    if (out) out.textContent = selectedText(n);
     var all = document.getElementById("select-all");
     if (all) { all.checked = n > 0 && n === boxes.length; all.indeterminate = n > 0 && n < boxes.length; }
   }

@@ -17,8 +17,10 @@ from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _, gettext_lazy, ngettext
 
 from common import parsing
+from common.l10n import format_number
 
 from .actions.contacts import contact_merge, create_contact, link_identity, undo_merge, unlink_identity, update_contact
 from .actions.delivery import retry_delivery
@@ -29,9 +31,10 @@ from .identity import normalise
 from .models import Contact, ContactMerge, Identity, InboundEmail, LineEvent, Macro, Message, Team, Ticket
 
 
-def _report(modeladmin, request, done: int, errors: list[str], what: str) -> None:
+def _report(modeladmin, request, done: str, errors: list[str]) -> None:
+    """`done`: what succeeded, in a sentence ("" when nothing did); then each error."""
     if done:
-        modeladmin.message_user(request, f"{done} {what}.", messages.SUCCESS)
+        modeladmin.message_user(request, done, messages.SUCCESS)
     for error in errors:
         modeladmin.message_user(request, error, messages.ERROR)
 
@@ -75,7 +78,7 @@ class TeamAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_members=Count("members"))
 
-    @admin.display(description="Members", ordering="_members")
+    @admin.display(description=gettext_lazy("Members"), ordering="_members")
     def member_count(self, obj):
         return obj._members
 
@@ -139,7 +142,7 @@ class ContactAdmin(admin.ModelAdmin):
     list_display = ("__str__", "identity_list", "ticket_count", "merged_into", "created")
     list_filter = (("merged_into", admin.EmptyFieldListFilter),)
     search_fields = ("name", "identities__value")
-    search_help_text = "Search by name, email address, LINE user id, phone or Stripe customer id"
+    search_help_text = gettext_lazy("Search by name, email address, LINE user id, phone or Stripe customer id")
     fields = ("name", "version", "merged_into", "created", "updated")
     readonly_fields = ("version", "merged_into", "created", "updated")
     inlines = [IdentityInline]
@@ -154,11 +157,11 @@ class ContactAdmin(admin.ModelAdmin):
             .annotate(_tickets=Count("tickets"))
         )
 
-    @admin.display(description="Identities")
+    @admin.display(description=gettext_lazy("Identities"))
     def identity_list(self, obj):
         return format_html_join(", ", "{}: {}", ((i.kind, i.value) for i in obj.identities.all())) or "—"
 
-    @admin.display(description="Tickets", ordering="_tickets")
+    @admin.display(description=gettext_lazy("Tickets"), ordering="_tickets")
     def ticket_count(self, obj):
         return obj._tickets
 
@@ -172,11 +175,12 @@ class ContactAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # people are merged, never deleted here (their tickets would go with them)
 
-    @admin.action(description="Merge the selected contacts into the oldest of them", permissions=["merge"])
+    @admin.action(description=gettext_lazy("Merge the selected contacts into the oldest of them"),
+                  permissions=["merge"])
     def merge_into_first(self, request, queryset):
         chosen = list(queryset.order_by("created", "pk"))
         if len(chosen) < 2:
-            self.message_user(request, "Select at least two contacts to merge.", messages.WARNING)
+            self.message_user(request, _("Select at least two contacts to merge."), messages.WARNING)
             return
         survivor, done, errors = chosen[0], 0, []
         for other in chosen[1:]:
@@ -185,7 +189,9 @@ class ContactAdmin(admin.ModelAdmin):
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
                 errors.append(f"{other}: {_error_text(exc)}")
-        _report(self, request, done, errors, f"contact(s) merged into {survivor}")
+        text = ngettext("%(count)s contact merged into %(survivor)s.", "%(count)s contacts merged into %(survivor)s.",
+                        done) % {"count": done, "survivor": survivor}
+        _report(self, request, text if done else "", errors)
 
     def has_merge_permission(self, request):
         return request.user.has_perm("tickets.merge_contacts")
@@ -196,8 +202,9 @@ class IdentityLinkForm(forms.ModelForm):
     model's unique kind+value check does not refuse the very case that means "merge" (the
     action merges the two contacts)."""
 
-    identity_value = forms.CharField(label="Value", max_length=320,
-                                     help_text="Email address, LINE user id (U…), phone, or Stripe customer id (cus_…)")
+    identity_value = forms.CharField(
+        label=gettext_lazy("Value"), max_length=320,
+        help_text=gettext_lazy("Email address, LINE user id (U…), phone, or Stripe customer id (cus_…)"))
 
     class Meta:
         model = Identity
@@ -215,7 +222,7 @@ class IdentityAdmin(admin.ModelAdmin):
     list_display = ("value", "kind", "contact", "reachable", "created")
     list_filter = ("kind", "reachable")
     search_fields = ("=value", "value", "contact__name")
-    search_help_text = "Search by email address, LINE user id, phone or Stripe customer id"
+    search_help_text = gettext_lazy("Search by email address, LINE user id, phone or Stripe customer id")
     list_select_related = ("contact",)
     raw_id_fields = ("contact",)
     actions = ["unlink_selected"]
@@ -245,8 +252,11 @@ class IdentityAdmin(admin.ModelAdmin):
         obj.pk = result.identity.pk
         if result.merge:
             self.message_user(
-                request, f"{obj.kind} {result.identity.value} belonged to another contact: merged into "
-                f"{result.identity.contact} (undo it on Contact merges).", messages.WARNING,
+                request,
+                _("%(kind)s %(value)s belonged to another contact: merged into %(contact)s (undo it on Contact "
+                  "merges).") % {"kind": obj.get_kind_display(), "value": result.identity.value,
+                                 "contact": result.identity.contact},
+                messages.WARNING,
             )
 
     def delete_model(self, request, obj):
@@ -256,7 +266,7 @@ class IdentityAdmin(admin.ModelAdmin):
         for ident in queryset:
             unlink_identity(actor=request.user, identity=ident, reason="admin")
 
-    @admin.action(description="Unlink the selected identities", permissions=["delete"])
+    @admin.action(description=gettext_lazy("Unlink the selected identities"), permissions=["delete"])
     def unlink_selected(self, request, queryset):
         done, errors = 0, []
         for ident in queryset:
@@ -265,7 +275,8 @@ class IdentityAdmin(admin.ModelAdmin):
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
                 errors.append(f"{ident}: {_error_text(exc)}")
-        _report(self, request, done, errors, "identity(ies) unlinked")
+        text = ngettext("%(count)s identity unlinked.", "%(count)s identities unlinked.", done) % {"count": done}
+        _report(self, request, text if done else "", errors)
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
@@ -289,15 +300,15 @@ class ContactMergeAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("tickets.view_contactmerge")
 
-    @admin.display(description="Moved")
+    @admin.display(description=gettext_lazy("Moved"))
     def moved_summary(self, obj):
         moved = obj.moved or {}
-        return format_html(
-            "{} tickets, {} messages, {} identities",
-            len(moved.get("tickets", [])), len(moved.get("messages", [])), len(moved.get("identities", [])),
-        )
+        return _("%(tickets)s tickets, %(messages)s messages, %(identities)s identities") % {
+            "tickets": len(moved.get("tickets", [])), "messages": len(moved.get("messages", [])),
+            "identities": len(moved.get("identities", [])),
+        }
 
-    @admin.action(description="Undo the selected merges", permissions=["merge"])
+    @admin.action(description=gettext_lazy("Undo the selected merges"), permissions=["merge"])
     def undo_selected(self, request, queryset):
         done, errors = 0, []
         for merge in queryset.order_by("-created", "-pk"):
@@ -306,7 +317,8 @@ class ContactMergeAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
                 errors.append(f"{merge}: {_error_text(exc)}")
-        _report(self, request, done, errors, "merge(s) undone")
+        text = ngettext("%(count)s merge undone.", "%(count)s merges undone.", done) % {"count": done}
+        _report(self, request, text if done else "", errors)
 
     def has_merge_permission(self, request):
         return request.user.has_perm("tickets.merge_contacts")
@@ -324,7 +336,7 @@ class MessageInline(admin.TabularInline):
     show_change_link = True
     ordering = ("created", "id")
 
-    @admin.display(description="Text")
+    @admin.display(description=gettext_lazy("Text"))
     def excerpt(self, obj):
         return (obj.body_text or "")[:140]
 
@@ -341,7 +353,7 @@ class TicketAdmin(admin.ModelAdmin):
     list_filter = ("status", "priority", "channel", "team")
     list_select_related = ("requester", "assignee", "team")
     search_fields = ("subject",)
-    search_help_text = "Search by ticket number (1042 or #1042), requester email / LINE id, or subject"
+    search_help_text = gettext_lazy("Search by ticket number (1042 or #1042), requester email / LINE id, or subject")
     raw_id_fields = ("assignee",)
     fields = (
         "number", "subject", "status", "priority", "assignee", "team", "tags", "channel", "requester",
@@ -412,7 +424,7 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("created", "ticket", "kind", "channel", "sender", "recipient", "delivery_status")
     list_filter = ("kind", "channel", "delivery_status")
     list_select_related = ("ticket",)
-    search_help_text = "Search by ticket number, sender (email / LINE id) or channel message id"
+    search_help_text = gettext_lazy("Search by ticket number, sender (email / LINE id) or channel message id")
     show_full_result_count = False
     actions = ["retry_selected"]
     readonly_fields = [f.name for f in Message._meta.fields]
@@ -430,7 +442,7 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("tickets.view_message")
 
-    @admin.action(description="Retry delivery of the selected failed replies", permissions=["retry"])
+    @admin.action(description=gettext_lazy("Retry delivery of the selected failed replies"), permissions=["retry"])
     def retry_selected(self, request, queryset):
         done, errors = 0, []
         for message in queryset:
@@ -438,8 +450,9 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 retry_delivery(actor=request.user, message=message)
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
-                errors.append(f"message {message.pk}: {_error_text(exc)}")
-        _report(self, request, done, errors, "reply(ies) queued again")
+                errors.append(_("message %(id)s: %(error)s") % {"id": message.pk, "error": _error_text(exc)})
+        text = ngettext("%(count)s reply queued again.", "%(count)s replies queued again.", done) % {"count": done}
+        _report(self, request, text if done else "", errors)
 
     def has_retry_permission(self, request):
         return request.user.has_perm("tickets.retry_delivery")
@@ -458,11 +471,11 @@ class LineEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
                        "processed_at")
     show_full_result_count = False
 
-    @admin.display(description="Type", ordering="type")
+    @admin.display(description=gettext_lazy("Type"), ordering="type")
     def type_shown(self, obj):
-        return obj.type or "(none)"
+        return obj.type or _("(none)")
 
-    @admin.display(description="Reason or error")
+    @admin.display(description=gettext_lazy("Reason or error"))
     def reason(self, obj):
         return (obj.last_error or "")[:200]
 
@@ -486,25 +499,27 @@ class InboundEmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
         # The raw bytes (megabytes, some) are read only by the one page that shows them.
         return super().get_queryset(request).select_related("message__ticket").defer("raw")
 
-    @admin.display(description="Reason or error")
+    @admin.display(description=gettext_lazy("Reason or error"))
     def reason(self, obj):
         return (obj.last_error or "")[:200]
 
-    @admin.display(description="Message")
+    @admin.display(description=gettext_lazy("Message"))
     def message_link(self, obj):
         if obj.message is None:
             return "—"
-        return format_html('<a href="{}">message {} on #{}</a>',
-                           reverse("admin:tickets_message_change", args=[obj.message_id]), obj.message_id,
-                           obj.message.ticket.number)
+        return format_html('<a href="{}">{}</a>', reverse("admin:tickets_message_change", args=[obj.message_id]),
+                           _("message %(id)s on #%(number)s") % {"id": obj.message_id,
+                                                                "number": obj.message.ticket.number})
 
-    @admin.display(description="Raw message")
+    @admin.display(description=gettext_lazy("Raw message"))
     def raw_text(self, obj):
         text = bytes(obj.raw[:RAW_SHOWN]).decode("utf-8", "replace")
-        more = f"\n… ({obj.size - RAW_SHOWN:,} more bytes)" if obj.size > RAW_SHOWN else ""
+        rest = obj.size - RAW_SHOWN
+        more = "\n" + ngettext("… (%(count)s more byte)", "… (%(count)s more bytes)", rest) % {
+            "count": format_number(rest)} if rest > 0 else ""
         return format_html('<pre style="white-space:pre-wrap;font-size:12px;margin:0">{}{}</pre>', text, more)
 
-    @admin.action(description="Process the selected emails again", permissions=["process"])
+    @admin.action(description=gettext_lazy("Process the selected emails again"), permissions=["process"])
     def process_again(self, request, queryset):
         done, errors = 0, []
         for email in queryset:
@@ -512,8 +527,10 @@ class InboundEmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 reprocess_inbound_email(actor=request.user, email=email)
                 done += 1
             except (ValidationError, PermissionDenied) as exc:
-                errors.append(f"inbound email {email.pk}: {_error_text(exc)}")
-        _report(self, request, done, errors, "email(s) queued to be processed again")
+                errors.append(_("inbound email %(id)s: %(error)s") % {"id": email.pk, "error": _error_text(exc)})
+        text = ngettext("%(count)s email queued to be processed again.",
+                        "%(count)s emails queued to be processed again.", done) % {"count": done}
+        _report(self, request, text if done else "", errors)
 
     def has_process_permission(self, request):
         return request.user.has_perm("tickets.process_inboundemail")

@@ -20,6 +20,7 @@ from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.urls.converters import SlugConverter
 from django.utils import timezone
+from django.utils.translation import gettext as _, gettext_lazy, ngettext, pgettext
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -53,13 +54,26 @@ def _errors(exc: ValidationError) -> str:
 # --- the inbox -------------------------------------------------------------------------------
 
 
+# The inbox's own views; a team's view is named after the team.
+VIEW_LABELS = {
+    "mine": gettext_lazy("My tickets"),
+    "unassigned": gettext_lazy("Unassigned"),
+    "all": gettext_lazy("All tickets"),
+}
+
+
+def view_label(view) -> str:
+    """An inbox view's name in the reader's language."""
+    return str(VIEW_LABELS.get(view.key, view.label))
+
+
 def _nav(request, team_list, current_key: str, counts: dict | None = None) -> list[dict]:
     counts = counts if counts is not None else selectors.inbox_counts(request.user, team_list)
-    views = [("mine", "My tickets"), ("unassigned", "Unassigned")]
+    views = [("mine", VIEW_LABELS["mine"]), ("unassigned", VIEW_LABELS["unassigned"])]
     views += [(f"team-{t.slug}", t.name) for t in team_list]
-    views.append(("all", "All tickets"))
+    views.append(("all", VIEW_LABELS["all"]))
     return [
-        {"key": key, "label": label, "url": reverse("inbox", args=[key]), "count": counts.get(key, 0),
+        {"key": key, "label": str(label), "url": reverse("inbox", args=[key]), "count": counts.get(key, 0),
          "current": key == current_key}
         for key, label in views
     ]
@@ -79,7 +93,8 @@ def _inbox_context(request, view, filters, *, after: str = "", size: int | None 
     if page.cursor:
         more_url = f"{request.path}?{urlencode({**query, 'after': page.cursor})}"
     return {
-        "view": view, "filters": filters, "page": page, "rows": page.rows, "more_url": more_url,
+        "view": view, "view_label": view_label(view), "filters": filters, "page": page, "rows": page.rows,
+        "more_url": more_url,
         "now": timezone.now(), "filter_query": urlencode(query), "from_view": view.key,
         "ticket_base": reverse("inbox_home"),  # rows link to <base><number>/
     }
@@ -88,7 +103,7 @@ def _inbox_context(request, view, filters, *, after: str = "", size: int | None 
 @require_GET
 def inbox_home(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm(VIEW_PERM):
-        raise PermissionDenied("You don't have access to tickets.")
+        raise PermissionDenied(_("You don't have access to tickets."))
     return redirect("inbox", "mine")
 
 
@@ -99,7 +114,7 @@ def inbox(request: HttpRequest, view: str) -> HttpResponse:
     team_list = selectors.teams()
     inbox_view = selectors.resolve_view(view, team_list)
     if inbox_view is None:
-        raise Http404("No such inbox view")
+        raise Http404(_("No such inbox view"))
     filters = selectors.Filters.from_query(request.GET)
     after = request.GET.get("after", "")[:300]
     context = _inbox_context(request, inbox_view, filters, after=after)
@@ -118,10 +133,24 @@ def _inbox_page_extras(request, team_list, inbox_view) -> dict:
         "agents": selectors.assignable_agents(),
         "channels": Channel.choices,
         "priorities": Ticket.Priority.choices,
-        "status_filters": list(selectors.STATUS_FILTERS),
+        "status_filters": _status_filters(),
         "page_sizes": PAGE_SIZES,
+        "bulk_texts": {
+            # "%(count)s" is replaced by inbox.js as boxes are ticked.
+            "one": ngettext("%(count)s ticket selected", "%(count)s tickets selected", 1),
+            "other": ngettext("%(count)s ticket selected", "%(count)s tickets selected", 2),
+        },
         "nav": "inbox",
     }
+
+
+def _status_filters() -> list[tuple[str, str]]:
+    """The status filter's options: "unsolved", "any", and each status, as (value, label)."""
+    special = {"unsolved": pgettext("ticket status filter", "Unsolved"), "any": _("Any status")}
+    return [
+        (key, special[key] if key in special else str(Ticket.Status(key).label))
+        for key in selectors.STATUS_FILTERS
+    ]
 
 
 def _bulk_user(value: str, request):
@@ -132,7 +161,7 @@ def _bulk_user(value: str, request):
     pk = _int(value)
     user = get_user_model().objects.filter(pk=pk).first() if pk else None
     if user is None:
-        raise ActionError("No such agent.", code="not_found")
+        raise ActionError(_("No such agent."), code="not_found")
     return user
 
 
@@ -143,35 +172,46 @@ def inbox_bulk(request: HttpRequest) -> HttpResponse:
     team_list = selectors.teams()
     inbox_view = selectors.resolve_view(request.POST.get("view", ""), team_list)
     if inbox_view is None:
-        return HttpResponseBadRequest("Unknown inbox view.")
+        return HttpResponseBadRequest(_("Unknown inbox view."))
     filters = selectors.Filters.from_query(request.POST)
     ids = [pk for pk in (_int(v) for v in request.POST.getlist("ticket")) if pk]
     op = request.POST.get("op", "")
     if op not in {"assign", "team", "tag", "solved", "closed"}:
-        return HttpResponseBadRequest("Unknown bulk action.")
+        return HttpResponseBadRequest(_("Unknown bulk action."))
     # Each action has its own control in the bulk bar.
     value = request.POST.get({"assign": "assign_to", "team": "team", "tag": "add_tag"}.get(op, ""), "").strip()
     if not ids:
-        messages.info(request, "Select some tickets first.")
+        messages.info(request, _("Select some tickets first."))
     else:
         try:
             if op == "assign":
                 n = bulk_assign(actor=request.user, tickets=ids, assignee=_bulk_user(value, request))
-                done = f"Assigned {n} ticket{'s' if n != 1 else ''}."
+                done = ngettext("Assigned %(count)s ticket.", "Assigned %(count)s tickets.", n) % {"count": n}
             elif op == "team":
                 team = next((t for t in team_list if str(t.pk) == value), None)
                 if value and team is None:
-                    raise ActionError("No such team.", code="not_found")
+                    raise ActionError(_("No such team."), code="not_found")
                 n = bulk_assign(actor=request.user, tickets=ids, team=team)
-                done = f"Moved {n} ticket{'s' if n != 1 else ''} to {team.name if team else 'no team'}."
+                if team is None:
+                    done = ngettext("Moved %(count)s ticket to no team.", "Moved %(count)s tickets to no team.",
+                                    n) % {"count": n}
+                else:
+                    done = ngettext("Moved %(count)s ticket to %(team)s.", "Moved %(count)s tickets to %(team)s.",
+                                    n) % {"count": n, "team": team.name}
             elif op == "tag":
                 if not value:
-                    raise ActionError("Type a tag to add.", code="required")
+                    raise ActionError(_("Type a tag to add."), code="required")
                 n = bulk_set_tags(actor=request.user, tickets=ids, add=[value])
-                done = f"Tagged {n} ticket{'s' if n != 1 else ''} “{value}”."
+                done = ngettext("Tagged %(count)s ticket “%(tag)s”.", "Tagged %(count)s tickets “%(tag)s”.",
+                                n) % {"count": n, "tag": value}
             else:
                 n = bulk_set_status(actor=request.user, tickets=ids, status=op)
-                done = f"Marked {n} ticket{'s' if n != 1 else ''} {op}."
+                if op == "solved":
+                    done = ngettext("Marked %(count)s ticket solved.", "Marked %(count)s tickets solved.",
+                                    n) % {"count": n}
+                else:
+                    done = ngettext("Marked %(count)s ticket closed.", "Marked %(count)s tickets closed.",
+                                    n) % {"count": n}
             messages.success(request, done)
             selectors.counts_changed()
         except ActionError as exc:
@@ -192,7 +232,7 @@ def inbox_bulk(request: HttpRequest) -> HttpResponse:
 def _ticket_or_404(number: int) -> Ticket:
     ticket = selectors.ticket_by_number(number)
     if ticket is None:
-        raise Http404(f"No ticket #{number}")
+        raise Http404(_("No ticket #%(number)s") % {"number": number})
     return ticket
 
 
@@ -302,18 +342,18 @@ def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
     ticket = _ticket_or_404(number)
     kind = request.POST.get("kind", "reply")
     if kind not in ("reply", "note"):
-        return HttpResponseBadRequest("kind must be reply or note")
+        return HttpResponseBadRequest(_("Choose a reply or a note."))
     body = request.POST.get("body", "")
     version = _int(request.POST.get("version"))
     status = request.POST.get("status", "")
     macro = selectors.macro(request.POST.get("macro")) if request.POST.get("macro") else None
     if status and status not in Ticket.Status.values:
-        return HttpResponseBadRequest("Unknown status")
+        return HttpResponseBadRequest(_("Unknown status."))
     draft = {"draft": body, "kind": kind, "macro": macro, "status_after": status}
     if kind == "reply" and not request.user.has_perm("tickets.reply_ticket"):
-        raise PermissionDenied("You may not reply to customers.")
+        raise PermissionDenied(_("You may not reply to customers."))
     if kind == "note" and not request.user.has_perm("tickets.note_ticket"):
-        raise PermissionDenied("You may not add notes.")
+        raise PermissionDenied(_("You may not add notes."))
     try:
         if macro is not None:
             apply_macro(actor=request.user, ticket=ticket, macro=macro, body=body,
@@ -342,7 +382,7 @@ def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
     if status or macro is not None:
         selectors.counts_changed()
     if not request.htmx:
-        messages.success(request, "Reply queued." if kind == "reply" else "Note added.")
+        messages.success(request, _("Reply queued.") if kind == "reply" else _("Note added."))
         return redirect("ticket", number)
     return _thread_response(request, _ticket_or_404(number), sent=kind, changed=bool(status or macro))
 
@@ -373,10 +413,10 @@ def ticket_update(request: HttpRequest, number: int) -> HttpResponse:
         elif field == "team":
             team = next((t for t in selectors.teams() if str(t.pk) == value), None)
             if value and team is None:
-                raise ActionError("No such team.", code="not_found")
+                raise ActionError(_("No such team."), code="not_found")
             assign(actor=request.user, ticket=ticket, team=team)
         else:
-            return HttpResponseBadRequest("Unknown field")
+            return HttpResponseBadRequest(_("Unknown field."))
     except ActionError as exc:
         error = _errors(exc)
     else:
@@ -429,7 +469,7 @@ def ticket_presence(request: HttpRequest, number: int) -> HttpResponse:
     """The page's heartbeat: I am here (typing or not); who else is; did the ticket change."""
     row = Ticket.objects.filter(number=number).values("pk", "version").first()
     if row is None:
-        raise Http404(f"No ticket #{number}")
+        raise Http404(_("No ticket #%(number)s") % {"number": number})
     if request.POST.get("leave"):
         presence.leave(row["pk"], request.user)
         return HttpResponse(status=204)
@@ -447,7 +487,7 @@ def ticket_presence(request: HttpRequest, number: int) -> HttpResponse:
 def message_retry(request: HttpRequest, pk: int) -> HttpResponse:
     message = Message.objects.select_related("ticket").filter(pk=pk).first()
     if message is None:
-        raise Http404("No such message")
+        raise Http404(_("No such message"))
     error = ""
     try:
         retry_delivery(actor=request.user, message=message)
@@ -488,10 +528,10 @@ def contact_link(request: HttpRequest, pk: int) -> HttpResponse:
     it, say so and ask before merging the two (a merge moves their tickets here)."""
     contact = Contact.objects.filter(pk=pk).first()
     if contact is None:
-        raise Http404("No such contact")
+        raise Http404(_("No such contact"))
     kind = request.POST.get("kind", "")
     if kind not in Identity.Kind.values:
-        return HttpResponseBadRequest("Unknown identity kind")
+        return HttpResponseBadRequest(_("Unknown identity kind."))
     raw = request.POST.get("value", "")[:320]
     try:
         value = identity_rules.normalise(kind, raw)
@@ -509,11 +549,12 @@ def contact_link(request: HttpRequest, pk: int) -> HttpResponse:
     except ActionError as exc:
         return _contact_response(request, contact, link_error=_errors(exc), link_kind=kind, link_value=raw)
     if result.merge:
-        notice = f"Linked {value}: {result.merge.merged}'s tickets and identities moved here."
+        notice = _("Linked %(value)s: %(name)s's tickets and identities moved here.") % {
+            "value": value, "name": result.merge.merged}
     elif result.created:
-        notice = f"Linked {Identity.Kind(kind).label.lower()} {value}."
+        notice = _("Linked %(kind)s %(value)s.") % {"kind": str(Identity.Kind(kind).label).lower(), "value": value}
     else:
-        notice = "That identity was already linked here."
+        notice = _("That identity was already linked here.")
     return _contact_response(request, contact, notice=notice)
 
 
@@ -522,15 +563,17 @@ def contact_link(request: HttpRequest, pk: int) -> HttpResponse:
 def identity_unlink(request: HttpRequest, pk: int) -> HttpResponse:
     ident = Identity.objects.select_related("contact").filter(pk=pk).first()
     if ident is None:
-        raise Http404("No such identity")
+        raise Http404(_("No such identity"))
     contact = ident.contact
-    label = f"{ident.get_kind_display().lower()} {ident.value}"
+    kind, value = str(ident.get_kind_display()).lower(), ident.value
     try:
         unlink_identity(actor=request.user, identity=ident)
     except ActionError as exc:
         return _contact_response(request, contact, link_error=_errors(exc))
     return _contact_response(
-        request, contact, notice=f"Unlinked {label}. New messages from it will start a new contact."
+        request, contact,
+        notice=_("Unlinked %(kind)s %(value)s. New messages from it will start a new contact.") % {
+            "kind": kind, "value": value},
     )
 
 
@@ -539,12 +582,13 @@ def identity_unlink(request: HttpRequest, pk: int) -> HttpResponse:
 def merge_undo(request: HttpRequest, pk: int) -> HttpResponse:
     merge = ContactMerge.objects.select_related("survivor", "merged").filter(pk=pk).first()
     if merge is None:
-        raise Http404("No such merge")
+        raise Http404(_("No such merge"))
     try:
         undo_merge(actor=request.user, merge=merge)
     except ActionError as exc:
         return _contact_response(request, merge.survivor, link_error=_errors(exc))
-    return _contact_response(request, merge.survivor, notice=f"Undid the merge: {merge.merged} is separate again.")
+    return _contact_response(request, merge.survivor, notice=_("Undid the merge: %(name)s is separate again.") % {
+        "name": merge.merged})
 
 
 @require_GET
@@ -558,7 +602,7 @@ def ticket_attachment(request: HttpRequest, number: int, pk: int) -> FileRespons
     ticket = _ticket_or_404(number)
     attachment = selectors.ticket_attachment(ticket, pk)
     if attachment is None:
-        raise Http404("No such attachment on this ticket")
+        raise Http404(_("No such attachment on this ticket"))
     response = FileResponse(
         attachment.file.open("rb"),
         as_attachment=True,

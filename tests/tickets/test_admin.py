@@ -176,7 +176,7 @@ def test_merge_contacts_and_undo_from_the_admin(admin_client, admin_user, seeded
     response = admin_client.post("/admin/tickets/contactmerge/", {
         "action": "undo_selected", ACTION_CHECKBOX_NAME: [merge.pk],
     }, follow=True)
-    assert "1 merge(s) undone" in response.content.decode()
+    assert "1 merge undone" in response.content.decode()
     assert Contact.objects.filter(merged_into__isnull=True).count() == 2
     assert AuditEntry.objects.filter(action="contact.merge_undo", actor=admin_user).exists()
 
@@ -243,7 +243,7 @@ def test_process_again_after_a_fix_goes_through_the_action(admin_client, admin_u
         }, follow=True)
 
     html = response.content.decode()
-    assert "1 email(s) queued to be processed again" in html
+    assert "1 email queued to be processed again" in html
     assert f"already became message {processed.message_id}" in html
     ignored.refresh_from_db()
     assert ignored.status == "processed" and ignored.message.sender == "hana.sato@example.com"

@@ -5,19 +5,30 @@ from __future__ import annotations
 import datetime as dt
 
 from django import template
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _, pgettext
+
+from common.l10n import babel_locale, format_time, format_when_short
+
+from ..models import Channel, Ticket
 
 register = template.Library()
 
-_CHANNEL_LABEL = {"email": "Email", "line": "LINE", "web": "Web", "phone": "Phone"}
+
+def _label(choices, value: str) -> str:
+    """A model choice's label in the active language (the value itself if it is not a choice)."""
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value
 
 
 @register.simple_tag
 def channel_icon(channel: str) -> SafeString:
     """The channel's icon (drawn by inbox.css) with its name for screen readers."""
-    label = _CHANNEL_LABEL.get(channel, channel)
+    label = _label(Channel, channel)
     return format_html('<span class="channel channel-{}" role="img" title="{}" aria-label="{}"></span>',
                        channel, label, label)
 
@@ -28,55 +39,67 @@ _STATUS_TONE = {"open": "warn", "pending": "info", "solved": "ok", "closed": ""}
 @register.simple_tag
 def status_badge(status: str) -> SafeString:
     return format_html('<span class="badge badge-{} status-{}">{}</span>', _STATUS_TONE.get(status, ""), status,
-                       status.capitalize())
+                       _label(Ticket.Status, status))
 
 
 @register.simple_tag
 def priority(value: str) -> SafeString:
-    return format_html('<span class="prio prio-{}">{}</span>', value, value.capitalize())
+    return format_html('<span class="prio prio-{}">{}</span>', value, _label(Ticket.Priority, value))
 
 
-def _span(delta: dt.timedelta) -> str:
+class _Words:
+    """The SLA texts in the active language, looked up once per rendering (a list has many rows)."""
+
+    def __init__(self):
+        self.locale = babel_locale()
+        self.minutes = pgettext("duration, compact", "%(minutes)sm")
+        self.hours = pgettext("duration, compact", "%(hours)sh")
+        self.hours_minutes = pgettext("duration, compact", "%(hours)sh %(minutes)sm")
+        self.days = pgettext("duration, compact", "%(days)sd")
+        self.late = pgettext("SLA", "%(span)s late")
+        self.ahead = pgettext("SLA", "in %(span)s")
+        self.title = pgettext("SLA", "Due %(when)s")
+
+
+def _span(delta: dt.timedelta, words: _Words) -> str:
     minutes = int(abs(delta.total_seconds()) // 60)
     if minutes < 60:
-        return f"{max(minutes, 1)}m"
+        return words.minutes % {"minutes": max(minutes, 1)}
     hours = minutes // 60
     if hours < 48:
-        return f"{hours}h {minutes % 60}m" if hours < 10 and minutes % 60 else f"{hours}h"
-    return f"{hours // 24}d"
+        if hours < 10 and minutes % 60:
+            return words.hours_minutes % {"hours": hours, "minutes": minutes % 60}
+        return words.hours % {"hours": hours}
+    return words.days % {"days": hours // 24}
 
 
-def _short(value: dt.datetime, tz=None) -> str:
-    """'Nov 22, 14:05' in the current time zone. strftime, not date_format: a list page
-    formats two dates per row, and date_format's localisation lookups dominate the render."""
-    local = value.astimezone(tz or timezone.get_current_timezone())
-    return f"{local:%b} {local.day}, {local:%H:%M}"
-
-
-def _due_html(value: dt.datetime | None, now: dt.datetime, tz=None) -> str:
+def _due_html(value: dt.datetime | None, now: dt.datetime, tz=None, words: _Words | None = None,
+              today: dt.date | None = None) -> str:
     if value is None:
         return '<span class="due due-none">—</span>'
+    words = words or _Words()
     delta = value - now
-    exact = _short(value, tz)
+    exact = escape(words.title % {"when": format_when_short(value, locale=words.locale, tz=tz, today=today)})
     if delta.total_seconds() < 0:
-        return f'<span class="due due-late" title="Due {exact}">{_span(delta)} late</span>'
+        return f'<span class="due due-late" title="{exact}">{escape(words.late % {"span": _span(delta, words)})}</span>'
     css = "due due-soon" if delta <= dt.timedelta(hours=1) else "due"
-    return f'<span class="{css}" title="Due {exact}">in {_span(delta)}</span>'
+    return f'<span class="{css}" title="{exact}">{escape(words.ahead % {"span": _span(delta, words)})}</span>'
 
 
 @register.simple_tag
 def due(value: dt.datetime | None, now: dt.datetime | None = None) -> SafeString:
-    """The SLA deadline as people read it: "in 3h", "2h late"; amber within the hour."""
+    """The SLA deadline as people read it: "in 3h", "2h late" (「あと3時間」「2時間超過」); amber within the hour."""
     return mark_safe(_due_html(value, now or timezone.now()))
 
 
-def _when(value: dt.datetime | None, today: dt.date, tz=None) -> str:
+def _when(value: dt.datetime | None, today: dt.date, tz=None, locale: str | None = None) -> str:
+    """The time alone for today, else the day and time (the year too when it is not this year)."""
     if not value:
         return ""
-    local = value.astimezone(tz or timezone.get_current_timezone())
-    if local.date() == today:
-        return f"{local:%H:%M}"
-    return f"{local:%b} {local.day}, {local:%H:%M}"
+    tz = tz or timezone.get_current_timezone()
+    if value.astimezone(tz).date() == today:
+        return format_time(value, locale=locale, tz=tz)
+    return format_when_short(value, locale=locale, tz=tz, today=today)
 
 
 @register.filter
@@ -110,27 +133,33 @@ def contact_label(contact) -> str:
         return contact.name
     for identity in contact.identities.all():
         return identity.value
-    return f"Contact {contact.pk}"
+    return _("Contact %(id)s") % {"id": contact.pk}
 
 
-_PRIORITY_LABEL = {"low": "Low", "normal": "Normal", "high": "High", "urgent": "Urgent"}
-_CHANNEL_ICONS: dict[str, str] = {}
+_CHANNEL_ICONS: dict[tuple[str, str], str] = {}
 
 
-def _channel_html(channel: str) -> str:
-    if channel not in _CHANNEL_ICONS:
-        _CHANNEL_ICONS[channel] = str(channel_icon(channel))
-    return _CHANNEL_ICONS[channel]
+def _channel_html(channel: str, language: str | None = None) -> str:
+    key = (language if language is not None else translation.get_language() or "", channel)
+    if key not in _CHANNEL_ICONS:
+        _CHANNEL_ICONS[key] = str(channel_icon(channel))
+    return _CHANNEL_ICONS[key]
 
 
 @register.simple_tag
 def ticket_rows(rows, from_view: str, now: dt.datetime, base: str) -> SafeString:
     """The inbox's table rows, built in Python: up to 100 rows of eight cells each.
 
-    `base` is the ticket URL prefix ("/tickets/"); every value is escaped here.
+    `base` is the ticket URL prefix ("/tickets/"); every value is escaped here. What is
+    translated (labels, the SLA words) is looked up once here, not per row.
     """
     tz = timezone.get_current_timezone()
     today = timezone.localdate()
+    words = _Words()
+    language = translation.get_language() or ""
+    statuses = {value: escape(str(label)) for value, label in Ticket.Status.choices}
+    priorities = {value: escape(str(label)) for value, label in Ticket.Priority.choices}
+    select = _("Select ticket #%(number)s")
     view = escape(from_view)
     out = []
     for t in rows:
@@ -138,17 +167,38 @@ def ticket_rows(rows, from_view: str, now: dt.datetime, base: str) -> SafeString
         tags = "".join(f' <span class="tag">{escape(tag)}</span>' for tag in t.tags)
         assignee = escape(t.assignee) if t.assignee else '<span class="muted">—</span>'
         team = f'<div class="who">{escape(t.team)}</div>' if t.team else ""
+        select_label = escape(select % {"number": t.number})
+        status = statuses.get(t.status) or escape(t.status)
         out.append(
             f'<tr data-ticket-url="{url}">'
-            f'<td class="check"><input type="checkbox" name="ticket" value="{t.pk}" aria-label="Select ticket {t.number}"></td>'
-            f'<td class="ticket-cell"><div class="subject-line">{_channel_html(t.channel)}'
+            f'<td class="check"><input type="checkbox" name="ticket" value="{t.pk}" aria-label="{select_label}"></td>'
+            f'<td class="ticket-cell"><div class="subject-line">{_channel_html(t.channel, language)}'
             f'<a class="subject" href="{url}">{escape(t.subject)}</a></div>'
             f'<div class="who"><span class="num-id">#{t.number}</span> · {escape(t.requester)}{tags}</div></td>'
-            f'<td><span class="badge badge-{_STATUS_TONE.get(t.status, "")} status-{t.status}">{t.status.capitalize()}</span></td>'
-            f'<td><span class="prio prio-{t.priority}">{_PRIORITY_LABEL.get(t.priority, t.priority)}</span></td>'
+            f'<td><span class="badge badge-{_STATUS_TONE.get(t.status, "")} status-{t.status}">{status}</span></td>'
+            f'<td><span class="prio prio-{t.priority}">{priorities.get(t.priority) or escape(t.priority)}</span></td>'
             f'<td class="assignee">{assignee}{team}</td>'
-            f"<td>{_due_html(t.sla_due, now, tz)}</td>"
-            f'<td class="num muted nowrap">{_when(t.updated, today, tz)}</td>'
+            f"<td>{_due_html(t.sla_due, now, tz, words, today)}</td>"
+            f'<td class="num muted nowrap">{_when(t.updated, today, tz, words.locale)}</td>'
             "</tr>"
         )
     return mark_safe("".join(out))
+
+
+@register.simple_tag
+def macro_effects(macro) -> str:
+    """What a macro does besides filling in the text: "sets status pending; adds shipping"."""
+    parts = []
+    if macro.set_status:
+        parts.append(_("sets status %(status)s") % {"status": str(macro.get_set_status_display()).lower()})
+    if macro.set_priority:
+        parts.append(_("sets priority %(priority)s") % {"priority": str(macro.get_set_priority_display()).lower()})
+    if macro.set_team:
+        parts.append(_("moves to %(team)s") % {"team": macro.set_team.name})
+    if macro.set_assignee:
+        parts.append(_("assigns %(person)s") % {"person": person(macro.set_assignee)})
+    if macro.add_tags:
+        parts.append(_("adds %(tags)s") % {"tags": ", ".join(macro.add_tags)})
+    if not parts:
+        return _("nothing else")
+    return pgettext("list separator", "; ").join(parts)
