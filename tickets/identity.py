@@ -22,7 +22,7 @@ def normalise_email(raw: str) -> str:
     address = address.strip().lower()
     if not address:
         raise ValidationError("An email address is required.", code="invalid")
-    local, _, domain = address.rpartition("@")
+    local, _at, domain = address.rpartition("@")
     try:
         domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
