@@ -209,8 +209,9 @@ def send_portal_link(*, actor, ticket: Ticket | None, customer_id: str, flow: st
     if result.replayed:
         # This confirmation made the link before but it isn't on the ticket (its reply failed,
         # or Stripe no longer replays that answer): never risk sending a second link.
-        return PortalLinkOutcome(url=url, error=_("This confirmation already created a link that was not sent on "
-                                                  "ticket #%(number)s; nothing was sent now. Copy it instead:") % number)
+        return PortalLinkOutcome(url=url, error=_(
+            "This confirmation already created a link that was not sent on ticket #%(number)s; nothing was sent now. "
+            "Copy it instead:") % number)
     try:
         message = ticket_actions.reply(actor=actor, ticket=ticket, body=_portal_reply(flow, url, language))
     except (ValidationError, PermissionDenied) as exc:

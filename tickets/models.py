@@ -293,7 +293,8 @@ class Attachment(models.Model):
 
 class Macro(models.Model):
     """A canned reply. Placeholders: {{ contact.name }}, {{ ticket.number }}, {{ ticket.subject }},
-    {{ agent.name }}. Optional changes applied with it: status, team, assignee, tags."""
+    {{ agent.name }}. Optional changes applied with it: status, team, assignee, tags. A body per
+    language (translations); a ticket gets the one in its customer's language, else `body`."""
 
     name = models.CharField(verbose_name=_("name"), max_length=100, unique=True)
     body = models.TextField(verbose_name=_("body"), blank=True, default="")

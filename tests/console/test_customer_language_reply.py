@@ -116,7 +116,8 @@ def test_an_english_agent_sends_a_japanese_customer_a_japanese_portal_link(gw, a
     [sent] = gw.sent("POST", "/v1/billing_portal/sessions")
     assert sent["params"]["locale"] == "ja"
     [reply] = Message.objects.filter(ticket=ticket, kind="outbound")
-    assert reply.body_text.startswith("サブスクリプションを解約するための安全なリンクをお送りします。\nhttps://billing.stripe.com/")
+    assert reply.body_text.startswith(
+        "サブスクリプションを解約するための安全なリンクをお送りします。\nhttps://billing.stripe.com/")
     assert "他の人には共有しないでください" in reply.body_text and "secure link" not in reply.body_text
     assert outcome.message == f"Billing-portal link sent on ticket #{ticket.number} by Email."
 

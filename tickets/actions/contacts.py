@@ -147,8 +147,8 @@ def disconnect_identity(*, actor=None, kind: str, value: str, reason: str = "") 
     with transaction.atomic():
         ident = Identity.objects.select_for_update().filter(kind=kind, value=value).first()
         if ident is None:
-            raise ActionError(_("No %(kind)s identity %(value)s.") % {"kind": Identity.Kind(kind).label, "value": value},
-                              code="not_found")
+            raise ActionError(_("No %(kind)s identity %(value)s.")
+                              % {"kind": Identity.Kind(kind).label, "value": value}, code="not_found")
         return _unlink(actor, ident, reason)
 
 

@@ -28,6 +28,8 @@ from .contacts import store_language, resolve_contact
 from .delivery import enqueue_delivery
 from .errors import ActionError, NoRecipient, StaleTicket, TicketClosed
 
+# A channel's name in what is stored (a subject made up for a message without one).
+CHANNEL_NAMES = {Channel.EMAIL: "Email", Channel.LINE: "LINE"}
 # The [#1234] token in a reply's subject.
 TOKEN_RE = re.compile(r"\[#(\d{1,18})\]")
 
@@ -132,7 +134,8 @@ def _subject_from(text: str, channel: str, who: str) -> str:
     first = next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
     if first:
         return first[:80] + ("…" if len(first) > 80 else "")
-    return f"{Channel(channel).label} message from {who}"
+    # Stored, so written in no reader's language (the label would follow whoever is active).
+    return f"{CHANNEL_NAMES.get(channel, channel)} message from {who}"
 
 
 def receive_message(*, actor=None, channel: str, sender: str, sender_name: str = "", subject: str = "",
