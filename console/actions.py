@@ -15,7 +15,9 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audit import actors
 from audit.log import record
@@ -23,7 +25,8 @@ from audit.models import AuditAction, AuditEntry
 from payments.actions import customers
 from payments.money import format_money
 from tickets import actions as ticket_actions
-from tickets.models import Message, Team, Ticket
+from tickets.models import Identity, Message, Team, Ticket
+from tickets.selectors import customer_language
 
 from .models import UserPreference
 
@@ -85,7 +88,7 @@ def unlock_login(*, actor, username: str) -> int:
 
     actors.require(actor, "axes.view_accessattempt", "axes.delete_accessattempt", doing="unlock logins")
     if not isinstance(username, str) or not username.strip() or len(username) > 255 or "\x00" in username:
-        raise ValidationError("Say whose login to unlock.", code="username")
+        raise ValidationError(_("Say whose login to unlock."), code="username")
     with transaction.atomic():
         # Locked while read, so the audit row says exactly what was removed.
         rows = list(AccessAttempt.objects.select_for_update().filter(username=username)
@@ -112,10 +115,14 @@ class ApprovalRequest:
 
     @property
     def message(self) -> str:
-        where = f"the ticket is in {self.team.name}'s view" if self.team else f"the ticket is tagged {APPROVAL_TAG}"
         if self.replayed:
-            return f"Finance was already asked on ticket #{self.ticket.number}; nothing was added again."
-        return f"Asked finance: a note on ticket #{self.ticket.number} says what to refund, and {where}."
+            return _("Finance was already asked on ticket #%(number)s; nothing was added again.") % {
+                "number": self.ticket.number}
+        if self.team:
+            return _("Asked finance: a note on ticket #%(number)s says what to refund, and the ticket is in "
+                     "%(team)s's view.") % {"number": self.ticket.number, "team": self.team.name}
+        return _("Asked finance: a note on ticket #%(number)s says what to refund, and the ticket is tagged "
+                 "%(tag)s.") % {"number": self.ticket.number, "tag": APPROVAL_TAG}
 
 
 def request_refund_approval(*, actor, ticket: Ticket, charge_id: str, amount: int, currency: str, reason: str,
@@ -125,7 +132,7 @@ def request_refund_approval(*, actor, ticket: Ticket, charge_id: str, amount: in
     (settings.CONSOLE_FINANCE_TEAM) when it exists. The form's token makes a double click ask once."""
     actors.require(actor, "payments.refund_charge", "tickets.note_ticket", doing="ask for refunds on tickets")
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise ValidationError("Say how much to refund.", code="amount")
+        raise ValidationError(_("Say how much to refund."), code="amount")
     team = Team.objects.filter(slug=settings.CONSOLE_FINANCE_TEAM).first()
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)  # one request at a time per ticket
@@ -152,12 +159,13 @@ def request_refund_approval(*, actor, ticket: Ticket, charge_id: str, amount: in
 
 # --- a billing-portal link, sent on the ticket ----------------------------------------------------
 
-# What the reply says the link is for; the portal itself opens in the customer's language.
-PORTAL_PURPOSE = {
-    "": "manage your billing",
-    "payment_method_update": "update your payment method",
-    "subscription_cancel": "cancel your subscription",
-    "subscription_update": "change your plan",
+# The reply's first line, by what the link is for. The reply is written in the customer's
+# language (tickets.selectors.customer_language), as the portal opens in it.
+PORTAL_INTRO = {
+    "": gettext_lazy("Here is a secure link to manage your billing:"),
+    "payment_method_update": gettext_lazy("Here is a secure link to update your payment method:"),
+    "subscription_cancel": gettext_lazy("Here is a secure link to cancel your subscription:"),
+    "subscription_update": gettext_lazy("Here is a secure link to change your plan:"),
 }
 
 
@@ -168,12 +176,23 @@ class PortalLinkOutcome:
     url: str = ""  # to copy: there was no ticket to send it on, or it could not be sent
 
 
-def _portal_reply(flow: str, url: str) -> str:
-    return (
-        f"Here is a secure link to {PORTAL_PURPOSE.get(flow, PORTAL_PURPOSE[''])}:\n{url}\n\n"
-        "Please open it within a few minutes; it stops working after that. "
-        "Don't share it: it opens your billing settings."
-    )
+def _portal_reply(flow: str, url: str, language: str) -> str:
+    """The reply that carries the link, in the customer's language."""
+    with translation.override(language):
+        intro = str(PORTAL_INTRO.get(flow, PORTAL_INTRO[""]))
+        warning = _("Please open it within a few minutes; it stops working after that. "
+                    "Don't share it: it opens your billing settings.")
+    return f"{intro}\n{url}\n\n{warning}"
+
+
+def _portal_customer(ticket: Ticket | None, customer_id: str):
+    """The contact the link is for: the ticket's requester, else the contact linked to the
+    Stripe customer (None when none is)."""
+    if ticket is not None:
+        return ticket.requester
+    identity = (Identity.objects.select_related("contact")
+                .filter(kind=Identity.Kind.STRIPE_CUSTOMER, value=customer_id).first())
+    return identity.contact if identity else None
 
 
 def send_portal_link(*, actor, ticket: Ticket | None, customer_id: str, flow: str, subscription_id: str,
@@ -186,6 +205,11 @@ def send_portal_link(*, actor, ticket: Ticket | None, customer_id: str, flow: st
         actors.require(actor, "payments.create_portal_session", "tickets.reply_ticket",
                        doing="send billing-portal links on tickets")
     about_one = flow in ("subscription_cancel", "subscription_update")
+    # The customer's language, never the agent's: the reply is written in it, and the portal
+    # opens in it (Stripe's preferred locale when the caller knows it, being more precise).
+    contact = _portal_customer(ticket, customer_id)
+    language = customer_language(contact, ticket)
+    locale = locale or (contact.language if contact is not None and contact.language else language)
     result = customers.create_portal_session(
         customer_id, actor=actor, flow=flow or None, subscription_id=subscription_id if about_one else None,
         retention_coupon=coupon if flow == "subscription_cancel" else None, locale=locale,
@@ -193,22 +217,27 @@ def send_portal_link(*, actor, ticket: Ticket | None, customer_id: str, flow: st
     )
     url = result.url
     if ticket is None:
-        made = "This confirmation already created this link" if result.replayed else "Billing-portal link created"
-        return PortalLinkOutcome(message=f"{made}. Copy it to the customer:", url=url)
+        if result.replayed:
+            return PortalLinkOutcome(message=_("This confirmation already created this link. Copy it to the customer:"),
+                                     url=url)
+        return PortalLinkOutcome(message=_("Billing-portal link created. Copy it to the customer:"), url=url)
+    number = {"number": ticket.number}
     # A retried confirmation gets Stripe's same session back (same idempotency key): send it once.
     if Message.objects.filter(ticket=ticket, body_text__contains=url).exists():
-        return PortalLinkOutcome(message=f"This confirmation already sent this link on ticket #{ticket.number}; "
-                                         "nothing was sent again.")
+        return PortalLinkOutcome(message=_("This confirmation already sent this link on ticket #%(number)s; "
+                                           "nothing was sent again.") % number)
     if result.replayed:
         # This confirmation made the link before but it isn't on the ticket (its reply failed,
         # or Stripe no longer replays that answer): never risk sending a second link.
-        return PortalLinkOutcome(url=url, error=f"This confirmation already created a link that was not sent on "
-                                                f"ticket #{ticket.number}; nothing was sent now. Copy it instead:")
+        return PortalLinkOutcome(url=url, error=_(
+            "This confirmation already created a link that was not sent on ticket #%(number)s; nothing was sent now. "
+            "Copy it instead:") % number)
     try:
-        message = ticket_actions.reply(actor=actor, ticket=ticket, body=_portal_reply(flow, url))
+        message = ticket_actions.reply(actor=actor, ticket=ticket, body=_portal_reply(flow, url, language))
     except (ValidationError, PermissionDenied) as exc:
         # The session exists but was not sent: the agent may still pass the link on by hand.
         reason = "; ".join(getattr(exc, "messages", None) or [str(exc)])
-        return PortalLinkOutcome(url=url, error=f"The link was created but not sent: {reason} Copy it instead:")
-    return PortalLinkOutcome(
-        message=f"Billing-portal link sent on ticket #{ticket.number} by {message.get_channel_display()}.")
+        return PortalLinkOutcome(url=url, error=_("The link was created but not sent: %(reason)s Copy it instead:")
+                                 % {"reason": reason})
+    return PortalLinkOutcome(message=_("Billing-portal link sent on ticket #%(number)s by %(channel)s.") % {
+        "number": ticket.number, "channel": message.get_channel_display()})

@@ -16,7 +16,7 @@ from audit.log import record
 from audit.models import AuditAction
 from audit.signals import audit_recorded
 from payments.signals import stripe_event_applied
-from tickets.actions import link_identity_to
+from tickets.actions import link_identity_to, set_contact_language
 from tickets.signals import message_received, ticket_created
 
 from . import queue, timeline
@@ -36,10 +36,14 @@ def link_stripe_customer(sender, event, obj, kind, **kwargs):
     if not email or not customer_id:
         return
     try:
-        link_identity_to(  # atomic on its own
+        linked = link_identity_to(  # atomic on its own
             actor=None, anchor_kind="email", anchor_value=email, kind="stripe_customer", value=customer_id,
             name=obj.get("name") or "", reason=f"Stripe {event.get('type') or 'customer'}",
         )
+        # The customer's own language at Stripe is the one replies to them are written in.
+        locales = obj.get("preferred_locales") or []
+        if isinstance(locales, list) and locales and isinstance(locales[0], str):
+            set_contact_language(actor=None, contact=linked.identity.contact_id, language=locales[0], source="stripe")
     except ValidationError as exc:
         # A malformed email at Stripe is not an error to retry: the customer stays unlinked.
         record(actor=None, action=AuditAction.IDENTITY_LINK_SKIPPED, target=f"stripe:{customer_id}",

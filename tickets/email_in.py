@@ -74,6 +74,7 @@ class InboundMail:
     in_reply_to: str = ""
     references: list[str] = field(default_factory=list)
     attachments: list[IncomingAttachment] = field(default_factory=list)
+    language: str = ""  # the Content-Language header (of the message, else of its text part), as written
 
 
 def read(raw: bytes) -> InboundMail:
@@ -97,6 +98,7 @@ def read(raw: bytes) -> InboundMail:
         in_reply_to=in_reply_to[0] if in_reply_to else "",
         references=message_ids(header_text(message, "References")),
         attachments=_attachments(message),
+        language=_content_language(message),
     )
 
 
@@ -162,6 +164,18 @@ def decode_bytes(data: bytes, declared: str | None, hint: str | None = None) -> 
     return data.decode("cp1252", "replace")
 
 
+def _content_language(message: MIMEMessage) -> str:
+    """The Content-Language the sender's mail client declared (RFC 3282): on the message, or
+    on its first text part (clients put it on either)."""
+    found = header_text(message, "Content-Language")
+    if found:
+        return found[:64]
+    for part in message.walk():
+        if part.get_content_maintype() == "text" and not part.is_attachment():
+            return header_text(part, "Content-Language")[:64]
+    return ""
+
+
 def _body_charset(message: MIMEMessage) -> str | None:
     for part in message.walk():
         if part.get_content_maintype() == "text" and not part.is_attachment():
@@ -224,6 +238,7 @@ def process(email_pk: int) -> tuple[str, Received | None]:
                     references=mail.references,
                     attachments=mail.attachments,
                     recipient=row.envelope_recipient or mail.recipients,
+                    language=mail.language,
                 )
         except Unusable as exc:
             finish_inbound_email(row.pk, InboundEmail.Status.IGNORED, reason=str(exc), **summary)

@@ -7,6 +7,7 @@ from email.utils import parseaddr
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext as _
 
 LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
 STRIPE_CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]{4,}$")
@@ -18,27 +19,30 @@ def normalise_email(raw: str) -> str:
     The whole address is lowercased: mail servers treat the local part case-insensitively
     in practice, and a contact split by letter case is the bug this module exists to prevent.
     """
-    _, address = parseaddr((raw or "").strip())
+    _name, address = parseaddr((raw or "").strip())
     address = address.strip().lower()
     if not address:
-        raise ValidationError("An email address is required.", code="invalid")
-    local, _, domain = address.rpartition("@")
+        raise ValidationError(_("An email address is required."), code="invalid")
+    local, _at, domain = address.rpartition("@")
     try:
         domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
-        raise ValidationError(f"{raw!r} is not a valid email address.", code="invalid") from None
+        raise ValidationError(_("%(value)s is not a valid email address.") % {"value": repr(raw)},
+                              code="invalid") from None
     address = f"{local}@{domain}"
     try:
         validate_email(address)
     except ValidationError:
-        raise ValidationError(f"{raw!r} is not a valid email address.", code="invalid") from None
+        raise ValidationError(_("%(value)s is not a valid email address.") % {"value": repr(raw)},
+                              code="invalid") from None
     return address
 
 
 def normalise_line(raw: str) -> str:
     value = (raw or "").strip()
     if not LINE_USER_ID.match(value):
-        raise ValidationError(f"{raw!r} is not a LINE user id (U followed by 32 hex digits).", code="invalid")
+        raise ValidationError(_("%(value)s is not a LINE user id (U followed by 32 hex digits).")
+                              % {"value": repr(raw)}, code="invalid")
     return value
 
 
@@ -46,14 +50,14 @@ def normalise_phone(raw: str) -> str:
     value = (raw or "").strip()
     digits = re.sub(r"\D", "", value)
     if len(digits) < 6 or len(digits) > 15:
-        raise ValidationError(f"{raw!r} is not a phone number.", code="invalid")
+        raise ValidationError(_("%(value)s is not a phone number.") % {"value": repr(raw)}, code="invalid")
     return ("+" if value.startswith("+") else "") + digits
 
 
 def normalise_stripe_customer(raw: str) -> str:
     value = (raw or "").strip()
     if not STRIPE_CUSTOMER_ID.match(value):
-        raise ValidationError(f"{raw!r} is not a Stripe customer id.", code="invalid")
+        raise ValidationError(_("%(value)s is not a Stripe customer id.") % {"value": repr(raw)}, code="invalid")
     return value
 
 
@@ -69,5 +73,5 @@ def normalise(kind: str, value: str) -> str:
     try:
         normaliser = NORMALISERS[kind]
     except KeyError:
-        raise ValidationError(f"Unknown identity kind {kind!r}.", code="invalid") from None
+        raise ValidationError(_("Unknown identity kind %(kind)s.") % {"kind": repr(kind)}, code="invalid") from None
     return normaliser(value)

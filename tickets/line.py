@@ -5,7 +5,8 @@ signed body (split_events never refuses one: what cannot be read is kept with th
 the task turns a stored event into tickets actions (process_event). The body is read as plain
 JSON, not through line-bot-sdk's models, so an event shape newer or older than the SDK's (no
 webhookEventId, no deliveryContext, a type or message kind it does not know) is still stored
-and used where it can be. Out: pushes, through line-bot-sdk.
+and used where it can be. Out: pushes, through line-bot-sdk. And the user's profile language
+(profile_language), asked once per new conversation so replies are in the customer's language.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -21,11 +23,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
+from . import queue
 from .actions.contacts import set_line_following
 from .actions.errors import DeliveryFailed, TicketsError, Unusable
 from .actions.intake import LineDelivery, claim_line_event, finish_line_event
 from .actions.messages import receive_message
 from .models import Channel, LineEvent, Message
+
+log = logging.getLogger(__name__)
 
 # The events Paydesk makes something of; any other type is stored as ignored.
 HANDLED_TYPES = ("message", "follow", "unfollow")
@@ -153,10 +158,14 @@ def process_event(event_pk: int) -> str:
                 if what.type == "message":
                     received = receive_message(channel=Channel.LINE, sender=what.user_id, body_text=what.text,
                                                channel_message_id=what.message_id)
+                    if received.ticket_created:
+                        _ask_language(received.message.contact_id, what.user_id)
                 else:
                     received = None
-                    set_line_following(user_id=what.user_id, following=what.type == "follow",
-                                       event_id=event.webhook_event_id)
+                    contact = set_line_following(user_id=what.user_id, following=what.type == "follow",
+                                                 event_id=event.webhook_event_id)
+                    if what.type == "follow":
+                        _ask_language(contact.pk, what.user_id)
         except Unusable as exc:
             return _ignored(event, str(exc))
         except ValidationError as exc:
@@ -166,6 +175,13 @@ def process_event(event_pk: int) -> str:
             return _ignored(event, f"the same LINE message was stored before (message {received.message.pk})")
         finish_line_event(event.pk, LineEvent.Status.PROCESSED)
     return LineEvent.Status.PROCESSED
+
+
+def _ask_language(contact_id: int | None, user_id: str) -> None:
+    """Ask LINE for the user's profile language once the event is stored (a task: LINE's
+    answer never holds up the conversation), when a conversation starts or they follow."""
+    if contact_id and settings.LINE_CHANNEL_ACCESS_TOKEN:
+        queue.enqueue("tickets.tasks.line_profile_language_task", contact_id, user_id)
 
 
 def _ignored(event: LineEvent, reason: str) -> str:
@@ -214,6 +230,26 @@ def push(message: Message) -> str:
         raise Transient(f"{exc.__class__.__name__}: {str(exc)[:200]}") from None
     sent = getattr(response, "sent_messages", None) or []
     return str(getattr(sent[0], "id", "") or "") if sent else ""
+
+
+def profile_language(user_id: str) -> str:
+    """The language of the user's LINE profile, a BCP 47 tag ("ja", "en", "zh-TW"), or "" when
+    LINE does not say (the user has not agreed to LINE's privacy policy yet) or cannot be asked
+    (no access token, LINE or the network unavailable: the conversation goes on without it)."""
+    from linebot.v3.messaging import ApiClient, Configuration, MessagingApi
+
+    if not settings.LINE_CHANNEL_ACCESS_TOKEN:
+        return ""
+    config = Configuration(host=settings.LINE_API_BASE.rstrip("/"), access_token=settings.LINE_CHANNEL_ACCESS_TOKEN)
+    config.retries = 0
+    try:
+        with ApiClient(config) as client:
+            profile = MessagingApi(client).get_profile(user_id, _request_timeout=5)
+    except Exception as exc:  # noqa: BLE001  (a missing language is not an error worth retrying)
+        log.info("LINE profile of %s not read: %s: %s", user_id, exc.__class__.__name__, str(exc)[:200])
+        return ""
+    language = getattr(profile, "language", None)
+    return language if isinstance(language, str) else ""
 
 
 def _error_detail(exc) -> str:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import itertools
+import re
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from common import parsing
 
@@ -101,7 +104,7 @@ def teams() -> list[Team]:
 
 
 def resolve_view(key: str, team_list: list[Team]) -> InboxView | None:
-    fixed = {"mine": "My tickets", "unassigned": "Unassigned", "all": "All tickets"}
+    fixed = {"mine": _("My tickets"), "unassigned": _("Unassigned"), "all": _("All tickets")}
     if key in fixed:
         return InboxView(key, fixed[key])
     if key.startswith("team-"):
@@ -359,7 +362,7 @@ def requester_label(contact: Contact) -> str:
         return contact.name
     for identity in contact.identities.all():
         return identity.value
-    return f"Contact {contact.pk}"
+    return _("Contact %(id)s") % {"id": contact.pk}
 
 
 def now() -> dt.datetime:
@@ -373,3 +376,63 @@ def ticket_attachment(ticket, pk: int):
         .exclude(file="")
         .first()
     )
+
+
+# --- the customer's language ---------------------------------------------------------------
+
+# Hiragana, katakana (full and half width) and the CJK ideographs: a message with any of them
+# was written by someone who reads Japanese.
+JAPANESE_RE = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f\u3400-\u4dbf\u4e00-\u9fff]")
+# The language each channel's customers read when nothing else says (LINE is the Japanese one).
+CHANNEL_LANGUAGE = {Channel.LINE: "ja"}
+LANGUAGE_TAG_RE = re.compile(r"^[a-z]{2,3}$")
+
+
+def language_code(value: str | None) -> str:
+    """The primary subtag of a language tag or locale, lowercased ("ja-JP", "ja_JP" -> "ja");
+    the first of a list ("en-US, fr;q=0.5" -> "en"); "" for anything else."""
+    first = (value or "").split(",")[0].split(";")[0].strip().replace("_", "-")
+    primary = first.split("-")[0].lower()
+    return primary if LANGUAGE_TAG_RE.match(primary) else ""
+
+
+def detect_language(text: str | None) -> str:
+    """A cheap guess from what a customer wrote: kana or kanji -> "ja"; otherwise "" (unknown;
+    Latin script says nothing about which language)."""
+    return "ja" if text and JAPANESE_RE.search(text) else ""
+
+
+def _supported(code: str) -> str:
+    codes = {language for language, _ in settings.LANGUAGES}
+    return code if code in codes else ""
+
+
+def customer_language(contact: Contact | None, ticket: Ticket | None = None) -> str:
+    """The language Paydesk writes to this customer in ("ja" or "en", one of settings.LANGUAGES),
+    whatever the agent reads: the contact's known language; else the one their latest message
+    on the ticket (or anywhere, without a ticket) is written in; else the channel's (LINE:
+    Japanese); else the console's default. A known language Paydesk has no translation for
+    gets the default."""
+    default = settings.LANGUAGE_CODE
+    if contact is None and ticket is not None:
+        contact = ticket.requester
+    if contact is not None and contact.language:
+        return _supported(language_code(contact.language)) or default
+    inbound = Message.objects.filter(kind=Message.Kind.INBOUND)
+    if ticket is not None:
+        inbound = inbound.filter(ticket=ticket)
+    elif contact is not None:
+        inbound = inbound.filter(contact=contact)
+    else:
+        inbound = None
+    if inbound is not None:
+        latest = inbound.order_by("-created", "-id").values("subject", "body_text").first()
+        if latest:
+            found = _supported(detect_language(f"{latest['subject']}\n{latest['body_text']}"))
+            if found:
+                return found
+    if ticket is not None:
+        found = _supported(CHANNEL_LANGUAGE.get(ticket.channel, ""))
+        if found:
+            return found
+    return _supported(language_code(default)) or "en"

@@ -14,8 +14,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import email_in, email_out, line
+from .actions.contacts import set_contact_language
 from .actions.delivery import claim_delivery, mark_delivered, mark_delivery_failed
-from .actions.errors import DeliveryFailed
+from .actions.errors import ActionError, DeliveryFailed
 from .actions.intake import record_inbound_email_failure, record_line_event_failure
 from .models import Channel, InboundEmail, LineEvent, Message
 
@@ -108,6 +109,20 @@ def process_inbound_email_task(self, email_pk: int):
 def _process_email(email_pk: int) -> str:
     status, _ = email_in.process(email_pk)
     return status
+
+
+@shared_task(acks_late=True)
+def line_profile_language_task(contact_pk: int, user_id: str) -> str:
+    """The LINE user's profile language becomes their contact's (LINE's word on what they read
+    beats a guess from their first message). Asked once: without an answer, the guess stays."""
+    language = line.profile_language(user_id)
+    if not language:
+        return "unknown"
+    try:
+        set_contact_language(contact=contact_pk, language=language, source="line")
+    except ActionError:  # the contact is gone (merged contacts stay, so rarely)
+        return "no contact"
+    return language
 
 
 @shared_task(acks_late=True)

@@ -17,10 +17,12 @@ from tickets.models import Macro, Team
 pytestmark = pytest.mark.django_db
 
 # What Paydesk does itself: a channel brought a message, the mirror or the shop's contacts API
-# told it who someone is, LINE said follow/unfollow, the delivery task sends a reply, the
+# told it who someone is, LINE said follow/unfollow, LINE, email or Stripe said which language
+# the customer reads, the delivery task sends a reply, the
 # webhooks and tasks store and process what the channels delivered.
 SYSTEM_ALLOWED = {
     "resolve_contact", "receive_message", "link_identity_to", "disconnect_identity", "set_line_following",
+    "set_contact_language",
     "claim_delivery", "mark_delivered", "mark_delivery_failed",
     "store_line_events", "claim_line_event", "finish_line_event", "record_line_event_failure",
     "store_inbound_email", "claim_inbound_email", "finish_inbound_email", "record_inbound_email_failure",

@@ -8,6 +8,7 @@ from typing import Iterable
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from audit.log import record
 from audit.models import AuditAction
@@ -37,7 +38,7 @@ def get_ticket(value, *, lock: bool = False) -> Ticket:
     try:
         return qs.select_related("requester").get(pk=pk)
     except Ticket.DoesNotExist:
-        raise ActionError(f"No ticket {pk}.", code="not_found") from None
+        raise ActionError(_("No ticket %(id)s.") % {"id": pk}, code="not_found") from None
 
 
 def get_contact(value, *, lock: bool = False) -> Contact:
@@ -46,7 +47,7 @@ def get_contact(value, *, lock: bool = False) -> Contact:
     try:
         return qs.get(pk=pk)
     except Contact.DoesNotExist:
-        raise ActionError(f"No contact {pk}.", code="not_found") from None
+        raise ActionError(_("No contact %(id)s.") % {"id": pk}, code="not_found") from None
 
 
 def storable(value):
@@ -92,7 +93,7 @@ def tag_names(tags: Iterable[str]) -> list[str]:
     for raw in tags:
         name = slugify(str(raw).strip(), allow_unicode=True)[:64]
         if not name:
-            raise ActionError(f"{raw!r} is not a usable tag.", code="invalid")
+            raise ActionError(_("%(tag)s is not a usable tag.") % {"tag": repr(raw)}, code="invalid")
         if name not in names:
             names.append(name)
     return names
@@ -103,7 +104,7 @@ def tags_named(names: Iterable[str]) -> list[Tag]:
     existing = {t.name: t for t in Tag.objects.filter(name__in=names)}
     for name in names:
         if name not in existing:
-            existing[name], _ = Tag.objects.get_or_create(name=name)
+            existing[name], _created = Tag.objects.get_or_create(name=name)
     return [existing[n] for n in names]
 
 
@@ -111,4 +112,5 @@ def check_assignee(user) -> None:
     if user is None:
         return
     if not user.is_active or not user.has_perm("tickets.view_ticket"):
-        raise ActionError(f"{user} cannot work tickets, so cannot be assigned one.", code="invalid")
+        raise ActionError(_("%(user)s cannot work tickets, so cannot be assigned one.") % {"user": user},
+                          code="invalid")

@@ -10,6 +10,7 @@ from typing import Sequence
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 
@@ -41,7 +42,8 @@ def refresh_sla(ticket: Ticket) -> None:
 def status_fields(ticket: Ticket, status: str) -> list[str]:
     """Move the ticket to `status` in memory; the fields to save. A closed ticket stays closed."""
     if ticket.status == Ticket.Status.CLOSED and status != Ticket.Status.CLOSED:
-        raise TicketClosed(f"Ticket #{ticket.number} is closed and cannot be reopened.", code="closed")
+        raise TicketClosed(_("Ticket #%(number)s is closed and cannot be reopened.") % {"number": ticket.number},
+                           code="closed")
     ticket.status = status
     if status in (Ticket.Status.SOLVED, Ticket.Status.CLOSED):
         ticket.solved_at = ticket.solved_at or timezone.now()
@@ -53,7 +55,8 @@ def status_fields(ticket: Ticket, status: str) -> list[str]:
 
 def check_version(ticket: Ticket, expected_version: int | None) -> None:
     if expected_version is not None and ticket.version != expected_version:
-        raise StaleTicket(f"Ticket #{ticket.number} changed since you opened it.", code="stale")
+        raise StaleTicket(_("Ticket #%(number)s changed since you opened it.") % {"number": ticket.number},
+                          code="stale")
 
 
 def open_ticket(*, actor, requester: Contact, subject: str, channel: str, priority: str = Ticket.Priority.NORMAL,

@@ -9,12 +9,14 @@ from typing import Sequence
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.actors import require
 from audit.models import AuditAction
 
 from .. import identity as identity_rules
 from ..models import Contact, ContactMerge, Identity, Message, Ticket
+from ..selectors import language_code
 from ._common import audit, author, bump_contact, get_contact, target_of
 from .errors import ActionError, UndoRefused
 
@@ -89,7 +91,8 @@ def _link(actor, contact, kind: str, value: str, reason: str) -> LinkResult:
     with transaction.atomic():
         contact = get_contact(contact, lock=True)
         if contact.merged_into_id:
-            raise ActionError(f"{contact} was merged into another contact; link to that one.", code="merged")
+            raise ActionError(_("%(contact)s was merged into another contact; link to that one.")
+                              % {"contact": contact}, code="merged")
         existing = Identity.objects.select_for_update().filter(kind=kind, value=value).first()
         if existing and existing.contact_id == contact.pk:
             return LinkResult(existing, created=False)
@@ -104,7 +107,8 @@ def _link(actor, contact, kind: str, value: str, reason: str) -> LinkResult:
             with transaction.atomic():
                 ident = Identity.objects.create(contact=contact, kind=kind, value=value)
         except IntegrityError:
-            raise ActionError(f"{kind} {value} was linked elsewhere at the same moment; try again.") from None
+            raise ActionError(_("%(kind)s %(value)s was linked elsewhere at the same moment; try again.")
+                              % {"kind": Identity.Kind(kind).label, "value": value}) from None
         bump_contact(contact)
         audit(actor, AuditAction.IDENTITY_LINK, target_of(contact), kind=kind, value=value, reason=reason)
         return LinkResult(ident, created=True)
@@ -117,7 +121,7 @@ def link_identity_to(*, actor=None, anchor_kind: str, anchor_value: str, kind: s
     applies a Stripe customer (console), and for the shop's contacts API (tickets.api)."""
     require(actor, "tickets.link_identity", doing="link identities", system=True)
     with transaction.atomic():
-        contact, _, _ = _resolve(actor, anchor_kind, anchor_value, name)
+        contact, _ident, _created = _resolve(actor, anchor_kind, anchor_value, name)
         if name and not contact.name:
             Contact.objects.filter(pk=contact.pk, name="").update(name=name[:255])
         return _link(actor, contact, kind, value, reason)
@@ -130,7 +134,7 @@ def unlink_identity(*, actor, identity, reason: str = "") -> None:
     with transaction.atomic():
         ident = Identity.objects.select_for_update().filter(pk=pk).first()
         if ident is None:
-            raise ActionError("That identity is already unlinked.", code="not_found")
+            raise ActionError(_("That identity is already unlinked."), code="not_found")
         _unlink(actor, ident, reason)
 
 
@@ -143,7 +147,8 @@ def disconnect_identity(*, actor=None, kind: str, value: str, reason: str = "") 
     with transaction.atomic():
         ident = Identity.objects.select_for_update().filter(kind=kind, value=value).first()
         if ident is None:
-            raise ActionError(f"No {kind} identity {value}.", code="not_found")
+            raise ActionError(_("No %(kind)s identity %(value)s.")
+                              % {"kind": Identity.Kind(kind).label, "value": value}, code="not_found")
         return _unlink(actor, ident, reason)
 
 
@@ -167,15 +172,15 @@ def _merge(actor, survivor, merged, reason: str) -> ContactMerge:
     survivor_pk = survivor.pk if isinstance(survivor, Contact) else survivor
     merged_pk = merged.pk if isinstance(merged, Contact) else merged
     if survivor_pk == merged_pk:
-        raise ActionError("A contact cannot be merged into itself.", code="invalid")
+        raise ActionError(_("A contact cannot be merged into itself."), code="invalid")
     with transaction.atomic():
         # Lock in id order so two opposite merges cannot deadlock.
         locked = {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=[survivor_pk, merged_pk]).order_by("pk")}
         if len(locked) != 2:
-            raise ActionError("One of the contacts no longer exists.", code="not_found")
+            raise ActionError(_("One of the contacts no longer exists."), code="not_found")
         survivor, merged = locked[survivor_pk], locked[merged_pk]
         if survivor.merged_into_id or merged.merged_into_id:
-            raise ActionError("One of the contacts was already merged into another.", code="merged")
+            raise ActionError(_("One of the contacts was already merged into another."), code="merged")
         moved = {
             "tickets": list(Ticket.objects.filter(requester=merged).values_list("pk", flat=True)),
             "messages": list(Message.objects.filter(contact=merged).values_list("pk", flat=True)),
@@ -185,14 +190,17 @@ def _merge(actor, survivor, merged, reason: str) -> ContactMerge:
             ],
             "name": merged.name,
             "name_taken": bool(merged.name and not survivor.name),
+            "language_taken": bool(merged.language and not survivor.language),
         }
         Ticket.objects.filter(pk__in=moved["tickets"]).update(requester=survivor, updated=timezone.now())
         Message.objects.filter(pk__in=moved["messages"]).update(contact=survivor)
         Identity.objects.filter(contact=merged).update(contact=survivor)
         if moved["name_taken"]:
             Contact.objects.filter(pk=survivor.pk).update(name=merged.name)
+        if moved["language_taken"]:
+            Contact.objects.filter(pk=survivor.pk).update(language=merged.language)
         Contact.objects.filter(pk=merged.pk).update(merged_into=survivor, version=F("version") + 1, updated=timezone.now())
-        bump_contact(survivor, "name")
+        bump_contact(survivor, "name", "language")
         record = ContactMerge.objects.create(
             survivor=survivor, merged=merged, actor=author(actor),
             reason=reason[:255], moved=moved, survivor_version=survivor.version,
@@ -212,9 +220,9 @@ def undo_merge(*, actor, merge) -> ContactMerge:
     with transaction.atomic():
         record = ContactMerge.objects.select_for_update().filter(pk=pk).first()
         if record is None:
-            raise ActionError(f"No merge {pk}.", code="not_found")
+            raise ActionError(_("No merge %(id)s.") % {"id": pk}, code="not_found")
         if record.undone_at:
-            raise UndoRefused("This merge was already undone.", code="undone")
+            raise UndoRefused(_("This merge was already undone."), code="undone")
         locked = {
             c.pk: c
             for c in Contact.objects.select_for_update()
@@ -224,8 +232,8 @@ def undo_merge(*, actor, merge) -> ContactMerge:
         survivor, merged = locked[record.survivor_id], locked[record.merged_id]
         if survivor.version != record.survivor_version:
             raise UndoRefused(
-                f"{survivor} has changed since the merge (identities, name, messages or another merge); "
-                "undo is no longer safe. Unlink or merge by hand instead.",
+                _("%(contact)s has changed since the merge (identities, name, messages or another merge); "
+                  "undo is no longer safe. Unlink or merge by hand instead.") % {"contact": survivor},
                 code="changed",
             )
         moved = record.moved
@@ -238,6 +246,8 @@ def undo_merge(*, actor, merge) -> ContactMerge:
         )
         if moved.get("name_taken"):
             Contact.objects.filter(pk=survivor.pk).update(name="")
+        if moved.get("language_taken"):
+            Contact.objects.filter(pk=survivor.pk).update(language="")
         Contact.objects.filter(pk=merged.pk).update(merged_into=None, version=F("version") + 1, updated=timezone.now())
         bump_contact(survivor, "name")
         record.undone_at = timezone.now()
@@ -255,9 +265,50 @@ def set_line_following(*, actor=None, user_id: str, following: bool, event_id: s
     LINE's word."""
     require(actor, "tickets.change_identity", doing="change whether a LINE user can be reached", system=True)
     with transaction.atomic():
-        contact, ident, _ = _resolve(actor, Identity.Kind.LINE, user_id, "")
+        contact, ident, _created = _resolve(actor, Identity.Kind.LINE, user_id, "")
         if ident.reachable != following:
             Identity.objects.filter(pk=ident.pk).update(reachable=following)
         audit(actor, AuditAction.IDENTITY_LINE_FOLLOW if following else AuditAction.IDENTITY_LINE_UNFOLLOW,
               target_of(contact), value=ident.value, event=event_id)
     return contact
+
+
+# --- the customer's language ------------------------------------------------------------------
+
+# Where a contact's language came from. Each but "detected" is the customer's own word (their
+# LINE settings, their mail client, their Stripe account, or an agent who asked them) and
+# replaces what was known; a guess from what they wrote only fills a blank.
+LANGUAGE_SOURCES = ("line", "email", "stripe", "agent", "detected")
+
+
+def set_contact_language(*, actor=None, contact, language: str, source: str) -> Contact:
+    """The language the customer reads (a tag such as "ja-JP" is kept as "ja"). Paydesk does
+    this itself from what the channels and Stripe say; an agent may set it too (source
+    "agent", which may also clear it). A detected language never replaces a known one."""
+    if source not in LANGUAGE_SOURCES:
+        raise ActionError(_("Unknown language source %(source)s.") % {"source": repr(source)}, code="invalid")
+    require(actor, "tickets.change_contact", doing="set a customer's language", system=source != "agent")
+    code = language_code(language)
+    if language and not code:
+        if source == "agent":
+            raise ActionError(_("“%(language)s” is not a language code such as “ja” or “en”.")
+                              % {"language": str(language)[:32]}, code="invalid")
+        code = ""
+    with transaction.atomic():
+        contact = get_contact(contact, lock=True)
+        if not code and source != "agent":
+            return contact
+        store_language(actor, contact, code, source)
+    return contact
+
+
+def store_language(actor, contact: Contact, code: str, source: str) -> bool:
+    """Store `code` on a locked contact unless nothing changes or a guess would replace a
+    known language; True if it changed (audited, as a contact edit)."""
+    if contact.language == code or (source == "detected" and contact.language):
+        return False
+    old = contact.language
+    Contact.objects.filter(pk=contact.pk).update(language=code, updated=timezone.now())
+    contact.language = code
+    audit(actor, AuditAction.CONTACT_UPDATE, target_of(contact), language={"from": old, "to": code}, source=source)
+    return True

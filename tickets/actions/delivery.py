@@ -9,6 +9,7 @@ import datetime as dt
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.actors import require
 from audit.models import AuditAction
@@ -74,12 +75,15 @@ def retry_delivery(*, actor, message) -> Message:
     with transaction.atomic():
         msg = Message.objects.select_for_update().filter(pk=pk).select_related("ticket").first()
         if msg is None or msg.kind != Message.Kind.OUTBOUND:
-            raise ActionError("Only replies to customers can be retried.", code="invalid")
+            raise ActionError(_("Only replies to customers can be retried."), code="invalid")
         if msg.delivery_status != Message.Delivery.FAILED:
-            raise ActionError(f"This reply is {msg.get_delivery_status_display().lower()}, not failed.",
-                              code="not_failed")
+            if msg.delivery_status == Message.Delivery.SENT:
+                text = _("This reply was sent; only a failed reply can be retried.")
+            else:
+                text = _("This reply is still being sent; only a failed reply can be retried.")
+            raise ActionError(text, code="not_failed")
         if msg.ticket.status == Ticket.Status.CLOSED:
-            raise TicketClosed(f"Ticket #{msg.ticket.number} is closed.", code="closed")
+            raise TicketClosed(_("Ticket #%(number)s is closed.") % {"number": msg.ticket.number}, code="closed")
         msg.delivery_status = Message.Delivery.QUEUED
         msg.save(update_fields=["delivery_status"])
         audit(actor, AuditAction.MESSAGE_RETRY, target_of(msg.ticket), message=msg.pk)

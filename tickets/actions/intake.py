@@ -17,6 +17,7 @@ from typing import Sequence
 from django.db import DataError, IntegrityError, models, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.actors import require
 from audit.models import AuditAction
@@ -139,9 +140,10 @@ def reprocess_inbound_email(*, actor, email) -> InboundEmail:
     with transaction.atomic():
         row = InboundEmail.objects.select_for_update().defer("raw").filter(pk=pk).first()
         if row is None:
-            raise ActionError(f"No inbound email {pk}.", code="not_found")
+            raise ActionError(_("No inbound email %(id)s.") % {"id": pk}, code="not_found")
         if row.status == InboundEmail.Status.PROCESSED:
-            raise ActionError(f"Inbound email {pk} already became message {row.message_id}.", code="processed")
+            raise ActionError(_("Inbound email %(id)s already became message %(message)s.")
+                              % {"id": pk, "message": row.message_id}, code="processed")
         before = row.status
         InboundEmail.objects.filter(pk=pk).update(status=InboundEmail.Status.PENDING, processed_at=None)
         audit(actor, AuditAction.INBOUND_EMAIL_REPROCESS, f"inbound_email:{pk}", status=before,

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.actors import require
 from audit.models import AuditAction
@@ -19,13 +20,16 @@ from audit.models import AuditAction
 from .. import identity as identity_rules
 from ..models import Attachment, Channel, Contact, Identity, Message, Ticket
 from ..sanitize import clean_html
+from ..selectors import detect_language, language_code
 from ..signals import message_received
 from ._common import KIND_FOR_CHANNEL, audit, author, bump_contact, get_ticket, storable, target_of, touch
 from ._rules import open_ticket, refresh_sla, status_fields
-from .contacts import resolve_contact
+from .contacts import store_language, resolve_contact
 from .delivery import enqueue_delivery
 from .errors import ActionError, NoRecipient, StaleTicket, TicketClosed
 
+# A channel's name in what is stored (a subject made up for a message without one).
+CHANNEL_NAMES = {Channel.EMAIL: "Email", Channel.LINE: "LINE"}
 # The [#1234] token in a reply's subject.
 TOKEN_RE = re.compile(r"\[#(\d{1,18})\]")
 
@@ -130,21 +134,26 @@ def _subject_from(text: str, channel: str, who: str) -> str:
     first = next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
     if first:
         return first[:80] + ("…" if len(first) > 80 else "")
-    return f"{Channel(channel).label} message from {who}"
+    # Stored, so written in no reader's language (the label would follow whoever is active).
+    return f"{CHANNEL_NAMES.get(channel, channel)} message from {who}"
 
 
 def receive_message(*, actor=None, channel: str, sender: str, sender_name: str = "", subject: str = "",
                     body_text: str = "", body_html: str = "", channel_message_id: str = "",
                     in_reply_to: str = "", references: Sequence[str] = (),
-                    attachments: Sequence[IncomingAttachment] = (), recipient: str = "") -> Received:
+                    attachments: Sequence[IncomingAttachment] = (), recipient: str = "",
+                    language: str = "") -> Received:
     """A customer's message from a channel: resolve the contact by the identity it carries,
     thread it onto a ticket (or open one), store it once (same channel message id: the
-    stored one is returned), clean its HTML, keep or refuse its attachments. Paydesk does
-    this itself for the channels (the LINE and email tasks)."""
+    stored one is returned), clean its HTML, keep or refuse its attachments, and learn the
+    customer's language: `language` when the channel says it (an email's Content-Language),
+    else a guess from the text while the contact's is unknown. Paydesk does this itself for
+    the channels (the LINE and email tasks)."""
     require(actor, "tickets.add_ticket", doing="receive customers' messages", system=True)
     kind = KIND_FOR_CHANNEL.get(channel)
     if kind is None:
-        raise ActionError(f"Channel {channel!r} has no inbound messages.", code="invalid")
+        raise ActionError(_("Channel %(channel)s has no inbound messages.") % {"channel": repr(channel)},
+                          code="invalid")
     channel_message_id = _storable(channel_message_id).strip()[:998]
     in_reply_to, references = _storable(in_reply_to), [_storable(r) for r in references]
     if channel_message_id:
@@ -159,7 +168,7 @@ def receive_message(*, actor=None, channel: str, sender: str, sender_name: str =
     text = _storable(body_text)
     try:
         with transaction.atomic():
-            contact, ident, _ = resolve_contact(kind, sender_value, actor=actor, name=sender_name)
+            contact, ident, _created = resolve_contact(kind, sender_value, actor=actor, name=sender_name)
             if channel == Channel.EMAIL:
                 ticket = _thread_email(contact, subject, in_reply_to, references)
             else:
@@ -181,6 +190,7 @@ def receive_message(*, actor=None, channel: str, sender: str, sender_name: str =
                 headers={"in_reply_to": in_reply_to, "references": list(references)} if channel == Channel.EMAIL else {},
             )
             stored = _store_attachments(message, attachments)
+            _learn_language(actor, contact, channel, language, f"{subject}\n{text}")
             notes = []
             if follow_up_of is not None:
                 notes.append(Message.objects.create(
@@ -215,6 +225,18 @@ def receive_message(*, actor=None, channel: str, sender: str, sender_name: str =
     return Received(message, created=True, ticket_created=opened, notes=notes)
 
 
+def _learn_language(actor, contact: Contact, channel: str, language: str, text: str) -> None:
+    """What the channel says the customer reads, else a guess from what they wrote while
+    nothing is known (a guess never replaces a known language)."""
+    said = language_code(language)
+    if said:
+        store_language(actor, contact, said, "email" if channel == Channel.EMAIL else "line")
+    elif not contact.language:
+        guess = detect_language(text)
+        if guess:
+            store_language(actor, contact, guess, "detected")
+
+
 # --- out ------------------------------------------------------------------------------------
 
 
@@ -232,10 +254,11 @@ def _recipient(ticket: Ticket, channel: str) -> str:
         return last
     if values:
         return sorted(values)[0]
-    raise NoRecipient(
-        f"{ticket.requester} has no {Identity.Kind(kind).label.lower()} to reply to; link one first.",
-        code="no_recipient",
-    )
+    if kind == Identity.Kind.LINE:
+        text = _("%(contact)s has no LINE account to reply to; link one first.")
+    else:
+        text = _("%(contact)s has no email address to reply to; link one first.")
+    raise NoRecipient(text % {"contact": ticket.requester}, code="no_recipient")
 
 
 def _reply_channel(ticket: Ticket) -> str:
@@ -290,20 +313,20 @@ def reply(*, actor, ticket, body: str, html: str = "", attachments: Sequence[Inc
     """A reply to the customer on the ticket's channel, queued and sent after commit."""
     require(actor, "tickets.reply_ticket", doing="reply to customers")
     if not (body or "").strip():
-        raise ActionError("A reply needs some text.", code="required")
+        raise ActionError(_("A reply needs some text."), code="required")
     if status is not None and status not in Ticket.Status.values:
-        raise ActionError(f"Unknown status {status!r}.", code="invalid")
+        raise ActionError(_("Unknown status %(status)s.") % {"status": repr(status)}, code="invalid")
     with transaction.atomic():
         ticket = get_ticket(ticket, lock=True)
         if ticket.status == Ticket.Status.CLOSED:
             raise TicketClosed(
-                f"Ticket #{ticket.number} is closed; replies are not sent on closed tickets. "
-                "Open a new ticket for the customer instead.",
+                _("Ticket #%(number)s is closed; replies are not sent on closed tickets. "
+                  "Open a new ticket for the customer instead.") % {"number": ticket.number},
                 code="closed",
             )
         if expected_version is not None and ticket.version != expected_version:
-            raise StaleTicket(f"Ticket #{ticket.number} changed since you opened it; read the update first.",
-                              code="stale")
+            raise StaleTicket(_("Ticket #%(number)s changed since you opened it; read the update first.")
+                              % {"number": ticket.number}, code="stale")
         message = _outbound(actor, ticket, body, html, attachments)
         now = timezone.now()
         fields = ["last_message_at", "sla_due"]
@@ -324,7 +347,7 @@ def reply(*, actor, ticket, body: str, html: str = "", attachments: Sequence[Inc
 def add_note(*, actor, ticket, body: str, html: str = "", attachments: Sequence[IncomingAttachment] = ()) -> Message:
     require(actor, "tickets.note_ticket", doing="add internal notes")
     if not (body or "").strip():
-        raise ActionError("A note needs some text.", code="required")
+        raise ActionError(_("A note needs some text."), code="required")
     with transaction.atomic():
         ticket = get_ticket(ticket, lock=True)
         message = Message.objects.create(

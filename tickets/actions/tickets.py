@@ -7,11 +7,15 @@ import re
 from typing import Iterable, Sequence
 
 from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from audit.actors import require
 from audit.models import AuditAction
 
 from ..models import Channel, Macro, Message, Team, Ticket
+from ..selectors import customer_language
 from ._common import (
     UNSET, audit, author, check_assignee, get_contact, get_ticket, tag_names, tags_named, target_of, touch,
 )
@@ -20,6 +24,7 @@ from .errors import ActionError
 from .messages import add_note, reply
 
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([a-z_]+)\.([a-z_]+)\s*\}\}")
+BULK_LIMIT = 500
 
 
 def create_ticket(*, actor, requester, subject: str, channel: str = Channel.WEB,
@@ -28,11 +33,11 @@ def create_ticket(*, actor, requester, subject: str, channel: str = Channel.WEB,
     """A ticket opened by an agent or a workflow (inbound channels open theirs themselves)."""
     require(actor, "tickets.add_ticket", doing="open tickets")
     if not (subject or "").strip():
-        raise ActionError("A ticket needs a subject.", code="required")
+        raise ActionError(_("A ticket needs a subject."), code="required")
     if priority not in Ticket.Priority.values:
-        raise ActionError(f"Unknown priority {priority!r}.", code="invalid")
+        raise ActionError(_("Unknown priority %(priority)s.") % {"priority": repr(priority)}, code="invalid")
     if channel not in Channel.values:
-        raise ActionError(f"Unknown channel {channel!r}.", code="invalid")
+        raise ActionError(_("Unknown channel %(channel)s.") % {"channel": repr(channel)}, code="invalid")
     if assignee is not None:
         require(actor, "tickets.assign_ticket", doing="assign tickets")
         check_assignee(assignee)
@@ -50,7 +55,7 @@ def create_ticket(*, actor, requester, subject: str, channel: str = Channel.WEB,
 def set_status(*, actor, ticket, status: str, expected_version: int | None = None) -> Ticket:
     require(actor, "tickets.change_ticket", doing="change a ticket's status")
     if status not in Ticket.Status.values:
-        raise ActionError(f"Unknown status {status!r}.", code="invalid")
+        raise ActionError(_("Unknown status %(status)s.") % {"status": repr(status)}, code="invalid")
     with transaction.atomic():
         ticket = get_ticket(ticket, lock=True)
         check_version(ticket, expected_version)
@@ -66,7 +71,7 @@ def set_status(*, actor, ticket, status: str, expected_version: int | None = Non
 def set_priority(*, actor, ticket, priority: str) -> Ticket:
     require(actor, "tickets.change_ticket", doing="change a ticket's priority")
     if priority not in Ticket.Priority.values:
-        raise ActionError(f"Unknown priority {priority!r}.", code="invalid")
+        raise ActionError(_("Unknown priority %(priority)s.") % {"priority": repr(priority)}, code="invalid")
     with transaction.atomic():
         ticket = get_ticket(ticket, lock=True)
         if ticket.priority == priority:
@@ -84,7 +89,7 @@ def set_subject(*, actor, ticket, subject: str) -> Ticket:
     require(actor, "tickets.change_ticket", doing="rename tickets")
     subject = (subject or "").strip()[:255]
     if not subject:
-        raise ActionError("A ticket needs a subject.", code="required")
+        raise ActionError(_("A ticket needs a subject."), code="required")
     with transaction.atomic():
         ticket = get_ticket(ticket, lock=True)
         old = ticket.subject
@@ -102,7 +107,7 @@ def assign(*, actor, ticket, assignee=UNSET, team=UNSET) -> Ticket:
     if team is not UNSET and team is not None and not isinstance(team, Team):
         found = Team.objects.filter(pk=team).first()
         if found is None:
-            raise ActionError(f"No team {team}.", code="not_found")
+            raise ActionError(_("No team %(id)s.") % {"id": team}, code="not_found")
         team = found
     with transaction.atomic():
         ticket = get_ticket(ticket, lock=True)
@@ -144,20 +149,36 @@ def set_tags(*, actor, ticket, tags: Iterable[str] = (), add: Iterable[str] = ()
 # --- macros ---------------------------------------------------------------------------------
 
 
+def macro_body(macro: Macro, language: str) -> str:
+    """The macro's body in `language` ("ja-JP" finds "ja"), else its default body."""
+    translations = macro.translations if isinstance(macro.translations, dict) else {}
+    for key in (language, language.split("-")[0]):
+        text = translations.get(key)
+        if isinstance(text, str) and text.strip():
+            return text
+    return macro.body
+
+
 def render_macro(macro: Macro, *, ticket: Ticket, actor=None) -> str:
-    """The macro's text with placeholders filled ({{ contact.name }}, {{ ticket.number }},
+    """The macro's text in the customer's language (tickets.selectors.customer_language, never
+    the agent's), placeholders filled ({{ contact.name }}, {{ ticket.number }},
     {{ ticket.subject }}, {{ agent.name }}); unknown placeholders are left as written."""
     contact = ticket.requester
-    values = {
-        ("contact", "name"): contact.name or "there",
-        ("contact", "first_name"): (contact.name or "there").split()[0],
-        ("ticket", "number"): str(ticket.number),
-        ("ticket", "subject"): ticket.subject,
-        ("ticket", "status"): ticket.get_status_display(),
-        ("agent", "name"): (actor.get_full_name() or actor.get_username()) if actor else "",
-        ("agent", "first_name"): (actor.first_name or actor.get_username()) if actor else "",
-    }
-    return PLACEHOLDER_RE.sub(lambda m: values.get((m.group(1), m.group(2)), m.group(0)), macro.body)
+    language = customer_language(contact, ticket)
+    with translation.override(language):
+        # Who the customer is when we don't know their name ("Hi there" / 「お客様」).
+        unnamed = pgettext("the customer's name in a reply, when unknown", "there")
+        values = {
+            ("contact", "name"): contact.name or unnamed,
+            ("contact", "first_name"): (contact.name or unnamed).split()[0],
+            ("ticket", "number"): str(ticket.number),
+            ("ticket", "subject"): ticket.subject,
+            ("ticket", "status"): str(ticket.get_status_display()),
+            ("agent", "name"): (actor.get_full_name() or actor.get_username()) if actor else "",
+            ("agent", "first_name"): (actor.first_name or actor.get_username()) if actor else "",
+        }
+    body = macro_body(macro, language)
+    return PLACEHOLDER_RE.sub(lambda m: values.get((m.group(1), m.group(2)), m.group(0)), body)
 
 
 def apply_macro(*, actor, ticket, macro, body: str | None = None, as_note: bool = False,
@@ -167,7 +188,7 @@ def apply_macro(*, actor, ticket, macro, body: str | None = None, as_note: bool 
     require(actor, "tickets.change_ticket", doing="apply macros")
     macro = macro if isinstance(macro, Macro) else Macro.objects.filter(pk=macro, active=True).first()
     if macro is None or not macro.active:
-        raise ActionError("That macro does not exist or is inactive.", code="not_found")
+        raise ActionError(_("That macro does not exist or is inactive."), code="not_found")
     with transaction.atomic():
         ticket = get_ticket(ticket, lock=True)
         check_version(ticket, expected_version)
@@ -198,8 +219,8 @@ def apply_macro(*, actor, ticket, macro, body: str | None = None, as_note: bool 
 
 def _bulk(tickets) -> list[int]:
     ids = [t.pk if isinstance(t, Ticket) else int(t) for t in tickets]
-    if len(ids) > 500:
-        raise ActionError("At most 500 tickets at once.", code="too_many")
+    if len(ids) > BULK_LIMIT:
+        raise ActionError(_("At most %(limit)s tickets at once.") % {"limit": BULK_LIMIT}, code="too_many")
     return ids
 
 
