@@ -12,6 +12,7 @@ import zoneinfo
 from dataclasses import dataclass
 from functools import lru_cache
 
+from django.utils.translation import pgettext_lazy
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -86,7 +87,7 @@ def unlock_login(*, actor, username: str) -> int:
     from axes.models import AccessAttempt
     from axes.utils import reset
 
-    actors.require(actor, "axes.view_accessattempt", "axes.delete_accessattempt", doing="unlock logins")
+    actors.require(actor, "axes.view_accessattempt", "axes.delete_accessattempt", doing=pgettext_lazy("permission", "unlock logins"))
     if not isinstance(username, str) or not username.strip() or len(username) > 255 or "\x00" in username:
         raise ValidationError(_("Say whose login to unlock."), code="username")
     with transaction.atomic():
@@ -130,7 +131,7 @@ def request_refund_approval(*, actor, ticket: Ticket, charge_id: str, amount: in
     """An agent over their refund limit hands the refund to finance on the ticket: an internal
     note that says exactly what to refund and why, the approval tag, and the finance team
     (settings.CONSOLE_FINANCE_TEAM) when it exists. The form's token makes a double click ask once."""
-    actors.require(actor, "payments.refund_charge", "tickets.note_ticket", doing="ask for refunds on tickets")
+    actors.require(actor, "payments.refund_charge", "tickets.note_ticket", doing=pgettext_lazy("permission", "ask for refunds on tickets"))
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise ValidationError(_("Say how much to refund."), code="amount")
     team = Team.objects.filter(slug=settings.CONSOLE_FINANCE_TEAM).first()
@@ -203,7 +204,7 @@ def send_portal_link(*, actor, ticket: Ticket | None, customer_id: str, flow: st
     confirmation sent again never sends a second link."""
     if ticket is not None:
         actors.require(actor, "payments.create_portal_session", "tickets.reply_ticket",
-                       doing="send billing-portal links on tickets")
+                       doing=pgettext_lazy("permission", "send billing-portal links on tickets"))
     about_one = flow in ("subscription_cancel", "subscription_update")
     # The customer's language, never the agent's: the reply is written in it, and the portal
     # opens in it (Stripe's preferred locale when the caller knows it, being more precise).

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from django.utils.translation import pgettext_lazy
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -35,7 +36,7 @@ def resolve_contact(kind: str, value: str, *, actor=None, name: str = "") -> tup
     Returns (contact, identity, created). Safe under concurrency: two first messages from
     one new address end on one contact (the unique kind+value decides).
     """
-    require(actor, "tickets.add_contact", doing="add contacts", system=True)
+    require(actor, "tickets.add_contact", doing=pgettext_lazy("permission", "add contacts"), system=True)
     return _resolve(actor, kind, value, name)
 
 
@@ -56,9 +57,9 @@ def _resolve(actor, kind: str, value: str, name: str) -> tuple[Contact, Identity
 
 
 def create_contact(*, actor, name: str = "", identities: Sequence[tuple[str, str]] = ()) -> Contact:
-    require(actor, "tickets.add_contact", doing="add contacts")
+    require(actor, "tickets.add_contact", doing=pgettext_lazy("permission", "add contacts"))
     if identities:
-        require(actor, "tickets.link_identity", doing="link identities")
+        require(actor, "tickets.link_identity", doing=pgettext_lazy("permission", "link identities"))
     pairs = [(kind, identity_rules.normalise(kind, value)) for kind, value in identities]
     with transaction.atomic():
         contact = Contact.objects.create(name=name[:255])
@@ -69,7 +70,7 @@ def create_contact(*, actor, name: str = "", identities: Sequence[tuple[str, str
 
 
 def update_contact(*, actor, contact, name: str) -> Contact:
-    require(actor, "tickets.change_contact", doing="edit contacts")
+    require(actor, "tickets.change_contact", doing=pgettext_lazy("permission", "edit contacts"))
     with transaction.atomic():
         contact = get_contact(contact, lock=True)
         old = contact.name
@@ -82,7 +83,7 @@ def update_contact(*, actor, contact, name: str) -> Contact:
 def link_identity(*, actor, contact, kind: str, value: str, reason: str = "") -> LinkResult:
     """Give `contact` the identity kind:value. If another contact has it, the two are merged
     into `contact` (the merge is recorded and can be undone)."""
-    require(actor, "tickets.link_identity", doing="link identities")
+    require(actor, "tickets.link_identity", doing=pgettext_lazy("permission", "link identities"))
     return _link(actor, contact, kind, value, reason)
 
 
@@ -99,7 +100,7 @@ def _link(actor, contact, kind: str, value: str, reason: str) -> LinkResult:
         if existing:
             # Taking another contact's identity merges the two: a person needs that permission
             # too. (None reaches here only through link_identity_to, which Paydesk may run.)
-            require(actor, "tickets.merge_contacts", doing="merge contacts", system=True)
+            require(actor, "tickets.merge_contacts", doing=pgettext_lazy("permission", "merge contacts"), system=True)
             merge = _merge(actor, contact, existing.contact_id, reason or f"linked {kind} {value}")
             existing.refresh_from_db()
             return LinkResult(existing, created=False, merge=merge)
@@ -119,7 +120,7 @@ def link_identity_to(*, actor=None, anchor_kind: str, anchor_value: str, kind: s
     """Link kind:value to whichever contact has anchor_kind:anchor_value (an email, usually),
     creating that contact if nobody has it yet. Paydesk does this itself: when the mirror
     applies a Stripe customer (console), and for the shop's contacts API (tickets.api)."""
-    require(actor, "tickets.link_identity", doing="link identities", system=True)
+    require(actor, "tickets.link_identity", doing=pgettext_lazy("permission", "link identities"), system=True)
     with transaction.atomic():
         contact, _ident, _created = _resolve(actor, anchor_kind, anchor_value, name)
         if name and not contact.name:
@@ -129,7 +130,7 @@ def link_identity_to(*, actor=None, anchor_kind: str, anchor_value: str, kind: s
 
 def unlink_identity(*, actor, identity, reason: str = "") -> None:
     """Remove an identity from its contact. Later messages from it start a new contact."""
-    require(actor, "tickets.link_identity", doing="unlink identities")
+    require(actor, "tickets.link_identity", doing=pgettext_lazy("permission", "unlink identities"))
     pk = identity.pk if isinstance(identity, Identity) else identity
     with transaction.atomic():
         ident = Identity.objects.select_for_update().filter(pk=pk).first()
@@ -142,7 +143,7 @@ def disconnect_identity(*, actor=None, kind: str, value: str, reason: str = "") 
     """The customer took an identity back (disconnected LINE on the shop's site, which tells
     Paydesk through the contacts API): it leaves its contact as unlink_identity does. Paydesk
     does this itself on the integration's word. Returns the contact it left."""
-    require(actor, "tickets.link_identity", doing="unlink identities", system=True)
+    require(actor, "tickets.link_identity", doing=pgettext_lazy("permission", "unlink identities"), system=True)
     value = identity_rules.normalise(kind, value)
     with transaction.atomic():
         ident = Identity.objects.select_for_update().filter(kind=kind, value=value).first()
@@ -164,7 +165,7 @@ def _unlink(actor, ident: Identity, reason: str) -> Contact:
 
 def contact_merge(*, actor, survivor, merged, reason: str = "") -> ContactMerge:
     """Move `merged`'s tickets, messages and identities to `survivor`, recording what moved."""
-    require(actor, "tickets.merge_contacts", doing="merge contacts")
+    require(actor, "tickets.merge_contacts", doing=pgettext_lazy("permission", "merge contacts"))
     return _merge(actor, survivor, merged, reason)
 
 
@@ -215,7 +216,7 @@ def _merge(actor, survivor, merged, reason: str) -> ContactMerge:
 
 def undo_merge(*, actor, merge) -> ContactMerge:
     """Put back what a merge moved, while the surviving contact has not changed since."""
-    require(actor, "tickets.merge_contacts", doing="undo merges")
+    require(actor, "tickets.merge_contacts", doing=pgettext_lazy("permission", "undo merges"))
     pk = merge.pk if isinstance(merge, ContactMerge) else merge
     with transaction.atomic():
         record = ContactMerge.objects.select_for_update().filter(pk=pk).first()
@@ -263,7 +264,7 @@ def set_line_following(*, actor=None, user_id: str, following: bool, event_id: s
     """A LINE user followed the shop's account (the contact exists, created if new, and can be
     pushed to) or unfollowed it (pushes to them would fail). Paydesk does this itself, on
     LINE's word."""
-    require(actor, "tickets.change_identity", doing="change whether a LINE user can be reached", system=True)
+    require(actor, "tickets.change_identity", doing=pgettext_lazy("permission", "change whether a LINE user can be reached"), system=True)
     with transaction.atomic():
         contact, ident, _created = _resolve(actor, Identity.Kind.LINE, user_id, "")
         if ident.reachable != following:
@@ -287,7 +288,7 @@ def set_contact_language(*, actor=None, contact, language: str, source: str) -> 
     "agent", which may also clear it). A detected language never replaces a known one."""
     if source not in LANGUAGE_SOURCES:
         raise ActionError(_("Unknown language source %(source)s.") % {"source": repr(source)}, code="invalid")
-    require(actor, "tickets.change_contact", doing="set a customer's language", system=source != "agent")
+    require(actor, "tickets.change_contact", doing=pgettext_lazy("permission", "set a customer's language"), system=source != "agent")
     code = language_code(language)
     if language and not code:
         if source == "agent":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.utils.translation import pgettext_lazy
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -28,7 +29,7 @@ def claim_delivery(message_id: int, *, actor=None) -> Message | None:
     """Mark a queued (or long-stuck sending) message as sending; None if someone else has it
     or it is already sent. The claim is a compare-and-swap, so a redelivered task sends once.
     Paydesk does this itself (the delivery task), as it does the two marks below."""
-    require(actor, "tickets.change_message", doing="send replies", system=True)
+    require(actor, "tickets.change_message", doing=pgettext_lazy("permission", "send replies"), system=True)
     stale = timezone.now() - dt.timedelta(minutes=10)
     claimed = Message.objects.filter(pk=message_id, kind=Message.Kind.OUTBOUND).filter(
         Q(delivery_status=Message.Delivery.QUEUED)
@@ -44,7 +45,7 @@ def claim_delivery(message_id: int, *, actor=None) -> Message | None:
 
 
 def mark_delivered(message_id: int, *, actor=None, channel_message_id: str = "") -> None:
-    require(actor, "tickets.change_message", doing="send replies", system=True)
+    require(actor, "tickets.change_message", doing=pgettext_lazy("permission", "send replies"), system=True)
     with transaction.atomic():
         fields = {"delivery_status": Message.Delivery.SENT, "delivery_error": "", "sent_at": timezone.now()}
         if channel_message_id:
@@ -56,7 +57,7 @@ def mark_delivered(message_id: int, *, actor=None, channel_message_id: str = "")
 
 def mark_delivery_failed(message_id: int, error: str, *, actor=None, final: bool) -> None:
     """Record a failed attempt: back to queued for the task's retry, or failed for an agent."""
-    require(actor, "tickets.change_message", doing="send replies", system=True)
+    require(actor, "tickets.change_message", doing=pgettext_lazy("permission", "send replies"), system=True)
     with transaction.atomic():
         Message.objects.filter(pk=message_id).exclude(delivery_status=Message.Delivery.SENT).update(
             delivery_status=Message.Delivery.FAILED if final else Message.Delivery.QUEUED,
@@ -70,7 +71,7 @@ def mark_delivery_failed(message_id: int, error: str, *, actor=None, final: bool
 
 def retry_delivery(*, actor, message) -> Message:
     """Queue a failed outbound message again (the retry button)."""
-    require(actor, "tickets.retry_delivery", doing="retry replies")
+    require(actor, "tickets.retry_delivery", doing=pgettext_lazy("permission", "retry replies"))
     pk = message.pk if isinstance(message, Message) else message
     with transaction.atomic():
         msg = Message.objects.select_for_update().filter(pk=pk).select_related("ticket").first()

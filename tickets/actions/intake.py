@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
+from django.utils.translation import pgettext_lazy
 from django.db import DataError, IntegrityError, models, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -41,7 +42,7 @@ class LineDelivery:
 def store_line_events(events: Sequence[LineDelivery], *, actor=None) -> list[int]:
     """Store each event once (by its key), the usable ones pending with their processing task
     queued, the others ignored with their reason. Returns the new pending rows' ids."""
-    require(actor, "tickets.add_lineevent", doing="store LINE events", system=True)
+    require(actor, "tickets.add_lineevent", doing=pgettext_lazy("permission", "store LINE events"), system=True)
     new = []
     with transaction.atomic():
         for event in events:
@@ -74,19 +75,19 @@ def _store_line_event(event: LineDelivery) -> LineEvent | None:
 
 def claim_line_event(event_id: int, *, actor=None) -> LineEvent | None:
     """The pending event, now this worker's; None if another has it or it is done."""
-    require(actor, "tickets.change_lineevent", doing="process LINE events", system=True)
+    require(actor, "tickets.change_lineevent", doing=pgettext_lazy("permission", "process LINE events"), system=True)
     return _claim(LineEvent, event_id)
 
 
 def finish_line_event(event_id: int, status: str, *, actor=None, reason: str = "") -> None:
     """What the claimed event became: processed, or ignored with the reason."""
-    require(actor, "tickets.change_lineevent", doing="process LINE events", system=True)
+    require(actor, "tickets.change_lineevent", doing=pgettext_lazy("permission", "process LINE events"), system=True)
     _finish(LineEvent, event_id, status, reason)
 
 
 def record_line_event_failure(event_id: int, error: str, *, actor=None, final: bool) -> None:
     """A failed attempt: still pending for the task's retry, or failed for good."""
-    require(actor, "tickets.change_lineevent", doing="process LINE events", system=True)
+    require(actor, "tickets.change_lineevent", doing=pgettext_lazy("permission", "process LINE events"), system=True)
     _record_failure(LineEvent, event_id, error, final)
 
 
@@ -99,7 +100,7 @@ def store_inbound_email(raw: bytes, *, actor=None, esp: str, envelope_recipient:
     row), and queue its processing. Nothing is parsed here: whatever the bytes hold, they
     are kept. Returns (row, stored now). `enqueue=False` is for a caller that processes it
     at once itself (the import command)."""
-    require(actor, "tickets.add_inboundemail", doing="store inbound email", system=True)
+    require(actor, "tickets.add_inboundemail", doing=pgettext_lazy("permission", "store inbound email"), system=True)
     digest = hashlib.sha256(raw).hexdigest()
     with transaction.atomic():
         row, created = InboundEmail.objects.defer("raw").get_or_create(digest=digest, defaults={
@@ -114,7 +115,7 @@ def store_inbound_email(raw: bytes, *, actor=None, esp: str, envelope_recipient:
 def claim_inbound_email(email_id: int, *, actor=None) -> InboundEmail | None:
     """The pending email (with its raw bytes), now this worker's; None if another has it or it
     is done."""
-    require(actor, "tickets.change_inboundemail", doing="process inbound email", system=True)
+    require(actor, "tickets.change_inboundemail", doing=pgettext_lazy("permission", "process inbound email"), system=True)
     return _claim(InboundEmail, email_id)
 
 
@@ -122,20 +123,20 @@ def finish_inbound_email(email_id: int, status: str, *, actor=None, reason: str 
                          mail_from: str = "", subject: str = "") -> None:
     """What the claimed email became: processed into `message`, or ignored with the reason
     (the message it duplicates, if that is why). From and Subject are kept for the admin."""
-    require(actor, "tickets.change_inboundemail", doing="process inbound email", system=True)
+    require(actor, "tickets.change_inboundemail", doing=pgettext_lazy("permission", "process inbound email"), system=True)
     _finish(InboundEmail, email_id, status, reason, message=message, mail_from=mail_from[:998], subject=subject[:998])
 
 
 def record_inbound_email_failure(email_id: int, error: str, *, actor=None, final: bool) -> None:
     """A failed attempt: still pending for the task's retry, or failed for good."""
-    require(actor, "tickets.change_inboundemail", doing="process inbound email", system=True)
+    require(actor, "tickets.change_inboundemail", doing=pgettext_lazy("permission", "process inbound email"), system=True)
     _record_failure(InboundEmail, email_id, error, final)
 
 
 def reprocess_inbound_email(*, actor, email) -> InboundEmail:
     """Process a failed or ignored email again (after a fix), or queue a pending one whose task
     was lost. One that became a message is not processed twice."""
-    require(actor, "tickets.process_inboundemail", doing="process inbound email again")
+    require(actor, "tickets.process_inboundemail", doing=pgettext_lazy("permission", "process inbound email again"))
     pk = email.pk if isinstance(email, InboundEmail) else email
     with transaction.atomic():
         row = InboundEmail.objects.select_for_update().defer("raw").filter(pk=pk).first()

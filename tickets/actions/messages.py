@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from email.utils import make_msgid, parseaddr
 from typing import Sequence
 
+from django.utils.translation import pgettext_lazy
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
@@ -149,7 +150,7 @@ def receive_message(*, actor=None, channel: str, sender: str, sender_name: str =
     customer's language: `language` when the channel says it (an email's Content-Language),
     else a guess from the text while the contact's is unknown. Paydesk does this itself for
     the channels (the LINE and email tasks)."""
-    require(actor, "tickets.add_ticket", doing="receive customers' messages", system=True)
+    require(actor, "tickets.add_ticket", doing=pgettext_lazy("permission", "receive customers' messages"), system=True)
     kind = KIND_FOR_CHANNEL.get(channel)
     if kind is None:
         raise ActionError(_("Channel %(channel)s has no inbound messages.") % {"channel": repr(channel)},
@@ -311,7 +312,7 @@ def _outbound(actor, ticket: Ticket, body: str, html: str, attachments: Sequence
 def reply(*, actor, ticket, body: str, html: str = "", attachments: Sequence[IncomingAttachment] = (),
           status: str | None = None, expected_version: int | None = None) -> Message:
     """A reply to the customer on the ticket's channel, queued and sent after commit."""
-    require(actor, "tickets.reply_ticket", doing="reply to customers")
+    require(actor, "tickets.reply_ticket", doing=pgettext_lazy("permission", "reply to customers"))
     if not (body or "").strip():
         raise ActionError(_("A reply needs some text."), code="required")
     if status is not None and status not in Ticket.Status.values:
@@ -345,7 +346,7 @@ def reply(*, actor, ticket, body: str, html: str = "", attachments: Sequence[Inc
 
 
 def add_note(*, actor, ticket, body: str, html: str = "", attachments: Sequence[IncomingAttachment] = ()) -> Message:
-    require(actor, "tickets.note_ticket", doing="add internal notes")
+    require(actor, "tickets.note_ticket", doing=pgettext_lazy("permission", "add internal notes"))
     if not (body or "").strip():
         raise ActionError(_("A note needs some text."), code="required")
     with transaction.atomic():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from django.utils.translation import pgettext_lazy
 from django.db import transaction
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -18,7 +19,7 @@ from .errors import ActionError
 
 
 def save_team(*, actor, team: Team, members: Iterable | None = None) -> Team:
-    require(actor, "tickets.change_team" if team.pk else "tickets.add_team", doing="edit teams")
+    require(actor, "tickets.change_team" if team.pk else "tickets.add_team", doing=pgettext_lazy("permission", "edit teams"))
     if not team.name.strip():
         raise ActionError(_("A team needs a name."), code="required")
     team.slug = team.slug or slugify(team.name)
@@ -32,7 +33,7 @@ def save_team(*, actor, team: Team, members: Iterable | None = None) -> Team:
 
 
 def delete_team(*, actor, team: Team) -> None:
-    require(actor, "tickets.delete_team", doing="delete teams")
+    require(actor, "tickets.delete_team", doing=pgettext_lazy("permission", "delete teams"))
     with transaction.atomic():
         name, pk = team.name, team.pk
         team.delete()
@@ -40,7 +41,7 @@ def delete_team(*, actor, team: Team) -> None:
 
 
 def save_macro(*, actor, macro: Macro) -> Macro:
-    require(actor, "tickets.change_macro" if macro.pk else "tickets.add_macro", doing="edit macros")
+    require(actor, "tickets.change_macro" if macro.pk else "tickets.add_macro", doing=pgettext_lazy("permission", "edit macros"))
     macro.add_tags = tag_names(macro.add_tags or [])
     macro.translations = _translations(macro.translations)
     with transaction.atomic():
@@ -52,7 +53,7 @@ def save_macro(*, actor, macro: Macro) -> Macro:
 
 
 def delete_macro(*, actor, macro: Macro) -> None:
-    require(actor, "tickets.delete_macro", doing="delete macros")
+    require(actor, "tickets.delete_macro", doing=pgettext_lazy("permission", "delete macros"))
     with transaction.atomic():
         name, pk = macro.name, macro.pk
         macro.delete()

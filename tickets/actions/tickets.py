@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Sequence
 
+from django.utils.translation import pgettext_lazy
 from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -31,7 +32,7 @@ def create_ticket(*, actor, requester, subject: str, channel: str = Channel.WEB,
                   priority: str = Ticket.Priority.NORMAL, team=None, assignee=None,
                   tags: Sequence[str] = (), note: str = "") -> Ticket:
     """A ticket opened by an agent or a workflow (inbound channels open theirs themselves)."""
-    require(actor, "tickets.add_ticket", doing="open tickets")
+    require(actor, "tickets.add_ticket", doing=pgettext_lazy("permission", "open tickets"))
     if not (subject or "").strip():
         raise ActionError(_("A ticket needs a subject."), code="required")
     if priority not in Ticket.Priority.values:
@@ -39,7 +40,7 @@ def create_ticket(*, actor, requester, subject: str, channel: str = Channel.WEB,
     if channel not in Channel.values:
         raise ActionError(_("Unknown channel %(channel)s.") % {"channel": repr(channel)}, code="invalid")
     if assignee is not None:
-        require(actor, "tickets.assign_ticket", doing="assign tickets")
+        require(actor, "tickets.assign_ticket", doing=pgettext_lazy("permission", "assign tickets"))
         check_assignee(assignee)
     team = Team.objects.get(pk=team) if isinstance(team, int) else team
     with transaction.atomic():
@@ -53,7 +54,7 @@ def create_ticket(*, actor, requester, subject: str, channel: str = Channel.WEB,
 
 
 def set_status(*, actor, ticket, status: str, expected_version: int | None = None) -> Ticket:
-    require(actor, "tickets.change_ticket", doing="change a ticket's status")
+    require(actor, "tickets.change_ticket", doing=pgettext_lazy("permission", "change a ticket's status"))
     if status not in Ticket.Status.values:
         raise ActionError(_("Unknown status %(status)s.") % {"status": repr(status)}, code="invalid")
     with transaction.atomic():
@@ -69,7 +70,7 @@ def set_status(*, actor, ticket, status: str, expected_version: int | None = Non
 
 
 def set_priority(*, actor, ticket, priority: str) -> Ticket:
-    require(actor, "tickets.change_ticket", doing="change a ticket's priority")
+    require(actor, "tickets.change_ticket", doing=pgettext_lazy("permission", "change a ticket's priority"))
     if priority not in Ticket.Priority.values:
         raise ActionError(_("Unknown priority %(priority)s.") % {"priority": repr(priority)}, code="invalid")
     with transaction.atomic():
@@ -86,7 +87,7 @@ def set_priority(*, actor, ticket, priority: str) -> Ticket:
 
 
 def set_subject(*, actor, ticket, subject: str) -> Ticket:
-    require(actor, "tickets.change_ticket", doing="rename tickets")
+    require(actor, "tickets.change_ticket", doing=pgettext_lazy("permission", "rename tickets"))
     subject = (subject or "").strip()[:255]
     if not subject:
         raise ActionError(_("A ticket needs a subject."), code="required")
@@ -101,7 +102,7 @@ def set_subject(*, actor, ticket, subject: str) -> Ticket:
 
 def assign(*, actor, ticket, assignee=UNSET, team=UNSET) -> Ticket:
     """Assign to an agent and/or a team (None clears; leave out to keep)."""
-    require(actor, "tickets.assign_ticket", doing="assign tickets")
+    require(actor, "tickets.assign_ticket", doing=pgettext_lazy("permission", "assign tickets"))
     if assignee is not UNSET:
         check_assignee(assignee)
     if team is not UNSET and team is not None and not isinstance(team, Team):
@@ -129,7 +130,7 @@ def assign(*, actor, ticket, assignee=UNSET, team=UNSET) -> Ticket:
 
 def set_tags(*, actor, ticket, tags: Iterable[str] = (), add: Iterable[str] = (), remove: Iterable[str] = ()) -> Ticket:
     """Replace the ticket's tags with `tags`, or add/remove some (given add/remove)."""
-    require(actor, "tickets.change_ticket", doing="tag tickets")
+    require(actor, "tickets.change_ticket", doing=pgettext_lazy("permission", "tag tickets"))
     tags, add, remove = tag_names(tags), tag_names(add), tag_names(remove)
     with transaction.atomic():
         ticket = get_ticket(ticket, lock=True)
@@ -185,7 +186,7 @@ def apply_macro(*, actor, ticket, macro, body: str | None = None, as_note: bool 
                 expected_version: int | None = None) -> Ticket:
     """Send the macro's reply (or `body`, the agent's edit of it) and apply its changes,
     all in one transaction. Each change checks its own permission too."""
-    require(actor, "tickets.change_ticket", doing="apply macros")
+    require(actor, "tickets.change_ticket", doing=pgettext_lazy("permission", "apply macros"))
     macro = macro if isinstance(macro, Macro) else Macro.objects.filter(pk=macro, active=True).first()
     if macro is None or not macro.active:
         raise ActionError(_("That macro does not exist or is inactive."), code="not_found")
@@ -225,7 +226,7 @@ def _bulk(tickets) -> list[int]:
 
 
 def bulk_assign(*, actor, tickets, assignee=UNSET, team=UNSET) -> int:
-    require(actor, "tickets.assign_ticket", doing="assign tickets")
+    require(actor, "tickets.assign_ticket", doing=pgettext_lazy("permission", "assign tickets"))
     with transaction.atomic():
         ids = _bulk(tickets)
         for pk in ids:
@@ -234,7 +235,7 @@ def bulk_assign(*, actor, tickets, assignee=UNSET, team=UNSET) -> int:
 
 
 def bulk_set_tags(*, actor, tickets, add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
-    require(actor, "tickets.change_ticket", doing="tag tickets")
+    require(actor, "tickets.change_ticket", doing=pgettext_lazy("permission", "tag tickets"))
     add, remove = list(add), list(remove)
     with transaction.atomic():
         ids = _bulk(tickets)
@@ -245,7 +246,7 @@ def bulk_set_tags(*, actor, tickets, add: Iterable[str] = (), remove: Iterable[s
 
 def bulk_set_status(*, actor, tickets, status: str) -> int:
     """Bulk solve/close. A closed ticket in the selection cannot be reopened: nothing changes."""
-    require(actor, "tickets.change_ticket", doing="change a ticket's status")
+    require(actor, "tickets.change_ticket", doing=pgettext_lazy("permission", "change a ticket's status"))
     with transaction.atomic():
         ids = _bulk(tickets)
         for pk in ids:
