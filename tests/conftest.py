@@ -62,6 +62,9 @@ def stripe_settings(settings):
     settings.STRIPE_WEBHOOK_SECRETS = [WEBHOOK_SECRET, OLD_WEBHOOK_SECRET]
     settings.STRIPE_API_KEY = ""
     settings.STRIPE_API_BASE = ""
+    # Nothing in the suite reaches LINE's real API: a test that talks to LINE sets its stand-in;
+    # any other call (a profile lookup on a new conversation) is refused at once, locally.
+    settings.LINE_API_BASE = "http://127.0.0.1:9"
     # PBKDF2 costs ~0.1-1 s per user under load; the hasher is not what these tests test.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Static files come from the finders in tests: no collectstatic step.
