@@ -143,8 +143,8 @@ class ContactAdmin(admin.ModelAdmin):
     list_filter = (("merged_into", admin.EmptyFieldListFilter),)
     search_fields = ("name", "identities__value")
     search_help_text = gettext_lazy("Search by name, email address, LINE user id, phone or Stripe customer id")
-    fields = ("name", "version", "merged_into", "created", "updated")
-    readonly_fields = ("version", "merged_into", "created", "updated")
+    fields = ("name", "language", "version", "merged_into", "created", "updated")
+    readonly_fields = ("language", "version", "merged_into", "created", "updated")  # language: set_contact_language
     inlines = [IdentityInline]
     actions = ["merge_into_first"]
     show_full_result_count = False
