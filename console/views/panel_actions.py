@@ -10,12 +10,15 @@ preview (plan_*, describe()) → POST confirm (the action, with exactly what was
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils.translation import gettext as _
 
 from payments.actions import customers, subscriptions
 from payments.models import Customer, Subscription
+from tickets.models import Contact
+from tickets.selectors import customer_language
 
 from .. import actions as console_actions
 from .. import panel_selectors
@@ -115,11 +118,16 @@ class MetadataFlow(_CustomerFlow):
         return Outcome(message=result.message)
 
 
-def _customer_locale(customer_id: str) -> str | None:
-    """The customer's own language: the first of their Stripe preferred_locales ("ja-JP" → ja)."""
+def _customer_locale(customer_id: str, contact_id: int, ticket) -> str:
+    """The language the portal opens in, fixed at the preview so the confirmation does what it
+    said: the first of the Stripe customer's preferred_locales ("ja-JP"), else the contact's
+    language as the tickets know it (what they wrote in, their channel)."""
     data = Customer.objects.filter(pk=customer_id).values_list("data", flat=True).first() or {}
     locales = data.get("preferred_locales") or []
-    return locales[0] if isinstance(locales, list) and locales and isinstance(locales[0], str) else None
+    if isinstance(locales, list) and locales and isinstance(locales[0], str) and locales[0].strip():
+        return locales[0]
+    contact = Contact.objects.filter(pk=contact_id).first()
+    return customer_language(contact, ticket) if contact is not None else settings.LANGUAGE_CODE
 
 
 class PortalFlow(_CustomerFlow):
@@ -142,7 +150,7 @@ class PortalFlow(_CustomerFlow):
         about_one = flow in ("subscription_cancel", "subscription_update")
         params = {"customer": data["customer"], "flow": flow, "subscription": data["subscription"] if about_one else "",
                   "coupon": data["coupon"] if flow == "subscription_cancel" else "",
-                  "locale": _customer_locale(data["customer"])}
+                  "locale": _customer_locale(data["customer"], target["contact"], ticket)}
         plan = customers.plan_portal_session(
             params["customer"], actor=request.user, flow=flow or None, subscription_id=params["subscription"] or None,
             retention_coupon=params["coupon"] or None, locale=params["locale"],
