@@ -93,9 +93,11 @@ def test_makemessages_would_add_and_drop_nothing(tmp_path):
 
 # Text a person reads in a template must be marked. What may stand unmarked: names of
 # products and standards, symbols, and template syntax.
-ALLOWED_WORDS = {"Paydesk", "Stripe", "LINE", "Webhook", "JSON", "ID", "UTC", "HTMX", "API", "SLA", "CSV"}
+ALLOWED_WORDS = {"Paydesk", "Stripe", "LINE", "Webhook", "JSON", "ID", "UTC", "HTMX", "API", "SLA", "CSV", "VIP",
+                 "Esc", "Enter", "Shift", "Ctrl", "Cmd"}
 READ_ATTRIBUTES = {"title", "aria-label", "placeholder", "alt", "label", "data-confirm", "value"}
-WORD = re.compile(r"[A-Za-z][A-Za-z']+")
+# Words, with "StripeLINE" (two names either side of a tag) read as two.
+WORD = re.compile(r"[A-Z]{2,}(?![a-z])|[A-Za-z][a-z']+")
 
 
 class _Reader(HTMLParser):
