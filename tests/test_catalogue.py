@@ -162,3 +162,33 @@ def _templates():
 @pytest.mark.parametrize("template", _templates(), ids=lambda p: str(p.relative_to(ROOT / "templates")))
 def test_templates_mark_what_people_read(template):
     assert not _unmarked(template), f"unmarked text in {template.name}: {_unmarked(template)[:5]}"
+
+
+# docs/glossary.md's key terms: an English entry that says the word is said in Japanese with
+# the glossary's word (any of them, where a counter may stand in: "3 tickets" → 「3件」).
+GLOSSARY = {
+    r"\brefund": ("返金",),
+    r"partial refund|partly refunded|partially refunded": ("一部返金",),
+    r"\bdisputes?\b": ("異議申し立て",),
+    r"\bevidence\b": ("証拠",),
+    r"early fraud warning": ("不正利用の早期警告",),
+    r"\bsubscriptions?\b": ("サブスクリプション",),
+    r"\binvoices?\b": ("請求書",),
+    r"\bassignee": ("担当者",),
+    r"\bunassigned\b": ("未割り当て",),
+    r"internal note": ("社内メモ",),
+    r"\bmacros?\b": ("マクロ",),
+    r"\binbox": ("受信箱",),
+    r"\btickets?\b": ("チケット", "件", "#"),
+}
+
+
+@pytest.mark.parametrize("english, japanese", GLOSSARY.items(), ids=list(GLOSSARY))
+def test_the_glossary_is_used(english, japanese):
+    astray = []
+    for m in _catalogue(PO):
+        ids = [m.id] if isinstance(m.id, str) else list(m.id)
+        texts = [m.string] if isinstance(m.string, str) else list(m.string)
+        if m.id and any(re.search(english, i, re.I) for i in ids) and not any(w in t for t in texts for w in japanese):
+            astray.append(f"{ids[0]!r} → {texts[0]!r}")
+    assert not astray, f"not said with {japanese}:\n" + "\n".join(astray[:10])
