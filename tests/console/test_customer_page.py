@@ -129,7 +129,7 @@ def test_one_off_charge_and_agent_purchase_detail(client, agent, shop):
     html = client.get(reverse("customer", args=[contact.pk]) + "?filter=agent").content.decode()
     assert "Agent purchase" in html
     detail = client.get(reverse("timeline_entry", args=[contact.pk, entry.pk])).content.decode()
-    assert "Gift box" in detail and "spt_x" in detail and "¥5,000" in detail and "Jan 1, 2026, 00:00" in detail
+    assert "Gift box" in detail and "spt_x" in detail and "¥5,000" in detail and "Jan 1, 2026, 12:00\u202fAM" in detail
 
 
 @pytest.mark.parametrize("role", ["agent", "finance", "admin_user"])
