@@ -141,7 +141,7 @@ class Plans:
         return ((product.get("name") if isinstance(product, dict) else "")
                 or self._products.get(ref(product) or (row.product if row else ""), "")
                 or (row.nickname if row else "") or price.get("nickname") or price.get("name")
-                or price.get("id") or "plan")
+                or price.get("id") or pgettext("a plan with no name", "plan"))
 
     def facts(self, price: dict) -> tuple[str, int | None, str, str]:
         """(name, unit amount in minor units, currency, interval), the mirror's copy first."""
