@@ -25,9 +25,10 @@ from audit import actors
 from audit import selectors as audit_log
 from audit.log import record
 from audit.models import AuditAction
-from common.l10n import babel_locale, format_when, is_japanese
+from common.l10n import format_when
 
 from .. import stripe_api
+from ..durations import days_and_hours
 from ..errors import ActionInProgress, ActionRefused, StripeActionFailed
 from ..models import ActionLock, Customer
 from ..money import format_money
@@ -229,24 +230,9 @@ def when(seconds: int | None) -> str:
     return format_when(dt.datetime.fromtimestamp(int(seconds), tz=dt.timezone.utc))
 
 
-def _units(count: int, unit: str) -> str:
-    """"3 days", "1 hour" / 「3日」「1時間」 by babel, exactly (no rounding up to months)."""
-    from babel.dates import format_timedelta
-
-    locale = babel_locale()
-    text = format_timedelta(dt.timedelta(seconds=count * (86400 if unit == "day" else 3600)), granularity=unit,
-                            threshold=10**9, locale=locale)
-    return text.replace("\xa0", " ").replace(" ", "") if is_japanese(locale) else text
-
-
 def span(seconds: int) -> str:
     """Days and hours, rounded down: "20 days 4 hours", "3 hours" / 「20日4時間」「3時間」."""
-    days, rest = divmod(max(0, int(seconds)), 86400)
-    hours = rest // 3600
-    if days and hours:
-        return pgettext("days and hours", "%(days)s %(hours)s") % {"days": _units(days, "day"),
-                                                                   "hours": _units(hours, "hour")}
-    return _units(days, "day") if days else _units(hours, "hour")
+    return days_and_hours(seconds)
 
 
 def sentences(*parts: str) -> str:

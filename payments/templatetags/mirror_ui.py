@@ -12,8 +12,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _, pgettext
 
-from common.l10n import format_relative, format_span, format_when
+from common.l10n import format_relative, format_when
 from payments import stripe_words
+from payments.durations import units
 from payments.money import format_money
 
 register = template.Library()
@@ -142,12 +143,11 @@ OPEN_DISPUTE = {"needs_response", "warning_needs_response"}
 
 
 def _days(seconds: float) -> str:
-    """Whole days (or hours under a day), rounded down: "3 days", "5 hours" / 「3日」「5時間」."""
+    """Whole days (or hours under a day), rounded down: "7 days", "5 hours" / 「7日」「5時間」."""
     days = int(abs(seconds) // 86400)
     if days >= 1:
-        return format_span(dt.timedelta(days=days), granularity="day")
-    hours = max(1, int(abs(seconds) // 3600))
-    return format_span(dt.timedelta(hours=hours), granularity="hour")
+        return units(days, "day")
+    return units(max(1, int(abs(seconds) // 3600)), "hour")
 
 
 @register.simple_tag

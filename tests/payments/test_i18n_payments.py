@@ -203,6 +203,16 @@ def test_stripe_words_in_both_languages(field, value, en, ja):
         assert stripe_words.label(field, value) == ja
 
 
+def test_evidence_deadlines_and_unused_time_count_days_not_weeks():
+    from payments.actions.stripe_calls import span
+    from payments.templatetags.mirror_ui import _days
+
+    with translation.override("ja"):
+        assert (_days(7 * 86400 + 5), span(20 * 86400 + 4 * 3600), span(30 * 86400)) == ("7日", "20日4時間", "30日")
+    with translation.override("en"):
+        assert (_days(7 * 86400 + 5), span(20 * 86400 + 4 * 3600)) == ("7 days", "20 days 4 hours")
+
+
 def test_an_unknown_stripe_value_reads_as_stripe_wrote_it():
     with translation.override("ja"):
         assert stripe_words.label("dispute.reason", "brand_new_reason") == "brand new reason"
