@@ -19,6 +19,9 @@ from payments.errors import ActionRefused, RefundLimitExceeded, StripeActionFail
 from payments.stripe_objects import payment_method_label, plan_text
 from payments.templatetags.stripe_money import duration
 from tests import factories
+from tests.console.test_panel import live_charge  # noqa: F401  (a localstripe charge on a contact)
+from tests.helpers import sealed
+from tests.payments.test_stripe_actions import gateway_server, gw  # noqa: F401
 from tests.payments.test_views import failed_event, shop
 
 pytestmark = pytest.mark.django_db
@@ -262,3 +265,28 @@ def test_event_log_in_japanese(as_user, finance):
     body = as_user(finance).get("/stripe/events/", **JA).content.decode()
     assert "イベントを検索" in body and "処理待ち" in body and "試行回数" in body
     assert "Search events" not in body and "Attempts" not in body
+
+
+# --- the refund flow beside a ticket, in Japanese -------------------------------------------
+
+
+def test_refund_flow_in_japanese_keeps_the_audit_in_english(client, agent, live_charge, gw):  # noqa: F811
+    from audit.models import AuditEntry
+
+    contact, charge = live_charge
+    ticket = factories.TicketFactory(requester=contact)
+    client.force_login(agent)
+    base = f"/customers/{contact.pk}/charges/{charge['id']}/refund"
+    form = client.get(base + f"?ticket={ticket.pk}", HTTP_HX_REQUEST="true", **JA).content.decode()
+    assert "最大 US$50.00 まで返金できます。" in form and "返金内容を確認" in form and "Review refund" not in form
+    data = {"token": "a" * 32, "amount": "12.50", "reason": "requested_by_customer", "note": "", "ticket": str(ticket.pk)}
+    preview = client.post(base + "/preview", data, HTTP_HX_REQUEST="true", **JA)
+    said = preview.content.decode()
+    assert "Misaki Sato 様に US$50.00 のうち US$12.50 を返金します（" in said
+    assert f"支払い {charge['id']}）。残りの US$37.50 は返金されません。" in said
+    assert "返金の確定" in said and "返金する" in said and "stays captured" not in said
+    confirm = client.post(base + "/confirm", {"confirmation": sealed(preview)}, HTTP_HX_REQUEST="true", **JA)
+    assert confirm.status_code == 200
+    assert "US$12.50 を返金しました（" in confirm.content.decode()
+    [audit] = AuditEntry.objects.filter(action="charge.refund", target=charge["id"])
+    assert audit.details["description"].startswith("Refund $12.50 of $50.00 to Misaki Sato's ")
