@@ -8,6 +8,7 @@ import json
 
 from django.contrib import admin, messages
 from django.utils.html import format_html
+from django.utils.translation import gettext as _, gettext_lazy, ngettext
 
 from common import admin as admin_base
 
@@ -43,7 +44,7 @@ class MirrorAdmin(ReadOnlyAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields if f.name != "data"] + ["raw_object"]
 
-    @admin.display(description="Raw Stripe object")
+    @admin.display(description=gettext_lazy("Raw Stripe object"))
     def raw_object(self, obj):
         return _pretty(obj.data)
 
@@ -56,23 +57,35 @@ class MirrorAdmin(ReadOnlyAdmin):
     def has_resync_permission(self, request):
         return request.user.has_perm("payments.resync_object")
 
-    @admin.action(description="Re-sync selected from Stripe", permissions=["resync"])
+    @admin.action(description=gettext_lazy("Re-sync selected from Stripe"), permissions=["resync"])
     def resync(self, request, queryset):
         ids = list(queryset.order_by("pk").values_list("id", flat=True)[: MAX_RESYNC + 1])
         if len(ids) > MAX_RESYNC:
-            self.message_user(request, f"Select at most {MAX_RESYNC} objects to re-sync at once.", messages.WARNING)
+            self.message_user(request, _("Select at most %(limit)s objects to re-sync at once.") % {"limit": MAX_RESYNC},
+                              messages.WARNING)
             return
         try:
             n = actions.resync_objects(self.kind_name, ids, actor=request.user)
         except Exception as exc:
             # Stripe's messages name the object, never the key; nothing was written.
-            self.message_user(request, f"Re-sync failed, nothing changed: {exc.__class__.__name__}: {exc}", messages.ERROR)
+            self.message_user(request, _("Re-sync failed, nothing changed: %(error)s")
+                              % {"error": f"{exc.__class__.__name__}: {exc}"}, messages.ERROR)
             return
-        self.message_user(request, f"Re-synced {n} object{'s' if n != 1 else ''} from Stripe.", messages.SUCCESS)
+        self.message_user(request, ngettext("Re-synced %(count)s object from Stripe.",
+                                            "Re-synced %(count)s objects from Stripe.", n) % {"count": n}, messages.SUCCESS)
+
+
+# The money columns' headers (Django's own would be the field's name).
+_MONEY_HEADERS = {
+    "amount": gettext_lazy("amount"),
+    "amount_refunded": gettext_lazy("amount refunded"),
+    "amount_due": gettext_lazy("amount due"),
+    "unit_amount": gettext_lazy("unit amount"),
+}
 
 
 def _money_column(field):
-    @admin.display(description=field.replace("_", " "), ordering=field)
+    @admin.display(description=_MONEY_HEADERS.get(field, field.replace("_", " ")), ordering=field)
     def column(obj):
         return format_money(getattr(obj, field), obj.currency)
 
@@ -88,7 +101,8 @@ def register(kind_name, list_display, list_filter=(), search_fields=("=id",)):
         "list_display": display,
         "list_filter": list_filter,
         "search_fields": search_fields,
-        "search_help_text": "Search by Stripe id" + (" or email" if any("email" in s for s in search_fields) else ""),
+        "search_help_text": (gettext_lazy("Search by Stripe id or email") if any("email" in s for s in search_fields)
+                             else gettext_lazy("Search by Stripe id")),
         "date_hierarchy": "created",
     }
     admin.site.register(kind.model, type(f"{kind.model.__name__}Admin", (MirrorAdmin,), attrs))
@@ -121,7 +135,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ("id", "type", "object_id", "status", "attempts", "short_error", "source", "created", "received_at")
     list_filter = ("status", "source", "type")
     search_fields = ("=id", "=object_id", "type")
-    search_help_text = "Search by event id, object id or event type"
+    search_help_text = gettext_lazy("Search by event id, object id or event type")
     date_hierarchy = "received_at"
     exclude = ("payload",)
     actions = ["replay"]
@@ -134,25 +148,27 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         match = request.resolver_match
         return qs.defer("payload") if match and match.url_name and match.url_name.endswith("changelist") else qs
 
-    @admin.display(description="Error")
+    @admin.display(description=gettext_lazy("Error"))
     def short_error(self, obj):
         return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
 
-    @admin.display(description="Raw event")
+    @admin.display(description=gettext_lazy("Raw event"))
     def raw_event(self, obj):
         return _pretty(obj.payload)
 
     def has_replay_permission(self, request):
         return request.user.has_perm("payments.replay_event")
 
-    @admin.action(description="Replay selected events (apply again)", permissions=["replay"])
+    @admin.action(description=gettext_lazy("Replay selected events (apply again)"), permissions=["replay"])
     def replay(self, request, queryset):
         ids = list(queryset.order_by("received_at").values_list("id", flat=True)[: MAX_REPLAY + 1])
         if len(ids) > MAX_REPLAY:
-            self.message_user(request, f"Select at most {MAX_REPLAY} events to replay at once.", messages.WARNING)
+            self.message_user(request, _("Select at most %(limit)s events to replay at once.") % {"limit": MAX_REPLAY},
+                              messages.WARNING)
             return
         n = actions.replay_events(ids, actor=request.user)
-        self.message_user(request, f"Queued {n} event{'s' if n != 1 else ''} for replay.", messages.SUCCESS)
+        self.message_user(request, ngettext("Queued %(count)s event for replay.", "Queued %(count)s events for replay.", n)
+                          % {"count": n}, messages.SUCCESS)
 
 
 @admin.register(SyncCursor)

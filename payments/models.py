@@ -9,6 +9,7 @@ was applied last, so an older event never overwrites a newer state (see payments
 """
 
 from django.db import models
+from django.utils.translation import pgettext_lazy
 
 
 class StripeObject(models.Model):
@@ -148,14 +149,15 @@ class WebhookEvent(models.Model):
     """Every Stripe event, stored once: the webhook, reconciliation and replay all write here."""
 
     class Status(models.TextChoices):
-        PENDING = "pending"
-        APPLIED = "applied"
-        IGNORED = "ignored"
-        FAILED = "failed"
+        PENDING = "pending", pgettext_lazy("event status", "Pending")
+        APPLIED = "applied", pgettext_lazy("event status", "Applied")
+        IGNORED = "ignored", pgettext_lazy("event status", "Ignored")
+        FAILED = "failed", pgettext_lazy("event status", "Failed")
 
     class Source(models.TextChoices):
-        WEBHOOK = "webhook"
-        RECONCILE = "reconcile"
+        # As the event pages say it: "by webhook", "by reconcile".
+        WEBHOOK = "webhook", pgettext_lazy("event source", "webhook")
+        RECONCILE = "reconcile", pgettext_lazy("event source", "reconcile")
 
     id = models.CharField(primary_key=True, max_length=255)
     type = models.CharField(max_length=128, db_index=True)

@@ -12,6 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable
 
+from django.utils.translation import gettext as _, gettext_lazy, pgettext
+
+from . import stripe_words
 from .models import Price, Product
 from .money import format_money
 
@@ -49,21 +52,34 @@ def refundable(charge) -> int:
     return max(0, min(amount - int(_field(charge, "amount_refunded") or 0), captured))
 
 
+# How a preview names what was paid with, other than a card ("to Misaki Sato's konbini account").
+_ACCOUNTS = {
+    "konbini": gettext_lazy("konbini account"),
+    "customer_balance": gettext_lazy("customer balance account"),
+    "paypay": gettext_lazy("paypay account"),
+    "link": gettext_lazy("link account"),
+    "paypal": gettext_lazy("paypal account"),
+}
+
+
 def payment_method_label(charge: dict) -> str:
-    """"Visa card ending 4242", "card", "konbini account" ... as the charge says it was paid."""
+    """"Visa card ending 4242", "card", "konbini account" ... as the charge says it was paid, in the
+    reader's language (「Visa •••• 4242」「カード」「コンビニ決済」)."""
     details = charge.get("payment_method_details") or {}
     if details.get("type") == "card":
         card = details.get("card") or {}
         brand = (card.get("brand") or "").replace("_", " ").title()
         if brand and card.get("last4"):
-            return f"{brand} card ending {card['last4']}"
-        return "card"
+            return _("%(brand)s card ending %(last4)s") % {"brand": brand, "last4": card["last4"]}
+        return pgettext("payment method", "card")
     if details.get("type"):
-        return details["type"].replace("_", " ") + " account"
+        kind = details["type"]
+        known = _ACCOUNTS.get(kind)
+        return str(known) if known is not None else _("%(type)s account") % {"type": kind.replace("_", " ")}
     source = charge.get("source") or {}
     if isinstance(source, dict) and source.get("object") == "card":
-        return "card"
-    return "payment method"
+        return pgettext("payment method", "card")
+    return _("payment method")
 
 
 def subscription_period(subscription: dict) -> tuple[int | None, int | None]:
@@ -92,10 +108,14 @@ def item_prices(subscription: dict) -> list[dict]:
 
 
 def plan_text(name: str, amount: int | None, currency: str, interval: str) -> str:
-    """Tea club (¥1,500/month): a plan's name with its price, when the price is known."""
+    """Tea club (¥1,500/month) / Tea club(¥1,500/月): a plan's name with its price, when the price is known."""
     if amount is None or not currency:
         return name
-    return f"{name} ({format_money(amount, currency)}{'/' + interval if interval else ''})"
+    facts = {"name": name, "price": format_money(amount, currency),
+             "interval": stripe_words.label("price.interval", interval)}
+    if interval:
+        return pgettext("plan with its price", "%(name)s (%(price)s/%(interval)s)") % facts
+    return pgettext("plan with its price", "%(name)s (%(price)s)") % facts
 
 
 class Plans:
@@ -121,7 +141,7 @@ class Plans:
         return ((product.get("name") if isinstance(product, dict) else "")
                 or self._products.get(ref(product) or (row.product if row else ""), "")
                 or (row.nickname if row else "") or price.get("nickname") or price.get("name")
-                or price.get("id") or "plan")
+                or price.get("id") or pgettext("a plan with no name", "plan"))
 
     def facts(self, price: dict) -> tuple[str, int | None, str, str]:
         """(name, unit amount in minor units, currency, interval), the mirror's copy first."""

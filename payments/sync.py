@@ -26,6 +26,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from common.l10n import format_when
+
 from . import queue, stripe_api
 from .events import HANDLED_TYPES, InvalidEvent, store_event, validate_event
 from .mirror import KINDS, Kind, upsert_fetched
@@ -365,4 +367,5 @@ def parse_day(value: str) -> int:
 
 
 def format_ts(seconds: int) -> str:
-    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    """A Stripe time stamp for the operator, in UTC and the active language (common.l10n): "Dec 3, 2026, 9:48 AM UTC"."""
+    return f"{format_when(dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc), tz=dt.timezone.utc)} UTC"

@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django.utils.translation import gettext as _, gettext_lazy, ngettext, pgettext_lazy
 from django.views.decorators.vary import vary_on_headers
 
 from . import selectors
@@ -27,12 +28,13 @@ from .models import Customer, WebhookEvent
 
 @dataclass(frozen=True)
 class Column:
-    label: str
+    label: str  # lazy: said in the reader's language
     field: str
     # text | money | date | status | id (this object, linked) | ref (another object, linked)
     # | customer (a customer id shown by name or email) | bool | email | mono
     kind: str = "text"
     blank_zero: bool = False  # "Refunded $0.00" on every row is noise
+    words: str = ""  # a label column's field in payments.stripe_words, when not "<object>.<field>"
 
 
 @dataclass(frozen=True)
@@ -43,104 +45,104 @@ class MirrorList:
     singular: str
     columns: tuple[Column, ...]
     facts: tuple[Column, ...]  # the object page's summary
-    search_placeholder: str = "Search by id, email or name"
+    search_placeholder: str = gettext_lazy("Search by id, email or name")
 
 
-_CREATED = Column("Created", "created", "date")
+_CREATED = Column(gettext_lazy("Created"), "created", "date")
 
 LISTS: dict[str, MirrorList] = {
     m.slug: m
     for m in [
         MirrorList(
-            "customers", "customer", "Customers", "Customer",
-            (Column("Name", "name"), Column("Email", "email", "email"), Column("Customer", "id", "id"), _CREATED),
-            (Column("Name", "name"), Column("Email", "email", "email"), Column("Phone", "phone"),
-             Column("Currency", "currency", "currency"), Column("Delinquent", "delinquent", "bool"), _CREATED),
+            "customers", "customer", gettext_lazy("Customers"), gettext_lazy("Customer"),
+            (Column(gettext_lazy("Name"), "name"), Column(gettext_lazy("Email"), "email", "email"), Column(gettext_lazy("Customer"), "id", "id"), _CREATED),
+            (Column(gettext_lazy("Name"), "name"), Column(gettext_lazy("Email"), "email", "email"), Column(gettext_lazy("Phone"), "phone"),
+             Column(gettext_lazy("Currency"), "currency", "currency"), Column(gettext_lazy("Delinquent"), "delinquent", "bool"), _CREATED),
         ),
         MirrorList(
-            "payments", "charge", "Payments", "Payment",
-            (Column("Amount", "amount", "money"), Column("Status", "status", "status"),
-             Column("Customer", "customer", "customer"), Column("Charge", "id", "id"),
-             Column("Refunded", "amount_refunded", "money", blank_zero=True), _CREATED),
-            (Column("Amount", "amount", "money"), Column("Refunded", "amount_refunded", "money"),
-             Column("Customer", "customer", "customer"), Column("Billing email", "billing_email", "email"),
-             Column("Payment intent", "payment_intent", "ref"), Column("Invoice", "invoice", "ref"),
-             Column("Description", "description"), Column("Failure code", "failure_code", "mono"),
-             Column("Disputed", "disputed", "bool"), _CREATED),
-            "Search by id, customer id, email",
+            "payments", "charge", gettext_lazy("Payments"), gettext_lazy("Payment"),
+            (Column(gettext_lazy("Amount"), "amount", "money"), Column(gettext_lazy("Status"), "status", "status"),
+             Column(gettext_lazy("Customer"), "customer", "customer"), Column(gettext_lazy("Charge"), "id", "id"),
+             Column(gettext_lazy("Refunded"), "amount_refunded", "money", blank_zero=True), _CREATED),
+            (Column(gettext_lazy("Amount"), "amount", "money"), Column(gettext_lazy("Refunded"), "amount_refunded", "money"),
+             Column(gettext_lazy("Customer"), "customer", "customer"), Column(gettext_lazy("Billing email"), "billing_email", "email"),
+             Column(gettext_lazy("Payment intent"), "payment_intent", "ref"), Column(gettext_lazy("Invoice"), "invoice", "ref"),
+             Column(gettext_lazy("Description"), "description"), Column(gettext_lazy("Failure code"), "failure_code", "label"),
+             Column(gettext_lazy("Disputed"), "disputed", "bool"), _CREATED),
+            gettext_lazy("Search by id, customer id, email"),
         ),
         MirrorList(
-            "refunds", "refund", "Refunds", "Refund",
-            (Column("Amount", "amount", "money"), Column("Status", "status", "status"),
-             Column("Refund", "id", "id"), Column("Charge", "charge", "ref"), Column("Reason", "reason", "label"),
+            "refunds", "refund", gettext_lazy("Refunds"), gettext_lazy("Refund"),
+            (Column(gettext_lazy("Amount"), "amount", "money"), Column(gettext_lazy("Status"), "status", "status"),
+             Column(gettext_lazy("Refund"), "id", "id"), Column(gettext_lazy("Charge"), "charge", "ref"), Column(gettext_lazy("Reason"), "reason", "label"),
              _CREATED),
-            (Column("Amount", "amount", "money"), Column("Charge", "charge", "ref"),
-             Column("Payment intent", "payment_intent", "ref"), Column("Reason", "reason", "label"), _CREATED),
-            "Search by id or charge id",
+            (Column(gettext_lazy("Amount"), "amount", "money"), Column(gettext_lazy("Charge"), "charge", "ref"),
+             Column(gettext_lazy("Payment intent"), "payment_intent", "ref"), Column(gettext_lazy("Reason"), "reason", "label"), _CREATED),
+            gettext_lazy("Search by id or charge id"),
         ),
         MirrorList(
-            "disputes", "dispute", "Disputes", "Dispute",
-            (Column("Amount", "amount", "money"), Column("Status", "status", "status"),
-             Column("Reason", "reason", "label"), Column("Dispute", "id", "id"), Column("Charge", "charge", "ref"),
-             Column("Evidence due", "due_by", "due")),
-            (Column("Amount", "amount", "money"), Column("Reason", "reason", "label"),
-             Column("Evidence due", "due_by", "due"), Column("Charge", "charge", "ref"),
-             Column("Payment intent", "payment_intent", "ref"), _CREATED),
-            "Search by id or charge id",
+            "disputes", "dispute", gettext_lazy("Disputes"), gettext_lazy("Dispute"),
+            (Column(gettext_lazy("Amount"), "amount", "money"), Column(gettext_lazy("Status"), "status", "status"),
+             Column(gettext_lazy("Reason"), "reason", "label"), Column(gettext_lazy("Dispute"), "id", "id"), Column(gettext_lazy("Charge"), "charge", "ref"),
+             Column(gettext_lazy("Evidence due"), "due_by", "due")),
+            (Column(gettext_lazy("Amount"), "amount", "money"), Column(gettext_lazy("Reason"), "reason", "label"),
+             Column(gettext_lazy("Evidence due"), "due_by", "due"), Column(gettext_lazy("Charge"), "charge", "ref"),
+             Column(gettext_lazy("Payment intent"), "payment_intent", "ref"), _CREATED),
+            gettext_lazy("Search by id or charge id"),
         ),
         MirrorList(
-            "subscriptions", "subscription", "Subscriptions", "Subscription",
-            (Column("Customer", "customer", "customer"), Column("Status", "status", "status"),
-             Column("Plan", "plan", "plan"), Column("Subscription", "id", "id"),
-             Column("Current period ends", "current_period_end", "date"),
-             Column("Cancels at period end", "cancel_at_period_end", "bool")),
-            (Column("Customer", "customer", "customer"), Column("Current period ends", "current_period_end", "date"),
-             Column("Cancels at period end", "cancel_at_period_end", "bool"), Column("Canceled", "canceled_at", "date"),
-             Column("Currency", "currency", "currency"), _CREATED),
-            "Search by id or customer id",
+            "subscriptions", "subscription", gettext_lazy("Subscriptions"), gettext_lazy("Subscription"),
+            (Column(gettext_lazy("Customer"), "customer", "customer"), Column(gettext_lazy("Status"), "status", "status"),
+             Column(gettext_lazy("Plan"), "plan", "plan"), Column(gettext_lazy("Subscription"), "id", "id"),
+             Column(gettext_lazy("Current period ends"), "current_period_end", "date"),
+             Column(gettext_lazy("Cancels at period end"), "cancel_at_period_end", "bool")),
+            (Column(gettext_lazy("Customer"), "customer", "customer"), Column(gettext_lazy("Current period ends"), "current_period_end", "date"),
+             Column(gettext_lazy("Cancels at period end"), "cancel_at_period_end", "bool"), Column(gettext_lazy("Canceled"), "canceled_at", "date"),
+             Column(gettext_lazy("Currency"), "currency", "currency"), _CREATED),
+            gettext_lazy("Search by id or customer id"),
         ),
         MirrorList(
-            "invoices", "invoice", "Invoices", "Invoice",
-            (Column("Amount due", "amount_due", "money"), Column("Status", "status", "status"),
-             Column("Number", "number", "mono"), Column("Customer", "customer", "customer"),
-             Column("Invoice", "id", "id"), _CREATED),
-            (Column("Amount due", "amount_due", "money"), Column("Amount paid", "amount_paid", "money"),
-             Column("Number", "number", "mono"), Column("Customer", "customer", "customer"),
-             Column("Subscription", "subscription", "ref"), Column("Charge", "charge", "ref"),
-             Column("Due", "due_date", "date"), _CREATED),
-            "Search by id, number or customer id",
+            "invoices", "invoice", gettext_lazy("Invoices"), gettext_lazy("Invoice"),
+            (Column(gettext_lazy("Amount due"), "amount_due", "money"), Column(gettext_lazy("Status"), "status", "status"),
+             Column(gettext_lazy("Number"), "number", "mono"), Column(gettext_lazy("Customer"), "customer", "customer"),
+             Column(gettext_lazy("Invoice"), "id", "id"), _CREATED),
+            (Column(gettext_lazy("Amount due"), "amount_due", "money"), Column(gettext_lazy("Amount paid"), "amount_paid", "money"),
+             Column(gettext_lazy("Number"), "number", "mono"), Column(gettext_lazy("Customer"), "customer", "customer"),
+             Column(gettext_lazy("Subscription"), "subscription", "ref"), Column(gettext_lazy("Charge"), "charge", "ref"),
+             Column(gettext_lazy("Due"), "due_date", "date"), _CREATED),
+            gettext_lazy("Search by id, number or customer id"),
         ),
         MirrorList(
-            "payment-intents", "payment_intent", "Payment intents", "Payment intent",
-            (Column("Amount", "amount", "money"), Column("Status", "status", "status"),
-             Column("Customer", "customer", "customer"), Column("Payment intent", "id", "id"), _CREATED),
-            (Column("Amount", "amount", "money"), Column("Received", "amount_received", "money"),
-             Column("Customer", "customer", "customer"), Column("Latest charge", "latest_charge", "ref"),
-             Column("Description", "description"), _CREATED),
-            "Search by id or customer id",
+            "payment-intents", "payment_intent", gettext_lazy("Payment intents"), gettext_lazy("Payment intent"),
+            (Column(gettext_lazy("Amount"), "amount", "money"), Column(gettext_lazy("Status"), "status", "status"),
+             Column(gettext_lazy("Customer"), "customer", "customer"), Column(gettext_lazy("Payment intent"), "id", "id"), _CREATED),
+            (Column(gettext_lazy("Amount"), "amount", "money"), Column(gettext_lazy("Received"), "amount_received", "money"),
+             Column(gettext_lazy("Customer"), "customer", "customer"), Column(gettext_lazy("Latest charge"), "latest_charge", "ref"),
+             Column(gettext_lazy("Description"), "description"), _CREATED),
+            gettext_lazy("Search by id or customer id"),
         ),
         MirrorList(
-            "fraud-warnings", "radar.early_fraud_warning", "Early fraud warnings", "Early fraud warning",
-            (Column("Fraud type", "fraud_type", "label"), Column("Actionable", "actionable", "bool"),
-             Column("Warning", "id", "id"), Column("Charge", "charge", "ref"), _CREATED),
-            (Column("Fraud type", "fraud_type", "label"), Column("Actionable", "actionable", "bool"),
-             Column("Charge", "charge", "ref"), Column("Payment intent", "payment_intent", "ref"), _CREATED),
-            "Search by id or charge id",
+            "fraud-warnings", "radar.early_fraud_warning", gettext_lazy("Early fraud warnings"), gettext_lazy("Early fraud warning"),
+            (Column(gettext_lazy("Fraud type"), "fraud_type", "label", words="early_fraud_warning.fraud_type"), Column(gettext_lazy("Actionable"), "actionable", "bool"),
+             Column(gettext_lazy("Warning"), "id", "id"), Column(gettext_lazy("Charge"), "charge", "ref"), _CREATED),
+            (Column(gettext_lazy("Fraud type"), "fraud_type", "label", words="early_fraud_warning.fraud_type"), Column(gettext_lazy("Actionable"), "actionable", "bool"),
+             Column(gettext_lazy("Charge"), "charge", "ref"), Column(gettext_lazy("Payment intent"), "payment_intent", "ref"), _CREATED),
+            gettext_lazy("Search by id or charge id"),
         ),
         MirrorList(
-            "products", "product", "Products", "Product",
-            (Column("Name", "name"), Column("Active", "active", "bool"), Column("Product", "id", "id"), _CREATED),
-            (Column("Name", "name"), Column("Active", "active", "bool"), _CREATED),
-            "Search by id or name",
+            "products", "product", gettext_lazy("Products"), gettext_lazy("Product"),
+            (Column(gettext_lazy("Name"), "name"), Column(pgettext_lazy("product", "Active"), "active", "bool"), Column(gettext_lazy("Product"), "id", "id"), _CREATED),
+            (Column(gettext_lazy("Name"), "name"), Column(pgettext_lazy("product", "Active"), "active", "bool"), _CREATED),
+            gettext_lazy("Search by id or name"),
         ),
         MirrorList(
-            "prices", "price", "Prices", "Price",
-            (Column("Price", "id", "id"), Column("Product", "product", "ref"), Column("Nickname", "nickname"),
-             Column("Amount", "unit_amount", "money"), Column("Interval", "recurring_interval"), _CREATED),
-            (Column("Product", "product", "ref"), Column("Nickname", "nickname"),
-             Column("Amount", "unit_amount", "money"), Column("Interval", "recurring_interval"),
-             Column("Active", "active", "bool"), _CREATED),
-            "Search by id, product id or nickname",
+            "prices", "price", gettext_lazy("Prices"), gettext_lazy("Price"),
+            (Column(gettext_lazy("Price"), "id", "id"), Column(gettext_lazy("Product"), "product", "ref"), Column(gettext_lazy("Nickname"), "nickname"),
+             Column(gettext_lazy("Amount"), "unit_amount", "money"), Column(gettext_lazy("Interval"), "recurring_interval", "label", words="price.interval"), _CREATED),
+            (Column(gettext_lazy("Product"), "product", "ref"), Column(gettext_lazy("Nickname"), "nickname"),
+             Column(gettext_lazy("Amount"), "unit_amount", "money"), Column(gettext_lazy("Interval"), "recurring_interval", "label", words="price.interval"),
+             Column(pgettext_lazy("product", "Active"), "active", "bool"), _CREATED),
+            gettext_lazy("Search by id, product id or nickname"),
         ),
     ]
 }
@@ -180,9 +182,9 @@ def view_perm(kind: str) -> str:
 def _spec_for(request: HttpRequest, slug: str) -> MirrorList:
     spec = LISTS.get(slug)
     if spec is None:
-        raise Http404("No such list")
+        raise Http404(_("No such list"))
     if not request.user.has_perm(view_perm(spec.kind)):
-        raise PermissionDenied(f"You don't have access to {spec.title.lower()}.")
+        raise PermissionDenied(_("You don't have access to %(list)s.") % {"list": str(spec.title).lower()})
     return spec
 
 
@@ -225,7 +227,7 @@ def mirror_object(request: HttpRequest, slug: str, object_id: str) -> HttpRespon
     spec = _spec_for(request, slug)
     obj = KINDS[spec.kind].model.objects.filter(pk=object_id).first()
     if obj is None:
-        raise Http404(f"No {spec.singular.lower()} {object_id} in the mirror")
+        raise Http404(_("No %(kind)s %(id)s in the mirror") % {"kind": str(spec.singular).lower(), "id": object_id})
     can_see_events = request.user.has_perm("payments.view_webhookevent")
     related = []
     for kind, rows, query in selectors.related(spec.kind, obj):
@@ -278,7 +280,7 @@ def event_log(request: HttpRequest) -> HttpResponse:
 def event_detail(request: HttpRequest, event_id: str) -> HttpResponse:
     event = WebhookEvent.objects.filter(pk=event_id).first()
     if event is None:
-        raise Http404(f"No stored event {event_id}")
+        raise Http404(_("No stored event %(id)s") % {"id": event_id})
     return render(
         request,
         "payments/event_detail.html",
@@ -296,13 +298,14 @@ def sync_health(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _from_sync_page(request: HttpRequest, ids: list[str], act, none: str, done: str) -> HttpResponse:
-    """A sync page button: `act` on the chosen events (or every one), then back to the page."""
+def _from_sync_page(request: HttpRequest, ids: list[str], act, none: str, done) -> HttpResponse:
+    """A sync page button: `act` on the chosen events (or every one), then back to the page.
+    `done(count)` says what was done."""
     if not ids:
         messages.info(request, none)
         return redirect("sync_health")
     count = act(ids, actor=request.user)
-    messages.success(request, done.format(count=count, s="s" if count != 1 else ""))
+    messages.success(request, done(count))
     return redirect("sync_health")
 
 
@@ -311,8 +314,9 @@ def _from_sync_page(request: HttpRequest, ids: list[str], act, none: str, done: 
 def replay_failed(request: HttpRequest) -> HttpResponse:
     """The sync page's replay buttons: one failed event, or every failed one."""
     return _from_sync_page(request, selectors.failed_event_ids(request.POST.getlist("event")[:1000]),
-                           actions.replay_events, "There are no failed events to replay.",
-                           "Queued {count} failed event{s} for replay.")
+                           actions.replay_events, _("There are no failed events to replay."),
+                           lambda n: ngettext("Queued %(count)s failed event for replay.",
+                                              "Queued %(count)s failed events for replay.", n) % {"count": n})
 
 
 @require_POST
@@ -320,5 +324,6 @@ def replay_failed(request: HttpRequest) -> HttpResponse:
 def retry_follow_up(request: HttpRequest) -> HttpResponse:
     """The sync page's retry of what failed after an event was applied (timeline, contacts)."""
     return _from_sync_page(request, selectors.unannounced_event_ids(request.POST.getlist("event")[:1000]),
-                           actions.retry_announcements, "Nothing is waiting for a retry.",
-                           "Queued the follow-up of {count} event{s} again.")
+                           actions.retry_announcements, _("Nothing is waiting for a retry."),
+                           lambda n: ngettext("Queued the follow-up of %(count)s event again.",
+                                              "Queued the follow-up of %(count)s events again.", n) % {"count": n})

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 from babel import Locale, UnknownLocaleError
 from django.db import transaction
+from django.utils.translation import gettext as _, pgettext
 
 from audit.models import AuditAction
 
@@ -17,8 +18,11 @@ from .. import stripe_api
 from ..errors import ActionRefused
 from ..mirror import upsert_fetched
 from ..models import Customer, Subscription
+from common.l10n import babel_locale
+
 from .stripe_calls import (
-    audit, confirmation_key, customer_name, fetch, possessive, recorded, require, single_flight, stripe_call, text,
+    audit, confirmation_key, customer_name, fetch, in_english, recorded, require, sentences, single_flight,
+    stripe_call, text,
 )
 from .subscriptions import ENDED_SUBSCRIPTION
 
@@ -28,6 +32,10 @@ PORTAL_LOCALES = frozenset(  # the locales Stripe's billing portal speaks
     "hr hu id it ja ko lt lv ms mt nb nl pl pt pt-BR ro ru sk sl sv th tr vi zh zh-HK zh-TW".split()
 )
 METADATA_MAX_KEYS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 50, 40, 500  # Stripe's limits
+
+
+def _read_customer(customer_id: str) -> str:
+    return _("read customer %(customer)s") % {"customer": customer_id}
 
 
 # --- customer metadata ---------------------------------------------------------------------
@@ -42,36 +50,48 @@ class MetadataPlan:
     params: dict[str, str] = field(repr=False)
 
     def describe(self) -> str:
+        """The preview, in the reader's language: each key's change, then the sentence that holds them."""
         parts = []
         for key, (old, new) in self.set.items():
-            parts.append(f"set {key} to “{new}”" + (f" (was “{old}”)" if old is not None else ""))
+            if old is None:
+                parts.append(_("set %(key)s to “%(new)s”") % {"key": key, "new": new})
+            else:
+                parts.append(_("set %(key)s to “%(new)s” (was “%(old)s”)") % {"key": key, "new": new, "old": old})
         for key, old in self.removed.items():
-            parts.append(f"remove {key} (was “{old}”)")
-        whose = f"{possessive(self.customer_name)} Stripe customer" if self.customer_name else "Stripe customer"
-        return f"Change the metadata of {whose} {self.customer_id}: {'; '.join(parts)}."
+            parts.append(_("remove %(key)s (was “%(old)s”)") % {"key": key, "old": old})
+        changes = ""
+        for part in parts:
+            changes = pgettext("list of metadata changes", "%(first)s; %(second)s") % {
+                "first": changes, "second": part} if changes else part
+        facts = {"name": self.customer_name, "customer": self.customer_id, "changes": changes}
+        if self.customer_name:
+            return _("Change the metadata of %(name)s's Stripe customer %(customer)s: %(changes)s.") % facts
+        return _("Change the metadata of Stripe customer %(customer)s: %(changes)s.") % facts
 
 
 def build_metadata_plan(customer: dict, changes: dict) -> MetadataPlan:
     if not isinstance(changes, dict) or not changes:
-        raise ActionRefused("Say which metadata keys to set or remove.", code="empty")
+        raise ActionRefused(_("Say which metadata keys to set or remove."), code="empty")
     current = {k: str(v) for k, v in (customer.get("metadata") or {}).items()}
     to_set: dict[str, tuple[str | None, str]] = {}
     removed: dict[str, str] = {}
     for raw_key, value in changes.items():
         key = raw_key.strip() if isinstance(raw_key, str) else raw_key
         if not isinstance(key, str) or not key:
-            raise ActionRefused("A metadata key can't be empty.", code="key")
+            raise ActionRefused(_("A metadata key can't be empty."), code="key")
         if len(key) > METADATA_KEY_MAX:
-            raise ActionRefused(f"Metadata key {key[:20]}… is too long ({len(key)} characters; Stripe allows {METADATA_KEY_MAX}).", code="key")
+            raise ActionRefused(_("Metadata key %(key)s… is too long (%(length)s characters; Stripe allows %(limit)s).")
+                                % {"key": key[:20], "length": len(key), "limit": METADATA_KEY_MAX}, code="key")
         if "[" in key or "]" in key:
-            raise ActionRefused(f"Metadata key {key!r} can't contain square brackets.", code="key")
+            raise ActionRefused(_("Metadata key %(key)r can't contain square brackets.") % {"key": key}, code="key")
         if value is None:
             value = ""
         if not isinstance(value, str):
-            raise ActionRefused(f"The value of {key} must be text.", code="value")
+            raise ActionRefused(_("The value of %(key)s must be text.") % {"key": key}, code="value")
         value = value.strip()
         if len(value) > METADATA_VALUE_MAX:
-            raise ActionRefused(f"The value of {key} is too long ({len(value)} characters; Stripe allows {METADATA_VALUE_MAX}).", code="value")
+            raise ActionRefused(_("The value of %(key)s is too long (%(length)s characters; Stripe allows %(limit)s).")
+                                % {"key": key, "length": len(value), "limit": METADATA_VALUE_MAX}, code="value")
         if value == "":
             if current.get(key, "") != "":
                 removed[key] = current[key]
@@ -79,18 +99,19 @@ def build_metadata_plan(customer: dict, changes: dict) -> MetadataPlan:
             to_set[key] = (current.get(key), value)
     remaining = {k for k, v in current.items() if v != ""} - set(removed) | set(to_set)
     if len(remaining) > METADATA_MAX_KEYS:
-        raise ActionRefused(f"Stripe allows at most {METADATA_MAX_KEYS} metadata keys; this would make {len(remaining)}.", code="too_many")
+        raise ActionRefused(_("Stripe allows at most %(limit)s metadata keys; this would make %(count)s.")
+                            % {"limit": METADATA_MAX_KEYS, "count": len(remaining)}, code="too_many")
     if not to_set and not removed:
-        raise ActionRefused("Nothing to change: the customer's metadata already says that.", code="no_change")
+        raise ActionRefused(_("Nothing to change: the customer's metadata already says that."), code="no_change")
     params = {k: v for k, (_, v) in to_set.items()} | {k: "" for k in removed}  # "" deletes a key at Stripe
     return MetadataPlan(customer["id"], customer.get("name") or "", to_set, removed, params)
 
 
 def plan_metadata_update(customer_id: str, changes: dict, *, actor) -> MetadataPlan:
-    require(actor, "payments.update_customer_metadata", "change customer metadata")
-    customer = fetch("customers", customer_id, f"read customer {customer_id}")
+    require(actor, "payments.update_customer_metadata", _("change customer metadata"))
+    customer = fetch("customers", customer_id, _read_customer(customer_id))
     if customer.get("deleted"):
-        raise ActionRefused(f"Customer {customer_id} was deleted at Stripe.", code="deleted")
+        raise ActionRefused(_("Customer %(customer)s was deleted at Stripe.") % {"customer": customer_id}, code="deleted")
     return build_metadata_plan(customer, changes)
 
 
@@ -103,10 +124,16 @@ class MetadataResult:
 
     @property
     def message(self) -> str:
-        what = ", ".join(f"{k}={v}" if v else f"{k} removed" for k, v in sorted(self.changed.items()))
+        what = ""
+        for k, v in sorted(self.changed.items()):
+            part = f"{k}={v}" if v else _("%(key)s removed") % {"key": k}
+            what = pgettext("list of metadata changes", "%(first)s, %(second)s") % {
+                "first": what, "second": part} if what else part
+        facts = {"customer": self.customer["id"], "changes": what}
         if self.replayed:
-            return f"This confirmation already updated the metadata of {self.customer['id']} ({what}); nothing was sent again."
-        return f"Metadata of {self.customer['id']} updated: {what}."
+            return _("This confirmation already updated the metadata of %(customer)s (%(changes)s); nothing was sent "
+                     "again.") % facts
+        return _("Metadata of %(customer)s updated: %(changes)s.") % facts
 
 
 def _requested(changes: dict) -> dict[str, str]:
@@ -123,22 +150,22 @@ def update_customer_metadata(
 
     With `idempotency_key` (the confirmation's token), the same confirmation sent again returns
     what the first did (`replayed`) and sends nothing: the audit log's row for its key says so."""
-    ticket_ref = text(ticket_ref, 100, "ticket reference")
+    ticket_ref = text(ticket_ref, 100, _("ticket reference"))
     key = confirmation_key("metadata", customer_id, idempotency_key) if idempotency_key else ""
     with single_flight(key) if key else contextlib.nullcontext():
         done = recorded(AuditAction.CUSTOMER_UPDATE_METADATA, customer_id, key) if key else None
         if done is not None:
-            require(actor, "payments.update_customer_metadata", "change customer metadata")
+            require(actor, "payments.update_customer_metadata", _("change customer metadata"))
             made = dict(done.get("set") or {}) | {k: "" for k in done.get("removed") or ()}
             if any(k in made and made[k] != v for k, v in _requested(changes).items()):
-                raise ActionRefused("This confirmation already made another change; this one needs a new confirmation.",
+                raise ActionRefused(_("This confirmation already made another change; this one needs a new confirmation."),
                                     code="token_reused")
             customer = Customer.objects.filter(pk=customer_id).values_list("data", flat=True).first()
             if not customer:
-                customer = fetch("customers", customer_id, f"read customer {customer_id}")
+                customer = fetch("customers", customer_id, _read_customer(customer_id))
             return MetadataResult(customer, None, replayed=True, changed=made)
         plan = plan_metadata_update(customer_id, changes, actor=actor)
-        with stripe_call(f"update the metadata of {customer_id}", writes=True):
+        with stripe_call(_("update the metadata of %(customer)s") % {"customer": customer_id}, writes=True):
             customer = stripe_api.to_dict(
                 stripe_api.resource("customers").update(
                     customer_id, {"metadata": plan.params}, {"idempotency_key": key} if key else None
@@ -150,7 +177,7 @@ def update_customer_metadata(
                 actor, AuditAction.CUSTOMER_UPDATE_METADATA, customer_id,
                 set={k: new for k, (_, new) in plan.set.items()},
                 previous={k: old for k, (old, _) in plan.set.items() if old is not None} | plan.removed,
-                removed=sorted(plan.removed), ticket=ticket_ref, description=plan.describe(),
+                removed=sorted(plan.removed), ticket=ticket_ref, description=in_english(plan.describe),
                 **({"idempotency_key": key} if key else {}),
             )
     return MetadataResult(customer, plan, changed=dict(plan.params))
@@ -180,10 +207,11 @@ def portal_locale(value: str | None) -> str:
 
 
 def _locale_name(tag: str) -> str:
+    """A portal locale as the reader calls it: "Japanese" / 「日本語」."""
     if tag == "auto":
-        return "the customer's own language"
+        return _("the customer's own language")
     try:
-        return Locale.parse(tag, sep="-").get_display_name("en") or tag
+        return Locale.parse(tag, sep="-").get_display_name(babel_locale()) or tag
     except (ValueError, UnknownLocaleError):
         return tag
 
@@ -199,17 +227,28 @@ class PortalPlan:
     params: dict = field(repr=False)
 
     def describe(self) -> str:
-        who = f"{self.customer_name} ({self.customer_id})" if self.customer_name else self.customer_id
-        opens = {
-            None: "on the portal's home page",
-            "payment_method_update": "straight on updating their payment method",
-            "subscription_cancel": f"straight on canceling subscription {self.subscription_id}",
-            "subscription_update": f"straight on changing the plan of subscription {self.subscription_id}",
-        }[self.flow]
-        text = f"Create a billing-portal link for {who} that opens {opens}, in {_locale_name(self.locale)}"
+        """The preview, in the reader's language (the link itself opens in the customer's)."""
+        if self.customer_name:
+            who = pgettext("customer name and id", "%(name)s (%(customer)s)") % {
+                "name": self.customer_name, "customer": self.customer_id}
+        else:
+            who = self.customer_id
+        sub = {"subscription": self.subscription_id}
+        if self.flow == "payment_method_update":
+            opens = _("straight on updating their payment method")
+        elif self.flow == "subscription_cancel":
+            opens = _("straight on canceling subscription %(subscription)s") % sub
+        elif self.flow == "subscription_update":
+            opens = _("straight on changing the plan of subscription %(subscription)s") % sub
+        else:
+            opens = _("on the portal's home page")
+        facts = {"who": who, "opens": opens, "language": _locale_name(self.locale), "coupon": self.coupon}
         if self.coupon:
-            text += f", offering coupon {self.coupon} before they cancel"
-        return text + ". Unopened, the link expires after 5 minutes; once opened it lasts an hour of activity."
+            text = _("Create a billing-portal link for %(who)s that opens %(opens)s, in %(language)s, offering coupon "
+                     "%(coupon)s before they cancel.") % facts
+        else:
+            text = _("Create a billing-portal link for %(who)s that opens %(opens)s, in %(language)s.") % facts
+        return sentences(text, _("Unopened, the link expires after 5 minutes; once opened it lasts an hour of activity."))
 
 
 @dataclass(frozen=True)
@@ -233,30 +272,32 @@ def plan_portal_session(
     locale: str | None = None,
     return_url: str | None = None,
 ) -> PortalPlan:
-    require(actor, "payments.create_portal_session", "create billing-portal links")
+    require(actor, "payments.create_portal_session", _("create billing-portal links"))
     if not customer_id:
-        raise ActionRefused("Say which Stripe customer the link is for.", code="customer")
+        raise ActionRefused(_("Say which Stripe customer the link is for."), code="customer")
     flow = flow or None
     if flow is not None and flow not in PORTAL_FLOWS:
-        raise ActionRefused(f"Unknown portal flow {flow!r}.", code="flow")
+        raise ActionRefused(_("Unknown portal flow %(flow)r.") % {"flow": flow}, code="flow")
     subscription_id = (subscription_id or "").strip()
     coupon = (retention_coupon or "").strip()
     if flow in ("subscription_cancel", "subscription_update") and not subscription_id:
-        raise ActionRefused("Pick the subscription the link is about.", code="subscription")
+        raise ActionRefused(_("Pick the subscription the link is about."), code="subscription")
     if flow not in ("subscription_cancel", "subscription_update") and subscription_id:
-        raise ActionRefused("Only the cancel and update links are about one subscription.", code="subscription")
+        raise ActionRefused(_("Only the cancel and update links are about one subscription."), code="subscription")
     if coupon and flow != "subscription_cancel":
-        raise ActionRefused("A retention coupon can only be offered on the cancel link.", code="coupon")
+        raise ActionRefused(_("A retention coupon can only be offered on the cancel link."), code="coupon")
     if subscription_id:
         mirrored = Subscription.objects.filter(pk=subscription_id).values("customer", "status").first()
         if mirrored and mirrored["customer"] and mirrored["customer"] != customer_id:
-            raise ActionRefused(f"Subscription {subscription_id} belongs to another customer.", code="subscription")
+            raise ActionRefused(_("Subscription %(subscription)s belongs to another customer.")
+                                % {"subscription": subscription_id}, code="subscription")
         if mirrored and mirrored["status"] in ENDED_SUBSCRIPTION:
-            raise ActionRefused(f"Subscription {subscription_id} is already canceled.", code="already_canceled")
+            raise ActionRefused(_("Subscription %(subscription)s is already canceled.")
+                                % {"subscription": subscription_id}, code="already_canceled")
     if return_url:
         parsed = urlparse(return_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ActionRefused("The return address must be an http(s) URL.", code="return_url")
+            raise ActionRefused(_("The return address must be an http(s) URL."), code="return_url")
     tag = portal_locale(locale)
     params: dict = {"customer": customer_id, "locale": tag}
     if return_url:
@@ -296,7 +337,7 @@ def create_portal_session(
     With `idempotency_key` (the confirmation's token), the same confirmation sent again is
     audited once (`replayed`). The URL is kept nowhere, so the request is sent again with the
     same key: Stripe answers it with the same session for 24 hours instead of creating one."""
-    ticket_ref = text(ticket_ref, 100, "ticket reference")
+    ticket_ref = text(ticket_ref, 100, _("ticket reference"))
     key = confirmation_key("portal", customer_id, idempotency_key) if idempotency_key else ""
     with single_flight(key) if key else contextlib.nullcontext():
         done = recorded(AuditAction.PORTAL_SESSION_CREATE, customer_id, key) if key else None
@@ -304,7 +345,7 @@ def create_portal_session(
             customer_id, actor=actor, flow=flow, subscription_id=subscription_id,
             retention_coupon=retention_coupon, locale=locale, return_url=return_url,
         )
-        with stripe_call(f"create a billing-portal session for {customer_id}", writes=True):
+        with stripe_call(_("create a billing-portal session for %(customer)s") % {"customer": customer_id}, writes=True):
             session = stripe_api.to_dict(stripe_api.client().v1.billing_portal.sessions.create(
                 plan.params, {"idempotency_key": key} if key else None))
         if done is not None:
@@ -313,7 +354,7 @@ def create_portal_session(
             audit(
                 actor, AuditAction.PORTAL_SESSION_CREATE, customer_id,
                 session=session.get("id"), flow=plan.flow or "", subscription=plan.subscription_id,
-                coupon=plan.coupon, locale=plan.locale, ticket=ticket_ref, description=plan.describe(),
+                coupon=plan.coupon, locale=plan.locale, ticket=ticket_ref, description=in_english(plan.describe),
                 **({"idempotency_key": key} if key else {}),
             )
     return PortalResult(session, plan)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 
@@ -16,17 +17,21 @@ from .. import stripe_api
 from ..errors import ActionRefused, RefundLimitExceeded, StripeActionFailed
 from ..mirror import upsert_fetched
 from ..models import Charge, Dispute, Refund
+from .. import stripe_words
 from ..stripe_objects import payment_method_label, ref, refundable
 from .stripe_calls import (
-    audit, charge_lock, confirmation_key, customer_name, fetch, money, possessive, recorded, require,
+    audit, charge_lock, clauses, confirmation_key, customer_name, fetch, in_english, money, recorded, require,
     single_flight, stripe_call, text,
 )
 
 REFUND_REASONS = ("requested_by_customer", "duplicate", "fraudulent")  # Stripe's enum
 METADATA_VALUE_MAX = 500  # Stripe's limit on a metadata value (the refund's note travels in one)
-ESCALATION = "ask in #finance or assign the ticket to Finance"
 KEY_FIELD = "paydesk_idempotency_key"  # in the refund's Stripe metadata, to find it again
 ACTOR_ID_FIELD = "paydesk_actor_id"  # and who asked for it, for the per-charge refund limit
+
+
+def read_charge(charge_id: str) -> str:
+    return _("read charge %(charge)s") % {"charge": charge_id}
 
 
 # --- refund limits -------------------------------------------------------------------------
@@ -69,7 +74,7 @@ def _by_actor(refund: dict, actor) -> bool:
 
 def list_refunds(charge_id: str) -> list[dict]:
     """Every refund of the charge, as Stripe has them now (the mirror may lag)."""
-    with stripe_call(f"check earlier refunds of {charge_id}", writes=False):
+    with stripe_call(_("check earlier refunds of %(charge)s") % {"charge": charge_id}, writes=False):
         return [
             stripe_api.to_dict(refund)
             for refund in stripe_api.resource("refunds").list({"charge": charge_id, "limit": 100}).auto_paging_iter()
@@ -94,17 +99,21 @@ def check_limit(actor, amount: int, currency: str, charge_id: str, refunds: list
     if limit is None:
         return
     if limit == 0:
-        raise RefundLimitExceeded(f"Refunds in {currency.upper()} need finance — {ESCALATION}.", limit=0, currency=currency)
+        raise RefundLimitExceeded(
+            _("Refunds in %(currency)s need finance — ask in #finance or assign the ticket to Finance.")
+            % {"currency": currency.upper()}, limit=0, currency=currency)
     if amount > limit:  # over on its own: no need to ask Stripe about earlier ones
         raise RefundLimitExceeded(
-            f"Refunds above {money(limit, currency)} need finance — {ESCALATION}.", limit=limit, currency=currency
+            _("Refunds above %(limit)s need finance — ask in #finance or assign the ticket to Finance.")
+            % {"limit": money(limit, currency)}, limit=limit, currency=currency
         )
     already = refunded_by(actor, charge_id, refunds)
     if already + amount <= limit:
         return
     raise RefundLimitExceeded(
-        f"You have already refunded {money(already, currency)} of this charge; refunds above "
-        f"{money(limit, currency)} per charge need finance — {ESCALATION}.",
+        _("You have already refunded %(already)s of this charge; refunds above %(limit)s per charge need finance — "
+          "ask in #finance or assign the ticket to Finance.")
+        % {"already": money(already, currency), "limit": money(limit, currency)},
         limit=limit, currency=currency, already=already,
     )
 
@@ -139,16 +148,21 @@ class RefundPlan:
         return refundable(self.charge) - self.amount
 
     def describe(self) -> str:
+        """The preview, in the reader's language: "Refund ¥2,500 of ¥5,000 to Misaki Sato's … ;
+        ¥2,500 stays captured." / 「Misaki Sato 様に ¥5,000 のうち ¥2,500 を返金します…」."""
         m = lambda amount: money(amount, self.currency)  # noqa: E731
-        said = (
-            f"Refund {m(self.amount)} of {m(self.charge_amount)} to {possessive(self.customer_name)} "
-            f"{self.payment_method} (charge {self.charge_id})"
-        )
-        if self.already_refunded:
-            said += f"; {m(self.already_refunded)} was refunded before"
+        facts = {"amount": m(self.amount), "total": m(self.charge_amount), "name": self.customer_name,
+                 "method": self.payment_method, "charge": self.charge_id}
+        if self.customer_name:
+            said = _("Refund %(amount)s of %(total)s to %(name)s's %(method)s (charge %(charge)s)") % facts
+        else:
+            said = _("Refund %(amount)s of %(total)s to the customer's %(method)s (charge %(charge)s)") % facts
+        before = _("%(already)s was refunded before") % {"already": m(self.already_refunded)} if self.already_refunded else ""
         if self.remaining_after:
-            return said + f"; {m(self.remaining_after)} stays captured."
-        return said + "; the charge is then fully refunded."
+            after = _("%(rest)s stays captured.") % {"rest": m(self.remaining_after)}
+        else:
+            after = _("the charge is then fully refunded.")
+        return clauses(said, before, after)
 
 
 @dataclass(frozen=True)
@@ -162,8 +176,9 @@ class RefundResult:
     def message(self) -> str:
         amount = money(self.refund.get("amount") or 0, self.refund.get("currency") or "")
         if self.replayed:
-            return f"Already refunded {amount} with this confirmation ({self.refund['id']}); nothing was refunded again."
-        return f"Refunded {amount} ({self.refund['id']})."
+            return _("Already refunded %(amount)s with this confirmation (%(refund)s); nothing was refunded again.") % {
+                "amount": amount, "refund": self.refund["id"]}
+        return _("Refunded %(amount)s (%(refund)s).") % {"amount": amount, "refund": self.refund["id"]}
 
 
 def build_refund_plan(
@@ -175,33 +190,40 @@ def build_refund_plan(
     charge_currency = (charge.get("currency") or "").lower()
     if currency != charge_currency:
         raise ActionRefused(
-            f"Charge {charge_id} is in {charge_currency.upper()}, not {currency.upper()}: refunds are in the charge's currency.",
+            _("Charge %(charge)s is in %(currency)s, not %(asked)s: refunds are in the charge's currency.")
+            % {"charge": charge_id, "currency": charge_currency.upper(), "asked": currency.upper()},
             code="currency",
         )
     if charge.get("status") == "failed":
-        raise ActionRefused(f"Charge {charge_id} failed: no money was taken, so there is nothing to refund.", code="failed")
+        raise ActionRefused(_("Charge %(charge)s failed: no money was taken, so there is nothing to refund.")
+                            % {"charge": charge_id}, code="failed")
     if charge.get("captured") is False:
         raise ActionRefused(
-            f"Charge {charge_id} is only authorized, not captured: release the authorization instead of refunding.",
+            _("Charge %(charge)s is only authorized, not captured: release the authorization instead of refunding.")
+            % {"charge": charge_id},
             code="uncaptured",
         )
     dispute = _dispute_status(charge)
     if dispute:
         raise ActionRefused(
-            f"Charge {charge_id} is disputed ({dispute.replace('_', ' ')}). A refund now could pay the customer twice; "
-            "the dispute is handled in finance's dispute queue.",
+            _("Charge %(charge)s is disputed (%(status)s). A refund now could pay the customer twice; "
+              "the dispute is handled in finance's dispute queue.")
+            % {"charge": charge_id, "status": stripe_words.label("dispute.status", dispute).lower()},
             code="disputed",
         )
     left = refundable(charge)
     if left <= 0:
-        raise ActionRefused(f"Charge {charge_id} is already fully refunded.", code="fully_refunded")
+        raise ActionRefused(_("Charge %(charge)s is already fully refunded.") % {"charge": charge_id},
+                            code="fully_refunded")
     if amount is None:
         amount = left
     if amount > left:
         refunded = int(charge.get("amount_refunded") or 0)
         raise ActionRefused(
-            f"Only {money(left, currency)} of {money(int(charge.get('amount') or 0), currency)} can still be "
-            f"refunded ({money(refunded, currency)} already refunded); {money(amount, currency)} is more than that.",
+            _("Only %(left)s of %(total)s can still be refunded (%(refunded)s already refunded); "
+              "%(asked)s is more than that.")
+            % {"left": money(left, currency), "total": money(int(charge.get("amount") or 0), currency),
+               "refunded": money(refunded, currency), "asked": money(amount, currency)},
             code="above_remainder",
         )
     check_limit(actor, amount, currency, charge_id, refunds)
@@ -222,24 +244,24 @@ def _check_amount(amount) -> None:
     if amount is None:
         return
     if not isinstance(amount, int) or isinstance(amount, bool):
-        raise ActionRefused("The refund amount must be a whole number of minor units (cents, yen).", code="amount")
+        raise ActionRefused(_("The refund amount must be a whole number of minor units (cents, yen)."), code="amount")
     if amount <= 0:
-        raise ActionRefused("The refund amount must be more than zero.", code="amount")
+        raise ActionRefused(_("The refund amount must be more than zero."), code="amount")
 
 
 def _currency(currency: str | None) -> str:
     currency = (currency or "").strip().lower()
     if not currency:
-        raise ActionRefused("Say which currency the refund is in.", code="currency")
+        raise ActionRefused(_("Say which currency the refund is in."), code="currency")
     return currency
 
 
 def plan_refund(charge_id: str, *, actor, amount: int | None = None, currency: str) -> RefundPlan:
     """Check a refund against Stripe's current charge; `describe()` it for the confirmation."""
-    require(actor, "payments.refund_charge", "refund charges")
+    require(actor, "payments.refund_charge", _("refund charges"))
     _check_amount(amount)
     currency = _currency(currency)
-    charge = fetch("charges", charge_id, f"read charge {charge_id}")
+    charge = fetch("charges", charge_id, read_charge(charge_id))
     return build_refund_plan(charge, actor=actor, amount=amount, currency=currency)
 
 
@@ -272,7 +294,7 @@ def record_refund(refund: dict, charge: dict | None, plan: RefundPlan | None, *,
             actor, action, ref(refund.get("charge")) or (charge or {}).get("id", ""),
             refund=refund["id"], amount=refund.get("amount"), currency=refund.get("currency"),
             reason=reason, note=note, ticket=ticket_ref, idempotency_key=key,
-            description=plan.describe() if plan else "", **extra,
+            description=in_english(plan.describe) if plan else "", **extra,
         )
 
 
@@ -284,10 +306,11 @@ def create_refund(plan: RefundPlan, *, actor, key: str, reason: str, note: str, 
     if note:
         metadata["paydesk_note"] = note
     params = {"charge": plan.charge_id, "amount": plan.amount, "reason": reason, "metadata": metadata}
-    with stripe_call(f"refund {money(plan.amount, plan.currency)} of charge {plan.charge_id}", writes=True):
+    with stripe_call(_("refund %(amount)s of charge %(charge)s")
+                     % {"amount": money(plan.amount, plan.currency), "charge": plan.charge_id}, writes=True):
         refund = stripe_api.to_dict(stripe_api.resource("refunds").create(params, {"idempotency_key": key}))
     try:
-        charge = fetch("charges", plan.charge_id, f"read charge {plan.charge_id}")
+        charge = fetch("charges", plan.charge_id, read_charge(plan.charge_id))
     except StripeActionFailed:
         # The refund happened and must be recorded; the charge.refunded webhook brings the charge.
         charge = None
@@ -314,28 +337,30 @@ def refund_charge(
     timeout, or another worker. The charge's limit is checked and the refund made under the
     charge's lock, so concurrent refunds of one charge can't pass a limit together.
     """
-    require(actor, "payments.refund_charge", "refund charges")
+    require(actor, "payments.refund_charge", _("refund charges"))
     _check_amount(amount)
     currency = _currency(currency)
     if reason not in REFUND_REASONS:
-        raise ActionRefused(f"Pick a refund reason: {', '.join(r.replace('_', ' ') for r in REFUND_REASONS)}.", code="reason")
-    note = text(note, METADATA_VALUE_MAX, "note")
-    ticket_ref = text(ticket_ref, 100, "ticket reference")
+        raise ActionRefused(_("Pick a refund reason: %(reasons)s.") % {
+            "reasons": ", ".join(stripe_words.label("refund.reason", r).lower() for r in REFUND_REASONS)}, code="reason")
+    note = text(note, METADATA_VALUE_MAX, _("note"))
+    ticket_ref = text(ticket_ref, 100, _("ticket reference"))
     key = confirmation_key("refund", charge_id, idempotency_key)
     with single_flight(key), charge_lock(charge_id):
-        charge = fetch("charges", charge_id, f"read charge {charge_id}")
+        charge = fetch("charges", charge_id, read_charge(charge_id))
         # One list of the charge's refunds serves the replay check and the per-charge limit.
         refunds = list_refunds(charge_id) if refund_limit(actor, currency) is not None else None
         existing, mirrored = find_refund(charge_id, key, refunds)
         if existing:
             if amount is not None and existing.get("amount") != amount:
                 raise ActionRefused(
-                    f"This confirmation already refunded {money(existing['amount'], existing.get('currency') or '')} "
-                    f"({existing['id']}); a different amount needs a new confirmation.",
+                    _("This confirmation already refunded %(amount)s (%(refund)s); a different amount needs a new "
+                      "confirmation.") % {"amount": money(existing["amount"], existing.get("currency") or ""),
+                                          "refund": existing["id"]},
                     code="token_reused",
                 )
             # Read again: the earlier attempt may have landed after the read above.
-            charge = fetch("charges", charge_id, f"read charge {charge_id}")
+            charge = fetch("charges", charge_id, read_charge(charge_id))
             if refund_audited(charge_id, key):
                 upsert_fetched([charge], stripe_api.now_seconds())
             else:

@@ -18,14 +18,17 @@ import stripe
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _, pgettext
 
 from audit import actors
 from audit import selectors as audit_log
 from audit.log import record
 from audit.models import AuditAction
+from common.l10n import format_when
 
 from .. import stripe_api
+from ..durations import days_and_hours
 from ..errors import ActionInProgress, ActionRefused, StripeActionFailed
 from ..models import ActionLock, Customer
 from ..money import format_money
@@ -44,7 +47,7 @@ def require(actor, perm: str, doing: str) -> None:
 def confirmation_key(action: str, target: str, token: str) -> str:
     """Stripe's idempotency key for one confirmation: the form's token, scoped to what it confirms."""
     if not isinstance(token, str) or not _TOKEN.match(token):
-        raise ActionRefused("This confirmation has no valid token; reload the page and confirm again.", code="token")
+        raise ActionRefused(_("This confirmation has no valid token; reload the page and confirm again."), code="token")
     return f"paydesk:{action}:{target}:{token}"
 
 
@@ -80,67 +83,85 @@ def was_sent(key: str) -> bool:
 
 
 def text(value, limit: int, what: str) -> str:
+    """`value` stripped, refused when longer than `limit`; `what` names it in the reader's language."""
     value = (value or "").strip()
     if len(value) > limit:
-        raise ActionRefused(f"The {what} is too long ({len(value)} characters; at most {limit}).")
+        raise ActionRefused(_("The %(what)s is too long (%(length)s characters; at most %(limit)s).")
+                            % {"what": what, "length": len(value), "limit": limit})
     return value
 
 
 @contextlib.contextmanager
 def stripe_call(what: str, *, writes: bool):
-    """Turn the SDK's errors into a message a person can act on (never a key or a body)."""
-    maybe = (
-        " It may or may not have reached Stripe: trying again with the same confirmation is safe — it is never done twice."
-        if writes
-        else " Nothing was changed."
-    )
+    """Turn the SDK's errors into a message a person can act on (never a key or a body).
+
+    `what` is said in the reader's language, as the callers' phrases are ("refund ¥2,500 of
+    charge ch_…" / 「支払い ch_… の ¥2,500 の返金」): English fits it after a verb ("couldn't …"),
+    Japanese uses it as a noun; each sentence below is one message with the phrase in it."""
     try:
         yield
     except stripe.CardError as exc:
         raise StripeActionFailed(
-            f"The card network declined to {what}: {exc.user_message or 'no reason given'}.",
+            _("The card network declined to %(what)s: %(reason)s.")
+            % {"what": what, "reason": exc.user_message or _("no reason given")},
             code=exc.code or "card_error", http_status=exc.http_status,
         ) from exc
     except stripe.IdempotencyError as exc:
         raise StripeActionFailed(
-            "This confirmation was already used for a different request. Review the action again and confirm it once more.",
+            _("This confirmation was already used for a different request. Review the action again and confirm it once more."),
             code="idempotency", http_status=exc.http_status,
         ) from exc
     except stripe.InvalidRequestError as exc:
         if exc.http_status == 404:
-            message = f"Stripe couldn't {what}: {exc.user_message or 'no such object'}."
+            message = _("Stripe couldn't %(what)s: %(reason)s.") % {
+                "what": what, "reason": exc.user_message or _("no such object")}
         else:
-            message = f"Stripe refused to {what}: {exc.user_message or 'invalid request'}."
+            message = _("Stripe refused to %(what)s: %(reason)s.") % {
+                "what": what, "reason": exc.user_message or _("invalid request")}
         raise StripeActionFailed(message, code=exc.code or "invalid_request", http_status=exc.http_status) from exc
     except (stripe.AuthenticationError, stripe.PermissionError) as exc:
-        problem = "rejected Paydesk's API key" if stripe_api.is_configured() else "is not configured here (no API key)"
+        if stripe_api.is_configured():
+            message = _("Stripe rejected Paydesk's API key, so Paydesk couldn't %(what)s. Tell an admin.")
+        else:
+            message = _("Stripe is not configured here (no API key), so Paydesk couldn't %(what)s. Tell an admin.")
         raise StripeActionFailed(
-            f"Stripe {problem}, so Paydesk couldn't {what}. Tell an admin.",
-            code="authentication", http_status=exc.http_status,
+            message % {"what": what}, code="authentication", http_status=exc.http_status,
         ) from exc
     except stripe.RateLimitError as exc:
         raise StripeActionFailed(
-            f"Stripe is limiting requests right now and did not {what}. Try again in a few seconds.",
+            _("Stripe is limiting requests right now and did not %(what)s. Try again in a few seconds.") % {"what": what},
             code="rate_limit", http_status=exc.http_status, transient=True,
         ) from exc
     except stripe.APIConnectionError as exc:
         raise StripeActionFailed(
-            f"Couldn't reach Stripe to {what} (network error or timeout).{maybe}",
+            sentences(_("Couldn't reach Stripe to %(what)s (network error or timeout).") % {"what": what},
+                      _maybe(writes)),
             code="connection", transient=True,
         ) from exc
     except stripe.APIError as exc:
         raise StripeActionFailed(
-            f"Stripe had an internal error (HTTP {exc.http_status or 500}) while trying to {what}.{maybe}",
+            sentences(_("Stripe had an internal error (HTTP %(status)s) while trying to %(what)s.")
+                      % {"status": exc.http_status or 500, "what": what}, _maybe(writes)),
             code="api_error", http_status=exc.http_status, transient=True,
         ) from exc
     except stripe.StripeError as exc:
         raise StripeActionFailed(
-            f"Stripe answered with an error while trying to {what}: {exc.user_message or exc.__class__.__name__}.",
+            _("Stripe answered with an error while trying to %(what)s: %(reason)s.")
+            % {"what": what, "reason": exc.user_message or exc.__class__.__name__},
             code=exc.code or "stripe_error", http_status=exc.http_status,
         ) from exc
 
 
+def _maybe(writes: bool) -> str:
+    """What a person may assume after Stripe could not be reached, or answered with an error."""
+    if writes:
+        return _("It may or may not have reached Stripe: trying again with the same confirmation is safe — "
+                 "it is never done twice.")
+    return _("Nothing was changed.")
+
+
 def fetch(resource: str, object_id: str, what: str) -> dict:
+    """Stripe's current `object_id`; `what` says the read in the reader's language (for errors)."""
     with stripe_call(what, writes=False):
         return stripe_api.to_dict(stripe_api.resource(resource).retrieve(object_id))
 
@@ -167,7 +188,7 @@ def hold(name: str, *, wait: float = 0.0, busy: str):
                 ActionLock.objects.create(name=name[:255], holder=holder, acquired_at=timezone.now())
             break
         except IntegrityError:
-            stale, _ = ActionLock.objects.filter(name=name[:255], acquired_at__lt=timezone.now() - _lease()).delete()
+            stale, _kinds = ActionLock.objects.filter(name=name[:255], acquired_at__lt=timezone.now() - _lease()).delete()
             if stale:
                 continue  # its holder died: try again at once
             if time.monotonic() >= deadline:
@@ -184,7 +205,7 @@ def charge_lock(charge_id: str):
     spent under it, so two people (or two tabs) can't both pass a limit the pair exceeds.
     A second one waits for the first, then sees its refund."""
     return hold(f"refund-charge:{charge_id}", wait=10,
-                busy="Another refund of this charge is being sent right now; review it again in a moment.")
+                busy=_("Another refund of this charge is being sent right now; review it again in a moment."))
 
 
 def single_flight(key: str):
@@ -192,7 +213,7 @@ def single_flight(key: str):
     idempotency key already makes a concurrent duplicate harmless at Stripe; this keeps the
     local check-then-create from racing, and covers servers that ignore keys (localstripe)."""
     return hold(f"confirmation:{key}",
-                busy="This is already being sent to Stripe (a double click?). Wait a moment and reload.")
+                busy=_("This is already being sent to Stripe (a double click?). Wait a moment and reload."))
 
 
 # --- words ---------------------------------------------------------------------------------------
@@ -203,20 +224,40 @@ def money(amount: int, currency: str) -> str:
 
 
 def when(seconds: int | None) -> str:
+    """A Stripe time stamp in the reader's language and time zone: "Dec 3, 2026, 9:48 AM" / 「2026年12月3日 9:48」."""
     if not seconds:
-        return "an unknown date"
-    return dt.datetime.fromtimestamp(int(seconds), tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return _("an unknown date")
+    return format_when(dt.datetime.fromtimestamp(int(seconds), tz=dt.timezone.utc))
 
 
 def span(seconds: int) -> str:
-    days, rest = divmod(max(0, int(seconds)), 86400)
-    hours = rest // 3600
-    parts = []
-    if days:
-        parts.append(f"{days} day{'s' if days != 1 else ''}")
-    if hours or not days:
-        parts.append(f"{hours} hour{'s' if hours != 1 else ''}")
-    return " ".join(parts)
+    """Days and hours, rounded down: "20 days 4 hours", "3 hours" / 「20日4時間」「3時間」."""
+    return days_and_hours(seconds)
+
+
+def sentences(*parts: str) -> str:
+    """Whole sentences, each its own message, one after the other (a space in English, none in Japanese)."""
+    out = ""
+    for part in parts:
+        if part:
+            out = pgettext("two sentences", "%(first)s %(second)s") % {"first": out, "second": part} if out else part
+    return out
+
+
+def clauses(*parts: str) -> str:
+    """Clauses of one English sentence, joined by semicolons; Japanese writes each as its own sentence."""
+    out = ""
+    for part in parts:
+        if part:
+            out = pgettext("two clauses", "%(first)s; %(second)s") % {"first": out, "second": part} if out else part
+    return out
+
+
+def in_english(describe) -> str:
+    """What an audit row keeps of a preview: in English and UTC, whoever read it (an audit
+    row is data, read later by anyone; it is never translated when written)."""
+    with translation.override("en"), timezone.override(dt.timezone.utc):
+        return describe()
 
 
 def customer_name(customer_id: str, fallback: str = "") -> str:
@@ -228,6 +269,3 @@ def customer_name(customer_id: str, fallback: str = "") -> str:
             return name
     return ""
 
-
-def possessive(name: str) -> str:
-    return f"{name}'s" if name else "the customer's"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from audit import selectors as audit_log
 from audit.models import AuditAction
@@ -16,10 +17,12 @@ from ..errors import ActionError, ActionRefused, PartiallyCompleted
 from ..mirror import upsert_fetched
 from ..models import Subscription
 from ..stripe_objects import plan_name, ref, refundable, subscription_period
-from .refunds import RefundPlan, build_refund_plan, create_refund, find_refund, list_refunds, record_refund, refund_audited
+from .refunds import (
+    RefundPlan, build_refund_plan, create_refund, find_refund, list_refunds, read_charge, record_refund, refund_audited,
+)
 from .stripe_calls import (
-    CONFIRMATION_MAX_AGE, audit, charge_lock, confirmation_key, customer_name, fetch, mark_sent, money, possessive,
-    require, single_flight, span, stripe_call, text, was_sent, when,
+    CONFIRMATION_MAX_AGE, audit, charge_lock, confirmation_key, customer_name, fetch, in_english, mark_sent, money,
+    require, sentences, single_flight, span, stripe_call, text, was_sent, when,
 )
 
 CANCEL_FEEDBACK = (  # Stripe's enum for cancellation_details.feedback
@@ -64,29 +67,51 @@ class CancelPlan:
     prorata: ProrataRefund | None
     subscription: dict = field(repr=False, compare=False)
 
+    def _what(self) -> str:
+        """"Misaki Sato's subscription sub_… (Pro plan)" / 「Misaki Sato 様のサブスクリプション sub_…(Pro plan)」."""
+        facts = {"name": self.customer_name, "subscription": self.subscription_id}
+        if self.customer_name:
+            what = _("%(name)s's subscription %(subscription)s") % facts
+        else:
+            what = _("the customer's subscription %(subscription)s") % facts
+        return _("%(subscription)s (%(plan)s)") % {"subscription": what, "plan": self.label} if self.label else what
+
     def describe(self) -> str:
-        what = f"{possessive(self.customer_name)} subscription {self.subscription_id}"
-        if self.label:
-            what += f" ({self.label})"
+        """The preview, in the reader's language and time zone."""
+        what = self._what()
         if self.at_period_end:
-            return (
-                f"Cancel {what} at the end of the current period, on {when(self.period_end)}: it stays active "
-                "until then and does not renew. Nothing is refunded."
-            )
+            return _("Cancel %(what)s at the end of the current period, on %(end)s: it stays active until then and "
+                     "does not renew. Nothing is refunded.") % {"what": what, "end": when(self.period_end)}
         if self.prorata is None:
-            return f"Cancel {what} now. Nothing is refunded."
+            return _("Cancel %(what)s now. Nothing is refunded.") % {"what": what}
         p = self.prorata
         m = lambda amount: money(amount, p.refund.currency)  # noqa: E731
         if p.refund.amount == 0:
-            return f"Cancel {what} now. Nothing is left to refund for the unused time, so nothing is refunded."
-        paid = f"the {m(p.amount_paid)} paid"
-        if p.base < p.amount_paid:
-            paid = f"the {m(p.base)} still kept of the {m(p.amount_paid)} paid"
-        return (
-            f"Cancel {what} now and refund {m(p.refund.amount)} of {paid} on invoice "
-            f"{p.invoice_id} to {possessive(self.customer_name)} {p.refund.payment_method} (charge {p.refund.charge_id}): "
-            f"{span(p.unused_seconds)} of the period's {span(p.period_seconds)} (to {when(self.period_end)}) are unused."
-        )
+            return _("Cancel %(what)s now. Nothing is left to refund for the unused time, so nothing is refunded.") % {
+                "what": what}
+        facts = {
+            "what": what, "amount": m(p.refund.amount), "paid": m(p.amount_paid), "kept": m(p.base),
+            "invoice": p.invoice_id, "name": self.customer_name, "method": p.refund.payment_method,
+            "charge": p.refund.charge_id, "unused": span(p.unused_seconds), "period": span(p.period_seconds),
+            "end": when(self.period_end),
+        }
+        if p.base < p.amount_paid and self.customer_name:
+            text_ = _("Cancel %(what)s now and refund %(amount)s of the %(kept)s still kept of the %(paid)s paid on "
+                      "invoice %(invoice)s to %(name)s's %(method)s (charge %(charge)s): %(unused)s of the period's "
+                      "%(period)s (to %(end)s) are unused.")
+        elif p.base < p.amount_paid:
+            text_ = _("Cancel %(what)s now and refund %(amount)s of the %(kept)s still kept of the %(paid)s paid on "
+                      "invoice %(invoice)s to the customer's %(method)s (charge %(charge)s): %(unused)s of the "
+                      "period's %(period)s (to %(end)s) are unused.")
+        elif self.customer_name:
+            text_ = _("Cancel %(what)s now and refund %(amount)s of the %(paid)s paid on invoice %(invoice)s to "
+                      "%(name)s's %(method)s (charge %(charge)s): %(unused)s of the period's %(period)s (to %(end)s) "
+                      "are unused.")
+        else:
+            text_ = _("Cancel %(what)s now and refund %(amount)s of the %(paid)s paid on invoice %(invoice)s to the "
+                      "customer's %(method)s (charge %(charge)s): %(unused)s of the period's %(period)s (to %(end)s) "
+                      "are unused.")
+        return text_ % facts
 
 
 @dataclass(frozen=True)
@@ -102,22 +127,32 @@ class CancelResult:
     @property
     def message(self) -> str:
         sub_id = self.subscription.get("id") or (self.plan.subscription_id if self.plan else "")
-        if self.replayed:
-            done = "set subscription {} to cancel at the end of its period" if self.at_period_end else "canceled subscription {}"
-            text = f"This confirmation already {done.format(sub_id)}; nothing was sent to Stripe again."
+        facts = {"subscription": sub_id}
+        if self.replayed and self.at_period_end:
+            text = _("This confirmation already set subscription %(subscription)s to cancel at the end of its period; "
+                     "nothing was sent to Stripe again.") % facts
+        elif self.replayed:
+            text = _("This confirmation already canceled subscription %(subscription)s; nothing was sent to Stripe "
+                     "again.") % facts
         elif self.at_period_end:
-            text = f"Subscription {sub_id} will cancel at the end of its period and not renew."
+            text = _("Subscription %(subscription)s will cancel at the end of its period and not renew.") % facts
         else:
-            text = f"Subscription {sub_id} is canceled."
-        if self.recovered:
-            text += " (Stripe had done it on this confirmation's earlier attempt, whose answer never came back.)"
+            text = _("Subscription %(subscription)s is canceled.") % facts
+        recovered = (_("(Stripe had done it on this confirmation's earlier attempt, whose answer never came back.)")
+                     if self.recovered else "")
+        refunded = ""
         if self.refund:
-            amount = money(self.refund.get("amount") or 0, self.refund.get("currency") or "")
+            refund = {"amount": money(self.refund.get("amount") or 0, self.refund.get("currency") or ""),
+                      "refund": self.refund["id"]}
             if self.refund_earlier:
-                text += f" Its refund of {amount} for the unused time ({self.refund['id']}) was made then."
+                refunded = _("Its refund of %(amount)s for the unused time (%(refund)s) was made then.") % refund
             else:
-                text += f" Refunded {amount} for the unused time ({self.refund['id']})."
-        return text
+                refunded = _("Refunded %(amount)s for the unused time (%(refund)s).") % refund
+        return sentences(text, recovered, refunded)
+
+
+def _read_subscription(subscription_id: str) -> str:
+    return _("read subscription %(subscription)s") % {"subscription": subscription_id}
 
 
 def _ended_at(subscription: dict) -> int | None:
@@ -125,7 +160,7 @@ def _ended_at(subscription: dict) -> int | None:
 
 
 def _last_paid_invoice(subscription_id: str) -> dict | None:
-    with stripe_call(f"list the invoices of {subscription_id}", writes=False):
+    with stripe_call(_("list the invoices of %(subscription)s") % {"subscription": subscription_id}, writes=False):
         listed = [stripe_api.to_dict(i) for i in stripe_api.resource("invoices").list({"subscription": subscription_id, "limit": 10}).data]
     paid = [i for i in listed if i.get("status") == "paid" and (i.get("amount_paid") or 0) > 0]
     return max(paid, key=lambda i: (i.get("created") or 0, i["id"])) if paid else None
@@ -136,7 +171,7 @@ def _invoice_charge_id(invoice: dict) -> str:
     charge_id = ref(invoice.get("charge"))
     if charge_id:
         return charge_id
-    with stripe_call(f"read the payments of invoice {invoice['id']}", writes=False):
+    with stripe_call(_("read the payments of invoice %(invoice)s") % {"invoice": invoice["id"]}, writes=False):
         for payment in stripe_api.resource("invoice_payments").list({"invoice": invoice["id"], "limit": 10}).data:
             payment = stripe_api.to_dict(payment)
             if payment.get("status") != "paid":
@@ -175,49 +210,55 @@ def _plan_cancel(
 ) -> CancelPlan:
     """`carried_out`: the subscription as Stripe returned it, canceled (or canceling) by this
     confirmation's earlier attempt; the plan then says what that attempt did (and the refund it owes)."""
-    require(actor, "payments.cancel_subscription", "cancel subscriptions")
+    require(actor, "payments.cancel_subscription", _("cancel subscriptions"))
     if refund_last_invoice_prorated:
-        require(actor, "payments.refund_charge", "refund charges")
+        require(actor, "payments.refund_charge", _("refund charges"))
         if at_period_end:
             raise ActionRefused(
-                "A subscription canceled at the end of its period uses all of it: there is no unused time to refund.",
+                _("A subscription canceled at the end of its period uses all of it: there is no unused time to refund."),
                 code="refund_at_period_end",
             )
     now = stripe_api.now_seconds()
     if as_of is None:
         as_of = now
     elif not (now - CONFIRMATION_MAX_AGE <= int(as_of) <= now + 60):
-        raise ActionRefused("This confirmation is too old; review the cancellation again.", code="stale")
+        raise ActionRefused(_("This confirmation is too old; review the cancellation again."), code="stale")
     as_of = int(as_of)
-    sub = carried_out or fetch("subscriptions", subscription_id, f"read subscription {subscription_id}")
+    sub = carried_out or fetch("subscriptions", subscription_id, _read_subscription(subscription_id))
     status = sub.get("status") or ""
     if status in ENDED_SUBSCRIPTION and not carried_out:
         raise ActionRefused(
-            f"Subscription {subscription_id} is already canceled (since {when(_ended_at(sub))}).", code="already_canceled"
+            _("Subscription %(subscription)s is already canceled (since %(since)s).")
+            % {"subscription": subscription_id, "since": when(_ended_at(sub))}, code="already_canceled"
         )
     start, end = subscription_period(sub)
     if at_period_end and (sub.get("cancel_at_period_end") or sub.get("cancel_at")) and not carried_out:
         ends = sub.get("cancel_at") or end
         raise ActionRefused(
-            f"Subscription {subscription_id} is already set to cancel on {when(ends)}.", code="already_canceling"
+            _("Subscription %(subscription)s is already set to cancel on %(end)s.")
+            % {"subscription": subscription_id, "end": when(ends)}, code="already_canceling"
         )
     currency = (sub.get("currency") or "").lower()
     prorata = None
     if refund_last_invoice_prorated:
         if not (start and end):
-            raise ActionRefused(f"Stripe shows no current period for {subscription_id}, so there is nothing to prorate.")
+            raise ActionRefused(_("Stripe shows no current period for %(subscription)s, so there is nothing to prorate.")
+                                % {"subscription": subscription_id})
         invoice = _last_paid_invoice(subscription_id)
         if invoice is None:
-            raise ActionRefused(f"Subscription {subscription_id} has no paid invoice to refund.", code="no_invoice")
+            raise ActionRefused(_("Subscription %(subscription)s has no paid invoice to refund.")
+                                % {"subscription": subscription_id}, code="no_invoice")
         if not _covers(invoice, end):
             raise ActionRefused(
-                f"The last paid invoice ({invoice['id']}) is not for the current period; refund its charge from the charge instead.",
+                _("The last paid invoice (%(invoice)s) is not for the current period; refund its charge from the "
+                  "charge instead.") % {"invoice": invoice["id"]},
                 code="invoice_period",
             )
         charge_id = _invoice_charge_id(invoice)
         if not charge_id:
-            raise ActionRefused(f"Invoice {invoice['id']} has no charge to refund (paid another way?).", code="no_charge")
-        charge = fetch("charges", charge_id, f"read charge {charge_id}")
+            raise ActionRefused(_("Invoice %(invoice)s has no charge to refund (paid another way?).")
+                                % {"invoice": invoice["id"]}, code="no_charge")
+        charge = fetch("charges", charge_id, read_charge(charge_id))
         paid = int(invoice.get("amount_paid") or 0)
         # What was already refunded of that payment is not paid any more: prorate the rest.
         base = min(paid, refundable(charge))
@@ -274,9 +315,9 @@ def cancel_subscription(
     """
     feedback = (feedback or "").strip()
     if feedback and feedback not in CANCEL_FEEDBACK:
-        raise ActionRefused(f"Unknown cancellation feedback {feedback!r}.", code="feedback")
-    comment = text(comment, 5000, "comment")
-    ticket_ref = text(ticket_ref, 100, "ticket reference")
+        raise ActionRefused(_("Unknown cancellation feedback %(feedback)r.") % {"feedback": feedback}, code="feedback")
+    comment = text(comment, 5000, _("comment"))
+    ticket_ref = text(ticket_ref, 100, _("ticket reference"))
     key = confirmation_key("cancel", subscription_id, idempotency_key)
     with single_flight(key):
         records = audit_log.details_of(AuditAction.SUBSCRIPTION_CANCEL, subscription_id)
@@ -304,7 +345,8 @@ def cancel_subscription(
         if at_period_end:
             # Recovering, this is the first request again with its key: Stripe answers it from
             # its idempotency record (24 hours) instead of updating the subscription twice.
-            with stripe_call(f"set {subscription_id} to cancel at the end of its period", writes=True):
+            with stripe_call(_("set %(subscription)s to cancel at the end of its period")
+                             % {"subscription": subscription_id}, writes=True):
                 sub = stripe_api.resource("subscriptions").update(
                     subscription_id, {"cancel_at_period_end": True, **params}, {"idempotency_key": key}
                 )
@@ -313,7 +355,7 @@ def cancel_subscription(
             # what it showed is the answer.
             sub = plan.subscription
         else:
-            with stripe_call(f"cancel {subscription_id}", writes=True):
+            with stripe_call(_("cancel %(subscription)s") % {"subscription": subscription_id}, writes=True):
                 sub = stripe_api.resource("subscriptions").cancel(subscription_id, params, {"idempotency_key": key})
         sub = stripe_api.to_dict(sub)
         prorata = plan.prorata
@@ -323,7 +365,7 @@ def cancel_subscription(
                 actor, AuditAction.SUBSCRIPTION_CANCEL, subscription_id,
                 at_period_end=at_period_end, feedback=feedback, comment=comment, ticket=ticket_ref,
                 refund_amount=prorata.refund.amount if prorata else 0,
-                currency=plan.currency, idempotency_key=key, description=plan.describe(),
+                currency=plan.currency, idempotency_key=key, description=in_english(plan.describe),
                 # What a retry of this confirmation needs to finish the refund it promised.
                 as_of=plan.as_of, prorated=refund_last_invoice_prorated,
                 refund_charge=prorata.refund.charge_id if prorata else "", invoice=prorata.invoice_id if prorata else "",
@@ -342,24 +384,29 @@ def _cancel_again(
     subscription_id: str, done: dict, *, actor, at_period_end: bool, prorated: bool, token: str, ticket_ref: str
 ) -> CancelResult:
     """The same confirmation again: what it did (from its audit row), and the refund it still owes."""
-    require(actor, "payments.cancel_subscription", "cancel subscriptions")
+    require(actor, "payments.cancel_subscription", _("cancel subscriptions"))
     did_period_end = bool(done.get("at_period_end"))
     did_prorate = done.get("prorated")
     if did_period_end != at_period_end or (did_prorate is not None and bool(did_prorate) != prorated):
-        what = "set it to cancel at the end of its period" if did_period_end else "canceled it"
-        raise ActionRefused(
-            f"This confirmation already {what}{' with a refund' if did_prorate else ''}; "
-            "anything else needs a new confirmation.",
-            code="token_reused",
-        )
+        if did_period_end and did_prorate:
+            said = _("This confirmation already set it to cancel at the end of its period with a refund; anything "
+                     "else needs a new confirmation.")
+        elif did_period_end:
+            said = _("This confirmation already set it to cancel at the end of its period; anything else needs a new "
+                     "confirmation.")
+        elif did_prorate:
+            said = _("This confirmation already canceled it with a refund; anything else needs a new confirmation.")
+        else:
+            said = _("This confirmation already canceled it; anything else needs a new confirmation.")
+        raise ActionRefused(said, code="token_reused")
     sub = Subscription.objects.filter(pk=subscription_id).values_list("data", flat=True).first()
     if not sub:
-        sub = fetch("subscriptions", subscription_id, f"read subscription {subscription_id}")
+        sub = fetch("subscriptions", subscription_id, _read_subscription(subscription_id))
     result = CancelResult(sub, None, at_period_end=did_period_end, replayed=True)
     amount, charge_id = int(done.get("refund_amount") or 0), done.get("refund_charge") or ""
     if amount <= 0 or not charge_id:
         return result
-    require(actor, "payments.refund_charge", "refund charges")
+    require(actor, "payments.refund_charge", _("refund charges"))
     return _prorata_refund(
         result, charge_id, actor=actor, token=token, ticket_ref=ticket_ref, invoice_id=done.get("invoice") or "",
         amount=amount, currency=done.get("currency") or "",
@@ -378,7 +425,7 @@ def _lost_answer(
         return None
     if any(bool(r.get("at_period_end")) == at_period_end for r in records):
         return None  # another confirmation in Paydesk did this: it is theirs
-    sub = fetch("subscriptions", subscription_id, f"read subscription {subscription_id}")
+    sub = fetch("subscriptions", subscription_id, _read_subscription(subscription_id))
     reason = (sub.get("cancellation_details") or {}).get("reason")
     if reason in ("payment_failed", "payment_disputed"):
         return None  # Stripe ended it on its own
@@ -412,24 +459,29 @@ def _prorata_refund(
     try:
         with charge_lock(charge_id):
             refunds = list_refunds(charge_id)
-            existing, _ = find_refund(charge_id, refund_key, refunds)
+            existing, _mirrored = find_refund(charge_id, refund_key, refunds)
             if existing:
                 if not refund_audited(charge_id, refund_key):  # made, its answer lost: record it now
                     record_refund(existing, None, None, actor=actor, action=AuditAction.CHARGE_REFUND,
                                   reason="requested_by_customer", note=note, ticket_ref=ticket_ref, key=refund_key,
                                   subscription=subscription_id, invoice=invoice_id, recovered=True)
                 return replace(result, refund=existing, refund_earlier=True)
-            charge = fetch("charges", charge_id, f"read charge {charge_id}")
+            charge = fetch("charges", charge_id, read_charge(charge_id))
             plan = build_refund_plan(charge, actor=actor, amount=amount, currency=currency, refunds=refunds)
-            refund, _ = create_refund(
+            refund, _charge = create_refund(
                 plan, actor=actor, key=refund_key, reason="requested_by_customer", note=note, ticket_ref=ticket_ref,
                 subscription=subscription_id, invoice=invoice_id,
             )
     except ActionError as exc:
-        done = "was already canceled by this confirmation" if result.replayed else "is canceled"
-        raise PartiallyCompleted(
-            f"Subscription {subscription_id} {done}, but the refund of {money(amount, currency)} failed: "
-            f"{exc.message} Confirm again to retry the refund (it is never made twice), or refund it from charge {charge_id}.",
-            done=result, cause=exc,
-        ) from exc
+        facts = {"subscription": subscription_id, "amount": money(amount, currency), "error": exc.message,
+                 "charge": charge_id}
+        if result.replayed:
+            said = _("Subscription %(subscription)s was already canceled by this confirmation, but the refund of "
+                     "%(amount)s failed: %(error)s Confirm again to retry the refund (it is never made twice), or "
+                     "refund it from charge %(charge)s.")
+        else:
+            said = _("Subscription %(subscription)s is canceled, but the refund of %(amount)s failed: %(error)s "
+                     "Confirm again to retry the refund (it is never made twice), or refund it from charge "
+                     "%(charge)s.")
+        raise PartiallyCompleted(said % facts, done=result, cause=exc) from exc
     return replace(result, refund=refund)

@@ -10,7 +10,11 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _, pgettext
 
+from common.l10n import format_relative, format_when
+from payments import stripe_words
+from payments.durations import units
 from payments.money import format_money
 
 register = template.Library()
@@ -50,11 +54,48 @@ def tone(status: str) -> str:
     return "neutral"
 
 
+# Where a status badge without a kind looks its word up; the first that knows it says it.
+_STATUS_FIELDS = ("charge.status", "payment_intent.status", "refund.status", "dispute.status",
+                  "subscription.status", "invoice.status")
+# A row's model → the Stripe object whose status field names its statuses.
+_MODEL_KIND = {"Charge": "charge", "PaymentIntent": "payment_intent", "Refund": "refund", "Dispute": "dispute",
+               "Subscription": "subscription", "Invoice": "invoice", "WebhookEvent": "event"}
+
+
 @register.simple_tag
-def badge(status: str) -> SafeString:
+def status_label(status: str, kind: str = "") -> str:
+    """A status in the reader's language: `kind` is a Stripe object ("invoice") or "event"
+    (the mirror's own event statuses); without one, the first Stripe object that knows it."""
+    if not status:
+        return ""
+    if kind == "event":
+        from payments.models import WebhookEvent
+
+        return str(WebhookEvent.Status(status).label) if status in WebhookEvent.Status.values else label(status)
+    for field in ((f"{kind}.status",) if kind else _STATUS_FIELDS):
+        if stripe_words.knows(field, status):
+            return stripe_words.label(field, status)
+    return label(status)
+
+
+def _kind(of) -> str:
+    if not of:
+        return ""
+    return of if isinstance(of, str) else _MODEL_KIND.get(of.__class__.__name__, "")
+
+
+@register.simple_tag
+def badge(status: str, of=None) -> SafeString:
+    """A status badge; `of` (a row, or a kind such as "invoice" or "event") picks the words."""
     if not status:
         return _DASH
-    return format_html('<span class="badge badge-{}">{}</span>', tone(status), label(status))
+    return format_html('<span class="badge badge-{}">{}</span>', tone(status), status_label(status, _kind(of)))
+
+
+@register.filter
+def stripe_label(value, field: str) -> str:
+    """`{{ d.reason|stripe_label:"dispute.reason" }}`: a Stripe enum value in the reader's language."""
+    return stripe_words.label(field, value)
 
 
 def display_status(row) -> str:
@@ -66,11 +107,8 @@ def display_status(row) -> str:
 
 
 def when(value: dt.datetime | None) -> str:
-    """Nov 22, 2026, 14:58 in the console's time zone (the console is in English)."""
-    if not value:
-        return ""
-    local = timezone.localtime(value)
-    return f"{local:%b} {local.day}, {local.year}, {local:%H:%M}"
+    """Nov 22, 2026, 2:58 PM / 2026年11月22日 14:58, in the reader's language and time zone."""
+    return format_when(value) if value else ""
 
 
 _money = format_money  # cached per locale inside payments.money
@@ -81,15 +119,35 @@ def datetime(value) -> str:
     return when(value) or "—"
 
 
+@register.filter
+def ago(value) -> str:
+    """How long ago, in the reader's language: "2 hours ago" / 「2時間前」 ("—" for none)."""
+    if not value:
+        return "—"
+    delta = min(value - timezone.now(), dt.timedelta(0))  # a clock a little ahead is still "now"
+    if delta > -dt.timedelta(seconds=1):
+        return _("just now")
+    return format_relative(delta)
+
+
+@register.simple_tag
+def object_kind_label(kind: str) -> str:
+    """A mirrored Stripe type ("radar.early_fraud_warning") as its list is called ("Early fraud warnings")."""
+    from payments.views import KIND_TO_LIST
+
+    spec = KIND_TO_LIST.get(kind)
+    return str(spec.title) if spec else label(kind)
+
+
 OPEN_DISPUTE = {"needs_response", "warning_needs_response"}
 
 
 def _days(seconds: float) -> str:
+    """Whole days (or hours under a day), rounded down: "7 days", "5 hours" / 「7日」「5時間」."""
     days = int(abs(seconds) // 86400)
     if days >= 1:
-        return f"{days} day{'s' if days != 1 else ''}"
-    hours = max(1, int(abs(seconds) // 3600))
-    return f"{hours} hour{'s' if hours != 1 else ''}"
+        return units(days, "day")
+    return units(max(1, int(abs(seconds) // 3600)), "hour")
 
 
 @register.simple_tag
@@ -101,9 +159,11 @@ def due(value, status="needs_response") -> SafeString:
         return format_html('<span class="muted">{}</span>', when(value))
     left = (value - timezone.now()).total_seconds()
     if left < 0:
-        return format_html('{} <span class="due due-over">{} overdue</span>', when(value), _days(left))
+        return format_html('{} <span class="due due-over">{}</span>', when(value),
+                           _("%(span)s overdue") % {"span": _days(left)})
     css = "due due-soon" if left < 3 * 86400 else "due"
-    return format_html('{} <span class="{}">in {}</span>', when(value), css, _days(left))
+    return format_html('{} <span class="{}">{}</span>', when(value), css,
+                       pgettext("time left", "in %(span)s") % {"span": _days(left)})
 
 
 @register.simple_tag
@@ -148,11 +208,11 @@ def _value_html(row, column, customers) -> str:
             return _DASH_HTML
         return f'{_esc(_money(v, currency))} <span class="ccy">{_esc(currency.upper())}</span>'
     if kind == "status":
-        return str(badge(display_status(row)))
+        return str(badge(display_status(row), row))
     if kind == "date":
         return _esc(when(v)) if v else _DASH_HTML
     if kind == "bool":
-        return "Yes" if v else '<span class="muted">No</span>'
+        return _esc(_("Yes")) if v else f'<span class="muted">{_esc(_("No"))}</span>'
     if kind in ("id", "ref"):
         return _link(v)
     if kind == "customer":
@@ -167,7 +227,8 @@ def _value_html(row, column, customers) -> str:
     if not v and v != 0:
         return _DASH_HTML
     if kind == "label":
-        return _esc(label(v))
+        field = column.words or f"{_MODEL_KIND.get(row.__class__.__name__, '')}.{column.field}"
+        return _esc(stripe_words.label(field, v) if stripe_words.knows(field, v) else label(v))
     if kind == "currency":
         return f'<span class="mono">{_esc(str(v).upper())}</span>'
     if kind == "mono":

@@ -1,7 +1,9 @@
+import datetime as dt
 import json
 
 from django import template
 
+from common.l10n import format_span
 from payments.money import format_money
 
 register = template.Library()
@@ -25,12 +27,7 @@ def attr(obj, name):
 
 @register.filter
 def duration(seconds):
-    """3.2 s, 4 min, 2 h: for lags and ages."""
+    """3 sec, 4 min, 2 hr / 3秒, 4分, 2時間: for lags and ages, in the reader's language."""
     if seconds is None:
         return "—"
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    return format_span(dt.timedelta(seconds=max(0.0, float(seconds))), short=True)
