@@ -9,6 +9,8 @@ instead of duplicating. The same mapping serves the receivers and `timeline_rebu
 
 from __future__ import annotations
 
+import functools
+
 from typing import Callable, Iterable
 
 from django.db.models import OuterRef, Q, Subquery
@@ -95,6 +97,19 @@ class Resolver:
 
 
 # --- agent purchases (shared payment tokens) -----------------------------------------------
+
+
+def _in_english(project):
+    """Rows are written in English whoever's request wrote them (an agent's action projects in
+    their request, after commit): a plan label or a Stripe word kept as a parameter must not
+    be stored in one reader's language. Display translates (entry_title, entry_summary)."""
+
+    @functools.wraps(project)
+    def in_english(*args, **kwargs):
+        with translation.override("en"):
+            return project(*args, **kwargs)
+
+    return in_english
 
 
 def _spt_ref(obj: dict):
@@ -353,6 +368,7 @@ def cancellation_parts(sub: dict) -> list:
             + _word("subscription.cancellation_feedback", details.get("feedback")) + _text(details.get("comment")))
 
 
+@_in_english
 def stripe_entries(event: dict | None, obj: dict, kind: str, resolver: Resolver | None = None) -> list[dict]:
     """Entries for one Stripe object as an event left it (event None: from the mirror alone)."""
     r = resolver or Resolver()
@@ -481,6 +497,7 @@ def _invoice_subscription(invoice: dict) -> str:
 # --- tickets, messages, audit → entries ----------------------------------------------------------
 
 
+@_in_english
 def ticket_entry(ticket: Ticket) -> dict:
     number = ticket.number or ticket.pk
     # The channel shows as a badge; the priority only when it asks for hurry.
@@ -495,6 +512,7 @@ def ticket_entry(ticket: Ticket) -> dict:
     }
 
 
+@_in_english
 def message_entry(message: Message, ticket: Ticket) -> dict:
     say, title, _none = _say(("message", {"kind": message.kind, "number": ticket.number or ticket.pk}), None)
     return {
@@ -565,6 +583,7 @@ def _audit_place(target: str, resolver: Resolver) -> tuple[int | None, str, int 
     return (resolver.contact(customer), customer, None) if customer else (None, "", None)
 
 
+@_in_english
 def audit_entries(entry, resolver: Resolver | None = None) -> list[dict]:
     r = resolver or Resolver()
     if entry.action in AUDIT_COVERED or entry.action in AUDIT_TICKET_INTERNAL:
