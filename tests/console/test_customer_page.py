@@ -113,7 +113,8 @@ def test_why_was_i_charged_chain(client, agent, shop):
     client.force_login(agent)
     html = client.get(reverse("timeline_entry", args=[contact.pk, entry.pk])).content.decode()
     assert inv["number"] in html and sub["id"] in html and "Tea club (¥1,500/month)" in html
-    assert "subscription cycle" in html.lower() and "<strong>after</strong>" in html
+    # billing_reason subscription_cycle, said as a reader says it.
+    assert "Renewal" in html and "<strong>after</strong>" in html
 
 
 def test_one_off_charge_and_agent_purchase_detail(client, agent, shop):

@@ -57,8 +57,9 @@ def test_panel_shows_the_contacts_stripe_history(client, agent, stocked):
     assert "Refunded $15.00 · $35.00 left" in html
     # The disputed charge: dispute with its evidence deadline, the early fraud warning.
     assert stocked["dispute"]["id"] in html and "Evidence due" in html
-    assert "unauthorized use of card" in html and "needs response" in html
-    assert stocked["sub"]["id"] in html and "past due" in html and "Renews" in html
+    # Stripe's words as the reader says them (payments.stripe_words).
+    assert "Unauthorized use of card" in html and "Needs response" in html
+    assert stocked["sub"]["id"] in html and "Past due" in html and "Renews" in html
     assert "PD-77" in html and "$20.00" in html
     assert "PD-78" not in html  # paid invoices are not open
     assert stocked["other"]["id"] not in html and "$99.00" not in html
