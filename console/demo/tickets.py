@@ -235,9 +235,9 @@ class Desk:
         self.secrets = channel_secrets
         self.support_address = support_address
         self.session = requests.Session()
-        users = get_user_model().objects.filter(username__in=["agent", "finance", "admin"])
+        users = get_user_model().objects.filter(username__in=["agent", "finance", "admin", "agent_ja"])
         self.users = {u.username: u for u in users}
-        if len(self.users) != 3:
+        if len(self.users) != 4:
             raise DemoError("the demo users must exist before the tickets are seeded")
         self.line_message_ids = itertools.count(500_000_000_000_000_000 + secrets.randbelow(10**15))
         self.teams = {}
@@ -587,15 +587,15 @@ def line_cancel(desk: Desk, s: ShopperFile) -> None:
     sub = s.subscription("active")
     user = _connected(desk, s)
     t = desk.line(user, f"「{_plan(sub).split(' — ')[0]}」を今月で解約したいです。手続きをお願いできますか？")
-    desk.triage(t, assignee="agent", team="japan", tags=("subscription", "cancel"))
+    desk.triage(t, assignee="agent_ja", team="japan", tags=("subscription", "cancel"))
 
 
 def line_declined(desk: Desk, s: ShopperFile) -> None:
     charge = s.failed()[0]
     user = _connected(desk, s)
     t = desk.line(user, "カードで支払おうとしたらエラーになりました。どうすればいいですか？")
-    desk.triage(t, team="japan", tags=("card-declined",))
-    desk.reply(t, "agent", (
+    desk.triage(t, assignee="agent_ja", team="japan", tags=("card-declined",))
+    desk.reply(t, "agent_ja", (
         f"{s.greeting_name}、ご連絡ありがとうございます。{_paid(charge)} のお支払いはカード会社により承認されませんでした。"
         f"お手数ですがカード会社にご確認いただくか、別のカードでお試しください。\n{JA_SIGN}"), status="pending")
 
@@ -635,8 +635,8 @@ def both_channels(desk: Desk, s: ShopperFile) -> None:
     desk.note(email_ticket, "agent",
               f"Same request as LINE ticket #{line_ticket.number} (now one contact). Answering there.")
     desk.set_status(email_ticket, "agent", "solved")
-    desk.triage(line_ticket, assignee="agent", team="japan", tags=("subscription", "delivery-date"))
-    desk.reply(line_ticket, "agent", (
+    desk.triage(line_ticket, assignee="agent_ja", team="japan", tags=("subscription", "delivery-date"))
+    desk.reply(line_ticket, "agent_ja", (
         f"{s.greeting_name}、メールとLINEでご連絡ありがとうございます。{plan}の次回のお届けを15日以降に変更いたしました。"
         f"\n{JA_SIGN}"), status="pending")
     desk.line(s.line_user_id, "ありがとうございます！助かります。")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.utils.functional import lazy
 from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
@@ -235,7 +236,8 @@ def build_refund_plan(
         charge_amount=int(charge.get("amount") or 0),
         already_refunded=int(charge.get("amount_refunded") or 0),
         customer_name=customer_name(ref(charge.get("customer")), billing_name),
-        payment_method=payment_method_label(charge),
+        # Said when the plan is read, in the reader's language (an audit row reads it in English).
+        payment_method=lazy(payment_method_label, str)(charge),
         charge=charge,
     )
 

@@ -207,6 +207,7 @@ def test_tickets_arrive_through_the_channels_and_match_the_shoppers_stripe_data(
     # Agents worked them through tickets.actions, as the demo users: threads, teams, assignment.
     assert set(Team.objects.values_list("slug", flat=True)) == {"finance", "japan"}
     assert tickets.filter(assignee__username="agent").exists() and tickets.filter(assignee=None).exists()
+    assert tickets.filter(assignee__username="agent_ja", channel="line").exists()  # the Tokyo team's LINE tickets
     assert AuditEntry.objects.filter(action="ticket.reply", actor__username="agent").exists()
     threads = [list(t.messages.exclude(kind="note").values_list("kind", flat=True)) for t in tickets]
     assert ["inbound", "outbound", "inbound"] in threads

@@ -62,7 +62,7 @@ def test_refund_preview_reads_naturally_in_japanese(boss):
     with translation.override("ja"):
         said = plan(boss, 2500).describe()
     assert said == (
-        "Misaki Sato 様に ¥5,000 のうち ¥2,500 を返金します（Visa •••• 4242、支払い ch_ja0001）。"
+        "Misaki Sato 様の Visa •••• 4242（支払い ch_ja0001）に ¥5,000 のうち ¥2,500 を返金します。"
         "残りの ¥2,500 は返金されません。"
     )
 
@@ -85,7 +85,7 @@ def test_refund_preview_with_an_earlier_refund_and_a_full_refund_in_japanese(bos
         partial = plan(boss, 1500, refunded=1000).describe()
         full = plan(boss, None, refunded=1000).describe()
     assert partial == (
-        "Misaki Sato 様に ¥5,000 のうち ¥1,500 を返金します（Visa •••• 4242、支払い ch_ja0001）。"
+        "Misaki Sato 様の Visa •••• 4242（支払い ch_ja0001）に ¥5,000 のうち ¥1,500 を返金します。"
         "これまでに ¥1,000 が返金済みです。残りの ¥2,500 は返金されません。"
     )
     assert full.endswith("これまでに ¥1,000 が返金済みです。これでこの支払いは全額返金となります。")
@@ -120,7 +120,7 @@ def test_the_audit_keeps_the_preview_in_english_whoever_reads_japanese(boss):
         kept = in_english(refund_plan.describe)
         shown = refund_plan.describe()
     assert kept.startswith("Refund ¥2,500 of ¥5,000 to Misaki Sato's Visa card ending 4242")
-    assert shown.startswith("Misaki Sato 様に")
+    assert shown.startswith("Misaki Sato 様の Visa •••• 4242（")  # said in the language it is read in
 
 
 def test_stripe_unreachable_in_japanese_says_it_may_have_happened():
@@ -282,8 +282,8 @@ def test_refund_flow_in_japanese_keeps_the_audit_in_english(client, agent, live_
     data = {"token": "a" * 32, "amount": "12.50", "reason": "requested_by_customer", "note": "", "ticket": str(ticket.pk)}
     preview = client.post(base + "/preview", data, HTTP_HX_REQUEST="true", **JA)
     said = preview.content.decode()
-    assert "Misaki Sato 様に US$50.00 のうち US$12.50 を返金します（" in said
-    assert f"支払い {charge['id']}）。残りの US$37.50 は返金されません。" in said
+    assert f"（支払い {charge['id']}）に US$50.00 のうち US$12.50 を返金します。残りの US$37.50 は返金されません。" in said
+    assert "Misaki Sato 様の " in said
     assert "返金の確定" in said and "返金する" in said and "stays captured" not in said
     confirm = client.post(base + "/confirm", {"confirmation": sealed(preview)}, HTTP_HX_REQUEST="true", **JA)
     assert confirm.status_code == 200

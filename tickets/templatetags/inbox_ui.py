@@ -12,9 +12,18 @@ from django.utils.translation import gettext as _, pgettext
 
 from common.l10n import babel_locale, format_time, format_when_short
 
-from ..models import Channel, Ticket
+from ..models import Channel, Identity, Ticket
 
 register = template.Library()
+
+
+@register.filter
+def identity_kind(value) -> str:
+    """email → Email / メール: how a contact is reached, in the reader's words."""
+    try:
+        return str(Identity.Kind(value).label)
+    except ValueError:
+        return str(value or "").replace("_", " ")
 
 
 def _label(choices, value: str) -> str:
