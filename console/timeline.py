@@ -21,7 +21,7 @@ from common.l10n import format_date
 
 from audit.models import AuditAction, AuditEntry
 from payments.models import Charge, Dispute, EarlyFraudWarning, Invoice, PaymentIntent, Refund, Subscription
-from payments.stripe_objects import plan_label, ref, ts
+from payments.stripe_objects import plan_facts, plan_facts_text, ref, ts
 from payments.stripe_words import label as stripe_label
 from tickets.models import Identity, Message, Ticket
 
@@ -247,6 +247,16 @@ def _invoice_attempt(p: dict) -> str:
     return _("Attempt %(attempt)s, no retry scheduled") % {"attempt": attempt}
 
 
+def _plans(value) -> str:
+    """Plans kept as facts (said in the reader's language), or as text by an older version."""
+    return plan_facts_text(value) if isinstance(value, list) else str(value or "")
+
+
+def _plan_parts(subscription: dict) -> list:
+    facts = plan_facts(subscription)
+    return [_part("plan", items=facts)] if facts else []
+
+
 def _priority(p: dict) -> str:
     try:
         return str(Ticket.Priority(p.get("value")).label)
@@ -259,7 +269,9 @@ PARTS: dict[str, Callable[[dict], str]] = {
     "word": lambda p: stripe_label(p.get("field") or "", p.get("value")),
     "failure": _failure,
     "dispute_event": _dispute_event,
-    "plan_change": lambda p: _("Plan %(old)s → %(new)s") % {"old": p.get("old") or "—", "new": p.get("new") or "—"},
+    "plan_change": lambda p: _("Plan %(old)s → %(new)s") % {"old": _plans(p.get("old")) or "—",
+                                                             "new": _plans(p.get("new")) or "—"},
+    "plan": lambda p: _plans(p.get("items")),
     "cancel_at_period_end": _cancel_at_period_end,
     "cancel_withdrawn": lambda p: _("Cancellation withdrawn"),
     "status_change": lambda p: _("Status %(old)s → %(new)s") % {
@@ -348,8 +360,8 @@ def _entry(kind, source, occurred, *, obj_id="", customer="", title: tuple[str, 
 def _subscription_change(sub: dict, prev: dict) -> list | None:
     parts = []
     if "items" in prev or "plan" in prev:
-        old = plan_label({"items": prev.get("items") or {}, "plan": prev.get("plan")})
-        parts.append(_part("plan_change", old=old or "", new=plan_label(sub) or ""))
+        old = plan_facts({"items": prev.get("items") or {}, "plan": prev.get("plan")})
+        parts.append(_part("plan_change", old=old, new=plan_facts(sub)))
     if "cancel_at_period_end" in prev:
         if sub.get("cancel_at_period_end"):
             parts.append(_part("cancel_at_period_end", at=sub.get("cancel_at") or sub.get("current_period_end")))
@@ -436,11 +448,11 @@ def stripe_entries(event: dict | None, obj: dict, kind: str, resolver: Resolver 
     elif kind == "subscription":
         customer = ref(obj.get("customer"))
         status = obj.get("status") or ""
-        plan = plan_label(obj)
+        plan = _plan_parts(obj)
         if etype in ("", "customer.subscription.created"):
             out.append(_entry(K.SUBSCRIPTION_STARTED, oid, ts(obj.get("start_date") or obj.get("created")) or when,
                               obj_id=oid, customer=customer, title=("subscription_started", {}),
-                              summary=_text(plan), currency=obj.get("currency") or "", data={"status": status},
+                              summary=plan, currency=obj.get("currency") or "", data={"status": status},
                               resolver=r))
         if etype == "customer.subscription.updated":
             change = _subscription_change(obj, ((event or {}).get("data") or {}).get("previous_attributes") or {})
@@ -451,7 +463,7 @@ def stripe_entries(event: dict | None, obj: dict, kind: str, resolver: Resolver 
         if etype == "customer.subscription.deleted" or (not etype and status == "canceled"):
             out.append(_entry(K.SUBSCRIPTION_CANCELLED, oid, ts(obj.get("ended_at") or obj.get("canceled_at")) or when,
                               obj_id=oid, customer=customer, title=("subscription_cancelled", {}),
-                              summary=_text(plan) + cancellation_parts(obj),
+                              summary=plan + cancellation_parts(obj),
                               data={"status": status, "cancellation": obj.get("cancellation_details") or {}},
                               resolver=r))
     elif kind == "invoice":

@@ -169,6 +169,18 @@ def plan_label(subscription: dict) -> str:
     return Plans.of([subscription]).subscription_label(subscription)
 
 
+def plan_facts(subscription: dict) -> list[list]:
+    """Every item's [name, unit amount, currency, interval], to keep (JSON) and say later in
+    the reader's language with plan_facts_text."""
+    plans = Plans.of([subscription])
+    return [list(plans.facts(p)) for p in item_prices(subscription)]
+
+
+def plan_facts_text(facts: list) -> str:
+    """What plan_facts kept, said now: "Tea club (¥1,500/month)" / 「Tea club（¥1,500/月）」."""
+    return ", ".join(plan_text(*f) for f in facts if isinstance(f, (list, tuple)) and len(f) == 4)
+
+
 def plan_name(subscription: dict) -> str:
     return Plans.of([subscription]).subscription_name(subscription)
 

@@ -203,3 +203,21 @@ def test_audit_refusals_in_the_readers_language(no_role):
 
     with translation.override("ja"), pytest.raises(PermissionDenied, match="あなたのロールでは"):
         require(no_role, "payments.refund_charge", doing="refund charges")
+
+
+def test_a_plan_is_said_in_the_readers_language(agent):
+    """The plan on "Subscription started" is kept as facts, not as one language's label."""
+    cus = factories.CustomerFactory(name="Misaki Sato")
+    deliver("customer.created", cus, created=NOW - 900)
+    price = factories.RESOURCES["price"] | {"id": "price_tea", "unit_amount": 1500, "currency": "jpy",
+                                            "recurring": {"interval": "month"}, "product": {"id": "prod_tea", "name": "Tea club"}}
+    sub = factories.SubscriptionFactory(customer=cus["id"], items={"object": "list", "data": [
+        {"id": "si_tea", "price": price, "quantity": 1}]})
+    with translation.override("ja"):  # a Japanese agent's request writes the row: it keeps no Japanese
+        deliver("customer.subscription.created", sub, created=NOW - 800)
+    entry = TimelineEntry.objects.get(kind="subscription_started")
+    assert entry.summary == "Tea club (¥1,500/month)"
+    with translation.override("ja"):
+        assert timeline.entry_summary(entry) == "Tea club（¥1,500/月）"
+    with translation.override("en"):
+        assert timeline.entry_summary(entry) == "Tea club (¥1,500/month)"
