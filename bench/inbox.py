@@ -256,9 +256,13 @@ def main(argv=None) -> int:
         ("All, LINE + high + tag", "all_line_high_tag", "/tickets/all/?n=50&channel=line&priority=high&tag=refund"),
         ("All, recently updated", "all_recently_updated", "/tickets/all/?n=50&sort=updated"),
     ]
+    # The same first page read in Japanese (babel dates, the Japanese catalogue).
+    japanese = Client(HTTP_ACCEPT_LANGUAGE="ja")
+    japanese.force_login(me)
+    cases.insert(2, ("Unassigned, first page, ja", "first_page_ja", "/tickets/unassigned/?n=50"))
     rows = []
     for label, name, path in cases:
-        result = measure(client, path, args.iterations)
+        result = measure(japanese if name.endswith("_ja") else client, path, args.iterations)
         rows.append((label, name, path, result))
         print(f"  measured {path}", file=sys.stderr, flush=True)
     # The navigation counts alone, uncached (they are cached COUNTS_TTL seconds between pages).

@@ -120,6 +120,7 @@ def main(argv=None) -> int:
     # (printed label, results name, path); "first_page" is the customer page's first page.
     cases = [
         ("Customer page, first page", "first_page", page),
+        ("Customer page, first, ja", "first_page_ja", page),
         ("Timeline fragment, first", "fragment_first", frag),
         ("Deep page (~15,000 down)", "deep_page", f"{frag}?cursor={deep}"),
         ("Filter: refunds", "filter_refunds", f"{frag}?filter=refunds"),
@@ -135,10 +136,14 @@ def main(argv=None) -> int:
                       reverse("customer_panel", args=[contact]) + "?ticket=1"))
     except NoReverseMatch:
         pass
+    # The same page read in Japanese (babel dates, day headings, the Japanese catalogue).
+    japanese = Client(HTTP_ACCEPT_LANGUAGE="ja")
+    japanese.force_login(get_user_model().objects.get(username="bench-agent"))
     rows = []
     for label, name, path in cases:
-        result = measure(client, path, args.iterations)
-        result["rows"] = client.get(path).content.count(b'class="tl-entry ')
+        reader = japanese if name.endswith("_ja") else client
+        result = measure(reader, path, args.iterations)
+        result["rows"] = reader.get(path).content.count(b'class="tl-entry ')
         rows.append((label, name, result))
         print(f"  measured {path}", file=sys.stderr, flush=True)
     load_end = loadavg()
