@@ -59,7 +59,7 @@ class Contact(models.Model):
     # never replaces a known language. What Paydesk writes to them is in this language
     # (tickets.selectors.customer_language), whatever the agent's own.
     language = models.CharField(
-        verbose_name=_("language"), max_length=16, blank=True, default="",
+        verbose_name=_("language"), max_length=16, blank=True, default="", db_default="",  # bulk loads (COPY) too
         help_text=_("The language replies to this customer are written in, such as “ja” or “en”. "
                     "Blank: not known yet."),
     )
