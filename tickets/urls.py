@@ -16,6 +16,7 @@ urlpatterns = [
     path("tickets/<int:number>/attachments/<int:pk>/", views.ticket_attachment, name="ticket_attachment"),
     path("tickets/messages/<int:pk>/retry/", views.message_retry, name="message_retry"),
     path("tickets/contacts/<int:pk>/link/", views.contact_link, name="contact_link"),
+    path("tickets/contacts/<int:pk>/language/", views.contact_language, name="contact_language"),
     path("tickets/identities/<int:pk>/unlink/", views.identity_unlink, name="identity_unlink"),
     path("tickets/merges/<int:pk>/undo/", views.merge_undo, name="merge_undo"),
     # Last: mine, unassigned, all, team-<slug>.

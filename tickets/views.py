@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
@@ -27,7 +28,7 @@ from django.views.decorators.vary import vary_on_headers
 from common import parsing
 
 from . import identity as identity_rules, presence, selectors
-from .actions.contacts import link_identity, undo_merge, unlink_identity
+from .actions.contacts import link_identity, set_contact_language, undo_merge, unlink_identity
 from .actions.delivery import retry_delivery
 from .actions.errors import ActionError, StaleTicket
 from .actions.messages import add_note, reply
@@ -248,6 +249,10 @@ def _contact_context(request, contact: Contact, **extra) -> dict:
         "identity_kinds": Identity.Kind.choices,
         "can_link": request.user.has_perm("tickets.link_identity"),
         "can_merge": request.user.has_perm("tickets.merge_contacts"),
+        "can_set_language": request.user.has_perm("tickets.change_contact"),
+        "languages": settings.LANGUAGES,
+        # What replies, macros and portal links are written in now (the contact's, or a guess).
+        "replies_in": dict(settings.LANGUAGES).get(selectors.customer_language(contact, extra.get("ticket"))),
         **extra,
     }
 
@@ -555,6 +560,29 @@ def contact_link(request: HttpRequest, pk: int) -> HttpResponse:
         notice = _("Linked %(kind)s %(value)s.") % {"kind": str(Identity.Kind(kind).label).lower(), "value": value}
     else:
         notice = _("That identity was already linked here.")
+    return _contact_response(request, contact, notice=notice)
+
+
+@require_POST
+@permission_required("tickets.change_contact", raise_exception=True)
+def contact_language(request: HttpRequest, pk: int) -> HttpResponse:
+    """The language replies to this customer are written in, set by an agent (blank: let the
+    channels and what the customer writes decide)."""
+    contact = Contact.objects.filter(pk=pk).first()
+    if contact is None:
+        raise Http404(_("No such contact"))
+    language = request.POST.get("language", "")
+    if language and language not in dict(settings.LANGUAGES):
+        return HttpResponseBadRequest(_("Choose one of the languages in the list."))
+    try:
+        set_contact_language(actor=request.user, contact=contact, language=language, source="agent")
+    except ActionError as exc:
+        return _contact_response(request, contact, link_error=_errors(exc))
+    if language:
+        notice = _("Replies to this customer are now written in %(language)s.") % {
+            "language": dict(settings.LANGUAGES)[language]}
+    else:
+        notice = _("Replies now follow the language this customer writes in.")
     return _contact_response(request, contact, notice=notice)
 
 

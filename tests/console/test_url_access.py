@@ -310,6 +310,7 @@ ACCESS.update({
     # The sample message is inbound: nothing to retry, back to the ticket with a message.
     "tickets/messages/<int:pk>/retry/": post_only(ok=redirect(_ticket_path), pk=_sample_message_pk),
     "tickets/contacts/<int:pk>/link/": post_only({"kind": "nonsense"}, ok=BAD_REQUEST, pk=_sample_contact_pk),
+    "tickets/contacts/<int:pk>/language/": post_only({"language": "klingon"}, ok=BAD_REQUEST, pk=_sample_contact_pk),
     "tickets/identities/<int:pk>/unlink/": post_only(ok=redirect("/tickets/"), pk=_sample_identity_pk),
     # Merging is for agents and admins; finance is refused before the (missing) merge is looked up.
     "tickets/merges/<int:pk>/undo/": post_only(ok=NOT_FOUND, finance=DENIED, pk="999999"),
