@@ -47,15 +47,7 @@ def set_time_zone(*, actor, user, name: str) -> UserPreference:
     if name and name not in time_zone_names():
         raise ValidationError(_("“%(name)s” is not a time zone. Pick one from the list.") % {"name": name[:64]},
                               code="time_zone")
-    with transaction.atomic():
-        pref, _created = UserPreference.objects.select_for_update().get_or_create(user=user)
-        previous = pref.time_zone
-        if previous != name:
-            pref.time_zone = name
-            pref.save(update_fields=["time_zone"])
-            record(actor=actor, action=AuditAction.USER_TIME_ZONE, target=f"user:{user.pk}", time_zone=name,
-                   previous=previous)
-    return pref
+    return _save_preference(actor, user, "time_zone", name, AuditAction.USER_TIME_ZONE)
 
 
 def set_language(*, actor, user, language: str) -> UserPreference:
@@ -66,14 +58,18 @@ def set_language(*, actor, user, language: str) -> UserPreference:
     language = (language or "").strip()
     if language and language not in dict(settings.LANGUAGES):
         raise ValidationError(_("Choose one of the languages in the list."), code="language")
+    return _save_preference(actor, user, "language", language, AuditAction.USER_LANGUAGE)
+
+
+def _save_preference(actor, user, field: str, value: str, action: AuditAction) -> UserPreference:
+    """One checked preference of `user`, audited when it changes ({field: new, previous: old})."""
     with transaction.atomic():
         pref, _created = UserPreference.objects.select_for_update().get_or_create(user=user)
-        previous = pref.language
-        if previous != language:
-            pref.language = language
-            pref.save(update_fields=["language"])
-            record(actor=actor, action=AuditAction.USER_LANGUAGE, target=f"user:{user.pk}", language=language,
-                   previous=previous)
+        previous = getattr(pref, field)
+        if previous != value:
+            setattr(pref, field, value)
+            pref.save(update_fields=[field])
+            record(actor=actor, action=action, target=f"user:{user.pk}", previous=previous, **{field: value})
     return pref
 
 
