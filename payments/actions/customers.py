@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 from babel import Locale, UnknownLocaleError
 from django.db import transaction
-from django.utils.translation import gettext as _, pgettext
+from django.utils.translation import gettext as _, pgettext, pgettext_lazy
 
 from audit.models import AuditAction
 
@@ -108,7 +108,7 @@ def build_metadata_plan(customer: dict, changes: dict) -> MetadataPlan:
 
 
 def plan_metadata_update(customer_id: str, changes: dict, *, actor) -> MetadataPlan:
-    require(actor, "payments.update_customer_metadata", _("change customer metadata"))
+    require(actor, "payments.update_customer_metadata", pgettext_lazy("permission", "change customer metadata"))
     customer = fetch("customers", customer_id, _read_customer(customer_id))
     if customer.get("deleted"):
         raise ActionRefused(_("Customer %(customer)s was deleted at Stripe.") % {"customer": customer_id}, code="deleted")
@@ -155,7 +155,7 @@ def update_customer_metadata(
     with single_flight(key) if key else contextlib.nullcontext():
         done = recorded(AuditAction.CUSTOMER_UPDATE_METADATA, customer_id, key) if key else None
         if done is not None:
-            require(actor, "payments.update_customer_metadata", _("change customer metadata"))
+            require(actor, "payments.update_customer_metadata", pgettext_lazy("permission", "change customer metadata"))
             made = dict(done.get("set") or {}) | {k: "" for k in done.get("removed") or ()}
             if any(k in made and made[k] != v for k, v in _requested(changes).items()):
                 raise ActionRefused(_("This confirmation already made another change; this one needs a new confirmation."),
@@ -272,7 +272,7 @@ def plan_portal_session(
     locale: str | None = None,
     return_url: str | None = None,
 ) -> PortalPlan:
-    require(actor, "payments.create_portal_session", _("create billing-portal links"))
+    require(actor, "payments.create_portal_session", pgettext_lazy("permission", "create billing-portal links"))
     if not customer_id:
         raise ActionRefused(_("Say which Stripe customer the link is for."), code="customer")
     flow = flow or None

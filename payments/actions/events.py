@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import pgettext_lazy
 
 from audit import actors
 from audit.log import record
@@ -255,7 +256,7 @@ def announce_event(event_id: str, *, payload: dict | None = None, obj: dict | No
 
 def retry_announcements(event_ids: Iterable[str], *, actor) -> int:
     """Announce applied events again whose listeners failed (the sync page's "Retry")."""
-    _require(actor, "payments.replay_event", "retry follow-up of Stripe events")
+    _require(actor, "payments.replay_event", pgettext_lazy("permission", "retry follow-up of Stripe events"))
     ids = list(PendingAnnouncement.objects.filter(event_id__in=list(event_ids)).values_list("event_id", flat=True))
     with transaction.atomic():
         for event_id in ids:
@@ -276,7 +277,7 @@ def record_event_failure(event_id: str, error: str, *, final: bool) -> None:
 
 def replay_events(event_ids: Iterable[str], *, actor, enqueue: bool = True) -> int:
     """Re-apply stored events (failed ones, or applied ones after a fix). Audited per event."""
-    _require(actor, "payments.replay_event", "replay Stripe events")
+    _require(actor, "payments.replay_event", pgettext_lazy("permission", "replay Stripe events"))
     ids = list(event_ids)
     with transaction.atomic():
         for event_id in ids:
@@ -294,7 +295,7 @@ def replay_events(event_ids: Iterable[str], *, actor, enqueue: bool = True) -> i
 
 def resync_objects(kind_name: str, object_ids: Iterable[str], *, actor) -> int:
     """Fetch objects from Stripe and write them into the mirror (admin's "re-sync")."""
-    _require(actor, "payments.resync_object", "re-sync objects from Stripe")
+    _require(actor, "payments.resync_object", pgettext_lazy("permission", "re-sync objects from Stripe"))
     kind = KINDS[kind_name]
     fetched = [retrieve_object(kind, object_id) for object_id in object_ids]
     with transaction.atomic():

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.functional import lazy
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext as _, pgettext_lazy
 
 from audit.models import AuditAction
 
@@ -260,7 +260,7 @@ def _currency(currency: str | None) -> str:
 
 def plan_refund(charge_id: str, *, actor, amount: int | None = None, currency: str) -> RefundPlan:
     """Check a refund against Stripe's current charge; `describe()` it for the confirmation."""
-    require(actor, "payments.refund_charge", _("refund charges"))
+    require(actor, "payments.refund_charge", pgettext_lazy("permission", "refund charges"))
     _check_amount(amount)
     currency = _currency(currency)
     charge = fetch("charges", charge_id, read_charge(charge_id))
@@ -339,7 +339,7 @@ def refund_charge(
     timeout, or another worker. The charge's limit is checked and the refund made under the
     charge's lock, so concurrent refunds of one charge can't pass a limit together.
     """
-    require(actor, "payments.refund_charge", _("refund charges"))
+    require(actor, "payments.refund_charge", pgettext_lazy("permission", "refund charges"))
     _check_amount(amount)
     currency = _currency(currency)
     if reason not in REFUND_REASONS:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from django.db import transaction
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext as _, pgettext_lazy
 
 from audit import selectors as audit_log
 from audit.models import AuditAction
@@ -210,9 +210,9 @@ def _plan_cancel(
 ) -> CancelPlan:
     """`carried_out`: the subscription as Stripe returned it, canceled (or canceling) by this
     confirmation's earlier attempt; the plan then says what that attempt did (and the refund it owes)."""
-    require(actor, "payments.cancel_subscription", _("cancel subscriptions"))
+    require(actor, "payments.cancel_subscription", pgettext_lazy("permission", "cancel subscriptions"))
     if refund_last_invoice_prorated:
-        require(actor, "payments.refund_charge", _("refund charges"))
+        require(actor, "payments.refund_charge", pgettext_lazy("permission", "refund charges"))
         if at_period_end:
             raise ActionRefused(
                 _("A subscription canceled at the end of its period uses all of it: there is no unused time to refund."),
@@ -384,7 +384,7 @@ def _cancel_again(
     subscription_id: str, done: dict, *, actor, at_period_end: bool, prorated: bool, token: str, ticket_ref: str
 ) -> CancelResult:
     """The same confirmation again: what it did (from its audit row), and the refund it still owes."""
-    require(actor, "payments.cancel_subscription", _("cancel subscriptions"))
+    require(actor, "payments.cancel_subscription", pgettext_lazy("permission", "cancel subscriptions"))
     did_period_end = bool(done.get("at_period_end"))
     did_prorate = done.get("prorated")
     if did_period_end != at_period_end or (did_prorate is not None and bool(did_prorate) != prorated):
@@ -406,7 +406,7 @@ def _cancel_again(
     amount, charge_id = int(done.get("refund_amount") or 0), done.get("refund_charge") or ""
     if amount <= 0 or not charge_id:
         return result
-    require(actor, "payments.refund_charge", _("refund charges"))
+    require(actor, "payments.refund_charge", pgettext_lazy("permission", "refund charges"))
     return _prorata_refund(
         result, charge_id, actor=actor, token=token, ticket_ref=ticket_ref, invoice_id=done.get("invoice") or "",
         amount=amount, currency=done.get("currency") or "",
