@@ -7,7 +7,8 @@ Without --url it builds a throwaway console the way production runs it: an SQLit
 in a temporary directory, DEBUG off, collectstatic, gunicorn; seeds it through the real
 path (signed webhooks for charges, refunds, disputes, subscriptions ...; a backfill and a
 reconcile against localstripe for customers and products); then logs in with Playwright
-and Debian's Chromium at 1440x900 and saves one PNG per page. It measures; it asserts nothing.
+and Debian's Chromium at 1440x900 and saves one PNG per page, once for each browser language
+(`screenshots/en/`, `screenshots/ja/`). It measures; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -321,15 +322,17 @@ def seed_in_process(console: Console) -> dict:
 # --- shooting -------------------------------------------------------------------------------------
 
 
-def shoot(base: str, username: str, password: str, pages: list[tuple[str, str]], out: Path) -> list[dict]:
-    """Log in, then open each page in a fresh context (a cold cache) and save a PNG of it."""
+def shoot(base: str, username: str, password: str, pages: list[tuple[str, str]], out: Path,
+          language: str = "en") -> list[dict]:
+    """Log in, then open each page in a fresh context (a cold cache) and save a PNG of it. The
+    browser asks for `language` (Accept-Language), as a person who has not chosen one does."""
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
     results = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        login_ctx = browser.new_context(viewport=VIEWPORT)
+        login_ctx = browser.new_context(viewport=VIEWPORT, locale=language)
         page = login_ctx.new_page()
         page.goto(f"{base}/login/")
         page.screenshot(path=str(out / "01-login.png"))
@@ -340,7 +343,7 @@ def shoot(base: str, username: str, password: str, pages: list[tuple[str, str]],
         state = login_ctx.storage_state()
         login_ctx.close()
         for n, (name, path) in enumerate(pages, start=2):
-            ctx = browser.new_context(viewport=VIEWPORT, storage_state=state)
+            ctx = browser.new_context(viewport=VIEWPORT, storage_state=state, locale=language)
             page = ctx.new_page()
             sizes: list = []
             page.on("requestfinished", lambda request: sizes.append(request))
@@ -354,7 +357,7 @@ def shoot(base: str, username: str, password: str, pages: list[tuple[str, str]],
             timing = response.request.timing if response else {}
             # Time to first byte of the HTML: the server's time plus loopback, on a cold cache.
             ttfb = timing.get("responseStart", 0) - timing.get("requestStart", 0)
-            results.append({"page": name, "path": path, "status": response.status if response else None,
+            results.append({"page": name, "language": language, "path": path, "status": response.status if response else None,
                             "requests": len(sizes), "bytes": transferred, "ttfb_ms": ttfb})
             ctx.close()
         browser.close()
@@ -368,6 +371,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--username", default="")
     parser.add_argument("--password", default="")
     parser.add_argument("--keep", action="store_true", help="keep the temporary console's directory")
+    parser.add_argument("--languages", default="en,ja",
+                        help="the browser's languages, one set of screenshots each (OUT/en/, OUT/ja/)")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing: run `make chromium` (scripts/chromium.sh)")
@@ -396,16 +401,18 @@ def main(argv: list[str] | None = None) -> None:
                   ("account", "/account/")]
         if ids.get("failed_event"):
             pages.append(("failed-event", f"/stripe/events/{ids['failed_event']}/"))
-        results = shoot(base, username, password, pages, Path(args.out))
+        results = []
+        for language in filter(None, args.languages.split(",")):
+            results += shoot(base, username, password, pages, Path(args.out) / language, language)
     finally:
         if console:
             console.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    print(f"\n{'page':<15}{'status':>7}{'requests':>10}{'transferred':>14}{'HTML TTFB':>12}")
+    print(f"\n{'page':<18}{'lang':>5}{'status':>7}{'requests':>10}{'transferred':>14}{'HTML TTFB':>12}")
     for r in results:
-        print(f"{r['page']:<15}{r['status']!s:>7}{r['requests']:>10}{r['bytes'] / 1024:>11.1f} KB"
+        print(f"{r['page']:<18}{r['language']:>5}{r['status']!s:>7}{r['requests']:>10}{r['bytes'] / 1024:>11.1f} KB"
               f"{r['ttfb_ms']:>9.0f} ms")
     print(f"\nscreenshots in {args.out}/")
 
