@@ -194,3 +194,50 @@ def available(trigger: str, fetched: list[str] | tuple[str, ...] = ()) -> Refere
         if name in roots:
             kinds.update(fields(roots[name]))
     return References(kinds)
+
+
+# --- ticket events ------------------------------------------------------------------------------
+
+# What a ticket event's context holds, read from the models: field names as the models say them
+# (the message's text as `message.text`); nothing a workflow should not read (raw HTML, headers).
+_RENAMED = {"body_text": "text"}
+_HIDDEN = {"body_html", "headers", "uuid", "version", "channel_message_id", "delivery_started_at", "merged_into"}
+
+
+def _model_kinds(model, root: str) -> dict[str, str]:
+    from django.db import models
+
+    out: dict[str, str] = {}
+    for field in model._meta.get_fields():
+        if not getattr(field, "concrete", False) and not field.many_to_many:
+            continue  # reverse relations
+        name = _RENAMED.get(field.name, field.name)
+        if field.name in _HIDDEN or field.auto_created and not field.many_to_many and field.name != "id":
+            continue
+        path = f"{root}.{name}"
+        if field.many_to_many:
+            out[path] = "list"
+        elif field.is_relation or field.name == "id":
+            out[path] = "id"
+        elif isinstance(field, models.DateTimeField):
+            out[path] = "time"
+        elif isinstance(field, models.BooleanField):
+            out[path] = "bool"
+        elif isinstance(field, (models.IntegerField, models.FloatField, models.DecimalField)):
+            out[path] = "number"
+        elif isinstance(field, models.JSONField):
+            out[path] = "map"
+        else:
+            out[path] = "text"
+    return out
+
+
+def ticket_references(trigger: str) -> References:
+    """ticket.created, ticket.solved: the ticket and its requester (`contact`); message.received
+    adds the message."""
+    from tickets.models import Contact, Message, Ticket
+
+    kinds = {**_model_kinds(Ticket, "ticket"), **_model_kinds(Contact, "contact")}
+    if trigger == "message.received":
+        kinds.update(_model_kinds(Message, "message"))
+    return References(kinds)
