@@ -65,6 +65,8 @@ ROLES: dict[str, list[str]] = {
         "payments.replay_event",
         "payments.resync_object",
         "audit.view_audit",
+        # Workflows: only admins write and activate them.
+        "workflows.view_workflow", "workflows.add_workflow", "workflows.change_workflow",
         # Lifting a login lockout (Django admin, console.actions.unlock_login).
         "axes.view_accessattempt",
         "axes.delete_accessattempt",

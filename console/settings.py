@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "payments",
     "tickets",
     "console",
+    "console.workflows",
     "console.demo",
 ]
 

@@ -1,6 +1,12 @@
 """Workflows: admins automate the routine on Stripe events and tickets (issue 9). Built in
-pieces; so far what every later piece (engine, editor, backtest) evaluates through:
+pieces; so far:
 
-- conditions.py: conditions and their validation;
-- references.py: the dynamic references available at a point, from Stripe's typed shapes.
+- conditions.py: conditions and their validation (money in real units);
+- references.py: the dynamic references available at a point, from Stripe's typed shapes and
+  the ticket models;
+- definition.py: a workflow's JSON (trigger, conditions, steps) and its validation;
+- models.py, actions.py: workflows and their versions; save, activate, deactivate, duplicate,
+  export and import, audited; `manage.py workflows` for operators.
+
+Not yet: the engine (runs), the HTMX editor, templates, backtests.
 """
