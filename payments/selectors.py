@@ -308,3 +308,13 @@ def replay_event_ids(
     if until:
         qs = qs.filter(created__lt=until)
     return list(qs.order_by("created", "id").values_list("id", flat=True))
+
+
+def mirrored(object_type: str, object_id: str) -> dict | None:
+    """The mirror's copy of one Stripe object (`charge`, `radar.early_fraud_warning` ...), or None."""
+    from .mirror import KINDS
+
+    kind = KINDS.get(object_type)
+    if kind is None or not isinstance(object_id, str) or not object_id:
+        return None
+    return kind.model.objects.filter(pk=object_id).values_list("data", flat=True).first()

@@ -6,7 +6,10 @@ pieces; so far:
   the ticket models;
 - definition.py: a workflow's JSON (trigger, conditions, steps) and its validation;
 - models.py, actions.py: workflows and their versions; save, activate, deactivate, duplicate,
-  export and import, audited; `manage.py workflows` for operators.
+  export and import, audited; `manage.py workflows` for operators;
+- engine.py: plan_run, what a definition does with one event (conditions, fetches from the
+  mirror, branches, the actions it would take, rendered), without side effects.
 
-Not yet: the engine (runs), the HTMX editor, templates, backtests.
+Not yet: runs (recorded, exactly once, performing the planned actions), the HTMX editor,
+templates, backtests.
 """
