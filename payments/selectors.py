@@ -318,3 +318,12 @@ def mirrored(object_type: str, object_id: str) -> dict | None:
     if kind is None or not isinstance(object_id, str) or not object_id:
         return None
     return kind.model.objects.filter(pk=object_id).values_list("data", flat=True).first()
+
+
+def stored_events(event_type: str, *, since, until=None, chunk: int = 2000):
+    """The stored events of one type created in [since, until), oldest first, as Stripe sent
+    them (payload), read in chunks: a backtest walks a hundred thousand of them."""
+    rows = WebhookEvent.objects.filter(type=event_type, created__gte=since)
+    if until is not None:
+        rows = rows.filter(created__lt=until)
+    return rows.order_by("created", "id").values_list("payload", flat=True).iterator(chunk_size=chunk)
