@@ -1,7 +1,8 @@
 """bench/results.json, shared by the benchmarks: each writes only its own top-level keys.
 
 `python -m bench` owns when, quick, machine, intake, apply, end_to_end and backfill;
-`python -m bench.inbox` owns "inbox"; `python -m bench.timeline` owns "timeline". A writer
+`python -m bench.inbox` owns "inbox"; `python -m bench.timeline` owns "timeline";
+`python -m bench.workflows` owns "workflows". A writer
 reads the file, replaces its keys, keeps everyone else's and renames a temporary file over
 it, so a reader never sees half a file and no run wipes another's figures.
 """
