@@ -61,8 +61,9 @@ test-fast: install services gettext
 	$(TEST_ENV) $(PY) -m pytest -q -n auto --maxprocesses 4 -m "not browser and not e2e" $(PYTEST_ARGS)
 
 # The mirror (intake, end to end, backfill), then the inbox at 100,000 tickets, then the
-# customer timeline at 1,000,000 entries, then a workflow backtest over 100,000 events. Each prints a table and writes its own keys of
-# bench/results.json, keeping the others' ("inbox", "timeline"); none asserts.
+# customer timeline at 1,000,000 entries, then a workflow backtest over 100,000 events. Each
+# prints a table and writes its own keys of bench/results.json, keeping the others' ("inbox",
+# "timeline", "workflows"); none asserts.
 BENCH_ENV = DATABASE_URL=postgres://postgres@127.0.0.1:5432/paydesk_bench CELERY_BROKER_URL=redis://127.0.0.1:6379/14 \
 	  SECRET_KEY=bench-secret-key
 
