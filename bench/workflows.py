@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     ensure_database(url)
     setup_django(url)
     from console.workflows.backtest import backtest
-    from tests.console.test_workflow_engine import FRAUD_WARNING
+    from console.workflows.templates import FRAUD_WARNING_REFUND_OR_NOTIFY as FRAUD_WARNING
 
     started = time.perf_counter()
     load(args.events, args.charges)

@@ -9,7 +9,7 @@ from audit.models import AuditEntry
 from console.workflows.backtest import BacktestError, backtest
 from payments.models import Refund
 from tests import factories
-from tests.console.test_workflow_engine import FRAUD_WARNING
+from console.workflows.templates import FRAUD_WARNING_REFUND_OR_NOTIFY as FRAUD_WARNING
 from tests.helpers import deliver
 
 pytestmark = pytest.mark.django_db

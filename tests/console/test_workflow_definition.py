@@ -4,19 +4,9 @@ what an import must pass before anything is saved."""
 import pytest
 
 from console.workflows.definition import trigger_key, validate_definition
+from console.workflows.templates import FRAUD_WARNING_REFUND_OR_NOTIFY
 
-FRAUD_WARNING = {  # seed 001's third template, as a definition
-    "trigger": {"stripe": "radar.early_fraud_warning.created"},
-    "steps": [
-        {"fetch": "charge"},
-        {"branch": [
-            {"if": {"ref": "charge.amount", "op": "lt", "value": {"amount": "15", "currency": "usd"}},
-             "steps": [{"action": "refund", "params": {"reason": "fraudulent"}}]},
-            {"else": [{"action": "notify", "params": {"team": "finance",
-                                                      "text": "Fraud warning on {{ charge.id }} ({{ charge.amount }})"}}]},
-        ]},
-    ],
-}
+FRAUD_WARNING = FRAUD_WARNING_REFUND_OR_NOTIFY  # seed 001's third template
 
 
 def test_the_seed_template_is_valid_and_indexed_by_its_trigger():

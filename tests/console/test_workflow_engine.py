@@ -4,23 +4,13 @@ and the actions they would take, rendered — the code both live runs and backte
 import pytest
 
 from console.workflows.engine import plan_run, render, stripe_context
+from console.workflows.templates import FRAUD_WARNING_REFUND_OR_NOTIFY
 from tests import factories
 from tests.helpers import deliver
 
 pytestmark = pytest.mark.django_db
 
-FRAUD_WARNING = {  # seed 001: refund when under the 15 USD dispute fee, otherwise tell the team
-    "trigger": {"stripe": "radar.early_fraud_warning.created"},
-    "steps": [
-        {"fetch": "charge"},
-        {"branch": [
-            {"if": {"ref": "charge.amount", "op": "lt", "value": {"amount": "15", "currency": "usd"}},
-             "steps": [{"action": "refund", "params": {"reason": "fraudulent"}}]},
-            {"else": [{"action": "notify", "params": {"team": "finance",
-                                                      "text": "Fraud warning on {{ charge.id }} ({{ charge.amount }})"}}]},
-        ]},
-    ],
-}
+FRAUD_WARNING = FRAUD_WARNING_REFUND_OR_NOTIFY  # seed 001: refund when under the 15 USD dispute fee, otherwise tell the team
 
 
 def _warning_on(amount: int, currency: str = "usd") -> dict:
