@@ -9,17 +9,19 @@ backtest shows is what a run would have done.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Callable
 
 from django.utils.translation import gettext as _
 
+from common.l10n import format_when
 from payments.money import format_money
 from payments.selectors import mirrored
 
 from .conditions import MISSING, ConditionError, evaluate, is_money_field, resolve
-from .references import RESOURCES, STRIPE_TRIGGERS, root_name
+from .references import TIME_FIELD, RESOURCES, STRIPE_TRIGGERS, root_name
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 
@@ -62,7 +64,8 @@ def mirror_fetch(resource: str, object_id: str) -> dict | None:
 
 
 def render(text: str, context: dict) -> str:
-    """{{ charge.amount }} → "$22.00"; {{ charge.id }} → "ch_…"; an unknown reference → ""."""
+    """{{ charge.amount }} → "$22.00"; {{ invoice.next_payment_attempt }} → a date in the reader's
+    language and zone; {{ charge.id }} → "ch_…"; an unknown reference → ""."""
     def one(match: re.Match) -> str:
         ref = match.group(1)
         value = resolve(ref, context)
@@ -73,6 +76,8 @@ def render(text: str, context: dict) -> str:
             currency = parent.get("currency") if isinstance(parent, dict) else None
             if isinstance(currency, str):
                 return format_money(value, currency)
+        if TIME_FIELD.match(ref.rsplit(".", 1)[-1]) and isinstance(value, int) and not isinstance(value, bool):
+            return format_when(dt.datetime.fromtimestamp(value, tz=dt.timezone.utc))  # a Stripe timestamp
         return str(value)
 
     return _PLACEHOLDER.sub(one, text)

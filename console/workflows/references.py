@@ -49,7 +49,7 @@ STRIPE_TRIGGERS: dict[str, str] = {
     "customer.updated": "customer",
 }
 MAX_DEPTH = 4  # charge.payment_method_details.card.checks.cvc_check
-_TIME = re.compile(r"^(created|.*_at|.*_date|.*_start|.*_end|due_by|next_payment_attempt|expires_at)$")
+TIME_FIELD = re.compile(r"^(created|.*_at|.*_date|.*_start|.*_end|due_by|next_payment_attempt|expires_at)$")
 # The resources a workflow reads, by Stripe's object name.
 RESOURCES: dict[str, type] = {
     "payment_intent": stripe.PaymentIntent, "charge": stripe.Charge, "refund": stripe.Refund,
@@ -110,7 +110,7 @@ def _walk(cls, prefix: str, depth: int, out: dict[str, str]) -> None:
             out[path] = "bool"
         elif kind_of in (int, float):
             money = is_money_field(key) and "currency" in annotations
-            out[path] = "money" if money else "time" if _TIME.match(key) else "number"
+            out[path] = "money" if money else "time" if TIME_FIELD.match(key) else "number"
         elif kind_of is str or origin is typing.Literal:
             out[path] = "text"
         elif isinstance(origin, type) and origin.__name__ == "UntypedStripeObject" or origin is dict:

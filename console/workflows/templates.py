@@ -1,5 +1,6 @@
-"""Ready-made workflows to copy and edit (issue 9 lists seed 001's three and seed 000's four
-auto-ticket rules; so far the first, which the backtest bench and the engine tests use)."""
+"""Ready-made workflows to copy and edit: Stripe Workflows' three examples and the four
+auto-ticket rules support teams set up between Stripe and their helpdesk. Each is a definition
+(definition.py) an admin copies, names and edits; teams, people and texts are starting points."""
 
 from __future__ import annotations
 
@@ -20,7 +21,77 @@ FRAUD_WARNING_REFUND_OR_NOTIFY = {
     ],
 }
 
+BIG_ORDER = {"ref": "payment_intent.amount", "op": "gt", "value": {"amount": "1,000", "currency": "usd"}}
+
+# Seed 001, first: a purchase over 1,000 USD gets a handwritten note; someone is told to write it.
+PERSONALIZE_BIG_ORDERS = {
+    "trigger": {"stripe": "payment_intent.succeeded"},
+    "conditions": BIG_ORDER,
+    "steps": [{"action": "notify", "params": {
+        "team": "support",
+        "text": "Order of {{ payment_intent.amount }} by {{ payment_intent.customer }} ({{ payment_intent.id }}): "
+                "add a handwritten note to the parcel."}}],
+}
+
+# Seed 001, second: the same, and above 2,000 USD the customer is marked VIP for everyone who
+# answers them.
+TAG_VIP_CUSTOMERS = {
+    "trigger": {"stripe": "payment_intent.succeeded"},
+    "conditions": BIG_ORDER,
+    "steps": [
+        PERSONALIZE_BIG_ORDERS["steps"][0],
+        {"branch": [{"if": {"ref": "payment_intent.amount", "op": "gt", "value": {"amount": "2,000", "currency": "usd"}},
+                     "steps": [{"action": "update_customer_metadata", "params": {"key": "Tier", "value": "VIP"}}]}]},
+    ],
+}
+
+# Seed 000: the four events that should become routed tickets.
+CHARGEBACK_TICKET = {
+    "trigger": {"stripe": "charge.dispute.created"},
+    "steps": [
+        {"action": "create_ticket", "params": {
+            "subject": "Chargeback on {{ dispute.charge }}: {{ dispute.amount }} ({{ dispute.reason }})",
+            "team": "finance", "priority": "high", "tags": ["dispute"],
+            "note": "Evidence due {{ dispute.evidence_details.due_by }}. Status: {{ dispute.status }}."}},
+        {"action": "notify", "params": {"team": "finance",
+                                        "text": "New chargeback: {{ dispute.amount }} on {{ dispute.charge }}"}},
+    ],
+}
+FAILED_SUBSCRIPTION_PAYMENT_TICKET = {
+    "trigger": {"stripe": "invoice.payment_failed"},
+    "conditions": {"ref": "invoice.billing_reason", "op": "starts_with", "value": "subscription"},
+    "steps": [{"action": "create_ticket", "params": {
+        "subject": "Subscription payment failed: invoice {{ invoice.number }} ({{ invoice.amount_due }})",
+        "tags": ["billing", "failed-payment"],
+        "note": "Attempt {{ invoice.attempt_count }}; next retry {{ invoice.next_payment_attempt }}."}}],
+}
+REFUND_PROCESSED_NOTE = {
+    "trigger": {"stripe": "charge.refunded"},
+    "steps": [{"action": "create_ticket", "params": {
+        # On the customer's open ticket as a note when there is one; a new ticket otherwise.
+        "if_open_ticket": "note",
+        "subject": "Refund processed: {{ charge.amount_refunded }} of {{ charge.amount }} on {{ charge.id }}",
+        "tags": ["refund"],
+        "note": "Refunded {{ charge.amount_refunded }} of {{ charge.amount }} ({{ charge.id }})."}}],
+}
+SUBSCRIPTION_CANCELLED_TICKET = {
+    "trigger": {"stripe": "customer.subscription.deleted"},
+    "steps": [{"action": "create_ticket", "params": {
+        "subject": "Subscription cancelled: {{ subscription.id }}",
+        "tags": ["retention"],
+        "note": "Reason: {{ subscription.cancellation_details.reason }}. "
+                "Feedback: {{ subscription.cancellation_details.feedback }} {{ subscription.cancellation_details.comment }}"}}],
+}
+
 TEMPLATES = {
+    "personalize-big-orders": (_("Orders over 1,000 USD: ask for a handwritten note"), PERSONALIZE_BIG_ORDERS),
+    "tag-vip-customers": (_("Orders over 2,000 USD: mark the customer VIP"), TAG_VIP_CUSTOMERS),
     "fraud-warning-refund-or-notify": (_("Early fraud warning: refund small charges, tell the team otherwise"),
                                        FRAUD_WARNING_REFUND_OR_NOTIFY),
+    "chargeback-ticket": (_("Chargeback: a ticket for finance"), CHARGEBACK_TICKET),
+    "failed-subscription-payment-ticket": (_("Failed subscription payment: a ticket with the next retry"),
+                                           FAILED_SUBSCRIPTION_PAYMENT_TICKET),
+    "refund-processed-note": (_("Refund processed: a note on the customer's open ticket"), REFUND_PROCESSED_NOTE),
+    "subscription-cancelled-ticket": (_("Subscription cancelled: a retention ticket with the reason"),
+                                      SUBSCRIPTION_CANCELLED_TICKET),
 }

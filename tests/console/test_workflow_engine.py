@@ -75,3 +75,8 @@ def test_previous_attributes_reach_changed_conditions():
 def test_render_leaves_nothing_unknown_behind():
     assert render("{{ charge.amount }} / {{ charge.nothing }} / {{charge.id}}",
                   {"charge": {"id": "ch_1", "amount": 1500, "currency": "jpy"}}) == "¥1,500 /  / ch_1"
+
+
+def test_render_says_stripe_timestamps_as_dates():
+    context = {"invoice": {"next_payment_attempt": 1796258880}}  # 2026-12-03 00:48 UTC
+    assert render("next retry {{ invoice.next_payment_attempt }}", context) == "next retry Dec 3, 2026, 12:48\u202fAM"
