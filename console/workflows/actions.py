@@ -122,6 +122,19 @@ def export_workflow(workflow: Workflow | int) -> dict:
             "definition": latest.definition if latest else {}}
 
 
+def install_template(*, actor, slug: str) -> WorkflowVersion:
+    """A new, inactive workflow from one of templates.TEMPLATES, named as the template is (in the
+    installer's language)."""
+    from .templates import TEMPLATES
+
+    if slug not in TEMPLATES:
+        raise WorkflowError([_("“%(slug)s” is not a template. Templates: %(names)s.")
+                             % {"slug": str(slug)[:60], "names": ", ".join(sorted(TEMPLATES))}])
+    name, definition = TEMPLATES[slug]
+    return import_workflow(actor=actor, data={"paydesk_workflow": EXPORT_FORMAT, "name": str(name),
+                                              "definition": definition})
+
+
 def import_workflow(*, actor, data) -> WorkflowVersion:
     """A new, inactive workflow from an export. Checked whole first: nothing is saved from a
     file with any mistake in it."""

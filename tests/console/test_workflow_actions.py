@@ -121,3 +121,14 @@ def test_manage_py_workflows_moves_a_workflow_between_consoles(admin_user, tmp_p
         call_command("workflows", "import", str(bad))
     with pytest.raises(CommandError, match="No workflow 999"):
         call_command("workflows", "activate", "999")
+
+
+def test_templates_install_from_the_command_line(capsys):
+    call_command("workflows", "templates")
+    assert "chargeback-ticket" in capsys.readouterr().out
+    call_command("workflows", "install", "chargeback-ticket", "--activate")
+    workflow = Workflow.objects.get()
+    assert workflow.name == "Chargeback: a ticket for finance" and workflow.trigger == "stripe:charge.dispute.created"
+    with pytest.raises(CommandError, match="“nope” is not a template"):
+        call_command("workflows", "install", "nope")
+    assert Workflow.objects.count() == 1

@@ -1,4 +1,5 @@
-"""manage.py workflows list | export ID [FILE] | import FILE [--activate] | activate ID [--version N] | deactivate ID
+"""manage.py workflows list | templates | install TEMPLATE [--activate] | export ID [FILE] | import FILE [--activate] |
+activate ID [--version N] | deactivate ID
 
 For operators and deployments: move a workflow between a staging and a live console as the JSON
 a reviewer read. Recorded in the audit log as "system"."""
@@ -22,6 +23,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="command", required=True)
         sub.add_parser("list", help="every workflow: id, status, trigger, versions, name")
+        sub.add_parser("templates", help="the ready-made workflows install can copy")
+        install = sub.add_parser("install", help="a new, inactive workflow from a template")
+        install.add_argument("template")
+        install.add_argument("--activate", action="store_true", help="activate it once installed")
         export = sub.add_parser("export", help="the newest version of a workflow as JSON")
         export.add_argument("id", type=int)
         export.add_argument("file", nargs="?", help="write here instead of standard output")
@@ -48,6 +53,20 @@ class Command(BaseCommand):
             self.stdout.write(f"{w.pk:>5}  {w.status:<8}  {w.trigger or '-':<45}  v{w.n:<3}  {w.name}")
         if not rows:
             self.stdout.write("No workflows.")
+
+    def _templates(self, **options):
+        from console.workflows.templates import TEMPLATES
+
+        for slug, (name, definition) in sorted(TEMPLATES.items()):
+            trigger = next(iter(definition["trigger"].values()))
+            self.stdout.write(f"{slug:<36}  {trigger:<36}  {name}")
+
+    def _install(self, template: str, activate: bool = False, **options):
+        version = actions.install_template(actor=None, slug=template)
+        if activate:
+            actions.activate_workflow(actor=None, workflow=version.workflow)
+        state = "active" if activate else "inactive"
+        self.stdout.write(f"Installed workflow {version.workflow_id} ({state}): {version.workflow.name}")
 
     def _export(self, id: int, file: str | None = None, **options):
         text = json.dumps(actions.export_workflow(id), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
