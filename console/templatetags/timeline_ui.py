@@ -191,11 +191,9 @@ def channel_name(value) -> str:
 @register.filter
 def ticket_status(value) -> str:
     from tickets.models import Ticket
+    from tickets.templatetags.inbox_ui import choice_label
 
-    try:
-        return str(Ticket.Status(value).label)
-    except ValueError:
-        return str(value or "").replace("_", " ")
+    return choice_label(Ticket.Status, value or "")
 
 
 @register.filter

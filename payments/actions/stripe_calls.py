@@ -235,22 +235,21 @@ def span(seconds: int) -> str:
     return days_and_hours(seconds)
 
 
+def _joined(parts, join) -> str:
+    out = ""
+    for part in filter(None, parts):
+        out = join % {"first": out, "second": part} if out else part
+    return out
+
+
 def sentences(*parts: str) -> str:
     """Whole sentences, each its own message, one after the other (a space in English, none in Japanese)."""
-    out = ""
-    for part in parts:
-        if part:
-            out = pgettext("two sentences", "%(first)s %(second)s") % {"first": out, "second": part} if out else part
-    return out
+    return _joined(parts, pgettext("two sentences", "%(first)s %(second)s"))
 
 
 def clauses(*parts: str) -> str:
     """Clauses of one English sentence, joined by semicolons; Japanese writes each as its own sentence."""
-    out = ""
-    for part in parts:
-        if part:
-            out = pgettext("two clauses", "%(first)s; %(second)s") % {"first": out, "second": part} if out else part
-    return out
+    return _joined(parts, pgettext("two clauses", "%(first)s; %(second)s"))
 
 
 def in_english(describe) -> str:

@@ -20,13 +20,10 @@ register = template.Library()
 @register.filter
 def identity_kind(value) -> str:
     """email → Email / メール: how a contact is reached, in the reader's words."""
-    try:
-        return str(Identity.Kind(value).label)
-    except ValueError:
-        return str(value or "").replace("_", " ")
+    return choice_label(Identity.Kind, value or "")
 
 
-def _label(choices, value: str) -> str:
+def choice_label(choices, value: str) -> str:
     """A model choice's label in the active language (the value itself if it is not a choice)."""
     try:
         return str(choices(value).label)
@@ -37,7 +34,7 @@ def _label(choices, value: str) -> str:
 @register.simple_tag
 def channel_icon(channel: str) -> SafeString:
     """The channel's icon (drawn by inbox.css) with its name for screen readers."""
-    label = _label(Channel, channel)
+    label = choice_label(Channel, channel)
     return format_html('<span class="channel channel-{}" role="img" title="{}" aria-label="{}"></span>',
                        channel, label, label)
 
@@ -48,12 +45,12 @@ _STATUS_TONE = {"open": "warn", "pending": "info", "solved": "ok", "closed": ""}
 @register.simple_tag
 def status_badge(status: str) -> SafeString:
     return format_html('<span class="badge badge-{} status-{}">{}</span>', _STATUS_TONE.get(status, ""), status,
-                       _label(Ticket.Status, status))
+                       choice_label(Ticket.Status, status))
 
 
 @register.simple_tag
 def priority(value: str) -> SafeString:
-    return format_html('<span class="prio prio-{}">{}</span>', value, _label(Ticket.Priority, value))
+    return format_html('<span class="prio prio-{}">{}</span>', value, choice_label(Ticket.Priority, value))
 
 
 class _Words:
