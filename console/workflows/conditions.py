@@ -22,9 +22,10 @@ another raises ConditionError: it is a mistake to show, never a silent false.
 
 from __future__ import annotations
 
+import operator
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Callable
 
 from django.utils.translation import gettext as _
 
@@ -217,6 +218,318 @@ def _money(ref: str, op: str, value: dict, actual, context: dict) -> bool:
     if op in ORDER_OPS:
         return _order(op, amount, Decimal(expected))
     raise ConditionError(_("Amounts are compared with equals, not equals, greater or less than."))
+
+
+# --- compiling (the engine's hot path) --------------------------------------------------------
+#
+# An event is checked against every active workflow of its trigger, so the work that doesn't
+# depend on the event is done once per workflow version: references split, values parsed,
+# money in minor units, the operator chosen. `compile_condition(c)(context)` answers exactly
+# as `evaluate(c, context)` does: the same result, the same exception with the same words (said
+# when it is raised, in the language active then). What the compiler doesn't recognise (a
+# malformed node, an unknown operator, an amount that isn't one) is left to `evaluate` as
+# written, so even its errors are the interpreter's. tests/console/test_workflow_conditions.py
+# checks both against a plain reference and against each other on random trees.
+
+Compiled = Callable[[dict], bool]
+_ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+_SMALL = Decimal(10) ** 30  # integral values below this compare as ints (faster, and exact)
+
+
+def compile_condition(condition) -> Compiled:
+    """`condition` as a function of the context, equal to `evaluate(condition, context)`. The
+    condition is read once, now: don't change it afterwards."""
+    if not isinstance(condition, dict):
+        return _interpreted(condition)
+    for group, combine in (("all", _all), ("any", _any)):
+        if group in condition:
+            items = condition[group]
+            if type(items) is not list:
+                return _interpreted(condition)
+            return combine(tuple(compile_condition(item) for item in items))
+    ref, op = condition.get("ref"), condition.get("op")
+    if type(ref) is not str or type(op) is not str:
+        return _interpreted(condition)
+    get = _getter(ref)
+    if get is None:
+        return _interpreted(condition)
+    return _compile_leaf(ref, op, condition.get("value"), get) or _interpreted(condition)
+
+
+def _interpreted(condition) -> Compiled:
+    return lambda context: evaluate(condition, context)
+
+
+def _all(tests: tuple[Compiled, ...]) -> Compiled:
+    if not tests:
+        return lambda context: True
+    if len(tests) == 1:
+        (only,) = tests
+        return lambda context: True if only(context) else False
+    if len(tests) == 2:
+        first, second = tests
+        return lambda context: True if first(context) and second(context) else False
+
+    def every(context):
+        for test in tests:
+            if not test(context):
+                return False
+        return True
+
+    return every
+
+
+def _any(tests: tuple[Compiled, ...]) -> Compiled:
+    if not tests:
+        return lambda context: False
+    if len(tests) == 1:
+        (only,) = tests
+        return lambda context: True if only(context) else False
+    if len(tests) == 2:
+        first, second = tests
+        return lambda context: True if first(context) or second(context) else False
+
+    def some(context):
+        for test in tests:
+            if test(context):
+                return True
+        return False
+
+    return some
+
+
+def _getter(ref: str) -> Callable[[Any], Any] | None:
+    """resolve(ref, ·) with the reference split once; None when a part reads as a digit but
+    isn't an index (resolve then raises, and the interpreter should)."""
+    steps = []
+    for part in ref.split("."):
+        index = None
+        if part.isdigit():
+            try:
+                index = int(part)
+            except ValueError:
+                return None
+        steps.append((part, index))
+    if len(steps) == 2 and steps[0][1] is None and steps[1][1] is None:
+        (a, _i), (b, _j) = steps
+
+        def get2(node):
+            node = node.get(a, MISSING) if isinstance(node, dict) else MISSING
+            return node.get(b, MISSING) if isinstance(node, dict) else MISSING
+
+        return get2
+    if len(steps) == 3 and all(index is None for _part, index in steps):
+        (a, _i), (b, _j), (c, _k) = steps
+
+        def get3(node):
+            node = node.get(a, MISSING) if isinstance(node, dict) else MISSING
+            node = node.get(b, MISSING) if isinstance(node, dict) else MISSING
+            return node.get(c, MISSING) if isinstance(node, dict) else MISSING
+
+        return get3
+    steps = tuple(steps)
+
+    def get(node):
+        for part, index in steps:
+            if isinstance(node, dict):
+                node = node.get(part, MISSING)
+            elif index is not None and isinstance(node, list):
+                node = node[index] if index < len(node) else MISSING
+            else:
+                return MISSING
+            if node is MISSING:
+                return MISSING
+        return node
+
+    return get
+
+
+def _int_if_small(number: Decimal):
+    """An integral Decimal as an int (ints compare with ints faster); anything else as it is."""
+    if abs(number) < _SMALL and number == number.to_integral_value():
+        return int(number)
+    return number
+
+
+def _same_as(expected) -> Callable[[Any], bool]:
+    """_same(·, expected) with `expected` read once."""
+    when_missing = expected is None or expected == ""
+    if isinstance(expected, bool):
+        lowered = str(expected).lower()
+
+        def same_bool(actual):
+            if actual is MISSING or actual is None:
+                return when_missing
+            return str(actual).lower() == lowered
+
+        return same_bool
+    number = _decimal(expected) if isinstance(expected, str) else _number(expected)
+    whole = _int_if_small(number) if number is not None else None
+    text = _text(expected)
+
+    def same(actual):
+        if actual is MISSING or actual is None:
+            return when_missing
+        kind = type(actual)
+        if kind is str:  # not a number: compared as text
+            return actual == text
+        if kind is int:  # a number: compared as one (an int never equals a fraction)
+            return whole is not None and actual == whole
+        return _same(actual, expected)
+
+    return same
+
+
+def _compile_leaf(ref: str, op: str, value, get) -> Compiled | None:
+    """_leaf(ref, op, value, ·) as a closure; None for what is left to the interpreter."""
+    if op == "is_set":
+        def is_set(context):
+            actual = get(context)
+            return actual is not MISSING and actual is not None and actual != ""
+        return is_set
+    if op == "is_not_set":
+        def is_not_set(context):
+            actual = get(context)
+            return actual is MISSING or actual is None or actual == ""
+        return is_not_set
+    if op in ("changed", "changed_from", "changed_to"):
+        return _compile_change(ref, op, value, get)
+    if is_money_value(value):
+        return _compile_money(ref, op, value, get)
+    if op in ORDER_OPS:
+        return _compile_order(op, value, get)
+    if op in ("eq", "ne"):
+        same = _same_as(value)
+        if op == "eq":
+            return lambda context: same(get(context))
+        return lambda context: not same(get(context))
+    if op == "in":
+        return _compile_in(value, get)
+    if op in ("contains", "starts_with"):
+        return _compile_text(op, value, get)
+    return None  # an unknown operator: the interpreter says so
+
+
+def _compile_change(ref: str, op: str, value, get) -> Compiled:
+    root, _dot, rest = ref.partition(".")
+    if not rest:
+        return lambda context: False  # no field under the root: nothing changed
+    before_of = _getter(rest)  # its parts are the reference's, already read as indexes
+
+    def before(context):
+        return before_of((context.get("previous") or {}).get(root) or {})
+
+    if op == "changed":
+        return lambda context: before(context) is not MISSING
+    same = _same_as(value)
+    if op == "changed_from":
+        def changed_from(context):
+            was = before(context)
+            return False if was is MISSING else same(was)
+        return changed_from
+
+    def changed_to(context):
+        if before(context) is MISSING:
+            return False
+        return same(get(context))
+
+    return changed_to
+
+
+def _compile_money(ref: str, op: str, value: dict, get) -> Compiled | None:
+    if op not in ("eq", "ne", *ORDER_OPS):
+        return None  # the interpreter refuses it, after its own checks
+    try:
+        expected, currency = minor_units(value)
+    except Exception:  # not an amount: the interpreter raises, in the reader's language
+        return None
+    compare = {"eq": operator.eq, "ne": operator.ne, **_ORDER}[op]
+    parent_of = _getter(ref.rsplit(".", 1)[0]) if "." in ref else None
+    when_missing = op == "ne"
+
+    def money(context):
+        actual = get(context)
+        if actual is MISSING or actual is None:
+            return when_missing
+        if type(actual) is int:
+            amount = actual
+        else:
+            amount = _number(actual)
+            if amount is None:
+                return False
+        parent = parent_of(context) if parent_of is not None else MISSING
+        own = parent.get("currency") if isinstance(parent, dict) else None
+        if type(own) is not str or own.lower() != currency:
+            return _money(ref, op, value, actual, context)  # it says why, or decides as written
+        return compare(amount, expected)
+
+    return money
+
+
+def _compile_order(op: str, value, get) -> Compiled:
+    bound = _decimal(value) if isinstance(value, str) else _number(value)
+    if bound is None:
+        return lambda context: False  # nothing is more or less than a value that isn't a number
+    compare, whole = _ORDER[op], _int_if_small(bound)
+
+    def order(context):
+        actual = get(context)
+        if type(actual) is int:
+            return compare(actual, whole)
+        number = _number(actual)
+        return number is not None and compare(number, bound)
+
+    return order
+
+
+def _compile_in(value, get) -> Compiled:
+    if not isinstance(value, list):
+        return lambda context: False
+    sames = tuple(_same_as(v) for v in value)
+    when_missing = any(same(MISSING) for same in sames)
+    texts = frozenset(t for v in value if not isinstance(v, bool) and (t := _text(v)) is not None)
+    bools = frozenset(str(v).lower() for v in value if isinstance(v, bool))
+    numbers = frozenset(n for v in value if not isinstance(v, bool)
+                        and (n := _decimal(v) if isinstance(v, str) else _number(v)) is not None)
+
+    def within(context):
+        actual = get(context)
+        if actual is MISSING or actual is None:
+            return when_missing
+        kind = type(actual)
+        if kind is str:
+            return actual in texts or bool(bools) and actual.lower() in bools
+        if kind is int:  # equal numbers hash alike, Decimal or int
+            return actual in numbers
+        for same in sames:
+            if same(actual):
+                return True
+        return False
+
+    return within
+
+
+def _compile_text(op: str, value, get) -> Compiled:
+    same = _same_as(value)
+    part = _text(value)
+    folded = part.casefold() if part is not None else None
+
+    if op == "contains":
+        def contains(context):
+            actual = get(context)
+            if isinstance(actual, list):  # a list contains an item
+                for item in actual:
+                    if same(item):
+                        return True
+                return False
+            return False if folded is None or (text := _text(actual)) is None else folded in text.casefold()
+        return contains
+
+    def starts_with(context):
+        actual = get(context)
+        return False if folded is None or (text := _text(actual)) is None else text.casefold().startswith(folded)
+
+    return starts_with
 
 
 # --- validating (the editor and imports) ------------------------------------------------------
