@@ -3,22 +3,29 @@ atomically, audit it. Views call these; they never save models.
 
 - a person's own preferences (time zone, language);
 - the flows that need both domains: asking finance on the ticket for a refund above one's
-  limit, and sending a billing-portal link as a reply on the ticket.
+  limit, and sending a billing-portal link as a reply on the ticket;
+- notifying people (the bell in the top bar, and an email), and marking one's own read.
 """
 
 from __future__ import annotations
 
+import logging
 import zoneinfo
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 from django.utils.translation import pgettext_lazy
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import EmailMessage
 from django.db import transaction
-from django.utils import translation
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from audit import actors
 from audit.log import record
@@ -29,7 +36,9 @@ from tickets import actions as ticket_actions
 from tickets.models import Identity, Message, Team, Ticket
 from tickets.selectors import customer_language
 
-from .models import UserPreference
+from .models import Notification, UserPreference
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -238,3 +247,168 @@ def send_portal_link(*, actor, ticket: Ticket | None, customer_id: str, flow: st
                                  % {"reason": reason})
     return PortalLinkOutcome(message=_("Billing-portal link sent on ticket #%(number)s by %(channel)s.") % {
         "number": ticket.number, "channel": message.get_channel_display()})
+
+
+# --- notifying people (the bell in the top bar, and an email) -------------------------------------
+
+# What a notification says (its text, its email's subject): words, or a function that words
+# it for a language code ("ja"). Either is rendered once per recipients' language, inside
+# translation.override(language), so gettext (and lazy strings) in it follow the reader.
+Wording = str | Promise | Callable[[str], str]
+
+LINK_MAX = Notification._meta.get_field("link").max_length
+SOURCE_MAX = Notification._meta.get_field("source").max_length
+
+
+def _worded(wording: Wording, language: str) -> str:
+    with translation.override(language):
+        value = wording(language) if callable(wording) and not isinstance(wording, Promise) else wording
+        return str(value if value is not None else "").replace("\x00", "").strip()
+
+
+def _console_path(link) -> str:
+    """A notification's link: a path in the console (/tickets/12/), never another site."""
+    link = (link or "").strip() if isinstance(link, str) else link
+    if not link:
+        return ""
+    if (not isinstance(link, str) or not link.startswith("/") or link.startswith("//") or len(link) > LINK_MAX
+            or any(c.isspace() or ord(c) < 32 or c == "\\" for c in link)):
+        raise ValidationError(_("A notification's link must be a path in the console, such as /tickets/12/."),
+                              code="link")
+    return link
+
+
+def _named(values, limit: int = 5) -> str:
+    return ", ".join(v[:100] for v in values[:limit]) + ("…" if len(values) > limit else "")
+
+
+def _recipients(users, team) -> list:
+    """The active people among `users` (User objects or usernames) and `team`'s members, each
+    once, by username. An unknown username or team is refused, naming it."""
+    User = get_user_model()
+    field = User.USERNAME_FIELD
+    if isinstance(users, (str, User)):
+        users = [users]
+    ids, names = set(), set()
+    for user in users or ():
+        if isinstance(user, User) and user.pk is not None:
+            ids.add(user.pk)
+        elif isinstance(user, str):
+            if user.strip():
+                names.add(user.strip())
+        elif user is not None:
+            raise ValidationError(_("Say who to notify by their username."), code="recipients")
+    if not isinstance(team, str):
+        raise ValidationError(_("Say which team to notify by its slug."), code="team")
+    team = team.strip()
+    if not ids and not names and not team:
+        raise ValidationError(_("Say who to notify: a person, a team or both."), code="recipients")
+    query = Q(pk__in=ids)
+    if names:
+        askable = {n for n in names if len(n) <= 150 and "\x00" not in n}
+        known = set(User.objects.filter(**{f"{field}__in": askable}).values_list(field, flat=True)) if askable else set()
+        unknown = sorted(names - known)
+        if unknown:
+            raise ValidationError(
+                ngettext("There is no user named “%(names)s”.", "There are no users named “%(names)s”.", len(unknown))
+                % {"names": _named(unknown)}, code="unknown_user")
+        query |= Q(**{f"{field}__in": known})
+    if team:
+        found = Team.objects.filter(slug=team).first() if len(team) <= 100 and "\x00" not in team else None
+        if found is None:
+            raise ValidationError(_("There is no team “%(team)s”.") % {"team": team[:100]}, code="unknown_team")
+        query |= Q(pk__in=found.members.values("pk"))
+    people = list(User.objects.filter(query, is_active=True).order_by(field))
+    if not people:
+        raise ValidationError(_("Nobody to notify: no one named, nor anyone in the team, is an active user."),
+                              code="no_recipients")
+    return people
+
+
+def _languages(people) -> dict[int, str]:
+    """Each person's console language (their preference, else settings.LANGUAGE_CODE)."""
+    chosen = dict(UserPreference.objects.filter(user__in=[p.pk for p in people]).values_list("user_id", "language"))
+    known = dict(settings.LANGUAGES)
+    return {p.pk: chosen[p.pk] if chosen.get(p.pk) in known else settings.LANGUAGE_CODE for p in people}
+
+
+def _absolute(link: str) -> str:
+    """A console path as a full URL, when settings.CONSOLE_BASE_URL (https://paydesk.example)
+    says where the console is; else the path as it is."""
+    base = (getattr(settings, "CONSOLE_BASE_URL", "") or "").rstrip("/")
+    return f"{base}{link}" if base else link
+
+
+@dataclass(frozen=True)
+class _Email:
+    user_id: int
+    to: str
+    subject: str
+    body: str
+
+
+def _send_notification_emails(emails: list[_Email]) -> None:
+    """After the notifications committed: one email each, through the configured backend. A
+    failure is logged and leaves the notification where it is (the bell still shows it)."""
+    for email in emails:
+        try:
+            EmailMessage(email.subject, email.body, settings.DEFAULT_FROM_EMAIL, [email.to]).send(fail_silently=False)
+        except Exception:
+            log.exception("notification email to user %s not sent", email.user_id)
+
+
+def notify_people(*, actor, users=(), team: str = "", text: Wording, link: str = "", source: str = "",
+                  email_subject: Wording | None = None) -> list[Notification]:
+    """Tell people something: a notification under each one's bell and, once committed, an
+    email to each who has an address, in each one's own language. Recipients are `users`
+    (User objects or usernames) and the members of `team` (a tickets.Team slug), the active
+    ones, each once. `link` is a console path; `source` says what sent it ("workflow:12 run:40").
+    A person (or a workflow's service user) who sees teams may notify; so may Paydesk itself."""
+    actors.require(actor, "tickets.view_team", doing=pgettext_lazy("permission", "notify people"), system=True)
+    link = _console_path(link)
+    source = str(source or "").replace("\x00", "").strip()[:SOURCE_MAX]
+    people = _recipients(users, team)
+    languages = _languages(people)
+    texts, subjects = {}, {}
+    for language in sorted(set(languages.values())):
+        texts[language] = _worded(text, language)
+        if not texts[language]:
+            raise ValidationError(_("A notification needs some text."), code="text")
+        subject = " ".join(_worded(email_subject, language).split()) if email_subject is not None else ""
+        if not subject:
+            with translation.override(language):
+                subject = _("Paydesk: a notification")
+        subjects[language] = subject[:200]
+    emails = []
+    for person in people:
+        language = languages[person.pk]
+        address = getattr(person, person.get_email_field_name(), "") or ""
+        if address.strip():
+            body = texts[language]
+            if link:
+                with translation.override(language):
+                    body += "\n\n" + _("Open it in Paydesk: %(url)s") % {"url": _absolute(link)}
+            emails.append(_Email(person.pk, address.strip(), subjects[language], body))
+    usernames = [person.get_username() for person in people]
+    with transaction.atomic():
+        rows = Notification.objects.bulk_create(
+            [Notification(recipient=person, text=texts[languages[person.pk]], link=link, source=source)
+             for person in people])
+        record(actor=actor, action=AuditAction.NOTIFY, target=f"notify:{source}" if source else "notify",
+               recipients=usernames, team=team.strip(), link=link, source=source,
+               description=f"Notified {', '.join(usernames[:20])}{' …' if len(usernames) > 20 else ''}")
+        if emails:
+            transaction.on_commit(lambda: _send_notification_emails(emails), robust=True)
+    return rows
+
+
+def mark_notifications_read(*, actor, user) -> int:
+    """Every unread notification of `user`, read now. People mark their own; nobody marks
+    another's. How many were unread (0: nothing changed, nothing audited)."""
+    if actor is None or not actor.is_authenticated or actor.pk != user.pk:
+        raise PermissionDenied(_("You can only mark your own notifications read."))
+    with transaction.atomic():
+        count = Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
+        if count:
+            record(actor=actor, action=AuditAction.NOTIFICATIONS_READ, target=f"user:{user.pk}", count=count)
+    return count

@@ -91,3 +91,31 @@ class UserPreference(models.Model):
 
     def __str__(self):
         return f"{self.user} {self.time_zone}"
+
+
+class Notification(models.Model):
+    """Something a person should know, shown under the bell in the top bar (and emailed to
+    them): written by console.actions.notify_people (a workflow's "notify" step), in the
+    recipient's language. `link` is a console path; `source` says what sent it."""
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications",
+                                  verbose_name=_("recipient"), db_index=False)  # the indexes below start with it
+    text = models.TextField(_("text"))
+    link = models.CharField(_("link"), max_length=500, blank=True, default="")
+    source = models.CharField(_("source"), max_length=255, blank=True, default="")
+    created = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    read_at = models.DateTimeField(_("time read"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        indexes = [
+            # The bell's count: a person's unread ones.
+            models.Index(fields=["recipient", "read_at"], name="notification_unread"),
+            # The page: a person's, newest first (keyset pages).
+            models.Index(fields=["recipient", "-created", "-id"], name="notification_recipient_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.created:%Y-%m-%d %H:%M} {self.recipient_id} {self.text[:40]}"
