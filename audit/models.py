@@ -52,11 +52,14 @@ class AuditAction(models.TextChoices):
     USER_TIME_ZONE = "user.time_zone", _("Time zone changed")
     LOGIN_UNLOCK = "login.unlock", _("Login unlocked")
     USER_LANGUAGE = "user.language", _("Language changed")
+    NOTIFY = "notify", _("People notified")
+    NOTIFICATIONS_READ = "notifications.read", _("Notifications marked read")
     # workflows
     WORKFLOW_SAVE = "workflow.save", _("Workflow saved")
     WORKFLOW_ACTIVATE = "workflow.activate", _("Workflow activated")
     WORKFLOW_DEACTIVATE = "workflow.deactivate", _("Workflow deactivated")
     WORKFLOW_IMPORT = "workflow.import", _("Workflow imported")
+    WORKFLOW_RUN_RETRY = "workflow.run_retry", _("Workflow run retried")
     REFUND_APPROVAL_REQUESTED = "refund.approval_requested", _("Refund handed to finance")
 
 

@@ -17,9 +17,10 @@ from audit.models import AuditAction
 from audit.signals import audit_recorded
 from payments.signals import stripe_event_applied
 from tickets.actions import link_identity_to, set_contact_language
-from tickets.signals import message_received, ticket_created
+from tickets.signals import message_received, ticket_created, ticket_solved
 
 from . import queue, timeline
+from .workflows import runs
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +83,28 @@ def timeline_message(sender, message, **kwargs):
 def timeline_audit(sender, entry_id, action, actor_id=None, **kwargs):
     if timeline.audit_needs_reaction(action, actor_id):
         _react("console.tasks.timeline_audit_task", entry_id)
+
+
+# --- workflows: what starts their runs (console/workflows/runs.py). Each call only records the
+# runs (once per workflow version and event) and queues them; they are performed in Celery.
+
+
+@receiver(stripe_event_applied, dispatch_uid="console.workflows.stripe")
+def workflows_stripe_event(sender, event, obj, kind, **kwargs):
+    runs.start_runs(runs.stripe_trigger(event))
+
+
+@receiver(ticket_created, dispatch_uid="console.workflows.ticket_created")
+def workflows_ticket_created(sender, ticket, **kwargs):
+    runs.start_runs(runs.ticket_trigger("ticket.created", ticket))
+
+
+@receiver(message_received, dispatch_uid="console.workflows.message_received")
+def workflows_message_received(sender, message, ticket, **kwargs):
+    if message.kind == message.Kind.INBOUND:
+        runs.start_runs(runs.ticket_trigger("message.received", ticket, message))
+
+
+@receiver(ticket_solved, dispatch_uid="console.workflows.ticket_solved")
+def workflows_ticket_solved(sender, ticket, **kwargs):
+    runs.start_runs(runs.ticket_trigger("ticket.solved", ticket))

@@ -71,15 +71,26 @@ ROLES: dict[str, list[str]] = {
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
     ],
+    # The service user workflows act as (console.workflows.performers.service_user): what
+    # workflow steps may do, with its own refund limit (PAYMENTS_REFUND_LIMITS["workflow"]).
+    "workflow": MIRROR_VIEW
+    + TICKETS_WORK
+    + [
+        "payments.refund_charge",
+        "payments.update_customer_metadata",
+        "payments.create_portal_session",
+    ],
 }
 
 ADMIN_ROLE = "admin"
+WORKFLOW_ROLE = "workflow"
 
 # What people read for a role (the top bar, the 403 page); the group names stay as they are.
 ROLE_LABELS = {
     "agent": pgettext_lazy("role", "agent"),
     "finance": pgettext_lazy("role", "finance"),
     "admin": pgettext_lazy("role", "admin"),
+    "workflow": pgettext_lazy("role", "workflow"),
     "superuser": pgettext_lazy("role", "superuser"),
 }
 

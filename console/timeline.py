@@ -26,6 +26,7 @@ from payments.stripe_words import label as stripe_label
 from tickets.models import Identity, Message, Ticket
 
 from .models import SharedPaymentToken, TimelineEntry
+from .workflows import describe as workflow_describe
 
 K = TimelineEntry.Kind
 UPDATE_FIELDS = ["contact", "customer", "ticket_id", "object_id", "title", "summary", "amount", "currency",
@@ -211,7 +212,17 @@ TITLES: dict[str, Callable[[dict], str]] = {
     "action": lambda p: action_title(p.get("action") or "", {
         **({"status": {"to": p["to"]}} if p.get("to") else {}), "at_period_end": p.get("at_period_end")},
         f"ticket:{_number(p)}"),
+    "workflow_run": lambda p: _workflow_run_title(p),
 }
+
+
+def _workflow_run_title(p: dict) -> str:
+    name = p.get("name") or ""
+    if p.get("status") == "failed":
+        return _("Workflow “%(name)s” failed") % {"name": name}
+    if p.get("status") == "stopped":
+        return _("Workflow “%(name)s” stopped") % {"name": name}
+    return _("Workflow “%(name)s” ran") % {"name": name}
 
 
 def _failure(p: dict) -> str:
@@ -281,6 +292,9 @@ PARTS: dict[str, Callable[[dict], str]] = {
     "collection_resumed": lambda p: _("Collection resumed"),
     "invoice_attempt": _invoice_attempt,
     "priority": _priority,
+    "workflow_step": lambda p: workflow_describe.step_sentence(p),
+    "workflow_why": lambda p: _("because of %(event)s on %(object)s") % {
+        "event": p.get("event") or "", "object": p.get("object") or "—"},
 }
 SEPARATOR = " · "
 
@@ -731,3 +745,32 @@ def rebuild(*, clear: bool = False, batch: int = 2000, progress=None) -> dict:
     if progress:
         progress(counts)
     return counts
+
+
+# --- workflow runs ---------------------------------------------------------------------------------
+
+
+@_in_english
+def workflow_run_entries(run) -> list[dict]:
+    """A finished run that did something (or failed, or was stopped) on the timeline of the
+    customer it concerns; with ticket_id, on that ticket too. A run whose steps were all
+    fetches and branches that led nowhere says nothing."""
+    steps = [s for s in run.steps or [] if s.get("kind") == "action"]
+    if run.contact_id is None and not run.customer_id:
+        return []
+    if not steps and run.status == run.Status.SUCCEEDED:
+        return []
+    facts = [workflow_describe.step_facts(s) for s in steps]
+    ticket_id = next((f["ticket"] for f in facts if isinstance(f.get("ticket"), int)), run.ticket_id)
+    event = run.trigger.partition(":")[2]
+    summary = [_part("workflow_step", **f) for f in facts] + [
+        _part("workflow_why", event=event, object=run.object_key)]
+    say, title, summary_en = _say(("workflow_run", {"name": run.workflow.name, "status": run.status}), summary)
+    return [{
+        "kind": K.WORKFLOW_RUN, "source": f"workflow_run:{run.pk}", "occurred_at": run.finished or run.created,
+        "object_id": str(run.pk), "customer": run.customer_id or "",
+        "contact_id": run.contact_id if run.contact_id is not None else Resolver().contact(run.customer_id),
+        "ticket_id": ticket_id, "title": title[:255], "summary": (summary_en or "")[:500], "amount": None,
+        "currency": "", "agent_purchase": False,
+        "data": {"workflow": run.workflow_id, "run": run.pk, "status": run.status, "say": say},
+    }]

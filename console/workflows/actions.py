@@ -7,6 +7,8 @@ Export/import is JSON a reviewer can diff: {"paydesk_workflow": 1, "name": ..., 
 
 from __future__ import annotations
 
+import json
+
 from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _, pgettext_lazy
@@ -15,6 +17,7 @@ from audit.actors import require
 from audit.log import record
 from audit.models import AuditAction
 
+from . import index
 from .definition import trigger_key, validate_definition
 from .models import Workflow, WorkflowVersion
 
@@ -38,9 +41,21 @@ def _checked(name, definition) -> str:
     elif len(name) > MAX_NAME:
         errors.append(_("A workflow's name has at most %(n)s characters.") % {"n": MAX_NAME})
     errors += validate_definition(definition)
+    if not errors and not _storable(name, definition):
+        errors.append(_("This workflow holds characters that can't be stored (a NUL or a broken character)."))
     if errors:
         raise WorkflowError(errors)
     return name
+
+
+def _storable(name: str, definition) -> bool:
+    """No NUL and no lone surrogate anywhere: PostgreSQL refuses both (an import file may hold them)."""
+    try:
+        text = name + json.dumps(definition, ensure_ascii=False)
+        text.encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError):
+        return False
+    return "\x00" not in text and "\\u0000" not in text
 
 
 def _target(workflow: Workflow) -> str:
@@ -90,6 +105,7 @@ def activate_workflow(*, actor, workflow: Workflow | int, version: int | None = 
         workflow.status, workflow.active_version, workflow.trigger = Workflow.Status.ACTIVE, chosen, chosen.trigger
         workflow.save(update_fields=["status", "active_version", "trigger", "updated"])
         record(actor=actor, action=AuditAction.WORKFLOW_ACTIVATE, target=_target(workflow), version=chosen.number)
+        transaction.on_commit(index.bump_generation)  # every process reloads at its next event
     return workflow
 
 
@@ -103,6 +119,7 @@ def deactivate_workflow(*, actor, workflow: Workflow | int) -> Workflow:
         workflow.status, workflow.trigger = Workflow.Status.INACTIVE, ""
         workflow.save(update_fields=["status", "trigger", "updated"])
         record(actor=actor, action=AuditAction.WORKFLOW_DEACTIVATE, target=_target(workflow))
+        transaction.on_commit(index.bump_generation)
     return workflow
 
 

@@ -7,3 +7,6 @@ class WorkflowsConfig(AppConfig):
     label = "workflows"
     verbose_name = _("Workflows")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import tasks  # noqa: F401  (registers the task names runs are queued by)

@@ -109,11 +109,15 @@ def _run_steps(steps: list, context: dict, plan: RunPlan, *, prefix: str, fetch)
                 return False
             continue  # the branch and its chosen path's steps recorded themselves
         else:
+            params = step.get("params") or {}
             result = StepResult(path, "action", "planned", {
                 "action": step.get("action"),
-                "params": {k: render(v, context) if isinstance(v, str) else v
-                           for k, v in (step.get("params") or {}).items()},
+                "params": {k: render(v, context) if isinstance(v, str) else v for k, v in params.items()},
             })
+            # Texts with references as written, for what is filled again in each reader's language.
+            template = {k: v for k, v in params.items() if isinstance(v, str) and "{{" in v}
+            if template:
+                result.detail["template"] = template
         plan.steps.append(result)
         if result.status == "error":
             return False
@@ -159,3 +163,39 @@ def _branch(paths: list, context: dict, plan: RunPlan, path: str, fetch) -> bool
         return _run_steps(steps, context, plan, prefix=f"{path}.{number}.", fetch=fetch)
     plan.steps.append(StepResult(path, "branch", "done", {"path": None}))  # no path matched: nothing to do
     return True
+
+
+def _model_values(instance, root: str) -> dict:
+    """A ticket, contact or message as a run sees it, field by field as references.py lists
+    them: relations by what people type (a team's slug, a username, tag names), times as Unix
+    seconds like Stripe's."""
+    from django.db import models as m
+
+    from .references import _model_kinds
+
+    out: dict = {}
+    for path in _model_kinds(type(instance), root):
+        name = path.split(".", 1)[1]
+        field_name = {"text": "body_text"}.get(name, name) if root == "message" else name
+        field = type(instance)._meta.get_field(field_name)
+        if field.many_to_many:
+            out[name] = sorted(str(getattr(o, "name", o)) for o in getattr(instance, field_name).all())
+        elif field.is_relation:
+            related = getattr(instance, field_name)
+            out[name] = (getattr(related, "slug", None) or getattr(related, "username", None) or related.pk) if related else None
+        else:
+            value = getattr(instance, field_name)
+            if isinstance(field, m.DateTimeField):
+                value = int(value.timestamp()) if value else None
+            out[name] = value
+    return out
+
+
+def ticket_context(ticket, message=None, *, trigger: str = "") -> dict:
+    """The context a ticket event starts a run with: `ticket`, its requester as `contact`, and
+    for message.received the `message`."""
+    context = {"ticket": _model_values(ticket, "ticket"), "contact": _model_values(ticket.requester, "contact"),
+               "event": {"type": trigger, "id": f"ticket:{ticket.pk}"}}
+    if message is not None:
+        context["message"] = _model_values(message, "message")
+    return context

@@ -132,3 +132,16 @@ def test_templates_install_from_the_command_line(capsys):
     with pytest.raises(CommandError, match="“nope” is not a template"):
         call_command("workflows", "install", "nope")
     assert Workflow.objects.count() == 1
+
+
+@pytest.mark.parametrize("name, text", [("Fraud\x00", "ok"), ("Fraud", "bad\x00byte"), ("Fraud", "lone \ud800")])
+def test_an_import_with_characters_postgres_cannot_store_is_refused_whole(name, text):
+    from console.workflows.actions import WorkflowError, import_workflow
+    from console.workflows.models import Workflow
+
+    data = {"paydesk_workflow": 1, "name": name, "definition": {
+        "trigger": {"ticket": "ticket.created"}, "steps": [{"action": "add_note", "params": {"text": text}}]}}
+    with pytest.raises(WorkflowError) as refused:
+        import_workflow(actor=None, data=data)
+    assert "can't be stored" in str(refused.value)
+    assert not Workflow.objects.exists()

@@ -17,6 +17,7 @@ from audit.models import AuditAction
 
 from ..models import Channel, Macro, Message, Team, Ticket
 from ..selectors import customer_language
+from ..signals import ticket_solved
 from ._common import (
     UNSET, audit, author, check_assignee, get_contact, get_ticket, tag_names, tags_named, target_of, touch,
 )
@@ -66,6 +67,8 @@ def set_status(*, actor, ticket, status: str, expected_version: int | None = Non
         fields = status_fields(ticket, status)
         touch(ticket, *fields)
         audit(actor, AuditAction.TICKET_STATUS, target_of(ticket), status={"from": old, "to": status})
+        if status == Ticket.Status.SOLVED:
+            transaction.on_commit(lambda: ticket_solved.send(sender=__name__, ticket=ticket, actor=actor), robust=True)
     return ticket
 
 
