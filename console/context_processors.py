@@ -14,6 +14,7 @@ MAIN_NAV = [
     ("invoices", _("Invoices"), "mirror_list", ["invoices"], "payments.view_invoice"),
     ("disputes", _("Disputes"), "mirror_list", ["disputes"], "payments.view_dispute"),
     ("fraud-warnings", _("Fraud warnings"), "mirror_list", ["fraud-warnings"], "payments.view_earlyfraudwarning"),
+    ("workflows", _("Workflows"), "workflow_list", [], "workflows.view_workflow"),
 ]
 DEV_NAV = [
     ("events", _("Events"), "event_log", [], "payments.view_webhookevent"),

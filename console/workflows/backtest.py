@@ -72,13 +72,14 @@ def _refund_amount(step: StepResult, context: dict) -> tuple[int, str] | None:
 
 
 def backtest(definition: dict, *, days: int = 30, until: dt.datetime | None = None) -> BacktestReport:
-    """Every stored event of the definition's Stripe trigger in the last `days` days."""
+    """Every stored event of the definition's trigger (a Stripe event, or a ticket event from the
+    tickets and messages kept) in the last `days` days."""
     errors = validate_definition(definition)
     if errors:
         raise BacktestError("; ".join(errors))
-    event_type = (definition.get("trigger") or {}).get("stripe")
-    if not event_type:
-        raise BacktestError(_("Only workflows started by a Stripe event can be tested against history yet."))
+    trigger = definition.get("trigger") or {}
+    if not (trigger.get("stripe") or trigger.get("ticket")):
+        raise BacktestError(_("A scheduled workflow has no past events to be tested against."))
     until = until or timezone.now()
     since = until - dt.timedelta(days=max(1, min(int(days), 3660)))
     memo: dict[tuple[str, str], dict | None] = {}  # an object fetched once for all events
@@ -90,9 +91,8 @@ def backtest(definition: dict, *, days: int = 30, until: dt.datetime | None = No
         return memo[key]
 
     report = BacktestReport()
-    for payload in stored_events(event_type, since=since, until=until):
+    for event_id, created, context in _events(trigger, since, until):
         report.events += 1
-        context = stripe_context(payload)
         plan = plan_run(definition, context, fetch=fetch)
         failed = bool(plan.error) or any(s.status == "error" for s in plan.steps)
         if plan.matched:
@@ -109,6 +109,16 @@ def backtest(definition: dict, *, days: int = 30, until: dt.datetime | None = No
                     report.refunds[refund[1]] += refund[0]
         if (plan.matched or failed) and len(report.outcomes) < MAX_LISTED:
             error = plan.error or next((s.error for s in plan.steps if s.status == "error"), "")
-            report.outcomes.append(EventOutcome(payload.get("id"), payload.get("created"), plan.matched,
-                                                plan.steps, error))
+            report.outcomes.append(EventOutcome(event_id, created, plan.matched, plan.steps, error))
     return report
+
+
+def _events(trigger: dict, since, until):
+    """(event id, Unix time, context) of each stored event of the trigger, oldest first."""
+    if trigger.get("stripe"):
+        for payload in stored_events(trigger["stripe"], since=since, until=until):
+            yield payload.get("id"), payload.get("created"), stripe_context(payload)
+        return
+    from .selectors import ticket_events
+
+    yield from ticket_events(trigger["ticket"], since=since, until=until)

@@ -7,13 +7,18 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 
 # Seed 001, third template: an early fraud warning on a charge under the 15 USD dispute fee is
-# cheaper to refund than to fight; above it, the team decides.
+# cheaper to refund than to fight; above it, the team decides. Amounts compare within one
+# currency, so a shop that also sells in yen says what "small" is in yen (about the same fee).
 FRAUD_WARNING_REFUND_OR_NOTIFY = {
     "trigger": {"stripe": "radar.early_fraud_warning.created"},
     "steps": [
         {"fetch": "charge"},
         {"branch": [
-            {"if": {"ref": "charge.amount", "op": "lt", "value": {"amount": "15", "currency": "usd"}},
+            {"if": {"all": [{"ref": "charge.currency", "op": "eq", "value": "usd"},
+                            {"ref": "charge.amount", "op": "lt", "value": {"amount": "15", "currency": "usd"}}]},
+             "steps": [{"action": "refund", "params": {"reason": "fraudulent"}}]},
+            {"if": {"all": [{"ref": "charge.currency", "op": "eq", "value": "jpy"},
+                            {"ref": "charge.amount", "op": "lt", "value": {"amount": "2,000", "currency": "jpy"}}]},
              "steps": [{"action": "refund", "params": {"reason": "fraudulent"}}]},
             {"else": [{"action": "notify", "params": {"team": "finance",
                                                       "text": "Fraud warning on {{ charge.id }} ({{ charge.amount }})"}}]},

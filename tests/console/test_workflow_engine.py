@@ -37,9 +37,21 @@ def test_a_larger_charge_notifies_the_team_with_the_facts_rendered():
     assert plan.actions[0].detail["params"] == {"team": "finance", "text": f"Fraud warning on {charge['id']} ($22.00)"}
 
 
-def test_a_yen_charge_against_a_dollar_threshold_is_an_error_not_a_guess():
+def test_a_yen_charge_takes_the_templates_yen_path():
     event, _charge = _warning_on(1200, "jpy")
     plan = plan_run(FRAUD_WARNING, stripe_context(event))
+    assert [(s.kind, s.status, s.detail.get("path")) for s in plan.steps[:2]] == [
+        ("fetch", "done", None), ("branch", "done", 2)]
+    assert [a.detail["action"] for a in plan.actions] == ["refund"]
+
+
+def test_a_yen_charge_against_a_dollar_threshold_is_an_error_not_a_guess():
+    event, _charge = _warning_on(1200, "jpy")
+    dollars_only = {**FRAUD_WARNING, "steps": [FRAUD_WARNING["steps"][0], {"branch": [
+        {"if": {"ref": "charge.amount", "op": "lt", "value": {"amount": "15", "currency": "usd"}},
+         "steps": [{"action": "refund", "params": {"reason": "fraudulent"}}]},
+        {"else": [{"action": "notify", "params": {"team": "finance", "text": "Fraud warning"}}]}]}]}
+    plan = plan_run(dollars_only, stripe_context(event))
     assert [(s.kind, s.status) for s in plan.steps] == [("fetch", "done"), ("branch", "error")]
     assert plan.steps[1].error == "charge.amount is in JPY; it can't be compared with an amount in USD."
     assert plan.actions == []
