@@ -200,6 +200,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.tasks.requeue_stale",
         "schedule": 60,
     },
+    "workflows-requeue-stale": {
+        "task": "console.workflows.tasks.requeue_stale_runs",
+        "schedule": 60,
+    },
+    "workflows-schedules": {
+        "task": "console.workflows.tasks.run_schedules",
+        "schedule": 60,
+    },
 }
 
 # --- Stripe ---------------------------------------------------------------------------
@@ -226,7 +234,17 @@ PAYMENTS_REFUND_LIMITS = {
     "agent": {"usd": 10000, "eur": 10000, "gbp": 10000, "cad": 15000, "aud": 15000, "jpy": 15000, "*": 0},
     "finance": None,
     "admin": None,
+    # What workflows refund on their own (console/workflows): small amounts, by default under
+    # the usual dispute fee; larger refunds stay with people.
+    "workflow": {"usd": 2000, "eur": 2000, "gbp": 2000, "cad": 2500, "aud": 3000, "jpy": 3000, "*": 0},
 }
+# Where people open the console (https://paydesk.example): emails (a workflow's notification)
+# link to it; without it they carry the page's path only.
+CONSOLE_BASE_URL = env_url("CONSOLE_BASE_URL", "", ("http", "https"))
+# The user workflows act as: their role is "workflow"; audit rows and notes name this user.
+WORKFLOWS_SERVICE_USER = env_str("WORKFLOWS_SERVICE_USER", "workflows")
+# The shop's time zone: a workflow scheduled "every day at 09:00" runs at 09:00 there.
+SHOP_TIME_ZONE = env_str("SHOP_TIME_ZONE", TIME_ZONE)
 # The team (its slug) that approves refunds above an agent's limit: "Ask finance" on a
 # refused refund puts the ticket in its view with a note of what to refund.
 CONSOLE_FINANCE_TEAM = env_str("CONSOLE_FINANCE_TEAM", "finance")

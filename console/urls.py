@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from .views import account, customers, panel, panel_actions
+from .views import account, customers, notifications, panel, panel_actions
+from .workflows import run_views
 from .views import shell as views
 
 urlpatterns = [
@@ -12,10 +13,16 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("account/", account.account, name="account"),
+    path("notifications/", notifications.notifications, name="notifications"),
+    path("notifications/read/", notifications.notifications_read, name="notifications_read"),
     path("admin/", admin.site.urls),
     path("", include("payments.urls")),
     path("", include("tickets.channel_urls")),
     path("", include("tickets.urls")),
+    path("workflows/runs/", run_views.run_list, name="workflow_runs"),
+    path("workflows/runs/<int:run_id>/", run_views.run_detail, name="workflow_run"),
+    path("workflows/runs/<int:run_id>/retry", run_views.run_retry, name="workflow_run_retry"),
+    path("workflows/", include("console.workflows.urls")),
     path("customers/<int:contact_id>/", customers.customer, name="customer"),
     path("customers/<int:contact_id>/timeline", customers.customer_timeline, name="customer_timeline"),
     path("customers/<int:contact_id>/timeline/<int:entry_id>", customers.timeline_entry, name="timeline_entry"),

@@ -516,6 +516,7 @@ class Seeder:
         self.one_time_prices: list[dict] = []
         self.cancellations: list[tuple[str, str, str, str, int]] = []  # (subscription, role, feedback, comment, at)
         self.silent_intents: list[dict] = []  # payment intents localstripe made without an event
+        self.failed_invoices: list[dict] = []  # first invoices the bank declined (no event from localstripe)
         self._order_no = 10400 + self.rng.randint(0, 80)
 
     # localstripe -------------------------------------------------------------------
@@ -628,6 +629,7 @@ class Seeder:
             charge = invoice.get("charge")
             if role == "incomplete" and invoice.get("payment_intent"):
                 self.silent_intents.append(_d(self.client.v1.payment_intents.retrieve(invoice["payment_intent"])))
+                self.failed_invoices.append(invoice)
             if isinstance(charge, dict):
                 desc = "Subscription creation"
                 self.payments.append(Payment(charge, s, card, desc, {"subscription": sub["id"]}, invoice=invoice["id"]))
@@ -790,6 +792,14 @@ class Seeder:
         now = int(time.time())
         second = [self.dispute_chain(p, now) for p in self.payments if p.dispute]
         second += [self.warning_chain(p, now) for p in self.payments if p.warning]
+        # A subscription's first payment declined: Stripe says invoice.payment_failed (the demo's
+        # workflows make a billing ticket of it); localstripe says nothing, so it is posted here.
+        second += [[samples.event("invoice.payment_failed",
+                                  {**inv, "billing_reason": inv.get("billing_reason") or "subscription_create",
+                                   "number": inv.get("number") or f"DEMO-{inv['id'][-6:].upper()}",
+                                   "attempt_count": max(1, inv.get("attempt_count") or 0)},
+                                  created=now - 2, api_version=LOCALSTRIPE_API_VERSION)]
+                   for inv in self.failed_invoices]
         self.report.posted_events += self.poster.post_chains(second)
         self.report.created["disputes"] = len([p for p in self.payments if p.dispute])
         self.report.created["early_fraud_warnings"] = len([p for p in self.payments if p.warning])

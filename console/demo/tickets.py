@@ -368,14 +368,20 @@ class Desk:
         actions.set_status(actor=self.users[who], ticket=ticket.pk, status=status)
 
     def make_teams(self) -> None:
-        """Finance (disputes, card trouble and refunds above an agent's limit) and Japan (the Japanese queue)."""
-        from tickets import actions
-        from tickets.models import Team
+        self.teams = ensure_teams(self.users)
 
-        for name, slug, members in [("Finance", "finance", ["finance", "admin"]), ("Japan", "japan", ["agent"])]:
-            team = Team.objects.filter(slug=slug).first() or actions.save_team(
-                actor=self.users["admin"], team=Team(name=name, slug=slug), members=[self.users[m] for m in members])
-            self.teams[slug] = team
+
+def ensure_teams(users: dict) -> dict:
+    """Finance (disputes, card trouble and refunds above an agent's limit) and Japan (the
+    Japanese queue), by slug; made once (the workflows route tickets to them from the first event)."""
+    from tickets import actions
+    from tickets.models import Team
+
+    teams = {}
+    for name, slug, members in [("Finance", "finance", ["finance", "admin"]), ("Japan", "japan", ["agent"])]:
+        teams[slug] = Team.objects.filter(slug=slug).first() or actions.save_team(
+            actor=users["admin"], team=Team(name=name, slug=slug), members=[users[m] for m in members])
+    return teams
 
 
 # --- the stories ---------------------------------------------------------------------------------

@@ -363,10 +363,15 @@ def test_make_demo_seeds_afresh_and_keeps_on_request(tmp_path, settings):
     assert applied[0][0] > 50
     customers = _rows(tmp_path, "select id from payments_customer order by id")
 
-    # Support tickets came in by email and LINE; the summary says so.
+    # Support tickets came in by email and LINE, and the demo's active auto-ticket workflows
+    # opened the others (web) from the shop's Stripe events; the summary says so.
     channels = dict(_rows(tmp_path, "select channel, count(*) from tickets_ticket group by channel"))
-    assert set(channels) == {"email", "line"}
-    assert f"Tickets: {sum(channels.values())} ({channels['email']} email, {channels['line']} LINE)" in first.stdout
+    assert set(channels) <= {"email", "line", "web"} and {"email", "line"} <= set(channels)
+    web = channels.get("web", 0)
+    assert f"Tickets: {sum(channels.values())} ({channels['email']} email, {channels['line']} LINE" in first.stdout
+    assert _rows(tmp_path, "select count(*) from workflows_workflow where status = 'active'") == [(4,)]
+    assert _rows(tmp_path, """select count(*) from tickets_ticket t where t.channel = 'web' and exists (
+        select 1 from workflows_workflowrun r where r.ticket_id = t.id and r.status = 'succeeded')""") == [(web,)]
     # An email ticket's requester is the Stripe customer with that email.
     linked = _rows(tmp_path, """
         select count(*) from tickets_ticket t
@@ -379,7 +384,7 @@ def test_make_demo_seeds_afresh_and_keeps_on_request(tmp_path, settings):
     (misaki,) = _rows(tmp_path, "select contact_id from tickets_identity where value = 'misaki.sato@example.jp'")
     assert {k for (k,) in _rows(tmp_path, f"select kind from tickets_identity where contact_id = {misaki[0]}")} == {
         "email", "line", "stripe_customer"}
-    assert {c for (c,) in _rows(tmp_path, f"select channel from tickets_ticket where requester_id = {misaki[0]}")} == {
+    assert {c for (c,) in _rows(tmp_path, f"select channel from tickets_ticket where requester_id = {misaki[0]}")} >= {
         "email", "line"}
     # The customer timeline has the tickets and the customers' messages.
     entries = dict(_rows(tmp_path, "select kind, count(*) from console_timelineentry group by kind"))
@@ -400,6 +405,7 @@ def test_make_demo_seeds_afresh_and_keeps_on_request(tmp_path, settings):
     assert _rows(tmp_path, "select id, status from tickets_ticket order by id") == tickets
     assert f"Tickets: {len(tickets)} " in kept.stdout
     hashes = dict(_rows(tmp_path, "select username, password from auth_user"))
-    assert set(hashes) == {"agent", "finance", "admin", "agent_ja"}
+    assert set(hashes) == {"agent", "finance", "admin", "agent_ja", "workflows"}
+    assert hashes["workflows"].startswith("!")  # the workflows' service user can't log in
     assert check_password(_password(kept.stdout), hashes["finance"])
     assert not check_password(_password(first.stdout), hashes["finance"])

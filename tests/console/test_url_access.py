@@ -448,6 +448,58 @@ ACCESS.update({
                               finance=BAD_REQUEST, admin=BAD_REQUEST)],
 })
 
+# --- the signed-in person's own notifications (console/views/notifications.py) ---------------------
+# Every role reads and marks read their own (none of another's can be named); anonymous: the login.
+ACCESS.update({
+    "notifications/": [case(), case(query="after=not-a-cursor")],
+    "notifications/read/": post_only(ok=redirect("/notifications/")),
+})
+
+
+# --- workflows, the list and the editor (console/workflows/views.py): admins only -----------------
+# Agents and finance are refused (403) before anything is looked up; writes are POSTs (GET: 405).
+
+
+def _walk_workflow():
+    from console.workflows import actions
+    from console.workflows.models import Workflow
+    from console.workflows.templates import CHARGEBACK_TICKET
+
+    found = Workflow.objects.filter(name="Walk workflow").first()
+    if found is None:
+        found = actions.save_workflow(actor=get_user_model().objects.get(username="admin"), name="Walk workflow",
+                                      definition=CHARGEBACK_TICKET).workflow
+    return str(found.pk)
+
+
+def admin_only(**kw) -> Case:
+    return case(agent=DENIED, finance=DENIED, **kw)
+
+
+def admin_post(ok: Expect, data=None, **kw) -> list[Case]:
+    """A write for admins: GET is 405 for everyone logged in; POST answers `ok` to the admin."""
+    return [case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED, **kw),
+            case(method="post", data=data or {}, agent=DENIED, finance=DENIED, admin=ok, **kw)]
+
+
+_NO_WORKFLOW = admin_only(pk="999999", admin=NOT_FOUND)
+ACCESS.update({
+    "workflows/": [admin_only()],
+    "workflows/new": [admin_only()],
+    "workflows/<int:pk>/": [admin_only(pk=_walk_workflow), _NO_WORKFLOW],
+    "workflows/<int:pk>/export": [admin_only(pk=_walk_workflow), admin_only(pk="999999", admin=NOT_FOUND)],
+    # An editing operation answers the editor again; a test or a backtest of an empty draft says
+    # what to fix (400); an import without a file or an unknown template is refused (400).
+    "workflows/editor": admin_post(OK, {"op": "add-step:steps:action"}),
+    "workflows/test": admin_post(BAD_REQUEST),
+    "workflows/backtest": admin_post(BAD_REQUEST, {"days": "30"}),
+    "workflows/import": admin_post(BAD_REQUEST),
+    "workflows/install": admin_post(BAD_REQUEST, {"template": "no-such-template"}),
+    "workflows/<int:pk>/activate": admin_post(redirect("/workflows/"), pk=_walk_workflow),
+    "workflows/<int:pk>/deactivate": admin_post(redirect("/workflows/"), pk=_walk_workflow),
+    "workflows/<int:pk>/duplicate": admin_post(Expect(302), pk=_walk_workflow),  # to the copy's editor
+})
+
 
 # --- walking the URLconf --------------------------------------------------------------------------
 
@@ -611,3 +663,42 @@ def test_walk_every_pattern(seeded, role, language):
                 failures.append(f"{c.method.upper()} {full}: {problem}")
     assert requests > 100  # the walk reached the whole URLconf
     assert not failures, f"{role} ({language}):\n" + "\n".join(failures)
+
+
+# --- workflow runs (console/workflows/run_views.py) ---------------------------------------------------
+# Everyone who works tickets reads the runs that touched a ticket or a customer; a run that
+# touched neither is the admins' (404 to others, as if absent); only admins retry.
+
+
+def _walk_run(with_ticket: bool):
+    def make():
+        from console.workflows.models import WorkflowRun
+
+        workflow_pk = int(_walk_workflow())
+        key = f"walk:{with_ticket}"
+        run = WorkflowRun.objects.filter(event_key=key).first()
+        if run is None:
+            from console.workflows.models import Workflow
+
+            version = Workflow.objects.get(pk=workflow_pk).versions.first()
+            run = WorkflowRun.objects.create(
+                workflow_id=workflow_pk, version=version, event_key=key, trigger=version.trigger,
+                status=WorkflowRun.Status.FAILED, error="walk",
+                ticket_id=_sample_message().ticket_id if with_ticket else None,
+                contact_id=_sample_message().ticket.requester_id if with_ticket else None)
+        return str(run.pk)
+    return make
+
+
+ACCESS.update({
+    "workflows/runs/": [case(), case(query="status=failed&workflow=x&page=-3&ticket=9e99")],
+    "workflows/runs/<int:run_id>/": [
+        case(run_id=_walk_run(True)),
+        case(run_id=_walk_run(False), agent=NOT_FOUND, finance=NOT_FOUND),
+        case(run_id="999999", agent=NOT_FOUND, finance=NOT_FOUND, admin=NOT_FOUND),
+    ],
+    "workflows/runs/<int:run_id>/retry": [
+        case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED, run_id=_walk_run(True)),
+        case(method="post", agent=DENIED, finance=DENIED, admin=Expect(302), run_id=_walk_run(True)),
+    ],
+})

@@ -25,12 +25,14 @@ from pathlib import Path
 import requests
 import stripe
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from console.demo import seed as demo_seed
 from console.demo import tickets as demo_tickets
+from console.demo import workflows as demo_workflows
 from console.demo.line_api import LineApiStandIn
 
 WEBHOOK_ID = "paydesk-demo"
@@ -266,6 +268,13 @@ class Command(BaseCommand):
 
         client = stripe.StripeClient(self.api_key, base_addresses={"api": ls_url},
                                      stripe_version=demo_seed.LOCALSTRIPE_API_VERSION, max_network_retries=0)
+        password = options["password"] or secrets.token_urlsafe(9)
+        # People, teams and the auto-ticket workflows first: the shop's first events already
+        # route disputes and failed payments to them.
+        demo_seed.ensure_demo_users(password)
+        users = {u.username: u for u in get_user_model().objects.filter(username__in=["agent", "finance", "admin"])}
+        demo_tickets.ensure_teams(users)
+        demo_workflows.install_auto_ticket_rules(users["admin"])
         try:
             if keep:
                 demo_seed.register_webhook(ls_url, WEBHOOK_ID, webhook_url, secret)
@@ -282,8 +291,6 @@ class Command(BaseCommand):
         except demo_seed.DemoError as exc:
             raise CommandError(f"{exc}\n{_tail(log)}") from None
 
-        password = options["password"] or secrets.token_urlsafe(9)
-        demo_seed.ensure_demo_users(password)  # before the tickets: agents answer some of them
         if not keep:
             self._seed_tickets(url, channel_secrets)
         self._summary(demo_seed.mirror_counts(), statuses)
