@@ -279,7 +279,8 @@ def _console_path(link) -> str:
 
 
 def _named(values, limit: int = 5) -> str:
-    return ", ".join(v[:100] for v in values[:limit]) + ("…" if len(values) > limit else "")
+    """“alice”, “bob”: each name quoted, so a list doesn't read as one name."""
+    return ", ".join(f"“{v[:100]}”" for v in values[:limit]) + ("…" if len(values) > limit else "")
 
 
 def _recipients(users, team) -> list:
@@ -310,7 +311,7 @@ def _recipients(users, team) -> list:
         unknown = sorted(names - known)
         if unknown:
             raise ValidationError(
-                ngettext("There is no user named “%(names)s”.", "There are no users named “%(names)s”.", len(unknown))
+                ngettext("There is no user named %(names)s.", "There are no users named %(names)s.", len(unknown))
                 % {"names": _named(unknown)}, code="unknown_user")
         query |= Q(**{f"{field}__in": known})
     if team:

@@ -125,3 +125,36 @@ def watch_csp(page) -> list[str]:
     page.add_init_script(_REPORT_CSP_VIOLATIONS)
     page.on("console", lambda msg: found.append(msg.text) if msg.text.startswith("CSP violation") else None)
     return found
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@contextlib.contextmanager
+def chromium_tab(width: int = 1280, height: int = 900, *, console_errors: bool = True):
+    """A headless Debian Chromium tab (Playwright) that collects page errors and console errors
+    (`tab.errors`; without `console_errors` for a page whose 4xx answers are expected, as a
+    refused form's) and CSP violations (`tab.csp`); a test ends asserting both are empty. Needs
+    DJANGO_ALLOW_ASYNC_UNSAFE=true: Playwright's sync API runs an event loop in this thread."""
+    from pathlib import Path
+
+    import pytest
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (scripts/chromium.sh installs it)")
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        tab = browser.new_page(viewport={"width": width, "height": height})
+        tab.set_default_timeout(15_000)
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        if console_errors:
+            tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        tab.csp = watch_csp(tab)
+        tab.errors = errors
+        try:
+            yield tab
+        finally:
+            browser.close()

@@ -18,11 +18,10 @@ from console.models import TimelineEntry
 from payments.mirror import upsert_fetched
 from tickets import actions as ticket_actions
 from tests import factories
-from tests.helpers import watch_csp
+from tests.helpers import chromium_tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 PASSWORD = "correct horse battery"
 
@@ -56,23 +55,9 @@ def ticket_with_charge(localstripe, settings, eager_tasks):
 
 @pytest.fixture
 def page(live_server, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM is used between steps.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (scripts/chromium.sh installs it)")
-    errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        tab = browser.new_page(viewport={"width": 1440, "height": 900})
-        tab.set_default_timeout(15_000)
-        tab.on("pageerror", lambda exc: errors.append(str(exc)))
-        tab.csp = watch_csp(tab)
-        tab.errors = errors
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM is used between browser steps
+    with chromium_tab(1440, 900, console_errors=False) as tab:  # its refusals answer 400, as designed
         yield tab
-        browser.close()
 
 
 def test_refund_part_of_a_charge_from_a_ticket_and_see_it_on_the_timeline(live_server, page, ticket_with_charge):

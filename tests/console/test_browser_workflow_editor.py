@@ -19,12 +19,11 @@ from payments.models import Refund
 from console.workflows.models import WorkflowRun
 from tests import factories
 from tests.conftest import WEBHOOK_SECRET
-from tests.helpers import deliver, watch_csp
+from tests.helpers import chromium_tab, deliver
 from tests.payments.test_stripe_actions import make_charge, make_customer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
 NOW = int(time.time())
 SHOTS = Path(tempfile.gettempdir())  # the run page's picture, to look at after a run
@@ -50,24 +49,9 @@ def console(live_server, settings):
 
 @pytest.fixture
 def page(live_server, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM is used between steps.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (scripts/chromium.sh installs it)")
-    errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        tab = browser.new_page(viewport={"width": 1280, "height": 900})
-        tab.set_default_timeout(15_000)
-        tab.on("pageerror", lambda exc: errors.append(str(exc)))
-        tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        tab.csp = watch_csp(tab)
-        tab.errors = errors
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM is used between browser steps
+    with chromium_tab(1280, 900) as tab:
         yield tab
-        browser.close()
 
 
 def _answered(page, path: str, act) -> None:
