@@ -76,3 +76,13 @@ def ticket_workflow_runs(ticket) -> list:
 @register.simple_tag
 def run_summary(run: WorkflowRun) -> str:
     return describe.run_sentence([describe.step_facts(s) for s in run.steps or [] if s.get("kind") == "action"])
+
+
+@register.filter
+def param_value(value) -> str:
+    """A step's parameter as people read it: a list as "a, b"; a money value as "15 USD"."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict) and set(value) == {"amount", "currency"}:
+        return f"{value['amount']} {str(value['currency']).upper()}"
+    return "" if value is None else str(value)

@@ -17,6 +17,7 @@ from typing import Callable
 from django.utils.translation import gettext as _
 
 from common.l10n import format_when
+from payments import stripe_words
 from payments.money import format_money
 from payments.selectors import mirrored
 
@@ -63,6 +64,17 @@ def mirror_fetch(resource: str, object_id: str) -> dict | None:
     return mirrored(resource, object_id)
 
 
+# Stripe's enum values that have words (payments.stripe_words), by reference: the dispute's
+# reason, a cancellation's reason and feedback, an invoice's billing reason …
+_WORDS_ALIASES = {"subscription.cancellation_details.reason": "subscription.cancellation_reason",
+                  "subscription.cancellation_details.feedback": "subscription.cancellation_feedback"}
+
+
+def _word_key(ref: str) -> str:
+    root, _, rest = ref.partition(".")
+    return _WORDS_ALIASES.get(ref) or (f"{root}.{rest}" if "." not in rest else "")
+
+
 def render(text: str, context: dict) -> str:
     """{{ charge.amount }} → "$22.00"; {{ invoice.next_payment_attempt }} → a date in the reader's
     language and zone; {{ charge.id }} → "ch_…"; an unknown reference → ""."""
@@ -78,6 +90,10 @@ def render(text: str, context: dict) -> str:
                 return format_money(value, currency)
         if TIME_FIELD.match(ref.rsplit(".", 1)[-1]) and isinstance(value, int) and not isinstance(value, bool):
             return format_when(dt.datetime.fromtimestamp(value, tz=dt.timezone.utc))  # a Stripe timestamp
+        if isinstance(value, str):
+            words = _word_key(ref)
+            if words and stripe_words.knows(words, value):
+                return stripe_words.label(words, value)  # "Product not received", not product_not_received
         return str(value)
 
     return _PLACEHOLDER.sub(one, text)

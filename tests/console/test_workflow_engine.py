@@ -92,3 +92,17 @@ def test_render_leaves_nothing_unknown_behind():
 def test_render_says_stripe_timestamps_as_dates():
     context = {"invoice": {"next_payment_attempt": 1796258880}}  # 2026-12-03 00:48 UTC
     assert render("next retry {{ invoice.next_payment_attempt }}", context) == "next retry Dec 3, 2026, 12:48\u202fAM"
+
+
+def test_stripe_values_with_words_render_as_words_in_the_readers_language():
+    from django.utils import translation
+
+    from console.workflows.engine import render
+
+    context = {"dispute": {"reason": "product_not_received", "amount": 4200, "currency": "usd"},
+               "subscription": {"cancellation_details": {"feedback": "too_expensive", "comment": "left_as_typed"}}}
+    text = "{{ dispute.reason }}, {{ dispute.amount }}, {{ subscription.cancellation_details.feedback }}, " \
+           "{{ subscription.cancellation_details.comment }}"
+    assert render(text, context) == "Product not received, $42.00, Too expensive, left_as_typed"
+    with translation.override("ja"):
+        assert render(text, context) == "商品未着, US$42.00, 料金が高い, left_as_typed"

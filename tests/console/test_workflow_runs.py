@@ -73,7 +73,7 @@ def test_a_chargeback_webhook_opens_a_finance_ticket_notifies_finance_and_shows_
     run = WorkflowRun.objects.get(workflow=workflow)
     assert run.status == S.SUCCEEDED, run.steps
     ticket = Ticket.objects.get(pk=run.ticket_id or run.steps[0]["output"]["ticket"])
-    assert ticket.subject == f"Chargeback on {charge['id']}: $42.00 (fraudulent)"
+    assert ticket.subject == f"Chargeback on {charge['id']}: $42.00 (Fraudulent)"  # Stripe's reason in words
     assert ticket.team == finance_team and ticket.priority == "high"
     assert [t.name for t in ticket.tags.all()] == ["dispute"]
     assert ticket.requester == Identity.objects.get(value=customer["id"]).contact
