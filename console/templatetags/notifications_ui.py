@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import template
 from django.utils import timezone
+from django.utils.translation import gettext as _, pgettext
 
 from common.l10n import format_when, format_when_short
 from console.notification_selectors import unread_count
@@ -36,3 +37,14 @@ def notified_at_full(value) -> str:
         return ""
     local = timezone.localtime(value)
     return f"{format_when(local, tz=local.tzinfo)} {local.tzname() or ''}".strip()
+
+
+@register.filter
+def link_label(link: str) -> str:
+    """What a notification's link opens, in words: "Ticket #17", else "Open"."""
+    import re
+
+    found = re.fullmatch(r"/tickets/(\d+)/", link or "")
+    if found:
+        return _("Ticket #%(number)s") % {"number": found.group(1)}
+    return pgettext("notification link", "Open")

@@ -142,3 +142,11 @@ def test_the_bell_shows_99_plus(client, agent):
     Notification.objects.bulk_create([Notification(recipient=agent, text="x") for _ in range(120)])
     client.force_login(agent)
     assert '<span class="bell-count" aria-hidden="true">99+</span>' in client.get(reverse("account")).content.decode()
+
+
+def test_a_link_says_what_it_opens(client, agent):
+    _notify(agent, "New chargeback", link="/tickets/17/")
+    _notify(agent, "Weekly digest", link="/workflows/runs/")
+    client.force_login(agent)
+    html = client.get(reverse("notifications")).content.decode()
+    assert '<a href="/tickets/17/">Ticket #17</a>' in html and '<a href="/workflows/runs/">Open</a>' in html
