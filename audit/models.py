@@ -16,6 +16,10 @@ class AuditAction(models.TextChoices):
     SUBSCRIPTION_CANCEL = "subscription.cancel", _("Cancellation")
     CUSTOMER_UPDATE_METADATA = "customer.update_metadata", _("Customer metadata changed")
     PORTAL_SESSION_CREATE = "billing_portal.session.create", _("Billing-portal link created")
+    DISPUTE_EVIDENCE_SAVE = "dispute.evidence_save", _("Dispute evidence saved")
+    DISPUTE_EVIDENCE_SUBMIT = "dispute.evidence_submit", _("Dispute evidence submitted")
+    DISPUTE_CLOSE = "dispute.close", _("Dispute accepted")
+    DISPUTE_FILE_UPLOAD = "dispute.file_upload", _("Evidence file uploaded")
     # tickets: contacts and identities
     CONTACT_CREATE = "contact.create", _("Contact created")
     CONTACT_UPDATE = "contact.update", _("Contact edited")
@@ -61,6 +65,9 @@ class AuditAction(models.TextChoices):
     WORKFLOW_IMPORT = "workflow.import", _("Workflow imported")
     WORKFLOW_RUN_RETRY = "workflow.run_retry", _("Workflow run retried")
     REFUND_APPROVAL_REQUESTED = "refund.approval_requested", _("Refund handed to finance")
+    # disputes (console/disputes): who works a dispute, and the ticket it is worked on
+    DISPUTE_ASSIGN = "dispute.assign", _("Dispute assigned")
+    DISPUTE_LINK_TICKET = "dispute.link_ticket", _("Ticket linked to a dispute")
 
 
 class AuditEntry(models.Model):

@@ -36,7 +36,9 @@ def is_configured() -> bool:
 @functools.cache
 @sensitive_variables("key")  # the API key, here and in the SDK's frames below
 def _client(key: str, base: str, version: str, timeout: float = 80) -> stripe.StripeClient:
-    base_addresses = {"api": base} if base else None
+    # A Stripe-compatible server (localstripe in tests and the demo) answers uploads too:
+    # Stripe takes them at files.stripe.com, the SDK's "files" base.
+    base_addresses = {"api": base, "files": base} if base else None
     return stripe.StripeClient(
         key,
         base_addresses=base_addresses,

@@ -11,17 +11,25 @@ It also accepts two parameters localstripe 1.15 refuses ("Unexpected ...") altho
 takes them, so refunds and cancellations from the console work against it: a refund's
 `reason`, and a subscription's `cancellation_details` when it is updated or canceled
 (see `accept_stripe_parameters` and `keep_cancellation_details_on_delete`).
+
+Beside localstripe, it answers what localstripe lacks, Stripe-shaped from payments/samples.json
+(`stripe_extras`): disputes (retrieve, list, update evidence, submit, close), files (multipart
+upload, retrieve), early fraud warnings and billing-portal sessions. Disputes and warnings are
+made by posted webhook events, not by an API: whoever makes one tells the stand-in its object
+with `POST /_paydesk/objects` (a JSON object or list), as the demo's seed does.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import pickle
 import re
 import signal
 import socket
 import sys
+import time
 
 
 def accept_stripe_parameters(resources) -> None:
@@ -74,6 +82,206 @@ def keep_cancellation_details_on_delete(app, resources, server) -> None:
     app.middlewares.append(cancellation_details)  # innermost: after localstripe's auth check
 
 
+def stripe_extras(app, resources) -> None:
+    """The routes localstripe lacks, answered before localstripe's own middlewares read the body
+    (a multipart upload is not form data to them). `DELETE /_config/data` empties them too."""
+    from aiohttp import web
+
+    from payments import samples
+
+    objects: dict[str, dict] = {}  # id → Stripe object (dispute, file, early fraud warning, portal session)
+    answers: dict[str, tuple[str, int, dict]] = {}  # Idempotency-Key → (request, status, answer)
+    files: dict[str, bytes] = {}
+    dispute_path = re.compile(r"^/v1/disputes/([A-Za-z0-9_]+)(/close)?$")
+    file_path = re.compile(r"^/v1/files/([A-Za-z0-9_]+)(/contents)?$")
+    warning_path = re.compile(r"^/v1/radar/early_fraud_warnings/([A-Za-z0-9_]+)$")
+    answerable = ("needs_response", "warning_needs_response")
+
+    def error(status: int, message: str, *, param: str | None = None, code: str | None = None,
+              kind: str = "invalid_request_error"):
+        body = {"error": {"type": kind, "message": message, **({"param": param} if param else {}),
+                          **({"code": code} if code else {})}}
+        return status, body
+
+    def missing(kind: str, id_: str):
+        return error(404, f"No such {kind}: '{id_}'", param="id", code="resource_missing")
+
+    def listing(url: str, items: list[dict], query) -> dict:
+        items = sorted(items, key=lambda o: (o.get("created") or 0, o["id"]), reverse=True)
+        after = query.get("starting_after")
+        if after:
+            ids = [o["id"] for o in items]
+            items = items[ids.index(after) + 1:] if after in ids else []
+        limit = max(1, min(100, int(query.get("limit") or 10)))
+        return {"object": "list", "url": url, "has_more": len(items) > limit, "data": items[:limit]}
+
+    def of(kind: str) -> list[dict]:
+        return [o for o in objects.values() if o.get("object") == kind]
+
+    def update_dispute(dispute: dict, form) -> tuple[int, dict]:
+        evidence = {k[len("evidence["):-1]: v for k, v in form.items() if k.startswith("evidence[")}
+        unknown = [k for k in evidence if k not in dispute["evidence"] or isinstance(dispute["evidence"][k], dict)]
+        if unknown:
+            return error(400, f"Received unknown parameter: evidence[{unknown[0]}]", param=f"evidence[{unknown[0]}]")
+        details = dispute["evidence_details"]
+        submit = form.get("submit") == "true"
+        if dispute["status"] not in answerable or details.get("submission_count"):
+            return error(400, "This dispute is already closed or its evidence was submitted; it can no longer be "
+                              "updated.")
+        if details.get("due_by") and details["due_by"] < time.time():
+            return error(400, "The deadline to respond to this dispute has passed.")
+        for key, value in evidence.items():
+            dispute["evidence"][key] = value or None
+        for key, value in form.items():
+            if key.startswith("metadata["):
+                dispute.setdefault("metadata", {})[key[len("metadata["):-1]] = value
+        details["has_evidence"] = any(v for v in dispute["evidence"].values() if not isinstance(v, dict))
+        if submit:
+            details["submission_count"] = 1
+            dispute["status"] = "warning_under_review" if dispute["status"].startswith("warning") else "under_review"
+        return 200, dispute
+
+    def close_dispute(dispute: dict) -> tuple[int, dict]:
+        if dispute["status"] not in answerable:
+            return error(400, "This dispute is already closed or under review, and can't be closed.")
+        dispute["status"] = "warning_closed" if dispute["status"].startswith("warning") else "lost"
+        dispute["is_charge_refundable"] = False
+        return 200, dispute
+
+    def upload(fields: dict, content: bytes, filename: str) -> tuple[int, dict]:
+        purpose = fields.get("purpose")
+        if not purpose:
+            return error(400, "Missing required param: purpose.", param="purpose")
+        if not content:
+            return error(400, "Missing required param: file.", param="file")
+        kind = ("pdf" if content.startswith(b"%PDF-") else "png" if content.startswith(b"\x89PNG")
+                else "jpg" if content.startswith(b"\xff\xd8\xff") else (filename.rsplit(".", 1)[-1].lower() or None))
+        obj = samples.sample("file")
+        id_ = samples.new_id("file")
+        now = int(time.time())
+        obj.update(id=id_, created=now, expires_at=now + 365 * 86400, filename=filename, purpose=purpose,
+                   size=len(content), type=kind, title=None, url=f"https://files.stripe.com/v1/files/{id_}/contents",
+                   links={"object": "list", "data": [], "has_more": False, "url": f"/v1/file_links?file={id_}"})
+        objects[id_] = obj
+        files[id_] = content
+        return 200, obj
+
+    def portal(form) -> tuple[int, dict]:
+        customer = form.get("customer")
+        if not customer:
+            return error(400, "Missing required param: customer.", param="customer")
+        try:
+            resources.Customer._api_retrieve(customer)
+        except resources.UserError:
+            return missing("customer", customer)
+        session = samples.sample("billing_portal.session")
+        flow = None
+        kind = form.get("flow_data[type]")
+        if kind:
+            after = form.get("flow_data[after_completion][type]", "portal_homepage")
+            flow = {"type": kind, "after_completion": {
+                "type": after, "hosted_confirmation": None,
+                "redirect": {"return_url": form.get("flow_data[after_completion][redirect][return_url]")}
+                if after == "redirect" else None},
+                "subscription_cancel": None, "subscription_update": None, "subscription_update_confirm": None}
+            for step in ("subscription_cancel", "subscription_update"):
+                if kind == step:
+                    flow[step] = {"subscription": form.get(f"flow_data[{step}][subscription]")}
+            coupon = form.get("flow_data[subscription_cancel][retention][coupon_offer][coupon]")
+            if kind == "subscription_cancel":
+                flow["subscription_cancel"]["retention"] = (
+                    {"type": "coupon_offer", "coupon_offer": {"coupon": coupon}} if coupon else None)
+        secret = samples.new_id("test")
+        session.update(id=samples.new_id("bps"), customer=customer, created=int(time.time()), livemode=False,
+                       flow=flow, locale=form.get("locale"), return_url=form.get("return_url"),
+                       url=f"https://billing.stripe.com/p/session/{secret}")
+        return 200, session
+
+    async def answer(request) -> tuple[int, dict] | None:
+        path, method = request.path, request.method
+        form: dict = {}
+        content, filename = b"", ""
+        if method == "POST" and (request.content_type or "").startswith("multipart/"):
+            reader = await request.multipart()
+            async for part in reader:
+                if part.filename is not None:
+                    filename, content = part.filename, await part.read()
+                else:
+                    form[part.name] = await part.text()
+        elif method == "POST":
+            form = {k: v for k, v in (await request.post()).items()}
+        query = request.query
+        if method == "GET" and path == "/v1/disputes":
+            items = [d for d in of("dispute") if all(d.get(k) == query[k] for k in ("charge", "payment_intent")
+                                                     if k in query)]
+            return 200, listing(path, items, query)
+        if method == "GET" and path == "/v1/radar/early_fraud_warnings":
+            items = [w for w in of("radar.early_fraud_warning") if "charge" not in query or w.get("charge") == query["charge"]]
+            return 200, listing(path, items, query)
+        if match := dispute_path.match(path):
+            dispute = objects.get(match.group(1))
+            if not dispute or dispute.get("object") != "dispute":
+                return missing("dispute", match.group(1))
+            if method == "GET" and not match.group(2):
+                return 200, dispute
+            if method == "POST":
+                return close_dispute(dispute) if match.group(2) else update_dispute(dispute, form)
+        if match := file_path.match(path):
+            obj = objects.get(match.group(1))
+            if not obj or obj.get("object") != "file":
+                return missing("file", match.group(1))
+            return 200, obj
+        if method == "POST" and path == "/v1/files":
+            return upload(form, content, filename)
+        if match := warning_path.match(path):
+            warning = objects.get(match.group(1))
+            if not warning or warning.get("object") != "radar.early_fraud_warning":
+                return missing("early fraud warning", match.group(1))
+            return 200, warning
+        if method == "POST" and path == "/v1/billing_portal/sessions":
+            return portal(form)
+        return None
+
+    handled = re.compile(r"^/v1/(disputes|files|radar/early_fraud_warnings|billing_portal/sessions)(/|$)")
+
+    @web.middleware
+    async def extras(request, handler):
+        if request.path == "/_config/data" and request.method == "DELETE":
+            objects.clear(), answers.clear(), files.clear()
+            return await handler(request)
+        if request.path == "/_paydesk/objects" and request.method == "POST":
+            told = await request.json()
+            for obj in told if isinstance(told, list) else [told]:
+                objects[obj["id"]] = obj
+            return web.json_response({"known": len(objects)})
+        if not handled.match(request.path):
+            return await handler(request)
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith(("Bearer sk_", "Basic ")):
+            status, body = error(401, "Invalid API Key provided.", kind="invalid_request_error")
+            return web.json_response(body, status=status)
+        key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+        if key:
+            raw = await request.read() if not (request.content_type or "").startswith("multipart/") else b""
+            said = f"{request.path}?{raw.decode(errors='replace')}"
+            if key in answers:
+                first, status, body = answers[key]
+                if first != said:
+                    status, body = error(400, "Keys for idempotent requests can only be used with the same "
+                                              "parameters they were first used with.", kind="idempotency_error")
+                return web.json_response(body, status=status, headers={"Idempotent-Replayed": "true"})
+        answered = await answer(request)
+        if answered is None:
+            status, body = error(404, f"Unrecognized request URL ({request.method}: {request.path}).")
+        else:
+            status, body = answered
+        if key and status < 500:
+            answers[key] = (said, status, copy.deepcopy(body))
+        return web.json_response(body, status=status)
+
+    app.middlewares.insert(0, extras)  # outermost: before localstripe's auth reads the body
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -104,6 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     resources.Store.try_load_from_disk = lambda self: None
     accept_stripe_parameters(resources)
     keep_cancellation_details_on_delete(server.app, resources, server)
+    stripe_extras(server.app, resources)
     load()
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -217,6 +217,7 @@ DISPUTES = [  # (status, reason) in the order they are handed out
     ("needs_response", "credit_not_processed"),
     ("needs_response", "fraudulent"),
     ("under_review", "product_not_received"),
+    ("warning_closed", "general"),
 ]
 EVIDENCE_DUE_DAYS = [2, 5, 9, 13, 17, 6, 11, 3]
 NETWORK_REASON_CODES = {  # the networks' own codes for each Stripe reason
@@ -517,6 +518,7 @@ class Seeder:
         self.cancellations: list[tuple[str, str, str, str, int]] = []  # (subscription, role, feedback, comment, at)
         self.silent_intents: list[dict] = []  # payment intents localstripe made without an event
         self.failed_invoices: list[dict] = []  # first invoices the bank declined (no event from localstripe)
+        self.dispute_due: list[int] = []  # days to answer each dispute, in the order they were opened
         self._order_no = 10400 + self.rng.randint(0, 80)
 
     # localstripe -------------------------------------------------------------------
@@ -675,7 +677,8 @@ class Seeder:
                 amount = good.amount if (len(p.order.lines) > 1 or qty > 1) else p.charge["amount"] // 3 // unit * unit
                 note = f"Arrived damaged: {good.name}" if p.shopper.country != "JP" else f"破損のため一部返金: {good.name}"
                 self._refund(p, amount, "requested_by_customer", note)
-        for k in range(max(1, round(n * 0.07))):
+        # A small shop gets one; from 20 payments on, one in every state the queue shows.
+        for k in range(max(1, round(n * 0.07)) if n < 20 else len(DISPUTES)):
             p = next_payment()
             if p:
                 p.dispute = DISPUTES[k % len(DISPUTES)]
@@ -734,6 +737,9 @@ class Seeder:
         id_ = samples.new_id("dp")
         due = EVIDENCE_DUE_DAYS[_pick(id_, len(EVIDENCE_DUE_DAYS))]
         first = "warning_needs_response" if status.startswith("warning") else "needs_response"
+        # Deadlines spread over the coming days: the first disputes due soonest (under a day, then two).
+        due = min(due, 1 + len(self.dispute_due)) if len(self.dispute_due) < 2 else due
+        self.dispute_due.append(due)
         # After everything the charge's own events said, so the charge update is the newest.
         at = max(now - 3, p.last_event_at + 1)
         opened = dispute_object(p, id=id_, status=first, reason=reason, created=at, due_days=due)
@@ -748,6 +754,10 @@ class Seeder:
                                       due_days=due, evidence=evidence_for(p))
             chain.append(samples.event("charge.dispute.updated", reviewed, created=at + 1,
                                        previous_attributes={"status": "needs_response"}))
+        if status == "warning_closed":
+            closed = dispute_object(p, id=id_, status=status, reason=reason, created=at, due_days=due)
+            chain.append(samples.event("charge.dispute.closed", closed, created=at + 2,
+                                       previous_attributes={"status": "warning_needs_response"}))
         if status in ("won", "lost"):
             closed = dispute_object(p, id=id_, status=status, reason=reason, created=at, due_days=due,
                                     evidence=evidence_for(p) if status == "won" else None)
@@ -801,8 +811,24 @@ class Seeder:
                                   created=now - 2, api_version=LOCALSTRIPE_API_VERSION)]
                    for inv in self.failed_invoices]
         self.report.posted_events += self.poster.post_chains(second)
+        self.tell_the_stand_in([event for chain in second for event in chain])
         self.report.created["disputes"] = len([p for p in self.payments if p.dispute])
         self.report.created["early_fraud_warnings"] = len([p for p in self.payments if p.warning])
+
+    def tell_the_stand_in(self, events: list[dict]) -> None:
+        """Disputes and fraud warnings exist at Stripe, not only in events: the stand-in beside
+        localstripe learns each one's latest state, so the console can read, answer and accept them."""
+        kinds = ("dispute", "radar.early_fraud_warning")
+        latest = {}  # each object's last state, in the order of the events
+        for event in events:
+            if event["data"]["object"].get("object") in kinds:
+                latest[event["data"]["object"]["id"]] = event["data"]["object"]
+        objects = list(latest.values())
+        if not objects:
+            return
+        response = requests.post(f"{self.localstripe_url}/_paydesk/objects", json=objects, timeout=30)
+        if response.status_code != 200:
+            raise DemoError(f"the Stripe stand-in answered {response.status_code} to the disputes")
 
     def settle(self) -> None:
         """Wait until the mirror has applied every event localstripe sent and we posted."""

@@ -92,14 +92,20 @@ def text(value, limit: int, what: str) -> str:
 
 
 @contextlib.contextmanager
-def stripe_call(what: str, *, writes: bool):
+def stripe_call(what: str, *, writes: bool, missing: str = ""):
     """Turn the SDK's errors into a message a person can act on (never a key or a body).
 
     `what` is said in the reader's language, as the callers' phrases are ("refund ¥2,500 of
     charge ch_…" / 「支払い ch_… の ¥2,500 の返金」): English fits it after a verb ("couldn't …"),
-    Japanese uses it as a noun; each sentence below is one message with the phrase in it."""
+    Japanese uses it as a noun; each sentence below is one message with the phrase in it.
+    `missing` names the object the call is about ("dispute dp_…"), for a 404's sentence."""
     try:
-        yield
+        try:
+            yield
+        except stripe.StripeError as exc:
+            if exc.http_status == 404:
+                raise _not_found(exc, what, missing) from exc
+            raise
     except stripe.CardError as exc:
         raise StripeActionFailed(
             _("The card network declined to %(what)s: %(reason)s.")
@@ -112,12 +118,8 @@ def stripe_call(what: str, *, writes: bool):
             code="idempotency", http_status=exc.http_status,
         ) from exc
     except stripe.InvalidRequestError as exc:
-        if exc.http_status == 404:
-            message = _("Stripe couldn't %(what)s: %(reason)s.") % {
-                "what": what, "reason": exc.user_message or _("no such object")}
-        else:
-            message = _("Stripe refused to %(what)s: %(reason)s.") % {
-                "what": what, "reason": exc.user_message or _("invalid request")}
+        message = _("Stripe refused to %(what)s: %(reason)s.") % {
+            "what": what, "reason": exc.user_message or _("invalid request")}
         raise StripeActionFailed(message, code=exc.code or "invalid_request", http_status=exc.http_status) from exc
     except (stripe.AuthenticationError, stripe.PermissionError) as exc:
         if stripe_api.is_configured():
@@ -152,6 +154,19 @@ def stripe_call(what: str, *, writes: bool):
         ) from exc
 
 
+def _not_found(exc: stripe.StripeError, what: str, missing: str) -> StripeActionFailed:
+    """A 404 is "not found", whatever the body: Stripe's resource_missing (an unknown id), or a
+    path the server doesn't know (a Stripe-compatible stand-in lacking a route), which the SDK
+    reports as an API error. Nothing was changed; trying again won't help."""
+    if missing:
+        message = _("Stripe has no %(missing)s (not found).") % {"missing": missing}
+    elif isinstance(exc, stripe.InvalidRequestError) and exc.user_message:
+        message = _("Stripe couldn't %(what)s: not found (%(reason)s).") % {"what": what, "reason": exc.user_message}
+    else:
+        message = _("Stripe couldn't %(what)s: not found.") % {"what": what}
+    return StripeActionFailed(message, code="resource_missing", http_status=404)
+
+
 def _maybe(writes: bool) -> str:
     """What a person may assume after Stripe could not be reached, or answered with an error."""
     if writes:
@@ -160,9 +175,10 @@ def _maybe(writes: bool) -> str:
     return _("Nothing was changed.")
 
 
-def fetch(resource: str, object_id: str, what: str) -> dict:
-    """Stripe's current `object_id`; `what` says the read in the reader's language (for errors)."""
-    with stripe_call(what, writes=False):
+def fetch(resource: str, object_id: str, what: str, missing: str = "") -> dict:
+    """Stripe's current `object_id`; `what` says the read in the reader's language (for errors),
+    `missing` the object, for "Stripe has no … (not found)"."""
+    with stripe_call(what, writes=False, missing=missing):
         return stripe_api.to_dict(stripe_api.resource(resource).retrieve(object_id))
 
 

@@ -156,6 +156,35 @@ def test_seeding_fills_the_mirror_through_the_webhook(localstripe, demo_webhook,
     assert not any(WEBHOOK_SECRET in str(p) for p in WebhookEvent.objects.values_list("payload", flat=True))
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_stand_in_answers_disputes_files_warnings_and_portal_links(localstripe, demo_webhook, finance, agent):
+    """What localstripe lacks, the demo's stand-in answers: the console's dispute and portal
+    actions work in the demo against the seeded shop."""
+    from payments.actions import customers, disputes
+
+    demo_seed.seed(localstripe.client(), localstripe.url, demo_webhook, WEBHOOK_SECRET,
+                   webhook_id=WEBHOOK_ID, size=4, seed=3, timeout=60)
+    dispute = Dispute.objects.get()
+    token = "demo-dispute-token-0001"
+    saved = disputes.update_dispute_evidence(dispute.id, {"customer_name": "佐藤 美咲"}, actor=finance, submit=False,
+                                             idempotency_key=token)
+    assert saved.dispute["evidence"]["customer_name"] == "佐藤 美咲"
+    upload = disputes.upload_dispute_file(b"%PDF-1.4\n%%EOF\n", "receipt.pdf", actor=finance,
+                                          idempotency_key="demo-file-token-0001", dispute_id=dispute.id)
+    submitted = disputes.update_dispute_evidence(dispute.id, {"receipt": upload.id}, actor=finance, submit=True,
+                                                 idempotency_key="demo-submit-token-0001")
+    assert submitted.dispute["status"] == "under_review"
+    assert Dispute.objects.get(pk=dispute.id).status == "under_review"
+    warning = EarlyFraudWarning.objects.first()
+    if warning is not None:
+        client = localstripe.client()
+        assert client.v1.radar.early_fraud_warnings.retrieve(warning.id).charge == warning.data["charge"]
+
+    customer = Customer.objects.first()
+    link = customers.create_portal_session(customer.id, actor=agent, idempotency_key="demo-portal-token-0001")
+    assert link.url.startswith("https://billing.stripe.com/p/session/")
+
+
 @pytest.fixture
 def demo_channels(settings, tmp_path):
     """The live server's channels configured as the demo configures its server, and the LINE

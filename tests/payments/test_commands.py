@@ -60,7 +60,7 @@ def test_backfill_shows_progress_bars_on_a_terminal(ls):
     seed_shop(ls, customers=1)
     terminal = Terminal()
 
-    run("stripe_backfill", "--resource", "customer", "dispute", stdout=terminal)
+    run("stripe_backfill", "--resource", "customer", "price", stdout=terminal)
 
     out = terminal.getvalue()
     assert "customer" in out and "obj/s" in out and "\r" in out

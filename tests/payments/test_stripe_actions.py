@@ -13,11 +13,15 @@ localstripe lacks:
   (a refund's `reason`, a subscription update's `cancellation_details`): recorded, then
   dropped before forwarding;
 - faults: a 500 answer, or an answer held back past the client's timeout.
+Disputes, files and fraud warnings go on to the stand-in's own routes beside localstripe
+(console/demo/localstripe_server.py), a file upload as the multipart body it came as.
 Test data is created with the SDK directly at localstripe.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import re
 import threading
@@ -88,11 +92,17 @@ class Gateway:
 
     def handle(self, h: BaseHTTPRequestHandler):
         split = urlsplit(h.path)
-        body = h.rfile.read(int(h.headers.get("Content-Length") or 0)).decode()
-        pairs = parse_qsl(body if h.command == "POST" else split.query, keep_blank_values=True)
+        raw = h.rfile.read(int(h.headers.get("Content-Length") or 0))
+        content_type = h.headers.get("Content-Type") or ""
+        multipart = h.command == "POST" and content_type.startswith("multipart/form-data")
+        uploads: dict = {}
+        if multipart:  # a file upload: its fields, and each file's name and bytes
+            pairs, uploads = multipart_fields(raw, content_type)
+        else:
+            pairs = parse_qsl(raw.decode() if h.command == "POST" else split.query, keep_blank_values=True)
         record = {
-            "method": h.command, "path": split.path, "params": dict(pairs),
-            "idempotency_key": h.headers.get("Idempotency-Key"),
+            "method": h.command, "path": split.path, "params": dict(pairs), "files": uploads,
+            "content_type": content_type, "idempotency_key": h.headers.get("Idempotency-Key"),
         }
         with self.lock:
             self.requests.append(record)
@@ -111,13 +121,15 @@ class Gateway:
                 (k, v) for k, v in pairs
                 if not any(h.command == m and split.path.startswith(p) and k.startswith(n) for m, p, n in UNSUPPORTED)
             ]
-            data = urlencode(kept).encode() if h.command == "POST" else None
+            data = raw if multipart else urlencode(kept).encode() if h.command == "POST" else None
             query = urlencode(kept) if h.command != "POST" else split.query
+            headers = {"Authorization": h.headers.get("Authorization", ""),
+                       "Content-Type": content_type if multipart else "application/x-www-form-urlencoded"}
+            if record["idempotency_key"]:  # the stand-in's own routes (disputes, files) keep answers by key
+                headers["Idempotency-Key"] = record["idempotency_key"]
             upstream = requests.request(
                 h.command, f"{self.upstream}{split.path}" + (f"?{query}" if query else ""), data=data,
-                headers={"Authorization": h.headers.get("Authorization", ""),
-                         "Content-Type": "application/x-www-form-urlencoded"},
-                timeout=10,
+                headers=headers, timeout=10,
             )
             try:
                 self.answer(h, upstream.status_code, upstream.content)
@@ -153,6 +165,21 @@ class Gateway:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def multipart_fields(raw: bytes, content_type: str) -> tuple[list[tuple[str, str]], dict[str, dict]]:
+    """A multipart/form-data body as Stripe reads it: its fields, and its files by field name."""
+    message = email.message_from_bytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw,
+                                       policy=email.policy.HTTP)
+    fields, uploads = [], {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if part.get_filename() is not None:
+            uploads[name] = {"filename": part.get_filename(), "content": part.get_payload(decode=True),
+                             "content_type": part.get_content_type()}
+        else:
+            fields.append((name, part.get_payload(decode=True).decode()))
+    return fields, uploads
 
 
 def portal_session(params: dict) -> dict:
