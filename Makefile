@@ -72,6 +72,7 @@ bench: install services
 	$(BENCH_ENV) $(PY) -m bench.inbox
 	$(BENCH_ENV) $(PY) -m bench.timeline
 	$(BENCH_ENV) $(PY) -m bench.workflows
+	$(BENCH_ENV) $(PY) -m bench.disputes
 
 screenshots: install chromium
 	$(PY) -m bench.screenshots

@@ -12,8 +12,8 @@ MAIN_NAV = [
     ("refunds", _("Refunds"), "mirror_list", ["refunds"], "payments.view_refund"),
     ("subscriptions", _("Subscriptions"), "mirror_list", ["subscriptions"], "payments.view_subscription"),
     ("invoices", _("Invoices"), "mirror_list", ["invoices"], "payments.view_invoice"),
-    ("disputes", _("Disputes"), "mirror_list", ["disputes"], "payments.view_dispute"),
-    ("fraud-warnings", _("Fraud warnings"), "mirror_list", ["fraud-warnings"], "payments.view_earlyfraudwarning"),
+    ("disputes", _("Disputes"), "dispute_queue", [], "disputes.view_disputecase"),
+    ("fraud-warnings", _("Fraud warnings"), "dispute_fraud_warnings", [], "payments.view_earlyfraudwarning"),
     ("workflows", _("Workflows"), "workflow_list", [], "workflows.view_workflow"),
 ]
 DEV_NAV = [

@@ -39,6 +39,8 @@ ROLES: dict[str, list[str]] = {
         "payments.cancel_subscription",
         "payments.update_customer_metadata",
         "payments.create_portal_session",
+        # The dispute queue, read-only: agents see who works which dispute; finance assigns.
+        "disputes.view_disputecase",
     ],
     "finance": MIRROR_VIEW
     + TICKETS_WORK
@@ -49,6 +51,8 @@ ROLES: dict[str, list[str]] = {
         "payments.view_sync_health",
         "payments.replay_event",
         "audit.view_audit",
+        # The dispute queue (console/disputes): finance works it, assigns and links tickets.
+        "disputes.view_disputecase", "disputes.change_disputecase",
     ],
     "admin": MIRROR_VIEW
     + TICKETS_WORK
@@ -65,6 +69,7 @@ ROLES: dict[str, list[str]] = {
         "payments.replay_event",
         "payments.resync_object",
         "audit.view_audit",
+        "disputes.view_disputecase", "disputes.change_disputecase",
         # Workflows: only admins write and activate them.
         "workflows.view_workflow", "workflows.add_workflow", "workflows.change_workflow",
         # Lifting a login lockout (Django admin, console.actions.unlock_login).

@@ -112,6 +112,19 @@ class Dispute(StripeObject):
 
     class Meta(StripeObject.Meta):
         permissions = [("submit_dispute_evidence", "Can submit dispute evidence")]
+        # The dispute queue (console.disputes.selectors): each group in its own order, read by a
+        # partial index with a LIMIT; the amount at risk counted from an index alone.
+        indexes = [
+            models.Index(models.F("due_by").asc(nulls_last=True), "id", name="dispute_respond_due",
+                         condition=models.Q(status__in=["needs_response", "warning_needs_response"])),
+            models.Index(models.F("created").desc(), models.F("id").desc(), name="dispute_review_created",
+                         condition=models.Q(status__in=["under_review", "warning_under_review"])),
+            models.Index(models.F("created").desc(), models.F("id").desc(), name="dispute_closed_created",
+                         condition=models.Q(status__in=["won", "lost", "prevented", "warning_closed"])),
+            models.Index(fields=["status", "currency"], include=["amount"], name="dispute_at_risk",
+                         condition=models.Q(status__in=["needs_response", "warning_needs_response", "under_review",
+                                                        "warning_under_review"])),
+        ]
 
 
 class Subscription(StripeObject):
