@@ -10,7 +10,7 @@ from common.l10n import format_date
 from payments.models import Charge, Customer, Dispute, EarlyFraudWarning, Invoice, Subscription
 from payments.money import format_money
 from payments.stripe_words import label
-from payments.stripe_objects import Plans, refundable, subscription_period, ts
+from payments.stripe_objects import Plans, card_label, refundable, subscription_period, ts
 from tickets.models import Contact, Identity
 
 RECENT_CHARGES = 10
@@ -35,6 +35,7 @@ class ChargeRow:
     refundable: bool
     status_label: str = ""  # Stripe's status in the reader's language
     created_label: str = ""  # the day, in the reader's language and time zone
+    card: str = ""  # "Visa ending 5556", as the payment page and the refund preview say it
 
 
 @dataclass
@@ -65,7 +66,7 @@ def panel(contact: Contact) -> Panel:
     charges = list(
         Charge.objects.filter(customer__in=ids).order_by("-created", "-id")
         .only("id", "created", "status", "amount", "amount_captured", "amount_refunded", "refunded", "disputed",
-              "currency", "description")[:RECENT_CHARGES]
+              "currency", "description", "data")[:RECENT_CHARGES]
     )
     for c in charges:
         remainder = refundable(c)
@@ -78,6 +79,7 @@ def panel(contact: Contact) -> Panel:
             fully_refunded=c.amount_refunded > 0 and remainder == 0,
             refundable=c.status == "succeeded" and remainder > 0 and not c.disputed,
             status_label=label("charge.status", c.status), created_label=format_date(c.created),
+            card=card_label(c.data or {}),
         ))
     subscriptions = list(Subscription.objects.filter(customer__in=ids).order_by("-created", "-id")[:RECENT_CHARGES])
     plans = Plans.of(s.data or {} for s in subscriptions)  # two queries for all of them

@@ -10,6 +10,7 @@ takes a mirrored Charge row.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from django.utils.translation import gettext as _, gettext_lazy, pgettext
@@ -62,24 +63,121 @@ _ACCOUNTS = {
 }
 
 
-def payment_method_label(charge: dict) -> str:
-    """"Visa card ending 4242", "card", "konbini account" ... as the charge says it was paid, in the
-    reader's language (「Visa •••• 4242」「カード」「コンビニ決済」)."""
+# Stripe's card brands as the card says them (`brand` on a payment method, a source's own words).
+_BRANDS = {
+    "visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "american_express": "American Express",
+    "jcb": "JCB", "diners": "Diners Club", "discover": "Discover", "unionpay": "UnionPay",
+    "cartes_bancaires": "Cartes Bancaires", "eftpos_au": "eftpos Australia", "interac": "Interac", "link": "Link",
+}
+
+
+def card_details(charge: dict) -> dict:
+    """The card a charge was paid with: `payment_method_details.card`, or an old charge's card
+    `source`; {} when it wasn't a card."""
     details = charge.get("payment_method_details") or {}
     if details.get("type") == "card":
-        card = details.get("card") or {}
-        brand = (card.get("brand") or "").replace("_", " ").title()
-        if brand and card.get("last4"):
-            return _("%(brand)s card ending %(last4)s") % {"brand": brand, "last4": card["last4"]}
-        return pgettext("payment method", "card")
+        return details.get("card") or {}
+    source = charge.get("source")
+    if not details.get("type") and isinstance(source, dict) and source.get("object") == "card":
+        return source
+    return {}
+
+
+def card_brand(card: dict) -> str:
+    brand = card.get("brand") or ""
+    return _BRANDS.get(brand.lower().replace(" ", "_"), brand.replace("_", " ").title()) if brand else ""
+
+
+def card_label(charge: dict) -> str:
+    """How the payment page, the panel beside a ticket and the refund preview name the card:
+    "Visa ending 5556", "Apple Pay (Visa ending 5556)" through a wallet, in the reader's
+    language; "" when the charge wasn't paid by card."""
+    card = card_details(charge)
+    if not card:
+        return ""
+    brand, last4 = card_brand(card), card.get("last4") or ""
+    if brand and last4:
+        said = _("%(brand)s ending %(last4)s") % {"brand": brand, "last4": last4}
+    elif last4:
+        said = _("card ending %(last4)s") % {"last4": last4}
+    else:
+        said = brand or pgettext("payment method", "card")
+    wallet = (card.get("wallet") or {}).get("type") if isinstance(card.get("wallet"), dict) else ""
+    if wallet:
+        return pgettext("a card in a wallet", "%(wallet)s (%(card)s)") % {
+            "wallet": stripe_words.label("card.wallet", wallet), "card": said}
+    return said
+
+
+def payment_method_label(charge: dict) -> str:
+    """"Visa ending 4242", "card", "konbini account" ... as the charge says it was paid, in the
+    reader's language; a card as card_label says it."""
+    details = charge.get("payment_method_details") or {}
+    if details.get("type") == "card":
+        return card_label(charge)
     if details.get("type"):
         kind = details["type"]
         known = _ACCOUNTS.get(kind)
         return str(known) if known is not None else _("%(type)s account") % {"type": kind.replace("_", " ")}
-    source = charge.get("source") or {}
-    if isinstance(source, dict) and source.get("object") == "card":
-        return pgettext("payment method", "card")
+    if card_details(charge):
+        return card_label(charge)
     return _("payment method")
+
+
+@dataclass(frozen=True)
+class PaymentFacts:
+    """What the payment page says of a charge, read from Stripe's shape once. A figure Stripe
+    did not give (the fee and net before the balance transaction is known) is None, never a guess."""
+
+    card: str  # card_label
+    method: str  # payment_method_label
+    brand: str
+    last4: str
+    wallet: str  # Stripe's wallet type ("apple_pay"), "" for none
+    country: str  # the card's country (ISO code)
+    funding: str
+    outcome_type: str
+    network_status: str
+    seller_message: str
+    risk_level: str
+    risk_score: int | None
+    three_d_secure: str  # the result ("authenticated"), "" when 3-D Secure did not run
+    three_d_secure_version: str
+    fee: int | None  # from the balance transaction, in its currency
+    net: int | None
+    balance_currency: str
+    balance_transaction: str  # its id when Stripe gave only the id
+    receipt_number: str
+    receipt_url: str
+    receipt_email: str
+    description: str
+    metadata: dict
+
+
+def payment_facts(charge: dict) -> PaymentFacts:
+    card = card_details(charge)
+    outcome = charge.get("outcome") if isinstance(charge.get("outcome"), dict) else {}
+    secure = card.get("three_d_secure") if isinstance(card.get("three_d_secure"), dict) else {}
+    wallet = card.get("wallet") if isinstance(card.get("wallet"), dict) else {}
+    balance = charge.get("balance_transaction")
+    expanded = isinstance(balance, dict) and isinstance(balance.get("fee"), int) and isinstance(balance.get("net"), int)
+    score = outcome.get("risk_score")
+    metadata = charge.get("metadata") if isinstance(charge.get("metadata"), dict) else {}
+    return PaymentFacts(
+        card=card_label(charge), method=payment_method_label(charge), brand=card_brand(card),
+        last4=str(card.get("last4") or ""), wallet=str(wallet.get("type") or ""),
+        country=str(card.get("country") or ""), funding=str(card.get("funding") or ""),
+        outcome_type=str(outcome.get("type") or ""), network_status=str(outcome.get("network_status") or ""),
+        seller_message=str(outcome.get("seller_message") or ""), risk_level=str(outcome.get("risk_level") or ""),
+        risk_score=score if isinstance(score, int) and not isinstance(score, bool) else None,
+        three_d_secure=str(secure.get("result") or ""), three_d_secure_version=str(secure.get("version") or ""),
+        fee=balance["fee"] if expanded else None, net=balance["net"] if expanded else None,
+        balance_currency=str(balance.get("currency") or "") if expanded else "",
+        balance_transaction=ref(balance) if not expanded and isinstance(balance, (str, dict)) else "",
+        receipt_number=str(charge.get("receipt_number") or ""), receipt_url=str(charge.get("receipt_url") or ""),
+        receipt_email=str(charge.get("receipt_email") or ""), description=str(charge.get("description") or ""),
+        metadata=metadata,
+    )
 
 
 def subscription_period(subscription: dict) -> tuple[int | None, int | None]:

@@ -195,6 +195,37 @@ WORDS: dict[str, dict[str, object]] = {
         "acss_debit": _("Canadian pre-authorized debit"),
         "au_becs_debit": _("BECS Direct Debit"),
     },
+    # The payment page: how a card was presented, what Radar thought, what 3-D Secure said.
+    "card.wallet": {
+        "apple_pay": "Apple Pay",
+        "google_pay": "Google Pay",
+        "samsung_pay": "Samsung Pay",
+        "amex_express_checkout": "Amex Express Checkout",
+        "masterpass": "Masterpass",
+        "visa_checkout": "Visa Checkout",
+        "link": "Link",
+    },
+    "charge.risk_level": {
+        "normal": pgettext_lazy("risk level", "Normal"),
+        "elevated": pgettext_lazy("risk level", "Elevated"),
+        "highest": pgettext_lazy("risk level", "Highest"),
+        "not_assessed": _("Not assessed"),
+        "unknown": pgettext_lazy("risk level", "Unknown"),
+    },
+    "charge.network_status": {
+        "approved_by_network": _("Approved by the network"),
+        "declined_by_network": _("Declined by the network"),
+        "not_sent_to_network": _("Not sent to the network"),
+        "reversed_after_approval": _("Reversed after approval"),
+    },
+    "three_d_secure.result": {
+        "authenticated": _("Authenticated"),
+        "attempt_acknowledged": _("Attempt acknowledged"),
+        "exempted": _("Exempted"),
+        "not_supported": _("Not supported"),
+        "failed": pgettext_lazy("3-D Secure result", "Failed"),
+        "processing_error": _("Processing error"),
+    },
     "price.interval": {
         "day": pgettext_lazy("billing interval", "day"),
         "week": pgettext_lazy("billing interval", "week"),

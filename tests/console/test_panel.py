@@ -10,7 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEntry
+from payments.actions import refunds
 from payments.mirror import upsert_fetched
+from payments.stripe_objects import card_label
 from tests import factories
 from tests.helpers import committed, confirm_through_preview, sealed
 # localstripe refuses a refund's `reason` that Stripe accepts: the recording gateway in front of it drops it.
@@ -30,7 +32,9 @@ def stocked():
     a subscription and an open invoice, plus another customer's charge that must not show."""
     customer = factories.CustomerFactory(name="Mika Tanaka")
     cid = customer["id"]
-    partly = factories.ChargeFactory(customer=cid, amount=5000, amount_refunded=1500, description="Annual plan")
+    partly = factories.ChargeFactory(customer=cid, amount=5000, amount_refunded=1500, description="Annual plan",
+                                     payment_method_details={"type": "card", "card": {
+                                         "brand": "visa", "last4": "5556", "wallet": {"type": "apple_pay"}}})
     disputed = factories.ChargeFactory(customer=cid, amount=4200, disputed=True)
     now = int(time.time())
     dispute = factories.DisputeFactory(charge=disputed["id"], amount=4200, created=now - 600)
@@ -55,6 +59,8 @@ def test_panel_shows_the_contacts_stripe_history(client, agent, stocked):
     # The partly refunded charge: its amount, what was refunded and what is left.
     assert stocked["partly"]["id"] in html and "$50.00" in html
     assert "Refunded $15.00 · $35.00 left" in html
+    # The card, named as the payment page and the refund preview name it.
+    assert "Apple Pay (Visa ending 5556)" in html
     # The disputed charge: dispute with its evidence deadline, the early fraud warning.
     assert stocked["dispute"]["id"] in html and "Evidence due" in html
     # Stripe's words as the reader says them (payments.stripe_words).
@@ -66,6 +72,19 @@ def test_panel_shows_the_contacts_stripe_history(client, agent, stocked):
     # The refund link is offered for the refundable charge only (not the disputed one).
     assert f"/charges/{stocked['partly']['id']}/refund" in html
     assert f"/charges/{stocked['disputed']['id']}/refund" not in html
+
+
+def test_the_panel_and_the_refund_preview_name_the_card_alike(client, stocked):
+    """The panel, the refund preview and the payment page all say "Apple Pay (Visa ending 5556)"."""
+    boss = factories.UserFactory(username="boss", role="finance", is_superuser=True)  # no limit: no call to Stripe
+    charge = dict(stocked["partly"], status="succeeded", captured=True)
+    said = refunds.build_refund_plan(charge, actor=boss, amount=1000, currency="usd").describe()
+    assert f"'s {card_label(charge)} (charge {charge['id']})" in said
+    client.force_login(boss)
+    panel = client.get(f"/customers/{stocked['contact'].pk}/panel", HTTP_HX_REQUEST="true").content.decode()
+    page = client.get(f"/stripe/payments/{charge['id']}/").content.decode()
+    assert card_label(charge) == "Apple Pay (Visa ending 5556)"
+    assert card_label(charge) in panel and card_label(charge) in page
 
 
 def test_panel_full_page_without_htmx(client, finance, stocked):

@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 
 from payments.models import Charge
 from payments.stripe_objects import (
-    Plans, payment_method_label, plan_label, plan_name, plan_text, price_label, ref, refundable, subscription_period, ts,
+    Plans, card_label, payment_facts, payment_method_label, plan_label, plan_name, plan_text, price_label, ref,
+    refundable, subscription_period, ts,
 )
 from tests import factories
 
@@ -40,10 +41,42 @@ def test_refundable_from_stripes_dict_and_from_the_mirrored_row(charge, left):
 
 def test_payment_method_labels():
     card = {"payment_method_details": {"type": "card", "card": {"brand": "american_express", "last4": "0005"}}}
-    assert payment_method_label(card) == "American Express card ending 0005"
+    assert payment_method_label(card) == "American Express ending 0005"
     assert payment_method_label({"payment_method_details": {"type": "konbini"}}) == "konbini account"
     assert payment_method_label({"source": {"object": "card"}}) == "card"
     assert payment_method_label({}) == "payment method"
+
+
+def test_card_label_names_the_card_one_way():
+    """The payment page, the panel beside a ticket and the refund preview all say it so."""
+    def paid(**card):
+        return {"payment_method_details": {"type": "card", "card": card}}
+
+    assert card_label(paid(brand="visa", last4="5556")) == "Visa ending 5556"
+    assert card_label(paid(brand="mastercard", last4="4444", wallet={"type": "apple_pay", "dynamic_last4": "9999"})) == (
+        "Apple Pay (Mastercard ending 4444)")
+    assert card_label(paid(brand="amex", last4="0005", wallet=None)) == "American Express ending 0005"
+    assert card_label(paid(last4="1234")) == "card ending 1234"
+    assert card_label(paid(brand="jcb")) == "JCB"
+    assert card_label({"source": {"object": "card", "brand": "Visa", "last4": "4242"}}) == "Visa ending 4242"
+    assert card_label({"payment_method_details": {"type": "konbini"}}) == ""
+    assert payment_method_label(paid(brand="visa", last4="5556")) == card_label(paid(brand="visa", last4="5556"))
+
+
+def test_payment_facts_never_invent_the_fee():
+    charge = {"amount": 5000, "currency": "jpy", "balance_transaction": "txn_1", "outcome": {
+        "type": "authorized", "network_status": "approved_by_network", "risk_level": "normal", "risk_score": 12,
+        "seller_message": "Payment complete."},
+        "payment_method_details": {"type": "card", "card": {"brand": "visa", "last4": "5556", "country": "JP",
+                                                             "three_d_secure": {"result": "authenticated",
+                                                                                "version": "2.2.0"}}}}
+    facts = payment_facts(charge)
+    assert (facts.fee, facts.net, facts.balance_transaction) == (None, None, "txn_1")
+    assert (facts.card, facts.country, facts.three_d_secure, facts.risk_level, facts.risk_score) == (
+        "Visa ending 5556", "JP", "authenticated", "normal", 12)
+    charge["balance_transaction"] = {"id": "txn_1", "fee": 180, "net": 4820, "currency": "jpy"}
+    facts = payment_facts(charge)
+    assert (facts.fee, facts.net, facts.balance_currency, facts.balance_transaction) == (180, 4820, "jpy", "")
 
 
 def test_the_current_period_lives_at_the_top_or_on_the_items():

@@ -242,8 +242,9 @@ def test_customer_page_lists_their_payments(as_user, agent):
     assert "¥1,000" in body
     # The way to the person: the search sends a linked customer to their timeline and tickets.
     assert 'href="/search/?q=cus_MikaTanaka01">Customer timeline and tickets' in body
+    # The payment page (console's) links the customer, and says when no contact is linked to them yet.
     charge = text(as_user(agent).get("/stripe/payments/ch_jpy0001/"))
-    assert 'href="/search/?q=cus_MikaTanaka01">Customer timeline' in charge
+    assert 'href="/stripe/customers/cus_MikaTanaka01/"' in charge and "not linked to a contact yet" in charge
 
 
 def test_subscription_page_names_its_plan(as_user, agent):
