@@ -98,7 +98,7 @@ class ConfirmFlow:
 
     # --- what a flow answers ----------------------------------------------------------------
 
-    def target(self, request: HttpRequest, contact_id: int, **kwargs) -> Any:
+    def target(self, request: HttpRequest, contact_id: int | None = None, **kwargs) -> Any:
         """The object the URL names, checked to be this contact's (else Http404)."""
         raise NotImplementedError
 
@@ -128,25 +128,27 @@ class ConfirmFlow:
 
     # --- the three steps ---------------------------------------------------------------------
 
-    def _base(self, request: HttpRequest, contact_id: int, target: Any, ticket: Ticket | None, form) -> dict:
+    def _base(self, request: HttpRequest, contact_id: int | None, target: Any, ticket: Ticket | None, form) -> dict:
         return {
             "contact_id": contact_id, "target": target, "form": form, "ticket": ticket,
             "ticket_id": ticket.pk if ticket else "", "ticket_ref": f"#{ticket.number}" if ticket else "",
             **self.context(request, target),
         }
 
-    def _ticket(self, request: HttpRequest, contact_id: int) -> Ticket | None:
+    def _ticket(self, request: HttpRequest, contact_id: int | None) -> Ticket | None:
+        if contact_id is None:  # a flow of its own page (a dispute's), not of a customer's panel
+            return None
         data = request.POST if request.method == "POST" else request.GET
         return ticket_beside(contact_id, data.get("ticket", request.GET.get("ticket", "")))
 
-    def form_view(self, request: HttpRequest, contact_id: int, **kwargs) -> HttpResponse:
+    def form_view(self, request: HttpRequest, contact_id: int | None = None, **kwargs) -> HttpResponse:
         target = self.target(request, contact_id, **kwargs)
         ticket = self._ticket(request, contact_id)
         initial = {**self.initial(request, target), "token": uuid.uuid4().hex}
         form = self.form_class(initial=initial, **self.form_kwargs(request, target))
         return render(request, self.template + "#form", self._base(request, contact_id, target, ticket, form))
 
-    def preview_view(self, request: HttpRequest, contact_id: int, **kwargs) -> HttpResponse:
+    def preview_view(self, request: HttpRequest, contact_id: int | None = None, **kwargs) -> HttpResponse:
         target = self.target(request, contact_id, **kwargs)
         ticket = self._ticket(request, contact_id)
         form = self.form_class(request.POST, **self.form_kwargs(request, target))
@@ -169,12 +171,12 @@ class ConfirmFlow:
             request, target, ticket, params, form_token(data.get("token"))))
         return render(request, self.template + "#preview", context)
 
-    def confirm_view(self, request: HttpRequest, contact_id: int, **kwargs) -> HttpResponse:
+    def confirm_view(self, request: HttpRequest, contact_id: int | None = None, **kwargs) -> HttpResponse:
         target = self.target(request, contact_id, **kwargs)
         context = self._base(request, contact_id, target, None, None)
         try:
             sealed = self.unseal(request, target, request.POST.get("confirmation", ""))
-            ticket = ticket_beside(contact_id, sealed["ticket"])
+            ticket = ticket_beside(contact_id, sealed["ticket"]) if contact_id is not None else None
             context.update(self._base(request, contact_id, target, ticket, None))
             outcome = self.execute(request, target, sealed["params"], ticket, sealed["token"])
         except PartiallyCompleted as exc:

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "tickets",
     "console",
     "console.workflows",
+    "console.disputes",
     "console.demo",
 ]
 
@@ -208,6 +209,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "console.workflows.tasks.run_schedules",
         "schedule": 60,
     },
+    # Disputes due within 72 hours without evidence: a finance ticket (or the linked one
+    # escalated), once per dispute (console.disputes.reminders).
+    "disputes-remind-due": {
+        "task": "console.disputes.tasks.remind_due_disputes",
+        "schedule": 3600,
+    },
 }
 
 # --- Stripe ---------------------------------------------------------------------------
@@ -241,6 +248,12 @@ PAYMENTS_REFUND_LIMITS = {
 # Where people open the console (https://paydesk.example): emails (a workflow's notification)
 # link to it; without it they carry the page's path only.
 CONSOLE_BASE_URL = env_url("CONSOLE_BASE_URL", "", ("http", "https"))
+# Disputes: the shop's policies quoted in assembled evidence, and the font (with Japanese) the
+# customer's conversations are written in as a PDF (Debian's fonts-noto-cjk; a .ttc and its index).
+DISPUTES_REFUND_POLICY = env_str("DISPUTES_REFUND_POLICY", "")
+DISPUTES_CANCELLATION_POLICY = env_str("DISPUTES_CANCELLATION_POLICY", "")
+DISPUTES_PDF_FONT = env_str("DISPUTES_PDF_FONT", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+DISPUTES_PDF_FONT_INDEX = env_int("DISPUTES_PDF_FONT_INDEX", 0, minimum=0)
 # The user workflows act as: their role is "workflow"; audit rows and notes name this user.
 WORKFLOWS_SERVICE_USER = env_str("WORKFLOWS_SERVICE_USER", "workflows")
 # The shop's time zone: a workflow scheduled "every day at 09:00" runs at 09:00 there.

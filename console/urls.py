@@ -2,7 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from .views import account, customers, notifications, panel, panel_actions
+from .disputes import dashboard as dispute_dashboard
+from .disputes import page as dispute_page
+from .views import account, customers, notifications, panel, panel_actions, payment
 from .workflows import run_views
 from .views import shell as views
 
@@ -16,6 +18,9 @@ urlpatterns = [
     path("notifications/", notifications.notifications, name="notifications"),
     path("notifications/read/", notifications.notifications_read, name="notifications_read"),
     path("admin/", admin.site.urls),
+    # The payment page composes the customer's contact and tickets: console's, before payments' mirror page.
+    path("stripe/payments/<str:charge_id>/", payment.payment, name="payment"),
+    path("disputes/insight/", dispute_dashboard.dashboard, name="dispute_insight"),
     path("", include("payments.urls")),
     path("", include("tickets.channel_urls")),
     path("", include("tickets.urls")),
@@ -23,6 +28,11 @@ urlpatterns = [
     path("workflows/runs/<int:run_id>/", run_views.run_detail, name="workflow_run"),
     path("workflows/runs/<int:run_id>/retry", run_views.run_retry, name="workflow_run_retry"),
     path("workflows/", include("console.workflows.urls")),
+    path("disputes/", include("console.disputes.urls")),
+    # One dispute (after the queue's own pages: fraud-warnings/ is not a dispute id).
+    path("disputes/<str:dispute_id>/", dispute_page.dispute_page, name="dispute"),
+    *dispute_page.evidence_flow.urls("disputes/<str:dispute_id>/evidence", "dispute_evidence"),
+    *dispute_page.accept_flow.urls("disputes/<str:dispute_id>/accept", "dispute_accept"),
     path("customers/<int:contact_id>/", customers.customer, name="customer"),
     path("customers/<int:contact_id>/timeline", customers.customer_timeline, name="customer_timeline"),
     path("customers/<int:contact_id>/timeline/<int:entry_id>", customers.timeline_entry, name="timeline_entry"),

@@ -208,8 +208,10 @@ ACCESS: dict[str, list[Case]] = {
     ],
     "stripe/<slug:slug>/": [case(slug=slug) for slug in LISTS]
     + [case(slug="no-such-list", agent=NOT_FOUND, finance=NOT_FOUND, admin=NOT_FOUND)],
-    "stripe/<slug:slug>/<str:object_id>/": [case(slug=slug, object_id=SAMPLE_ID[slug]) for slug in LISTS]
-    + [case(slug="payments", object_id="cus_sample", agent=NOT_FOUND, finance=NOT_FOUND, admin=NOT_FOUND)],
+    # A payment's page is console's (below); the mirror's generic page serves every other list.
+    "stripe/<slug:slug>/<str:object_id>/": [case(slug=slug, object_id=SAMPLE_ID[slug]) for slug in LISTS
+                                            if slug != "payments"]
+    + [case(slug="refunds", object_id="cus_sample", agent=NOT_FOUND, finance=NOT_FOUND, admin=NOT_FOUND)],
     # --- tickets channels: each checks its own credentials; a request without them is refused --
     "line/webhook/": [everyone(NOT_ALLOWED), everyone(BAD_REQUEST, method="post", data={"events": []})],
     "api/contacts/link": [everyone(NOT_ALLOWED), everyone(UNAUTHORIZED, method="post", data={})],
@@ -501,6 +503,29 @@ ACCESS.update({
 })
 
 
+# --- the payment page and the disputes dashboard (console/views/payment.py, console/disputes/dashboard.py) --
+# Every role reads a payment (an unknown one is 404); the dashboard is finance's and admins'.
+ACCESS.update({
+    "stripe/payments/<str:charge_id>/": [
+        case(charge_id="ch_sample"), case(charge_id="cus_sample", agent=NOT_FOUND, finance=NOT_FOUND, admin=NOT_FOUND)],
+    "disputes/insight/": [finance_and_admin()],
+})
+
+
+# --- the dispute queue and early fraud warnings (console/disputes/views.py) -------------------------------
+# Everyone who reads disputes sees the queue and the warnings; finance and admins assign (agents 403).
+# Assigning nothing is refused with a message, back on the queue.
+ACCESS.update({
+    "disputes/": [case(), case(query="group=respond&due=3&agentic=1&assignee=me&page=2")],
+    "disputes/fraud-warnings/": [case(), case(query="page=2")],
+    "disputes/assign": [
+        case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED),
+        case(method="post", data={"assign_to": "me"}, agent=DENIED, finance=redirect("/disputes/"),
+             admin=redirect("/disputes/")),
+    ],
+})
+
+
 # --- walking the URLconf --------------------------------------------------------------------------
 
 
@@ -701,4 +726,20 @@ ACCESS.update({
         case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED, run_id=_walk_run(True)),
         case(method="post", agent=DENIED, finance=DENIED, admin=Expect(302), run_id=_walk_run(True)),
     ],
+})
+
+
+# --- one dispute: its page, evidence and accept flows (console/disputes/page.py) --------------------------
+# Everyone who reads disputes reads the page; finance and admins act (agents 403 before anything is
+# looked up); an unknown dispute is 404 (the flows are walked with one, so nothing reaches Stripe).
+_NO_DISPUTE = {"finance": NOT_FOUND, "admin": NOT_FOUND}
+ACCESS.update({
+    "disputes/<str:dispute_id>/": [case(dispute_id="dp_sample"),
+                                   case(dispute_id="dp_none", agent=NOT_FOUND, **_NO_DISPUTE)],
+    **{f"disputes/<str:dispute_id>/{flow}": [case(dispute_id="dp_none", agent=DENIED, **_NO_DISPUTE)]
+       for flow in ("evidence", "accept")},
+    **{f"disputes/<str:dispute_id>/{flow}/{step}": [
+        case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED, dispute_id="dp_none"),
+        case(method="post", agent=DENIED, dispute_id="dp_none", **_NO_DISPUTE)]
+       for flow in ("evidence", "accept") for step in ("preview", "confirm")},
 })
