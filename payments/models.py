@@ -115,7 +115,9 @@ class Dispute(StripeObject):
         # The dispute queue (console.disputes.selectors): each group in its own order, read by a
         # partial index with a LIMIT; the amount at risk counted from an index alone.
         indexes = [
-            models.Index(models.F("due_by").asc(nulls_last=True), "id", name="dispute_respond_due",
+            # due_by ascending: PostgreSQL puts NULLs last by default, as the queue orders
+            # (an index can't say NULLS LAST on SQLite, the demo's database).
+            models.Index(fields=["due_by", "id"], name="dispute_respond_due",
                          condition=models.Q(status__in=["needs_response", "warning_needs_response"])),
             models.Index(models.F("created").desc(), models.F("id").desc(), name="dispute_review_created",
                          condition=models.Q(status__in=["under_review", "warning_under_review"])),

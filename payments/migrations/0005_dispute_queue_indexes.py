@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='dispute',
-            index=models.Index(models.OrderBy(models.F('due_by'), nulls_last=True), models.F('id'), condition=models.Q(('status__in', ['needs_response', 'warning_needs_response'])), name='dispute_respond_due'),
+            index=models.Index(condition=models.Q(('status__in', ['needs_response', 'warning_needs_response'])), fields=['due_by', 'id'], name='dispute_respond_due'),
         ),
         migrations.AddIndex(
             model_name='dispute',
