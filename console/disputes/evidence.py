@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from payments.models import Charge, Customer, Dispute, Refund, Subscription
@@ -122,9 +123,10 @@ def _refunds(draft: Draft, dispute: Dispute, charge: dict) -> None:
                    .order_by("created"))
     if not refunds:
         return
-    lines = [_("%(amount)s refunded on %(date)s (%(refund)s)") % {
-        "amount": format_money(r.amount, r.currency), "date": r.created.strftime("%Y-%m-%d") if r.created else "—",
-        "refund": r.id} for r in refunds]
+    with translation.override("en"):  # evidence is read by the card network: in English, whoever assembles it
+        lines = [_("%(amount)s refunded on %(date)s (%(refund)s)") % {
+            "amount": format_money(r.amount, r.currency), "date": r.created.strftime("%Y-%m-%d") if r.created else "—",
+            "refund": r.id} for r in refunds]
     text = "\n".join(lines)
     source = _("From the mirror: the charge's refunds")
     if dispute.reason in ("credit_not_processed", "product_unacceptable", "general"):
@@ -148,6 +150,13 @@ def _subscription(draft: Draft, charge: dict) -> None:
     sub = subscription.data or {}
     details = sub.get("cancellation_details") or {}
     canceled = sub.get("canceled_at")
+    with translation.override("en"):  # evidence: in English
+        text = _subscription_text(subscription, sub, details, canceled, charge)
+    draft.fields["cancellation_rebuttal"] = Assembled(text.strip(), _("From the mirror: subscription %(subscription)s")
+                                                      % {"subscription": subscription.id})
+
+
+def _subscription_text(subscription, sub: dict, details: dict, canceled, charge: dict) -> str:
     if not canceled and not details.get("feedback"):
         text = _("Subscription %(subscription)s was active when this charge was made; it was not cancelled.") % {
             "subscription": subscription.id}
@@ -157,8 +166,7 @@ def _subscription(draft: Draft, charge: dict) -> None:
             "subscription": subscription.id, "date": _when(canceled) or "—", "charged": _when(charge.get("created")),
             "reason": details.get("reason") or "—", "feedback": details.get("feedback") or "—",
             "comment": details.get("comment") or ""}
-    draft.fields["cancellation_rebuttal"] = Assembled(text.strip(), _("From the mirror: subscription %(subscription)s")
-                                                      % {"subscription": subscription.id})
+    return text
 
 
 def _duplicate(draft: Draft, dispute: Dispute, charge: dict, customer_id: str) -> None:
