@@ -186,6 +186,47 @@ def load(n: int, reload: bool) -> dict:
     return {"loaded": True, "seconds": time.perf_counter() - started}
 
 
+def evidence_assembly(messages: int = 200, rounds: int = 3) -> dict:
+    """Seconds to assemble a fraud dispute's evidence for a customer who wrote `messages` times
+    (email and LINE, English and Japanese, with agents' replies): the mirror reads and the
+    conversation's PDF with its embedded CJK font. Made once in the bench database."""
+    import statistics
+    import time as _time
+
+    from console.disputes.evidence import assemble
+    from payments.mirror import upsert_fetched
+    from payments.samples import sample
+    from tickets.models import Identity, Message
+    from tickets.actions import receive_message
+
+    customer_id, charge_id, dispute_id = "cus_bench_evidence", "ch_bench_evidence", "dp_bench_evidence"
+    now = int(_time.time())
+    upsert_fetched([
+        sample("customer", id=customer_id, name="Misaki Sato", email="bench.evidence@example.jp"),
+        sample("charge", id=charge_id, customer=customer_id, amount=4200, currency="usd", created=now - 86400,
+               description="Order KR-10538: Uji matcha 30g x2"),
+        sample("dispute", id=dispute_id, charge=charge_id, amount=4200, currency="usd", reason="fraudulent",
+               status="needs_response", created=now - 3600),
+    ], now)
+    have = Message.objects.filter(ticket__requester__identities__value="bench.evidence@example.jp").count()
+    for n in range(have, messages):
+        text = (f"Message {n}: the parcel for order KR-10538 has not arrived yet. " if n % 2 else
+                f"メッセージ {n}：注文 KR-10538 の荷物がまだ届いていません。確認をお願いします。") * 4
+        receive_message(channel="email", sender="bench.evidence@example.jp", subject="Order KR-10538",
+                        body_text=text)
+    contact = Identity.objects.get(kind="email", value="bench.evidence@example.jp").contact
+    Identity.objects.get_or_create(kind=Identity.Kind.STRIPE_CUSTOMER, value=customer_id,
+                                   defaults={"contact": contact})
+    times, size = [], 0
+    for _ in range(rounds):
+        started = _time.perf_counter()
+        draft = assemble(dispute_id)
+        times.append(_time.perf_counter() - started)
+        size = len(draft.files["customer_communication"].content)
+    return {"evidence_messages": messages, "evidence_rounds": rounds,
+            "evidence_200_messages_s": round(statistics.median(times), 2), "evidence_pdf_kb": round(size / 1024, 1)}
+
+
 def main(argv=None) -> int:
     from bench.inbox import case_figures, ensure_database, loadavg, measure, setup_django
 
@@ -225,6 +266,10 @@ def main(argv=None) -> int:
     print("-" * len(head))
     for label, _name, _path, r in rows:
         print(f"{label:<52} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['cpu']:>7.1f} {r['queries']:>7} {r['kb']:>6.1f}")
+    evidence = evidence_assembly(messages=200)
+    print(f"Evidence assembled for a customer with {evidence['evidence_messages']} messages: "
+          f"{evidence['evidence_200_messages_s']:.2f} s (median of {evidence['evidence_rounds']}; "
+          f"PDF {evidence['evidence_pdf_kb']:.0f} KB)")
     load_end = loadavg()
     print(f"({args.iterations} requests per case, in-process test Client, {os.cpu_count()} CPUs, "
           f"load average {load_end[0]:.2f})")
@@ -234,6 +279,7 @@ def main(argv=None) -> int:
         figures["load_seconds"] = round(info["seconds"], 1)
     for _label, name, _path, r in rows:
         figures.update({k: v for k, v in case_figures(name, r).items() if not k.endswith("_rows")})
+    figures.update(evidence)
     merge_write(args.output, {"disputes": figures})
     print(f"wrote {args.output}")
     return 0
