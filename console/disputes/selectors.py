@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q, Sum
+from django.db.models.fields.json import KT, KeyTransform
 from django.utils import timezone
 
 from common.parsing import parse_int
@@ -218,43 +219,64 @@ def _charges(ids) -> dict[str, Charge]:
     return {c.pk: c for c in Charge.objects.filter(pk__in=ids)} if ids else {}
 
 
+def _charge_rows(ids) -> dict[str, dict]:
+    """The queue page's charges: their columns and the few JSON fields the row shows, extracted by
+    the database (decoding every charge's whole JSON was most of the page's time)."""
+    ids = [i for i in set(ids) if i]
+    if not ids:
+        return {}
+    rows = Charge.objects.filter(pk__in=ids).values(
+        "id", "customer", "created", "description", metadata=KeyTransform("metadata", "data"),
+        brand=KT("data__payment_method_details__card__brand"))
+    return {row["id"]: row for row in rows}
+
+
+def _truthy(value) -> bool:
+    return value in (True, 1, "1", "true", "True")
+
+
 def queue_rows(disputes: list[Dispute], *, now: dt.datetime | None = None) -> list[dict]:
     """The page's rows, completed in a fixed number of queries whatever the page size."""
     if not disputes:
         return []
     ids = [d.pk for d in disputes]
-    details = dict(Dispute.objects.filter(pk__in=ids).values_list("id", "data"))  # the JSON, for these rows only
-    charges = _charges(d.charge for d in disputes)
+    details = {row["id"]: row for row in Dispute.objects.filter(pk__in=ids).values(
+        "id", brand=KT("data__payment_method_details__card__brand"),
+        network_reason_code=KT("data__payment_method_details__card__network_reason_code"),
+        case_type=KT("data__payment_method_details__card__case_type"),
+        submissions=KT("data__evidence_details__submission_count"),
+        has_evidence=KT("data__evidence_details__has_evidence"))}
+    charges = _charge_rows(d.charge for d in disputes)
     cases = {c.dispute_id: c for c in DisputeCase.objects.filter(dispute_id__in=ids)
              .select_related("assignee", "ticket").only("dispute_id", "assignee__username", "assignee__first_name",
                                                         "assignee__last_name", "ticket__number", "ticket__subject",
                                                         "ticket__status")}
-    contacts = _contacts(c.customer for c in charges.values())
+    contacts = _contacts(c["customer"] for c in charges.values())
     agentic = set(_agentic_charges().filter(object_id__in=list(charges)).values_list("object_id", flat=True)) \
         if charges else set()
     rows = []
     for d in disputes:
         data = details.get(d.pk) or {}
         charge = charges.get(d.charge)
-        cdata = charge.data if charge is not None else {}
-        card = ((data.get("payment_method_details") or {}).get("card") or {})
-        charge_card = ((cdata.get("payment_method_details") or {}).get("card") or {})
-        customer = charge.customer if charge is not None else ""
+        customer = charge["customer"] if charge is not None else ""
         who = contacts.get(customer) or {}
         case = cases.get(d.pk)
+        submissions = parse_int(data.get("submissions")) if data.get("submissions") is not None else None
         rows.append({
             "id": d.pk, "status": d.status, "status_label": label("dispute.status", d.status),
             "group": GROUP_OF.get(d.status, ""), "inquiry": d.status.startswith("warning_"),
             "amount": d.amount, "currency": d.currency, "money": format_money(d.amount, d.currency),
             "reason": d.reason, "reason_label": label("dispute.reason", d.reason) if d.reason else "",
-            "brand": card.get("brand") or charge_card.get("brand") or "",
-            "network_reason_code": card.get("network_reason_code") or "",
-            "case_type": card.get("case_type") or "",
-            "charge_id": d.charge, "charge_created": charge.created if charge is not None else None,
-            "order": order_text(cdata) if charge is not None else "",
+            "brand": data.get("brand") or (charge or {}).get("brand") or "",
+            "network_reason_code": data.get("network_reason_code") or "",
+            "case_type": data.get("case_type") or "",
+            "charge_id": d.charge, "charge_created": charge["created"] if charge is not None else None,
+            "order": order_text({"description": charge["description"], "metadata": charge["metadata"]})
+            if charge is not None else "",
             "customer": customer, "contact_id": who.get("contact_id"), "customer_name": who.get("name") or "",
             "due_by": d.due_by, "created": d.created,
-            "evidence": _evidence_state(data.get("evidence_details")),
+            "evidence": _evidence_state({"submission_count": submissions,
+                                         "has_evidence": _truthy(data.get("has_evidence"))}),
             "assignee": case.assignee if case is not None else None,
             "ticket": case.ticket if case is not None else None,
             "agentic": d.charge in agentic,
