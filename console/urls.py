@@ -31,6 +31,7 @@ urlpatterns = [
     path("disputes/", include("console.disputes.urls")),
     # One dispute (after the queue's own pages: fraud-warnings/ is not a dispute id).
     path("disputes/<str:dispute_id>/", dispute_page.dispute_page, name="dispute"),
+    path("disputes/<str:dispute_id>/ticket", dispute_page.dispute_ticket, name="dispute_ticket"),
     *dispute_page.evidence_flow.urls("disputes/<str:dispute_id>/evidence", "dispute_evidence"),
     *dispute_page.accept_flow.urls("disputes/<str:dispute_id>/accept", "dispute_accept"),
     path("customers/<int:contact_id>/", customers.customer, name="customer"),

@@ -11,7 +11,12 @@ from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _, gettext_lazy
-from django.views.decorators.http import require_GET
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.views.decorators.http import require_GET, require_POST
+
+from common.parsing import parse_int
+from tickets.models import Ticket
 
 from payments.actions import disputes as dispute_actions
 from payments.errors import ActionRefused
@@ -22,6 +27,8 @@ from payments.stripe_words import label
 
 from ..confirm import ConfirmFlow, ConfirmForm, Outcome
 from . import evidence as assembly
+from .actions import link_dispute_ticket
+from .models import DisputeCase
 from .reason_codes import explain
 
 PAGE_TEMPLATE = "disputes/dispute.html"
@@ -184,5 +191,28 @@ accept_flow = AcceptFlow()
 @permission_required("payments.view_dispute", raise_exception=True)
 def dispute_page(request: HttpRequest, dispute_id: str) -> HttpResponse:
     dispute = _dispute(dispute_id)
-    context = {**_facts(dispute), "nav": "disputes", "can_act": request.user.has_perm(PERMISSION)}
+    case = DisputeCase.objects.select_related("ticket", "assignee").filter(dispute_id=dispute.pk).first()
+    context = {**_facts(dispute), "nav": "disputes", "can_act": request.user.has_perm(PERMISSION), "case": case,
+               "can_link": request.user.has_perm("disputes.change_disputecase")}
     return render(request, PAGE_TEMPLATE, context)
+
+
+@require_POST
+@permission_required("disputes.change_disputecase", raise_exception=True)
+def dispute_ticket(request: HttpRequest, dispute_id: str) -> HttpResponse:
+    """Link the ticket the dispute is worked on, by its number (blank: unlink)."""
+    dispute = _dispute(dispute_id)
+    raw = request.POST.get("ticket", "").strip().lstrip("#")
+    ticket = None
+    if raw:
+        number = parse_int(raw, minimum=1)
+        ticket = Ticket.objects.filter(number=number).first() if number is not None else None
+        if ticket is None:
+            messages.error(request, _("There is no ticket #%(number)s.") % {"number": raw[:20]})
+            return redirect("dispute", dispute.pk)
+    link_dispute_ticket(actor=request.user, dispute_id=dispute.pk, ticket=ticket)
+    if ticket is None:
+        messages.success(request, _("The ticket is no longer linked to this dispute."))
+    else:
+        messages.success(request, _("Ticket #%(number)s is linked to this dispute.") % {"number": ticket.number})
+    return redirect("dispute", dispute.pk)

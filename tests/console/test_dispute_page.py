@@ -96,3 +96,20 @@ def test_accept_closes_the_dispute_once_confirmed(as_user, finance, gw, case):
     assert preview.status_code == 200 and not writes(gw)
     client.post(f"/disputes/{dispute_id}/accept/confirm", {"confirmation": sealed(preview)}, **HX)
     assert [r["path"] for r in writes(gw)] == [f"/v1/disputes/{dispute_id}/close"]
+
+
+def test_finance_links_the_ticket_a_dispute_is_worked_on_agents_cannot(as_user, finance, agent, case):
+    from audit.models import AuditEntry
+    from console.disputes.models import DisputeCase
+
+    dispute_id, ticket = case["dispute"]["id"], case["contact"].tickets.get()
+    assert as_user(agent).post(f"/disputes/{dispute_id}/ticket", {"ticket": ticket.number}).status_code == 403
+    client = as_user(finance)
+    refused = client.post(f"/disputes/{dispute_id}/ticket", {"ticket": "99999"}, follow=True).content.decode()
+    assert "There is no ticket #99999." in refused and not DisputeCase.objects.filter(ticket__isnull=False).exists()
+    page = client.post(f"/disputes/{dispute_id}/ticket", {"ticket": f"#{ticket.number}"}, follow=True).content.decode()
+    assert f"Ticket #{ticket.number} is linked to this dispute." in page and f'href="/tickets/{ticket.number}/"' in page
+    assert DisputeCase.objects.get(dispute_id=dispute_id).ticket == ticket
+    assert AuditEntry.objects.filter(action="dispute.link_ticket", actor=finance).count() == 1
+    client.post(f"/disputes/{dispute_id}/ticket", {"ticket": ""})
+    assert DisputeCase.objects.get(dispute_id=dispute_id).ticket is None

@@ -736,6 +736,9 @@ _NO_DISPUTE = {"finance": NOT_FOUND, "admin": NOT_FOUND}
 ACCESS.update({
     "disputes/<str:dispute_id>/": [case(dispute_id="dp_sample"),
                                    case(dispute_id="dp_none", agent=NOT_FOUND, **_NO_DISPUTE)],
+    "disputes/<str:dispute_id>/ticket": [
+        case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED, dispute_id="dp_none"),
+        case(method="post", agent=DENIED, dispute_id="dp_none", **_NO_DISPUTE)],
     **{f"disputes/<str:dispute_id>/{flow}": [case(dispute_id="dp_none", agent=DENIED, **_NO_DISPUTE)]
        for flow in ("evidence", "accept")},
     **{f"disputes/<str:dispute_id>/{flow}/{step}": [
