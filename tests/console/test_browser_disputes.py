@@ -66,7 +66,7 @@ def test_finance_assigns_assembles_edits_and_submits_once(live_server, page, fra
     # Its page: assemble, edit one field, attach the conversation, submit (final).
     page.locator("table.dispute-queue tbody tr", has_text=dispute_id).get_by_role("link", name=dispute_id).click()
     expect(page.locator("h1")).to_contain_text("$42.00")
-    expect(page.locator(".facts")).to_contain_text("Other fraud, card absent")
+    expect(page.locator(".facts").first).to_contain_text("Other fraud, card absent")
     page.get_by_role("button", name="Assemble evidence").click()
     name = page.locator("#dispute-action input[name=customer_name]")
     expect(name).to_have_value("Misaki Sato")
