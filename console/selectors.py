@@ -180,6 +180,19 @@ def recent_activity(contact_id: int, *, besides_ticket: str = "", size: int = 6)
     return list(qs.order_by("-occurred_at", "-id")[:size])
 
 
+def activity_around(contact_id: int, moment, *, days: int = 14, size: int = 12) -> list:
+    """A contact's timeline around a moment (a disputed charge): what happened in the `days`
+    before and after it, oldest first — the orders, messages and refunds a reviewer weighs."""
+    import datetime as dt
+
+    from .models import TimelineEntry
+
+    span = dt.timedelta(days=days)
+    return list(TimelineEntry.objects.filter(contact_id=contact_id, occurred_at__gte=moment - span,
+                                             occurred_at__lte=moment + span)
+                .order_by("occurred_at", "id")[:size])
+
+
 def why_charged(charge_id: str) -> dict | None:
     """The chain that explains a charge: invoice → subscription → price/product and period,
     and whether the subscription was cancelled before or after the charge."""

@@ -26,6 +26,7 @@ from payments.stripe_objects import payment_facts, refundable
 from payments.stripe_words import label
 
 from ..confirm import ConfirmFlow, ConfirmForm, Outcome
+from ..selectors import activity_around
 from . import evidence as assembly
 from .actions import link_dispute_ticket
 from .models import DisputeCase
@@ -64,6 +65,8 @@ def _facts(dispute: Dispute) -> dict:
         "refundable": format_money(refundable(charge), charge.currency) if charge and refundable(charge) else "",
         "charge_refundable": bool(data.get("is_charge_refundable")),
         "answerable": dispute.status in dispute_actions.ANSWERABLE,
+        "around": activity_around(contact.pk, charge.created) if contact is not None and charge and charge.created
+        else [],
     }
 
 

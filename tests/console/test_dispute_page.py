@@ -113,3 +113,13 @@ def test_finance_links_the_ticket_a_dispute_is_worked_on_agents_cannot(as_user, 
     assert AuditEntry.objects.filter(action="dispute.link_ticket", actor=finance).count() == 1
     client.post(f"/disputes/{dispute_id}/ticket", {"ticket": ""})
     assert DisputeCase.objects.get(dispute_id=dispute_id).ticket is None
+
+
+def test_the_page_shows_the_customers_timeline_around_the_charge(as_user, agent, case):
+    from console import timeline
+    from tickets.models import Message
+
+    message = Message.objects.get(ticket__requester=case["contact"])
+    timeline.upsert([timeline.message_entry(message, message.ticket)])
+    page = as_user(agent).get(f"/disputes/{case['dispute']['id']}/").content.decode()
+    assert "Around this charge" in page and "Customer wrote on #" in page
