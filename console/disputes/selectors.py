@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.db.models.fields.json import KT, KeyTransform
 from django.utils import timezone
 
@@ -105,12 +105,14 @@ def _filtered(filters: Filters, user, *, now: dt.datetime):
     qs = Dispute.objects.all()
     if filters.reason:
         qs = qs.filter(reason=filters.reason)
+    # EXISTS rather than IN: "nobody" becomes an anti-join (NOT IN over a subquery cannot be one).
+    cases = DisputeCase.objects.filter(dispute_id=OuterRef("pk"))
     if filters.assignee == "me":
-        qs = qs.filter(pk__in=DisputeCase.objects.filter(assignee_id=getattr(user, "pk", None)).values("dispute_id"))
+        qs = qs.filter(Exists(cases.filter(assignee_id=getattr(user, "pk", None))))
     elif filters.assignee == "nobody":
-        qs = qs.exclude(pk__in=DisputeCase.objects.filter(assignee__isnull=False).values("dispute_id"))
+        qs = qs.exclude(Exists(cases.filter(assignee__isnull=False)))
     elif filters.assignee:
-        qs = qs.filter(pk__in=DisputeCase.objects.filter(assignee__username=filters.assignee).values("dispute_id"))
+        qs = qs.filter(Exists(cases.filter(assignee__username=filters.assignee)))
     if filters.due_days is not None:
         qs = qs.filter(status__in=RESPOND, due_by__lte=now + dt.timedelta(days=filters.due_days))
     if filters.agentic:
