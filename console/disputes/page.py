@@ -140,8 +140,8 @@ class EvidenceFlow(ConfirmFlow):
                 "sources": {name: f.source for name, f in draft.fields.items()} if draft else {}}
 
     def plan(self, request, dispute, data, ticket):
-        evidence = {name: value for name, value in data.items()
-                    if name in dispute_actions.EVIDENCE_FIELDS and value}
+        # Blank fields go too: one set at Stripe and emptied here is cleared (and the preview says so).
+        evidence = {name: value for name, value in data.items() if name in dispute_actions.EVIDENCE_FIELDS}
         attached = ""
         if data.get("include_conversation"):
             draft = assembly.assemble(dispute.pk)
@@ -158,10 +158,13 @@ class EvidenceFlow(ConfirmFlow):
             evidence["customer_communication"] = attached = uploaded.id
         plan = dispute_actions.plan_dispute_evidence(dispute.pk, evidence, actor=request.user,
                                                      submit=bool(data.get("submit")))
-        return plan.describe(), {"evidence": evidence, "submit": bool(data.get("submit")), "attached": attached}
+        # The preview lists these values; the confirmation sends exactly them.
+        return plan.describe(), {"evidence": plan.evidence, "cleared": list(plan.cleared),
+                                 "submit": plan.submit, "attached": attached}
 
     def execute(self, request, dispute, params, ticket, token):
-        result = dispute_actions.update_dispute_evidence(dispute.pk, params["evidence"], actor=request.user,
+        evidence = {**params["evidence"], **{name: "" for name in params.get("cleared", [])}}
+        result = dispute_actions.update_dispute_evidence(dispute.pk, evidence, actor=request.user,
                                                          submit=params["submit"], idempotency_key=token)
         return Outcome(message=result.message, refresh=False)
 

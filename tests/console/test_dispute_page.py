@@ -61,6 +61,9 @@ def test_assemble_save_a_draft_then_submit_exactly_as_previewed(as_user, finance
     assert preview.status_code == 200 and "draft" in preview.content.decode().lower()
     upload = [r for r in writes(gw) if r["path"] == "/v1/files"]
     assert len(upload) == 1  # the PDF the confirmation names, uploaded once
+    shown = unescape(preview.content.decode())  # the values themselves, not only the fields' names
+    assert "<dt>Customer name</dt>" in shown and "Misaki Sato (edited)" in shown
+    assert "the conversation with support, as a PDF" in shown
     assert not [r for r in writes(gw) if r["path"].startswith("/v1/disputes")]  # nothing sent before confirming
 
     done = client.post(base + "/confirm", {"confirmation": sealed(preview)}, **HX)
@@ -81,6 +84,23 @@ def test_assemble_save_a_draft_then_submit_exactly_as_previewed(as_user, finance
     client.post(base + "/confirm", {"confirmation": sealed(final)}, **HX)
     submits = [r for r in writes(gw) if r["path"] == f"/v1/disputes/{dispute_id}" and r["params"]["submit"] == "true"]
     assert len(submits) == 1
+
+
+def test_a_field_emptied_in_the_form_is_cleared_at_stripe_as_the_preview_says(as_user, finance, gw, localstripe):
+    charge = factories.ChargeFactory(amount=3200)
+    dispute = tell(localstripe, charge=charge["id"], amount=3200, currency="usd",
+                   evidence={"customer_name": "Wrong Name", "billing_address": "1-2-3 Jingumae, Tokyo"})
+    factories.mirror(charge, dispute)
+    client, base = as_user(finance), f"/disputes/{dispute['id']}/evidence"
+    preview = client.post(base + "/preview", {"token": "c" * 32, "customer_name": "",
+                                              "billing_address": "1-2-3 Jingumae, Tokyo"}, **HX)
+    shown = unescape(preview.content.decode())
+    assert preview.status_code == 200 and "Emptied: Customer name." in shown
+    assert re.search(r"<dt>Customer name</dt>\s*<dd class=\"muted\">emptied</dd>", shown)
+    client.post(base + "/confirm", {"confirmation": sealed(preview)}, **HX)
+    [sent] = [r for r in writes(gw) if r["path"] == f"/v1/disputes/{dispute['id']}"]
+    assert sent["params"]["evidence[customer_name]"] == ""
+    assert sent["params"]["evidence[billing_address]"] == "1-2-3 Jingumae, Tokyo"
 
 
 def test_agents_cannot_preview_or_confirm(as_user, agent, gw, case):
