@@ -16,7 +16,9 @@ Beside localstripe, it answers what localstripe lacks, Stripe-shaped from paymen
 (`stripe_extras`): disputes (retrieve, list, update evidence, submit, close), files (multipart
 upload, retrieve), early fraud warnings and billing-portal sessions. Disputes and warnings are
 made by posted webhook events, not by an API: whoever makes one tells the stand-in its object
-with `POST /_paydesk/objects` (a JSON object or list), as the demo's seed does.
+with `POST /_paydesk/objects` (a JSON object or list), as the demo's seed does. A change to a
+dispute is announced to localstripe's registered webhooks as Stripe does
+(`charge.dispute.updated` with its previous attributes, `charge.dispute.closed`).
 """
 
 from __future__ import annotations
@@ -118,6 +120,28 @@ def stripe_extras(app, resources) -> None:
     def of(kind: str) -> list[dict]:
         return [o for o in objects.values() if o.get("object") == kind]
 
+    class Announcement:
+        """A Stripe event, in the shape localstripe's webhook sender signs and posts."""
+
+        def __init__(self, type_: str, obj: dict, previous: dict | None = None):
+            import stripe
+
+            self.type, self.created = type_, int(time.time())
+            self.payload = {**samples.sample("event"), "id": samples.new_id("evt"), "type": type_,
+                            "created": self.created, "api_version": stripe.api_version, "livemode": False,
+                            "pending_webhooks": 1, "request": {"id": samples.new_id("req"), "idempotency_key": None},
+                            "data": {"object": copy.deepcopy(obj),
+                                     **({"previous_attributes": previous} if previous else {})}}
+
+        def _export(self) -> dict:
+            return self.payload
+
+    def announce(type_: str, obj: dict, previous: dict | None = None) -> None:
+        """Tell the registered webhooks what changed, as Stripe does after a write."""
+        from localstripe.webhooks import schedule_webhook
+
+        schedule_webhook(Announcement(type_, obj, previous))
+
     def update_dispute(dispute: dict, form) -> tuple[int, dict]:
         evidence = {k[len("evidence["):-1]: v for k, v in form.items() if k.startswith("evidence[")}
         unknown = [k for k in evidence if k not in dispute["evidence"] or isinstance(dispute["evidence"][k], dict)]
@@ -130,6 +154,8 @@ def stripe_extras(app, resources) -> None:
                               "updated.")
         if details.get("due_by") and details["due_by"] < time.time():
             return error(400, "The deadline to respond to this dispute has passed.")
+        before = copy.deepcopy({"evidence": dispute["evidence"], "evidence_details": details,
+                                "status": dispute["status"], "metadata": dispute.get("metadata") or {}})
         for key, value in evidence.items():
             dispute["evidence"][key] = value or None
         for key, value in form.items():
@@ -139,6 +165,9 @@ def stripe_extras(app, resources) -> None:
         if submit:
             details["submission_count"] = 1
             dispute["status"] = "warning_under_review" if dispute["status"].startswith("warning") else "under_review"
+        previous = {key: value for key, value in before.items() if dispute.get(key) != value}
+        if previous:
+            announce("charge.dispute.updated", dispute, previous)
         return 200, dispute
 
     def close_dispute(dispute: dict) -> tuple[int, dict]:
@@ -146,6 +175,7 @@ def stripe_extras(app, resources) -> None:
             return error(400, "This dispute is already closed or under review, and can't be closed.")
         dispute["status"] = "warning_closed" if dispute["status"].startswith("warning") else "lost"
         dispute["is_charge_refundable"] = False
+        announce("charge.dispute.closed", dispute)
         return 200, dispute
 
     def upload(fields: dict, content: bytes, filename: str) -> tuple[int, dict]:
