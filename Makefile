@@ -7,7 +7,7 @@ TEST_DB ?= postgres://postgres@127.0.0.1:5432/paydesk
 TEST_BROKER ?= redis://127.0.0.1:6379/15
 TEST_CACHE ?= redis://127.0.0.1:6379/13
 
-.PHONY: install messages gettext demo test test-fast bench services chromium screenshots clean
+.PHONY: install messages gettext demo test test-fast bench services chromium fonts screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,9 +40,12 @@ services:
 chromium:
 	@bash scripts/chromium.sh
 
+fonts:
+	@bash scripts/fonts.sh
+
 # Serves the console on http://127.0.0.1:8000 with a demo Stripe account (localstripe),
 # seeded through the real webhook path into an embedded SQLite database.
-demo: install
+demo: install fonts
 	DEBUG=1 $(PY) manage.py demo $(DEMO_ARGS)
 
 TEST_ENV = DATABASE_URL=$(TEST_DB) CELERY_BROKER_URL=$(TEST_BROKER) CACHE_URL=$(TEST_CACHE) SECRET_KEY=test-secret-key
