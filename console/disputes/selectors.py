@@ -195,8 +195,11 @@ def _evidence_state(details: dict) -> str:
 def order_text(charge: dict) -> str:
     """What the charge says was bought: its description, else the order named in its metadata."""
     metadata = charge.get("metadata") if isinstance(charge.get("metadata"), dict) else {}
-    order = next((f"{key}: {metadata[key]}" for key in ORDER_KEYS if metadata.get(key)), "")
+    key = next((key for key in ORDER_KEYS if metadata.get(key)), "")
+    order = f"{key}: {metadata[key]}" if key else ""
     description = charge.get("description") or ""
+    if description and order and str(metadata[key]) in description:  # "Order KR-10760: …" says it already
+        return description
     if description and order:
         return f"{description} · {order}"
     return description or order or ", ".join(f"{k}: {v}" for k, v in list(metadata.items())[:2])
@@ -233,6 +236,12 @@ def _charge_rows(ids) -> dict[str, dict]:
     return {row["id"]: row for row in rows}
 
 
+def _json_text(value) -> str:
+    """A JSON field the database extracted as text: SQLite says "null" for JSON null where
+    PostgreSQL gives NULL."""
+    return "" if value is None or value == "null" else str(value)
+
+
 def _truthy(value) -> bool:
     return value in (True, 1, "1", "true", "True")
 
@@ -263,15 +272,15 @@ def queue_rows(disputes: list[Dispute], *, now: dt.datetime | None = None) -> li
         customer = charge["customer"] if charge is not None else ""
         who = contacts.get(customer) or {}
         case = cases.get(d.pk)
-        submissions = parse_int(data.get("submissions")) if data.get("submissions") is not None else None
+        submissions = parse_int(data.get("submissions")) if _json_text(data.get("submissions")) else None
         rows.append({
             "id": d.pk, "status": d.status, "status_label": label("dispute.status", d.status),
             "group": GROUP_OF.get(d.status, ""), "inquiry": d.status.startswith("warning_"),
             "amount": d.amount, "currency": d.currency, "money": format_money(d.amount, d.currency),
             "reason": d.reason, "reason_label": label("dispute.reason", d.reason) if d.reason else "",
-            "brand": data.get("brand") or (charge or {}).get("brand") or "",
-            "network_reason_code": data.get("network_reason_code") or "",
-            "case_type": data.get("case_type") or "",
+            "brand": _json_text(data.get("brand")) or _json_text((charge or {}).get("brand")),
+            "network_reason_code": _json_text(data.get("network_reason_code")),
+            "case_type": _json_text(data.get("case_type")),
             "charge_id": d.charge, "charge_created": charge["created"] if charge is not None else None,
             "order": order_text({"description": charge["description"], "metadata": charge["metadata"]})
             if charge is not None else "",

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _, pgettext
 
 from common.l10n import format_date, format_when, format_when_short
 from payments.durations import units
+from payments.stripe_objects import card_brand
 
 register = template.Library()
 
@@ -73,12 +74,9 @@ _STATUS_TONE = {"needs_response": "badge-bad", "warning_needs_response": "badge-
 
 @register.simple_tag
 def dispute_badge(row: dict) -> SafeString:
-    """The status, and "Inquiry" before it for Stripe's warning_* states (a pre-dispute the bank
-    asks about, no money withdrawn yet)."""
-    badge = format_html('<span class="badge {}">{}</span>', _STATUS_TONE.get(row["status"], ""), row["status_label"])
-    if row.get("inquiry"):
-        return format_html('<span class="badge dispute-inquiry">{}</span> {}', pgettext("dispute", "Inquiry"), badge)
-    return badge
+    """The status; Stripe's warning_* states read as inquiries ("Inquiry: needs response": a
+    pre-dispute the bank asks about, no money withdrawn yet)."""
+    return format_html('<span class="badge {}">{}</span>', _STATUS_TONE.get(row["status"], ""), row["status_label"])
 
 
 @register.filter
@@ -124,12 +122,14 @@ def dispute_row(context, d: dict, can_assign: bool = False) -> SafeString:
         select = _("Select %(id)s") % {"id": d["id"]}  # outside the f-string, where makemessages finds it
         cells.append(f'<td class="dispute-pick"><input type="checkbox" name="dispute" value="{e(d["id"])}" '
                      f'form="dispute-assign" aria-label="{e(select)}"></td>')
-    cells.append(f'<td class="num"><a href="{dispute_url}">{e(amount(d["amount"], d["currency"]))}</a></td>')
-    cells.append(f'<td class="stack">{dispute_badge(d)}<a class="mono" href="{dispute_url}">{e(d["id"])}</a></td>')
+    # The dispute's id only as the link's title: the row is the dispute, and the column room goes to the order.
+    cells.append(f'<td class="num"><a href="{dispute_url}" title="{e(d["id"])}">'
+                 f'{e(amount(d["amount"], d["currency"]))}</a></td>')
+    cells.append(f'<td>{dispute_badge(d)}</td>')
     cells.append(f'<td class="nowrap">{countdown(d["due_by"], d["status"])}</td>')
     card = ""
     if d["brand"] or d["network_reason_code"]:
-        parts = [d["brand"].title()] if d["brand"] else []
+        parts = [card_brand({"brand": d["brand"]})] if d["brand"] else []
         if d["network_reason_code"]:
             parts.append(_("code %(code)s") % {"code": d["network_reason_code"]})
         card = f'<span class="small muted">{e(" · ".join(parts))}</span>'

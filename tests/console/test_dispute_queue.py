@@ -156,6 +156,18 @@ def test_a_row_says_card_code_customer_order_evidence_assignee_and_ticket(financ
     assert rows[submitted["id"]]["evidence"] == "submitted"
 
 
+def test_an_order_named_in_the_description_is_not_said_twice_and_a_missing_code_is_no_code():
+    assert selectors.order_text({"description": "Order KR-10760: Hojicha 100g",
+                                 "metadata": {"order_id": "KR-10760"}}) == "Order KR-10760: Hojicha 100g"
+    charge = factories.ChargeFactory(description="Order KR-1: Sencha", metadata={"order_id": "KR-1"})
+    d = dispute(charge=charge["id"], payment_method_details={
+        "type": "card", "card": {"brand": "jcb", "network_reason_code": None, "case_type": "chargeback"}})
+    factories.mirror(charge, d)
+    [row] = selectors.dispute_queue(selectors.Filters()).rows
+    assert row["order"] == "Order KR-1: Sencha"
+    assert (row["brand"], row["network_reason_code"]) == ("jcb", "")  # JSON null, on SQLite as on PostgreSQL
+
+
 def test_a_page_reads_in_a_fixed_number_of_queries(finance):
     def make(n):
         objs = []
