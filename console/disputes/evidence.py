@@ -1,11 +1,13 @@
 """Assemble a dispute's evidence from what Paydesk knows: the customer and the charge from the
-mirror, the conversations with support (as a PDF for `customer_communication`), refunds and
-the subscription's cancellation, and the shop's policies from settings. Every field says where
-it came from; nothing is sent here — a person reviews and edits the draft first.
+mirror, the conversations with support (as a PDF for `customer_communication`), the charge's
+receipt (a PDF for `receipt`), refunds and the subscription's cancellation, and the shop's
+policies from settings. Every field says where it came from; nothing is sent here — a person
+reviews and edits the draft first.
 
     draft = assemble("dp_…")
     draft.fields["customer_email_address"].value, draft.fields[...].source
     draft.files["customer_communication"].content   # PDF bytes, uploaded when the person saves
+    draft.files["receipt"].content                  # the charge's receipt, likewise
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from django.utils.translation import gettext as _
 
 from payments.models import Charge, Customer, Dispute, Refund, Subscription
 from payments.money import format_money
-from payments.stripe_objects import ref, ts
+from payments.stripe_objects import card_label, ref, ts
 from tickets.models import Identity, Message
 
 from . import conversation_pdf
+from .selectors import ORDER_KEYS
 
 MAX_TEXT_TOTAL = 150_000  # Stripe's limit for all of a dispute's text evidence together
 MAX_MESSAGES = 500  # the newest; a conversation longer than that is rarely what a reviewer reads
@@ -107,6 +110,7 @@ def assemble(dispute_id: str) -> Draft | None:
     if shipping.get("tracking_number"):
         draft.fields["shipping_tracking_number"] = Assembled(shipping["tracking_number"], from_charge)
 
+    _receipt(draft, dispute, charge, customer)
     _refunds(draft, dispute, charge)
     _subscription(draft, charge)
     _duplicate(draft, dispute, charge, customer_id)
@@ -116,6 +120,41 @@ def assemble(dispute_id: str) -> Draft | None:
         draft.notes.append(_("The assembled texts are longer than Stripe's 150,000 characters; shorten them before "
                              "saving."))
     return draft
+
+
+def _receipt(draft: Draft, dispute: Dispute, charge: dict, customer: dict) -> None:
+    """The charge's receipt as a PDF for the `receipt` field: what was paid, when, with which
+    card, by whom, and what was refunded — in English, as the network reads it."""
+    if not charge:
+        return
+    billing = charge.get("billing_details") or {}
+    metadata = charge.get("metadata") if isinstance(charge.get("metadata"), dict) else {}
+    currency = charge.get("currency") or ""
+    with translation.override("en"):
+        facts = [("Receipt number", charge.get("receipt_number") or "—"),
+                 ("Date", _when(charge.get("created")) or "—"),
+                 ("Amount", format_money(charge.get("amount") or 0, currency)),
+                 ("Description", charge.get("description") or "—"),
+                 *[(f"Order ({key})", str(value)) for key, value in metadata.items() if key in ORDER_KEYS],
+                 ("Paid with", card_label(charge) or str(((charge.get("payment_method_details") or {})
+                                                          .get("type") or "—"))),
+                 ("Statement descriptor", charge.get("calculated_statement_descriptor")
+                  or charge.get("statement_descriptor") or "—"),
+                 ("Billed to", ", ".join(p for p in (billing.get("name") or customer.get("name") or "",
+                                                     billing.get("email") or customer.get("email")
+                                                     or charge.get("receipt_email") or "",
+                                                     _address(billing.get("address"))) if p) or "—"),
+                 ("Refunded", format_money(charge.get("amount_refunded") or 0, currency)
+                  if charge.get("amount_refunded") else "nothing"),
+                 ("Stripe charge", dispute.charge)]
+    try:
+        content = conversation_pdf.render(title="Receipt", facts=facts, lines=[])
+    except conversation_pdf.PdfUnavailable as exc:
+        if str(exc) not in draft.notes:
+            draft.notes.append(str(exc))
+        return
+    draft.files["receipt"] = AssembledFile(f"receipt-{dispute.charge}.pdf", content,
+                                           _("The charge's receipt from the mirror, as a PDF"))
 
 
 def _refunds(draft: Draft, dispute: Dispute, charge: dict) -> None:
@@ -217,7 +256,8 @@ def _conversation(draft: Draft, data: dict, dispute: Dispute, charge: dict, cust
     try:
         content, kept = _fitting(facts, lines)
     except conversation_pdf.PdfUnavailable as exc:
-        draft.notes.append(str(exc))
+        if str(exc) not in draft.notes:
+            draft.notes.append(str(exc))
         return
     draft.files["customer_communication"] = AssembledFile(
         f"conversation-{dispute.id}.pdf", content,

@@ -86,12 +86,17 @@ def _assembled(request, dispute: Dispute):
     return request._paydesk_draft
 
 
+# Assembled PDFs a person may attach: the evidence field → the form's checkbox.
+ATTACHMENTS = {"customer_communication": "include_conversation", "receipt": "include_receipt"}
+
+
 class EvidenceForm(ConfirmForm):
     """Text fields for the reason (file fields take an uploaded file's id, or the assembled PDF)."""
 
     submit = forms.BooleanField(required=False, label=gettext_lazy("Submit now (final: Stripe takes one submission)"))
     include_conversation = forms.BooleanField(
         required=False, label=gettext_lazy("Attach the customer's conversations with support (PDF)"))
+    include_receipt = forms.BooleanField(required=False, label=gettext_lazy("Attach the charge's receipt (PDF)"))
 
     def __init__(self, *args, reason: str = "", **kwargs):
         super().__init__(*args, **kwargs)
@@ -131,7 +136,8 @@ class EvidenceFlow(ConfirmFlow):
             draft = _assembled(request, dispute)
             if draft is not None:
                 initial.update({name: field.value for name, field in draft.fields.items()})
-                initial["include_conversation"] = "customer_communication" in draft.files
+                for name, box in ATTACHMENTS.items():
+                    initial[box] = name in draft.files
         return initial
 
     def context(self, request, dispute):
@@ -142,20 +148,21 @@ class EvidenceFlow(ConfirmFlow):
     def plan(self, request, dispute, data, ticket):
         # Blank fields go too: one set at Stripe and emptied here is cleared (and the preview says so).
         evidence = {name: value for name, value in data.items() if name in dispute_actions.EVIDENCE_FIELDS}
-        attached = ""
-        if data.get("include_conversation"):
-            draft = assembly.assemble(dispute.pk)
-            pdf = draft.files.get("customer_communication") if draft else None
+        attached = {}
+        wanted = [name for name, box in ATTACHMENTS.items() if data.get(box)]
+        draft = assembly.assemble(dispute.pk) if wanted else None
+        for name in wanted:
+            pdf = draft.files.get(name) if draft else None
             if pdf is None:
-                raise ActionRefused(
-                    " ".join(draft.notes) if draft and draft.notes else _("There is no conversation to attach."),
-                    code="no_conversation")
+                nothing = (_("There is no conversation to attach.") if name == "customer_communication"
+                           else _("There is no receipt to attach."))
+                raise ActionRefused(" ".join(draft.notes) if draft and draft.notes else nothing, code="no_file")
             # Uploaded now, so the confirmation names the very file it sends (an upload alone
             # changes nothing at the dispute).
             uploaded = dispute_actions.upload_dispute_file(
-                pdf.content, pdf.filename, actor=request.user, idempotency_key=f"{data['token']}-conversation",
+                pdf.content, pdf.filename, actor=request.user, idempotency_key=f"{data['token']}-{name}",
                 dispute_id=dispute.pk)
-            evidence["customer_communication"] = attached = uploaded.id
+            evidence[name] = attached[name] = uploaded.id
         plan = dispute_actions.plan_dispute_evidence(dispute.pk, evidence, actor=request.user,
                                                      submit=bool(data.get("submit")))
         # The preview lists these values; the confirmation sends exactly them.

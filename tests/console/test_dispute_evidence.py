@@ -1,6 +1,7 @@
 """Evidence assembled from what Paydesk knows (console/disputes/evidence.py): each field from the
 mirror or the settings, saying where it came from; the customer's conversations (email and
-LINE, Japanese included, internal notes never) as a PDF for customer_communication."""
+LINE, Japanese included, internal notes never) as a PDF for customer_communication, and the
+charge's receipt as a PDF for receipt."""
 
 from __future__ import annotations
 
@@ -54,6 +55,17 @@ def test_a_fraud_dispute_gets_the_customer_the_charge_and_the_conversation(dispu
     assert "缶がつぶれて届きました" in text and "One tin arrived crushed" in text
     assert "Internal" not in text and "10% off" not in text  # the team's notes are never evidence
     assert pdf.source == "The customer's 1 messages with support (email and LINE), as a PDF"
+
+
+def test_the_receipt_is_the_charge_as_the_mirror_has_it_as_a_pdf(disputed):
+    draft = evidence.assemble(disputed["dispute"]["id"])
+    receipt = draft.files["receipt"]
+    assert receipt.filename == f"receipt-{disputed['charge']['id']}.pdf"
+    assert receipt.source == "The charge's receipt from the mirror, as a PDF"
+    text = pdf_text(receipt.content)
+    for fact in ("Receipt", "$42.00", "Order KR-10538: Uji matcha 30g ×2", "Misaki Sato", "misaki.sato@example.jp",
+                 "1-2-3 Jingumae, Shibuya-ku", disputed["charge"]["id"], "Visa ending"):
+        assert fact in text, fact
 
 
 def test_refunds_policies_and_a_cancellation_are_explained(disputed, settings):

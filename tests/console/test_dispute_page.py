@@ -56,14 +56,15 @@ def test_assemble_save_a_draft_then_submit_exactly_as_previewed(as_user, finance
     assert "The customer's 1 messages with support (email and LINE), as a PDF" in form
     token = re.search(r'name="token" value="([^"]+)"', form).group(1)
 
+    assert 'name="include_receipt" checked' in form.replace('id="id_include_receipt" ', "")
     preview = client.post(base + "/preview", {"token": token, "customer_name": "Misaki Sato (edited)",
-                                              "include_conversation": "on"}, **HX)
+                                              "include_conversation": "on", "include_receipt": "on"}, **HX)
     assert preview.status_code == 200 and "draft" in preview.content.decode().lower()
     upload = [r for r in writes(gw) if r["path"] == "/v1/files"]
-    assert len(upload) == 1  # the PDF the confirmation names, uploaded once
+    assert len(upload) == 2  # the PDFs the confirmation names, each uploaded once
     shown = unescape(preview.content.decode())  # the values themselves, not only the fields' names
     assert "<dt>Customer name</dt>" in shown and "Misaki Sato (edited)" in shown
-    assert "the conversation with support, as a PDF" in shown
+    assert "the conversation with support, as a PDF" in shown and "the charge's receipt, as a PDF" in shown
     assert not [r for r in writes(gw) if r["path"].startswith("/v1/disputes")]  # nothing sent before confirming
 
     done = client.post(base + "/confirm", {"confirmation": sealed(preview)}, **HX)
@@ -73,6 +74,8 @@ def test_assemble_save_a_draft_then_submit_exactly_as_previewed(as_user, finance
     params = sent[0]["params"]
     assert params["evidence[customer_name]"] == "Misaki Sato (edited)" and params["submit"] == "false"
     assert params["evidence[customer_communication]"].startswith("file_")
+    assert params["evidence[receipt]"].startswith("file_")
+    assert params["evidence[receipt]"] != params["evidence[customer_communication]"]
 
     again = client.post(base + "/confirm", {"confirmation": sealed(preview)}, **HX)  # a double click
     assert again.status_code == 200
