@@ -94,11 +94,13 @@ def test_finance_and_admin_read_the_dashboard(request, as_user, known, role):
     assert html.count('role="img"') == 5
     assert '<title id="chart-wins-title">' in html and "Fraudulent: 33% won (1 of 3)" in html
     assert "<script" not in html.split("<main", 1)[1]  # no script needed
+    assert '<a href="/disputes/insight/" aria-current="page">At a glance</a>' in html  # a tab beside the queue's
 
 
 def test_agents_are_refused_and_anonymous_sent_to_log_in(client, as_user, agent, no_role):
     assert client.get("/disputes/insight/").status_code == 302
     assert as_user(agent).get("/disputes/insight/").status_code == 403
+    assert "/disputes/insight/" not in as_user(agent).get("/disputes/").content.decode()  # no tab to a 403
     assert as_user(no_role).get("/disputes/insight/").status_code == 403
 
 
