@@ -135,6 +135,14 @@ def test_the_fraud_warnings_tab_offers_the_existing_refund_flow_only_when_refund
     assert as_user(finance).get(form).status_code == 200
 
 
+def test_a_warning_whose_charge_was_refunded_says_so(as_user, finance):
+    charge = factories.ChargeFactory(amount=3900, amount_refunded=3900, refunded=True)
+    warning = factories.EarlyFraudWarningFactory(charge=charge["id"])
+    factories.mirror(charge, warning)
+    html = as_user(finance).get("/disputes/fraud-warnings/").content.decode()
+    assert '<span class="badge badge-ok">Refunded</span>' in html and "Refund to avoid a dispute" not in html
+
+
 def test_a_role_that_cannot_refund_reads_the_warnings_without_the_button(as_user, admin_user, warnings, settings):
     from django.contrib.auth.models import Permission
 
