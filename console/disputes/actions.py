@@ -96,6 +96,19 @@ def link_dispute_ticket(*, actor, dispute_id: str, ticket) -> DisputeCase:
     return _link(actor, _dispute_ids([dispute_id])[0], ticket)
 
 
+def work_dispute_on_ticket(*, actor, dispute_id: str, ticket, why: str) -> DisputeCase | None:
+    """Link `ticket` to a mirrored dispute that has no ticket yet: for the automation that made
+    the ticket about the dispute (a workflow), which acts in no person's role; a linked ticket
+    stays. None when the dispute is not mirrored."""
+    if not Dispute.objects.filter(pk=dispute_id).exists():
+        return None
+    with transaction.atomic():
+        case = cases_for([dispute_id], lock=True)[dispute_id]
+        if case.ticket_id is not None:
+            return case
+        return _link(actor, dispute_id, ticket, automated=why)
+
+
 def _link(actor, dispute_id: str, ticket, **details) -> DisputeCase:
     if ticket is not None and not isinstance(ticket, Ticket):
         ticket = Ticket.objects.filter(pk=ticket).first() if isinstance(ticket, int) else None

@@ -215,11 +215,25 @@ def _create_ticket(run, step, params, inputs, state, actor) -> dict:
                        .order_by("-updated").first())
         if open_ticket is not None:
             add_note(actor=actor, ticket=open_ticket, body="\n\n".join(t for t in (params["subject"], note) if t))
+            _work_dispute_on(run, open_ticket, actor)
             return {"ticket": open_ticket.pk, "noted": True}
     ticket = create_ticket(actor=actor, requester=requester, subject=params["subject"][:200],
                            priority=params.get("priority") or Ticket.Priority.NORMAL,
                            team=_team(params.get("team") or ""), tags=_tags(params.get("tags")), note=note)
+    _work_dispute_on(run, ticket, actor)
     return {"ticket": ticket.pk, "created": True}
+
+
+def _work_dispute_on(run, ticket, actor) -> None:
+    """A ticket made about a dispute (a charge.dispute.* trigger) becomes the ticket it is worked
+    on, unless one is linked already: the queue and the page show it, and the deadline reminder
+    escalates it rather than open a second one."""
+    if not run.trigger.startswith("stripe:charge.dispute.") or not run.object_key:
+        return
+    from ..disputes.actions import work_dispute_on_ticket
+
+    work_dispute_on_ticket(actor=actor, dispute_id=run.object_key, ticket=ticket,
+                           why=f"workflow run {run.pk} (workflow {run.workflow_id})")
 
 
 def _tag(run, step, params, inputs, state, actor) -> dict:

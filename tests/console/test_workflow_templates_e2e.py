@@ -9,6 +9,8 @@ import time
 import pytest
 from django.core import mail
 
+from audit.models import AuditAction, AuditEntry
+from console.disputes.models import DisputeCase
 from console.models import Notification, UserPreference
 from console.workflows.actions import activate_workflow, install_template
 from console.workflows.models import WorkflowRun
@@ -131,8 +133,17 @@ def test_a_chargeback_ticket_lands_in_the_finance_teams_view(post_event, finance
     linked(post_event, customer)
     charge = factories.mirror(factories.ChargeFactory(customer=customer["id"]))[0]
 
-    deliver(post_event, factories.event("charge.dispute.created", factories.DisputeFactory(charge=charge["id"])))
+    dispute = factories.DisputeFactory(charge=charge["id"])
+    deliver(post_event, factories.event("charge.dispute.created", dispute))
 
     view = resolve_view("team-finance", [team])
     in_view = Ticket.objects.filter(view_filter(view, finance))
     assert [t.subject.split(":")[0] for t in in_view] == [f"Chargeback on {charge['id']}"]
+    # The dispute is worked on that ticket: its page and the queue say so, and the deadline
+    # reminder escalates it rather than open a second ticket.
+    case = DisputeCase.objects.get(dispute_id=dispute["id"])
+    assert case.ticket == in_view.get()
+    assert AuditEntry.objects.filter(action=AuditAction.DISPUTE_LINK_TICKET, target=dispute["id"],
+                                     actor__username="workflows").exists()
+    deliver(post_event, factories.event("charge.dispute.updated", {**dispute, "status": "needs_response"}))
+    assert DisputeCase.objects.get(dispute_id=dispute["id"]).ticket == case.ticket  # a linked ticket stays
