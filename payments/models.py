@@ -124,7 +124,8 @@ class Dispute(StripeObject):
                          condition=models.Q(status__in=["under_review", "warning_under_review"])),
             models.Index(models.F("created").desc(), models.F("id").desc(), name="dispute_closed_created",
                          condition=models.Q(status__in=["won", "lost", "prevented", "warning_closed"])),
-            models.Index(fields=["status", "currency"], include=["amount"], name="dispute_at_risk",
+            # reason included: the header's sums under a reason filter read the index alone.
+            models.Index(fields=["status", "currency"], include=["amount", "reason"], name="dispute_at_risk",
                          condition=models.Q(status__in=["needs_response", "warning_needs_response", "under_review",
                                                         "warning_under_review"])),
         ]

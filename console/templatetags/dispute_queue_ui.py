@@ -153,7 +153,10 @@ def dispute_row(context, d: dict, can_assign: bool = False) -> SafeString:
                   f'{e(d["charge_id"])}</a>{when}</span>')
     cells.append(f'<td class="stack"><span class="clamp">{e(order if len(order) <= 80 else order[:79] + "…")}</span>'
                  f'{charge}</td>')
-    cells.append(f"<td>{evidence_badge(d['evidence'])}</td>")
+    badges = context.render_context.setdefault("dispute_row_evidence", {})  # three states, made once a page
+    if d["evidence"] not in badges:
+        badges[d["evidence"]] = evidence_badge(d["evidence"])
+    cells.append(f"<td>{badges[d['evidence']]}</td>")
     person = d["assignee"]
     cells.append(f"<td>{e(person.get_full_name() or person.get_username()) if person else _DASH}</td>")
     ticket = d["ticket"]
