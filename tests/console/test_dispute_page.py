@@ -39,6 +39,7 @@ def test_everyone_who_reads_disputes_sees_the_facts_only_finance_and_admins_act(
     url = f"/disputes/{case['dispute']['id']}/"
     page = as_user(agent).get(url).content.decode()
     assert "$32.00" in page and "10.4" in page and "Other fraud, card absent" in page
+    assert "Not assessed" in page  # Radar's risk (none on this charge), said as on the payment page
     assert f'href="/customers/{case["contact"].pk}/"' in page and "Assemble evidence" not in page
     for person in (finance, admin_user):
         assert "Assemble evidence" in as_user(person).get(url).content.decode()
