@@ -55,16 +55,17 @@ def test_finance_assigns_assembles_edits_and_submits_once(live_server, page, fra
     page.wait_for_url("**/disputes/")
 
     # The queue: the dispute needs a response; assign it to me.
-    row = page.locator("table.dispute-queue tbody tr", has_text=dispute_id)
+    link = f'a[title="{dispute_id}"]'  # the amount links to the dispute, its id the link's title
+    row = page.locator("table.dispute-queue tbody tr", has=page.locator(link))
     expect(row).to_contain_text("$42.00")
     row.locator("input[type=checkbox]").check()
     page.locator("#dispute-assign select[name=assign_to]").select_option("me")
     page.get_by_role("button", name="Assign selected").click()
-    expect(page.locator("table.dispute-queue tbody tr", has_text=dispute_id)).to_contain_text("Daniel")
+    expect(page.locator("table.dispute-queue tbody tr", has=page.locator(link))).to_contain_text("Daniel")
     page.screenshot(path=str(SHOTS / "paydesk-dispute-queue.png"), full_page=True)
 
     # Its page: assemble, edit one field, attach the conversation, submit (final).
-    page.locator("table.dispute-queue tbody tr", has_text=dispute_id).get_by_role("link", name=dispute_id).click()
+    page.locator(link).click()
     expect(page.locator("h1")).to_contain_text("$42.00")
     expect(page.locator(".facts").first).to_contain_text("Other fraud, card absent")
     page.get_by_role("button", name="Assemble evidence").click()
