@@ -68,6 +68,10 @@ class AuditAction(models.TextChoices):
     # disputes (console/disputes): who works a dispute, and the ticket it is worked on
     DISPUTE_ASSIGN = "dispute.assign", _("Dispute assigned")
     DISPUTE_LINK_TICKET = "dispute.link_ticket", _("Ticket linked to a dispute")
+    # assist (console/assist): what Paydesk understood of a message, and the drafts it wrote
+    MESSAGE_TRIAGE = "message.triage", _("Message understood")
+    REPLY_DRAFT = "ticket.draft", _("Reply drafted")
+    REPLY_DRAFT_DISCARD = "ticket.draft_discard", _("Draft discarded")
 
 
 class AuditEntry(models.Model):

@@ -265,6 +265,86 @@ class Message(models.Model):
         return _("%(kind)s on #%(ticket)s") % {"kind": self.get_kind_display(), "ticket": self.ticket_id}
 
 
+class MessageTriage(models.Model):
+    """What Paydesk understood of one customer message (console/assist): its intent with a
+    confidence and the runner-up, the entities in it, and the Stripe objects it is most likely
+    about, each with the reason. Written by tickets.actions.record_triage; one per message (a
+    later reading replaces it)."""
+
+    message = models.OneToOneField(Message, verbose_name=_("message"), on_delete=models.CASCADE,
+                                   related_name="triage")
+    intent = models.CharField(verbose_name=_("intent"), max_length=40, db_index=True)
+    confidence = models.FloatField(verbose_name=_("confidence"), default=0.0)
+    runner_up = models.CharField(verbose_name=_("runner-up"), max_length=40, blank=True, default="")
+    runner_up_confidence = models.FloatField(verbose_name=_("runner-up confidence"), default=0.0)
+    below_threshold = models.BooleanField(verbose_name=_("below the threshold"), default=False)
+    language = models.CharField(verbose_name=_("language"), max_length=10, blank=True, default="")
+    # [{"kind", "text", "start", "end", "value": {...}}]
+    entities = models.JSONField(verbose_name=_("entities"), default=list, blank=True)
+    # [{"object": "charge", "id": "ch_…", "score": 0.9, "reason": {"code": "…", …}}], likeliest first
+    links = models.JSONField(verbose_name=_("linked objects"), default=list, blank=True)
+    source = models.CharField(verbose_name=_("source"), max_length=20, default="builtin")
+    created = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    updated = models.DateTimeField(verbose_name=_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("message triage")
+        verbose_name_plural = _("message triage")
+
+    def __str__(self):
+        return f"{self.intent} ({self.confidence:.2f}) on message {self.message_id}"
+
+    @property
+    def linked(self) -> dict[str, str]:
+        """The likeliest object of each kind: {"charge": "ch_…", "subscription": "sub_…"}."""
+        out: dict[str, str] = {}
+        for link in self.links or []:
+            if isinstance(link, dict) and link.get("object") and link.get("id"):
+                out.setdefault(str(link["object"]), str(link["id"]))
+        return out
+
+
+class ReplyDraft(models.Model):
+    """A reply Paydesk drafted for a ticket's latest customer message, in the customer's
+    language and grounded in the mirror: `facts` are what it states, each naming its object;
+    `missing` what it looked for and could not find; `suggestions` the actions offered beside
+    it. An agent edits and sends it, or discards it; it is never sent by itself."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", pgettext_lazy("reply draft", "Open")
+        SENT = "sent", pgettext_lazy("reply draft", "Sent")
+        DISCARDED = "discarded", pgettext_lazy("reply draft", "Discarded")
+        REPLACED = "replaced", pgettext_lazy("reply draft", "Replaced")
+
+    ticket = models.ForeignKey(Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="drafts")
+    message = models.ForeignKey(Message, verbose_name=_("message"), on_delete=models.CASCADE,
+                                related_name="drafts")
+    intent = models.CharField(verbose_name=_("intent"), max_length=40, blank=True, default="")
+    language = models.CharField(verbose_name=_("language"), max_length=10, blank=True, default="")
+    body = models.TextField(verbose_name=_("text"))
+    facts = models.JSONField(verbose_name=_("facts"), default=list, blank=True)
+    missing = models.JSONField(verbose_name=_("not found"), default=list, blank=True)
+    suggestions = models.JSONField(verbose_name=_("suggested actions"), default=list, blank=True)
+    source = models.CharField(verbose_name=_("source"), max_length=20, default="builtin")
+    status = models.CharField(verbose_name=_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("closed by"), null=True, blank=True,
+                                  on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    updated = models.DateTimeField(verbose_name=_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("reply draft")
+        verbose_name_plural = _("reply drafts")
+        ordering = ["-created", "-id"]
+        constraints = [
+            # One open draft per ticket: a newer one replaces it.
+            models.UniqueConstraint(fields=["ticket"], condition=Q(status="open"), name="replydraft_one_open"),
+        ]
+
+    def __str__(self):
+        return f"draft for #{self.ticket_id} ({self.status})"
+
+
 def attachment_path(instance: "Attachment", filename: str) -> str:
     # A random directory keeps customers' file names (which may collide) without guessing.
     return f"tickets/attachments/{uuid.uuid4().hex}/{filename[-120:]}"

@@ -26,6 +26,7 @@ SYSTEM_ALLOWED = {
     "claim_delivery", "mark_delivered", "mark_delivery_failed",
     "store_line_events", "claim_line_event", "finish_line_event", "record_line_event_failure",
     "store_inbound_email", "claim_inbound_email", "finish_inbound_email", "record_inbound_email_failure",
+    "record_triage", "save_reply_draft",  # assist read a message and drafted a reply (console/assist)
 }
 # Reads and helpers exported beside the actions.
 NOT_ACTIONS = {"render_macro", "sla_times"}
@@ -35,7 +36,7 @@ ARGUMENTS = {
     "ticket": 1, "contact": 1, "identity": 1, "merge": 1, "survivor": 1, "merged": 2, "requester": 1,
     "subject": "Refund", "status": "solved", "priority": "high", "tickets": [1], "body": "Hello", "name": "Mika",
     "message": 1, "macro": Macro(name="Thanks"), "team": Team(name="Billing"), "kind": "line", "value": "U" + "a" * 32,
-    "email": 1,
+    "email": 1, "draft": 1, "intent": "other", "confidence": 0.5,
 }
 
 

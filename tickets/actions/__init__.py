@@ -14,7 +14,7 @@ disconnect_identity (the Stripe mirror; the shop's contacts API), set_line_follo
 follow and unfollow), set_contact_language (what LINE, email and Stripe say the customer reads;
 an agent's setting it is a person's action), claim_delivery, mark_delivered, mark_delivery_failed (the delivery
 task), and intake's storing, claims and marks (the webhooks, the import command, the
-tasks). Every other action has no default actor and refuses None: opening, changing,
+tasks), and assist's record_triage and save_reply_draft. Every other action has no default actor and refuses None: opening, changing,
 replying, noting, assigning, tagging, merging, unlinking, macros, teams and processing an
 email again are done by somebody, who is named in the audit log.
 
@@ -33,6 +33,7 @@ are not a person's mistake and are never shown as a form error.
 """
 
 from ._common import UNSET
+from .assist import discard_reply_draft, record_triage, save_reply_draft
 from .contacts import (
     LinkResult, contact_merge, create_contact, disconnect_identity, link_identity, link_identity_to, resolve_contact,
     set_contact_language, set_line_following, undo_merge, unlink_identity, update_contact,
@@ -74,4 +75,6 @@ __all__ = [
     "LineDelivery", "store_line_events", "claim_line_event", "finish_line_event", "record_line_event_failure",
     "store_inbound_email", "claim_inbound_email", "finish_inbound_email", "record_inbound_email_failure",
     "reprocess_inbound_email",
+    # what Paydesk understood of a message, and its drafts (console/assist)
+    "record_triage", "save_reply_draft", "discard_reply_draft",
 ]

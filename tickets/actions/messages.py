@@ -25,6 +25,7 @@ from ..selectors import detect_language, language_code
 from ..signals import message_received
 from ._common import KIND_FOR_CHANNEL, audit, author, bump_contact, get_ticket, storable, target_of, touch
 from ._rules import open_ticket, refresh_sla, status_fields
+from .assist import close_open_draft
 from .contacts import store_language, resolve_contact
 from .delivery import enqueue_delivery
 from .errors import ActionError, NoRecipient, StaleTicket, TicketClosed
@@ -310,8 +311,10 @@ def _outbound(actor, ticket: Ticket, body: str, html: str, attachments: Sequence
 
 
 def reply(*, actor, ticket, body: str, html: str = "", attachments: Sequence[IncomingAttachment] = (),
-          status: str | None = None, expected_version: int | None = None) -> Message:
-    """A reply to the customer on the ticket's channel, queued and sent after commit."""
+          status: str | None = None, expected_version: int | None = None, from_draft: int | None = None) -> Message:
+    """A reply to the customer on the ticket's channel, queued and sent after commit. The
+    ticket's open draft is closed: sent when the reply was made from it (`from_draft`), else
+    set aside."""
     require(actor, "tickets.reply_ticket", doing=pgettext_lazy("permission", "reply to customers"))
     if not (body or "").strip():
         raise ActionError(_("A reply needs some text."), code="required")
@@ -339,8 +342,9 @@ def reply(*, actor, ticket, body: str, html: str = "", attachments: Sequence[Inc
             fields += status_fields(ticket, status)
         refresh_sla(ticket)
         touch(ticket, *fields)
+        close_open_draft(ticket, actor=actor, used_draft=from_draft)
         audit(actor, AuditAction.TICKET_REPLY, target_of(ticket), message=message.pk, channel=message.channel,
-              recipient=message.recipient, status=ticket.status)
+              recipient=message.recipient, status=ticket.status, **({"draft": from_draft} if from_draft else {}))
         enqueue_delivery(message.pk)
     return message
 
