@@ -112,6 +112,13 @@ class ConfirmFlow:
     def context(self, request: HttpRequest, target: Any) -> dict:
         return {}
 
+    # Fields a link may fill in (a suggestion beside a draft: ?reason=duplicate). Only a start:
+    # the form validates them on the preview like anything typed.
+    prefill: tuple[str, ...] = ()
+
+    def prefilled(self, request: HttpRequest) -> dict:
+        return {name: request.GET[name][:500] for name in self.prefill if isinstance(request.GET.get(name), str)}
+
     def plan(self, request: HttpRequest, target: Any, data: dict, ticket: Ticket | None) -> tuple[str, dict]:
         """(description in money terms, the JSON-safe parameters `execute` will get), or raise a refusal."""
         raise NotImplementedError
@@ -144,7 +151,7 @@ class ConfirmFlow:
     def form_view(self, request: HttpRequest, contact_id: int | None = None, **kwargs) -> HttpResponse:
         target = self.target(request, contact_id, **kwargs)
         ticket = self._ticket(request, contact_id)
-        initial = {**self.initial(request, target), "token": uuid.uuid4().hex}
+        initial = {**self.initial(request, target), **self.prefilled(request), "token": uuid.uuid4().hex}
         form = self.form_class(initial=initial, **self.form_kwargs(request, target))
         return render(request, self.template + "#form", self._base(request, contact_id, target, ticket, form))
 

@@ -9,6 +9,7 @@ tickets and audit rows are turned into timeline entries by console's tasks.
 import logging
 
 from celery import current_app, current_task
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 
@@ -101,7 +102,12 @@ def workflows_ticket_created(sender, ticket, **kwargs):
 
 @receiver(message_received, dispatch_uid="console.workflows.message_received")
 def workflows_message_received(sender, message, ticket, **kwargs):
-    if message.kind == message.Kind.INBOUND:
+    if message.kind != message.Kind.INBOUND:
+        return
+    if settings.ASSIST_ENABLED:
+        # Assist reads the message first, then starts these runs, so they can use message.intent.
+        _react("console.assist.tasks.understand_message_task", message.pk)
+    else:
         runs.start_runs(runs.ticket_trigger("message.received", ticket, message))
 
 

@@ -9,6 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from .env import (
     env_bool,
     env_database,
+    env_float,
     env_int,
     env_list,
     env_str,
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "console",
     "console.workflows",
     "console.disputes",
+    "console.assist",
     "console.demo",
 ]
 
@@ -254,6 +256,12 @@ DISPUTES_REFUND_POLICY = env_str("DISPUTES_REFUND_POLICY", "")
 DISPUTES_CANCELLATION_POLICY = env_str("DISPUTES_CANCELLATION_POLICY", "")
 DISPUTES_PDF_FONT = env_str("DISPUTES_PDF_FONT", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 DISPUTES_PDF_FONT_INDEX = env_int("DISPUTES_PDF_FONT_INDEX", 0, minimum=0)
+
+# Assist (console/assist): read each customer message (intent, entities, linked Stripe objects)
+# and draft the reply. Offline by default; a language model only when its key is set.
+ASSIST_ENABLED = env_bool("ASSIST_ENABLED", True)
+ASSIST_CONFIDENCE_THRESHOLD = env_float("ASSIST_CONFIDENCE_THRESHOLD", 0.25)
+ASSIST_LLM_API_KEY = env_str("ASSIST_LLM_API_KEY", "")
 # The user workflows act as: their role is "workflow"; audit rows and notes name this user.
 WORKFLOWS_SERVICE_USER = env_str("WORKFLOWS_SERVICE_USER", "workflows")
 # The shop's time zone: a workflow scheduled "every day at 09:00" runs at 09:00 there.

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from .assist import views as assist_views
 from .disputes import dashboard as dispute_dashboard
 from .disputes import page as dispute_page
 from .views import account, customers, notifications, panel, panel_actions, payment
@@ -23,6 +24,7 @@ urlpatterns = [
     path("disputes/insight/", dispute_dashboard.dashboard, name="dispute_insight"),
     path("", include("payments.urls")),
     path("", include("tickets.channel_urls")),
+    path("assist/tickets/<int:number>/", assist_views.ticket_assist, name="ticket_assist"),
     path("", include("tickets.urls")),
     path("workflows/runs/", run_views.run_list, name="workflow_runs"),
     path("workflows/runs/<int:run_id>/", run_views.run_detail, name="workflow_run"),

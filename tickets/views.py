@@ -21,6 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.urls.converters import SlugConverter
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext as _, gettext_lazy, ngettext, pgettext
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -29,6 +30,7 @@ from common import parsing
 
 from . import identity as identity_rules, presence, selectors
 from .actions.contacts import link_identity, set_contact_language, undo_merge, unlink_identity
+from .actions.assist import discard_reply_draft
 from .actions.delivery import retry_delivery
 from .actions.errors import ActionError, StaleTicket
 from .actions.messages import add_note, reply
@@ -36,7 +38,7 @@ from .actions.tickets import (
     apply_macro, assign, bulk_assign, bulk_set_status, bulk_set_tags, render_macro, set_priority, set_status,
     set_tags,
 )
-from .models import Channel, Contact, ContactMerge, Identity, Message, Ticket
+from .models import Channel, Contact, ContactMerge, Identity, Message, ReplyDraft, Ticket
 
 VIEW_PERM = "tickets.view_ticket"
 PAGE_SIZES = (25, 50, 100)
@@ -272,6 +274,7 @@ def _ticket_context(request, ticket: Ticket, **extra) -> dict:
         "can_note": user.has_perm("tickets.note_ticket"),
         "can_change": user.has_perm("tickets.change_ticket"),
         "can_assign": user.has_perm("tickets.assign_ticket"),
+        "assist_url": assist_url(ticket),
         "can_retry": user.has_perm("tickets.retry_delivery"),
         "statuses": Ticket.Status.choices,
         "priorities": Ticket.Priority.choices,
@@ -281,6 +284,17 @@ def _ticket_context(request, ticket: Ticket, **extra) -> dict:
     }
     context.update(extra)
     return context
+
+
+def assist_url(ticket: Ticket) -> str:
+    """The console's assist card for this ticket (the reading of the latest message, the draft),
+    embedded with hx-get like the customer panel; "" where the console serves none."""
+    url = f"/assist/tickets/{ticket.number}/"
+    try:
+        resolve(url)
+    except Resolver404:
+        return ""
+    return url
 
 
 def customer_panel_url(contact: Contact, ticket: Ticket | None = None) -> str:
@@ -371,7 +385,7 @@ def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
                 set_status(actor=request.user, ticket=ticket, status=status)
         else:
             reply(actor=request.user, ticket=ticket, body=body, status=status or None,
-                          expected_version=version)
+                  expected_version=version, from_draft=_int(request.POST.get("from_draft")))
     except StaleTicket:
         fresh = _ticket_or_404(number)
         changes = selectors.changes_since(fresh, _seen(request), request.user)
@@ -640,3 +654,31 @@ def ticket_attachment(request: HttpRequest, number: int, pk: int) -> FileRespons
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
+
+
+@require_GET
+@permission_required(("tickets.view_ticket", "tickets.reply_ticket"), raise_exception=True)
+def ticket_draft_use(request: HttpRequest, number: int, pk: int) -> HttpResponse:
+    """The composer's text box filled with the ticket's open draft, to edit and send (the reply
+    then says it came from the draft, which is closed as sent)."""
+    ticket = _ticket_or_404(number)
+    draft = ReplyDraft.objects.filter(pk=pk, ticket=ticket, status=ReplyDraft.Status.OPEN).first()
+    if draft is None:
+        raise Http404(_("This draft is no longer open."))
+    return render(request, TICKET_TEMPLATE + "#composer-body", {"ticket": ticket, "draft": draft.body,
+                                                                "from_draft": draft.pk})
+
+
+@require_POST
+@permission_required(("tickets.view_ticket", "tickets.reply_ticket"), raise_exception=True)
+def ticket_draft_discard(request: HttpRequest, number: int, pk: int) -> HttpResponse:
+    ticket = _ticket_or_404(number)
+    draft = ReplyDraft.objects.filter(pk=pk, ticket=ticket).first()
+    if draft is None:
+        raise Http404(_("No such draft."))
+    discard_reply_draft(actor=request.user, draft=draft)
+    if not request.htmx:
+        return redirect("ticket", number)
+    url = assist_url(ticket)  # the card again, from the console that draws it
+    return HttpResponse(format_html('<div id="assist-card" hx-get="{}" hx-trigger="load" hx-swap="outerHTML"></div>', url)
+                        if url else "")

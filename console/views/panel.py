@@ -46,6 +46,7 @@ class RefundFlow(ConfirmFlow):
     template = REFUND_TEMPLATE
     form_class = RefundForm
     permission = "payments.refund_charge"
+    prefill = ("amount", "reason", "note")
 
     def target(self, request, contact_id, charge_id):
         charge = panel_selectors.contact_charge(contact_id, charge_id)

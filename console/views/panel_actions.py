@@ -135,6 +135,7 @@ class PortalFlow(_CustomerFlow):
     template = "actions/portal.html"
     form_class = PortalForm
     permission = "payments.create_portal_session"
+    prefill = ("flow",)
 
     def _subscriptions(self, target) -> list[str]:
         return list(Subscription.objects.filter(customer__in=target["customer_ids"]).exclude(

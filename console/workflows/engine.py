@@ -213,5 +213,18 @@ def ticket_context(ticket, message=None, *, trigger: str = "") -> dict:
     context = {"ticket": _model_values(ticket, "ticket"), "contact": _model_values(ticket.requester, "contact"),
                "event": {"type": trigger, "id": f"ticket:{ticket.pk}"}}
     if message is not None:
-        context["message"] = _model_values(message, "message")
+        context["message"] = {**_model_values(message, "message"), **triage_values(message)}
     return context
+
+
+def triage_values(message) -> dict:
+    """What assist understood of the message (references.TRIAGE_KINDS); empty values when it
+    has not read it (assist off, or it failed): conditions on them are then simply false."""
+    from tickets.models import MessageTriage
+
+    triage = MessageTriage.objects.filter(message_id=message.pk).first()
+    linked = triage.linked if triage is not None else {}
+    return {"intent": triage.intent if triage else "", "confidence": triage.confidence if triage else 0.0,
+            "intent_runner_up": triage.runner_up if triage else "",
+            "linked_charge": linked.get("charge", ""), "linked_subscription": linked.get("subscription", ""),
+            "linked_invoice": linked.get("invoice", ""), "linked_refund": linked.get("refund", "")}

@@ -204,6 +204,13 @@ _RENAMED = {"body_text": "text"}
 _HIDDEN = {"body_html", "headers", "uuid", "version", "channel_message_id", "delivery_started_at", "merged_into"}
 
 
+# What assist understood of the message (console/assist), beside its fields: the intent slug,
+# its confidence (0–1), and the Stripe objects it is most likely about.
+TRIAGE_KINDS = {"message.intent": "text", "message.confidence": "number", "message.intent_runner_up": "text",
+                "message.linked_charge": "id", "message.linked_subscription": "id", "message.linked_invoice": "id",
+                "message.linked_refund": "id"}
+
+
 def _model_kinds(model, root: str) -> dict[str, str]:
     from django.db import models
 
@@ -240,4 +247,5 @@ def ticket_references(trigger: str) -> References:
     kinds = {**_model_kinds(Ticket, "ticket"), **_model_kinds(Contact, "contact")}
     if trigger == "message.received":
         kinds.update(_model_kinds(Message, "message"))
+        kinds.update(TRIAGE_KINDS)
     return References(kinds)

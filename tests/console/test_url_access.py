@@ -309,6 +309,12 @@ ACCESS.update({
     "tickets/<int:number>/attachments/<int:pk>/": [
         case(number=_ticket_number, pk="999999", agent=NOT_FOUND, finance=NOT_FOUND, admin=NOT_FOUND)],
     "tickets/<int:number>/presence/": post_only(number=_ticket_number),
+    # The sample ticket has no draft: who reaches the 404 and who is refused.
+    "tickets/<int:number>/drafts/<int:pk>/use/": [
+        case(number=_ticket_number, pk="999999", agent=NOT_FOUND, finance=NOT_FOUND, admin=NOT_FOUND)],
+    "tickets/<int:number>/drafts/<int:pk>/discard/": post_only(ok=NOT_FOUND, number=_ticket_number, pk="999999"),
+    "assist/tickets/<int:number>/": [case(number=_ticket_number), case(number="999999", agent=NOT_FOUND,
+                                                                        finance=NOT_FOUND, admin=NOT_FOUND)],
     # The sample message is inbound: nothing to retry, back to the ticket with a message.
     "tickets/messages/<int:pk>/retry/": post_only(ok=redirect(_ticket_path), pk=_sample_message_pk),
     "tickets/contacts/<int:pk>/link/": post_only({"kind": "nonsense"}, ok=BAD_REQUEST, pk=_sample_contact_pk),
