@@ -262,6 +262,9 @@ DISPUTES_PDF_FONT_INDEX = env_int("DISPUTES_PDF_FONT_INDEX", 0, minimum=0)
 ASSIST_ENABLED = env_bool("ASSIST_ENABLED", True)
 ASSIST_CONFIDENCE_THRESHOLD = env_float("ASSIST_CONFIDENCE_THRESHOLD", 0.25)
 ASSIST_LLM_API_KEY = env_str("ASSIST_LLM_API_KEY", "")
+ASSIST_LLM_BASE_URL = env_str("ASSIST_LLM_BASE_URL", "")  # any OpenAI-compatible endpoint; "" is OpenAI's
+ASSIST_LLM_MODEL = env_str("ASSIST_LLM_MODEL", "gpt-4o-mini")
+ASSIST_LLM_TIMEOUT = env_float("ASSIST_LLM_TIMEOUT", 10.0, minimum=1.0, maximum=120.0)
 # The user workflows act as: their role is "workflow"; audit rows and notes name this user.
 WORKFLOWS_SERVICE_USER = env_str("WORKFLOWS_SERVICE_USER", "workflows")
 # The shop's time zone: a workflow scheduled "every day at 09:00" runs at 09:00 there.
