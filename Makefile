@@ -76,6 +76,7 @@ bench: install services
 	$(BENCH_ENV) $(PY) -m bench.timeline
 	$(BENCH_ENV) $(PY) -m bench.workflows
 	$(BENCH_ENV) $(PY) -m bench.disputes
+	$(BENCH_ENV) $(PY) -m bench.assist
 
 screenshots: install chromium
 	$(PY) -m bench.screenshots
