@@ -52,7 +52,9 @@ A = AuditAction
 AUDIT_COVERED = {A.TICKET_CREATE, A.MESSAGE_RECEIVE, A.TICKET_REPLY, A.TICKET_NOTE, A.IDENTITY_LINK_SKIPPED}
 # A ticket's own housekeeping (who has it, its tags, priority, subject, a macro): the ticket
 # page's business, noise on the customer's timeline. They stay in the audit log.
-AUDIT_TICKET_INTERNAL = {A.TICKET_ASSIGN, A.TICKET_TAGS, A.TICKET_PRIORITY, A.TICKET_SUBJECT, A.TICKET_MACRO}
+AUDIT_TICKET_INTERNAL = {A.TICKET_ASSIGN, A.TICKET_TAGS, A.TICKET_PRIORITY, A.TICKET_SUBJECT, A.TICKET_MACRO,
+                         # assist's reading and drafts: shown on the ticket, not the customer's story
+                         A.MESSAGE_TRIAGE, A.REPLY_DRAFT, A.REPLY_DRAFT_DISCARD}
 # Audit actions that move a contact's entries to another contact.
 AUDIT_REPOINTS = {A.CONTACT_MERGE, A.CONTACT_MERGE_UNDO, A.IDENTITY_LINK, A.IDENTITY_UNLINK}
 # What Paydesk itself does to contacts and tickets (links made from Stripe emails, LINE

@@ -378,7 +378,8 @@ def ensure_teams(users: dict) -> dict:
     from tickets.models import Team
 
     teams = {}
-    for name, slug, members in [("Finance", "finance", ["finance", "admin"]), ("Japan", "japan", ["agent"])]:
+    for name, slug, members in [("Finance", "finance", ["finance", "admin"]), ("Japan", "japan", ["agent"]),
+                                ("Billing", "billing", ["agent", "finance"])]:
         teams[slug] = Team.objects.filter(slug=slug).first() or actions.save_team(
             actor=users["admin"], team=Team(name=name, slug=slug), members=[users[m] for m in members])
     return teams

@@ -6,7 +6,7 @@ routed tickets."""
 from __future__ import annotations
 
 AUTO_TICKET_RULES = ("chargeback-ticket", "failed-subscription-payment-ticket", "refund-processed-note",
-                     "subscription-cancelled-ticket")
+                     "subscription-cancelled-ticket", "triage-by-intent")
 
 
 def install_auto_ticket_rules(actor) -> list[int]:

@@ -53,8 +53,11 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "set_status": ("status",),
     "add_note": ("text",),
     "reply_with_macro": ("macro",),
+    "reply_with_draft": (),  # the draft assist wrote for the message (a message.received trigger)
     "send_portal_link": (),
 }
+# What a customer message's triage links it to (message.linked_<name>), fetchable by name.
+MESSAGE_LINKED = ("charge", "subscription", "invoice", "refund")
 MAX_STEPS = 100
 MAX_BRANCH_DEPTH = 5
 MAX_TEXT = 5000
@@ -264,6 +267,8 @@ def _steps(steps, scope: Scope, issues: list[Issue], *, depth: int, counter: lis
         if "fetch" in step:
             name = step["fetch"]
             sources = {f for resource in resources for f in fetchable(resource)}
+            if scope.trigger == "ticket:message.received":
+                sources |= set(MESSAGE_LINKED)  # the objects assist linked the message to
             if name not in sources:
                 issues.append(Issue(here, _("Step %(n)s: there is no %(object)s to fetch from here.")
                                     % {"n": index + 1, "object": str(name)[:40]}))

@@ -21,6 +21,7 @@ def action_name(action: str) -> str:
         "set_status": pgettext("workflow action", "Set the status"),
         "add_note": pgettext("workflow action", "Add an internal note"),
         "reply_with_macro": pgettext("workflow action", "Reply with a macro"),
+        "reply_with_draft": pgettext("workflow action", "Reply with the draft"),
         "send_portal_link": pgettext("workflow action", "Send a billing-portal link"),
     }.get(action)
     return name or str(action)

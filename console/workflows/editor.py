@@ -49,6 +49,7 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "set_status": ("status",),
     "add_note": ("text",),
     "reply_with_macro": ("macro",),
+    "reply_with_draft": (),
     "send_portal_link": (),
 }
 PARAM_KINDS = {

@@ -144,9 +144,10 @@ def _fetch(name: str, context: dict, path: str, fetch) -> StepResult:
     resource = next((r for r in RESOURCES if root_name(r) == name), "")
     # The object that leads to it: the first in the context with a field of that name.
     for root, obj in context.items():
-        if root in ("previous", "event") or not isinstance(obj, dict) or name not in obj:
+        key = name if isinstance(obj, dict) and name in obj else f"linked_{name}"  # message.linked_charge
+        if root in ("previous", "event") or not isinstance(obj, dict) or key not in obj:
             continue
-        value = obj[name]
+        value = obj[key]
         if isinstance(value, dict):  # expanded in the event already
             context[name] = value
             return StepResult(path, "fetch", "done", {"object": name, "id": value.get("id")})
@@ -225,6 +226,20 @@ def triage_values(message) -> dict:
     triage = MessageTriage.objects.filter(message_id=message.pk).first()
     linked = triage.linked if triage is not None else {}
     return {"intent": triage.intent if triage else "", "confidence": triage.confidence if triage else 0.0,
+            "language": triage.language if triage else "",
             "intent_runner_up": triage.runner_up if triage else "",
             "linked_charge": linked.get("charge", ""), "linked_subscription": linked.get("subscription", ""),
-            "linked_invoice": linked.get("invoice", ""), "linked_refund": linked.get("refund", "")}
+            "linked_invoice": linked.get("invoice", ""), "linked_refund": linked.get("refund", ""),
+            "customer_refunds": _customer_refunds(message)}
+
+
+def _customer_refunds(message) -> int:
+    """Refunds the message's contact has had (every Stripe customer of theirs, in the mirror):
+    a rule can tell a first request from a habit."""
+    from payments.models import Charge, Refund
+    from tickets.models import Identity
+
+    contact = getattr(message.ticket, "requester_id", None)
+    customers = Identity.objects.filter(contact_id=contact, kind=Identity.Kind.STRIPE_CUSTOMER).values("value")
+    charges = Charge.objects.filter(customer__in=customers).values("id")
+    return Refund.objects.filter(charge__in=charges).exclude(status__in=("failed", "canceled")).count()

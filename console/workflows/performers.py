@@ -55,7 +55,7 @@ def key(run, step: dict) -> str:
 # --- what an action acts on, resolved at plan time -----------------------------------------------
 
 _CHARGE_REFS = ("charge.id", "payment_intent.latest_charge", "dispute.charge", "early_fraud_warning.charge",
-                "invoice.charge", "refund.charge")
+                "invoice.charge", "refund.charge", "message.linked_charge")
 
 
 def _first(context: dict, refs) -> str:
@@ -73,6 +73,8 @@ def inputs(action: str, params: dict, *, context: dict) -> dict:
     if action == "refund":
         found["charge"] = _first(context, _CHARGE_REFS)
         found["currency"] = _first(context, ("charge.currency", "payment_intent.currency", "dispute.currency"))
+    if action == "reply_with_draft":
+        found["message"] = resolve("message.id", context)  # the message the draft answers
     if action in ("update_customer_metadata", "create_ticket", "send_portal_link", "refund", "notify"):
         found["customer"] = _first(context, ("customer.id", "charge.customer", "payment_intent.customer",
                                              "invoice.customer", "subscription.customer"))
@@ -293,6 +295,20 @@ def _macro(run, step, params, inputs, state, actor) -> dict:
     return {"ticket": ticket.pk, "macro": macro.name}
 
 
+def _draft(run, step, params, inputs, state, actor) -> dict:
+    from tickets.actions import reply
+    from tickets.models import ReplyDraft
+
+    ticket = _ticket(state)
+    draft = (ReplyDraft.objects.filter(ticket=ticket, status=ReplyDraft.Status.OPEN)
+             .filter(**({"message_id": inputs["message"]} if inputs.get("message") else {})).first())
+    if draft is None:
+        raise Refused(_("There is no open draft for this message to send."))
+    # The reply and the step's record commit together: a retried step finds it sent, not open.
+    message = reply(actor=actor, ticket=ticket, body=draft.body, from_draft=draft.pk)
+    return {"ticket": ticket.pk, "draft": draft.pk, "message": message.pk}
+
+
 def _portal(run, step, params, inputs, state, actor) -> dict:
     from console.actions import send_portal_link
     from tickets.models import Ticket
@@ -321,5 +337,6 @@ PERFORMERS = {
     "set_status": _status,
     "add_note": _note,
     "reply_with_macro": _macro,
+    "reply_with_draft": _draft,
     "send_portal_link": _portal,
 }

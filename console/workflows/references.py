@@ -208,7 +208,7 @@ _HIDDEN = {"body_html", "headers", "uuid", "version", "channel_message_id", "del
 # its confidence (0–1), and the Stripe objects it is most likely about.
 TRIAGE_KINDS = {"message.intent": "text", "message.confidence": "number", "message.intent_runner_up": "text",
                 "message.linked_charge": "id", "message.linked_subscription": "id", "message.linked_invoice": "id",
-                "message.linked_refund": "id"}
+                "message.linked_refund": "id", "message.customer_refunds": "number", "message.language": "text"}
 
 
 def _model_kinds(model, root: str) -> dict[str, str]:

@@ -88,6 +88,65 @@ SUBSCRIPTION_CANCELLED_TICKET = {
                 "Feedback: {{ subscription.cancellation_details.feedback }} {{ subscription.cancellation_details.comment }}"}}],
 }
 
+def _intent(*slugs: str) -> dict:
+    """A condition: the message was understood as one of `slugs` (console/assist)."""
+    one = [{"ref": "message.intent", "op": "eq", "value": slug} for slug in slugs]
+    return one[0] if len(one) == 1 else {"any": one}
+
+
+# Seed 000's AI layer: each customer message tagged and routed by what it is about.
+TRIAGE_BY_INTENT = {
+    "trigger": {"ticket": "message.received"},
+    "steps": [{"branch": [
+        {"if": _intent("dispute_threat"),
+         "steps": [{"action": "tag_ticket", "params": {"tags": ["dispute-threat"]}},
+                   {"action": "assign_ticket", "params": {"team": "finance"}},
+                   {"action": "set_priority", "params": {"priority": "high"}}]},
+        {"if": {"all": [{"ref": "ticket.channel", "op": "eq", "value": "line"},
+                        {"ref": "message.language", "op": "eq", "value": "ja"}]},
+         "steps": [{"action": "tag_ticket", "params": {"tags": ["line-ja"]}},
+                   {"action": "assign_ticket", "params": {"team": "japan"}}]},
+        {"if": _intent("refund_request", "refund_status", "double_charge", "charged_after_cancel"),
+         "steps": [{"action": "tag_ticket", "params": {"tags": ["refund"]}},
+                   {"action": "assign_ticket", "params": {"team": "billing"}}]},
+        {"if": _intent("payment_failed", "update_payment_method", "cancel_subscription", "invoice_request"),
+         "steps": [{"action": "tag_ticket", "params": {"tags": ["billing"]}},
+                   {"action": "assign_ticket", "params": {"team": "billing"}}]},
+    ]}],
+}
+
+_SMALL_CHARGE = {"any": [
+    {"all": [{"ref": "charge.currency", "op": "eq", "value": "usd"},
+             {"ref": "charge.amount", "op": "lt", "value": {"amount": "20", "currency": "usd"}}]},
+    {"all": [{"ref": "charge.currency", "op": "eq", "value": "jpy"},
+             {"ref": "charge.amount", "op": "lt", "value": {"amount": "2,000", "currency": "jpy"}}]},
+]}
+
+# Seed 000, "resolve simple cases under business rules": a small refund a first-time asker is
+# owed is made and answered at once; anything else goes to billing. Inactive until an admin
+# turns it on.
+REFUND_SMALL_FIRST_REQUEST = {
+    "trigger": {"ticket": "message.received"},
+    "conditions": {"all": [_intent("refund_request"), {"ref": "message.linked_charge", "op": "is_set"}]},
+    "steps": [
+        {"fetch": "charge"},
+        {"branch": [
+            {"if": {"all": [_SMALL_CHARGE, {"ref": "message.customer_refunds", "op": "eq", "value": "0"},
+                            {"ref": "charge.disputed", "op": "ne", "value": "true"},
+                            {"ref": "charge.refunded", "op": "ne", "value": "true"}]},
+             "steps": [{"action": "refund", "params": {"reason": "requested_by_customer"}},
+                       {"action": "reply_with_draft", "params": {}},
+                       {"action": "add_note", "params": {"text": "Refunded automatically: a refund request under "
+                                                                 "20 USD / 2,000 JPY, the customer's first refund, "
+                                                                 "no dispute on {{ charge.id }}."}}]},
+            {"else": [{"action": "assign_ticket", "params": {"team": "billing"}},
+                      {"action": "add_note", "params": {"text": "Not refunded automatically ({{ charge.id }}, "
+                                                                "{{ charge.amount }}): over the limit, not the "
+                                                                "customer's first refund, or disputed."}}]},
+        ]},
+    ],
+}
+
 TEMPLATES = {
     "personalize-big-orders": (_("Orders over 1,000 USD: ask for a handwritten note"), PERSONALIZE_BIG_ORDERS),
     "tag-vip-customers": (_("Orders over 2,000 USD: mark the customer VIP"), TAG_VIP_CUSTOMERS),
@@ -99,4 +158,7 @@ TEMPLATES = {
     "refund-processed-note": (_("Refund processed: a note on the customer's open ticket"), REFUND_PROCESSED_NOTE),
     "subscription-cancelled-ticket": (_("Subscription cancelled: a retention ticket with the reason"),
                                       SUBSCRIPTION_CANCELLED_TICKET),
+    "triage-by-intent": (_("Customer messages: tag and route by what they are about"), TRIAGE_BY_INTENT),
+    "refund-small-first-request": (_("Refund requests: refund small first-time ones and reply, else to billing"),
+                                   REFUND_SMALL_FIRST_REQUEST),
 }

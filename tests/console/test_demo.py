@@ -38,7 +38,7 @@ from payments.models import (
     WebhookEvent,
 )
 from tests.conftest import ROOT, WEBHOOK_SECRET
-from tickets.models import ContactMerge, Identity, LineEvent, Message, Team, Ticket
+from tickets.models import ContactMerge, Identity, LineEvent, Message, MessageTriage, Team, Ticket
 
 WEBHOOK_ID = "paydesk-demo-test"
 
@@ -251,7 +251,9 @@ def test_tickets_arrive_through_the_channels_and_match_the_shoppers_stripe_data(
     assert ContactMerge.objects.filter(survivor=misaki, undone_at=None).exists()
 
     # Agents worked them through tickets.actions, as the demo users: threads, teams, assignment.
-    assert set(Team.objects.values_list("slug", flat=True)) == {"finance", "japan"}
+    assert set(Team.objects.values_list("slug", flat=True)) == {"finance", "japan", "billing"}
+    # Each customer message was read (assist) and has its draft unless it was answered.
+    assert MessageTriage.objects.count() == Message.objects.filter(kind="inbound").count()
     assert tickets.filter(assignee__username="agent").exists() and tickets.filter(assignee=None).exists()
     assert tickets.filter(assignee__username="agent_ja", channel="line").exists()  # the Tokyo team's LINE tickets
     assert AuditEntry.objects.filter(action="ticket.reply", actor__username="agent").exists()
@@ -398,7 +400,11 @@ def test_make_demo_seeds_afresh_and_keeps_on_request(tmp_path, settings):
     assert set(channels) <= {"email", "line", "web"} and {"email", "line"} <= set(channels)
     web = channels.get("web", 0)
     assert f"Tickets: {sum(channels.values())} ({channels['email']} email, {channels['line']} LINE" in first.stdout
-    assert _rows(tmp_path, "select count(*) from workflows_workflow where status = 'active'") == [(4,)]
+    assert _rows(tmp_path, "select count(*) from workflows_workflow where status = 'active'") == [(5,)]
+    # The triage workflow routed the customers' messages by what assist read in them.
+    routed = dict(_rows(tmp_path, """select g.name, count(*) from tickets_ticket_tags tt
+                                     join tickets_tag g on g.id = tt.tag_id group by g.name"""))
+    assert routed.get("line-ja") and (routed.get("refund") or routed.get("billing") or routed.get("dispute-threat"))
     assert _rows(tmp_path, """select count(*) from tickets_ticket t where t.channel = 'web' and exists (
         select 1 from workflows_workflowrun r where r.ticket_id = t.id and r.status = 'succeeded')""") == [(web,)]
     # An email ticket's requester is the Stripe customer with that email.
