@@ -100,7 +100,8 @@ def _score_charge(c: dict, h: History, intent: str, entities: list, at: dt.datet
         after = [s for s in cancelled if s["canceled_at"] and c["created"] >= s["canceled_at"]
                  or s["cancel_at_period_end"] and not s["canceled_at"]]
         if after:
-            score += 0.8
+            # A renewal (paid through an invoice) rather than an order the customer placed.
+            score += 0.8 + (0.3 if c["invoice"] else 0.0)
             why.append({"code": "after_cancel"})
     if intent == "refund_status" and c["amount_refunded"]:
         score += 0.6

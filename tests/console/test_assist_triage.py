@@ -5,6 +5,7 @@ arrival starts see message.intent."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 
@@ -107,3 +108,61 @@ def test_no_draft_states_an_amount_or_date_the_mirror_does_not_hold(intent, lang
     for entity in extract(draft.body, now=timezone.now(), tz="UTC"):
         if entity.kind in ("money", "date"):
             assert entity.text in facts or re.sub(r"\s", "", entity.text) in facts, (entity, draft.body)
+
+
+# --- grounding, as a property: any history, any intent, any language --------------------------
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+
+from console.assist import drafts, linking  # noqa: E402
+from console.assist.classifier import INTENTS  # noqa: E402
+from console.assist.selectors import History  # noqa: E402
+
+_AT = dt.datetime(2026, 12, 4, 9, 0, tzinfo=dt.timezone.utc)
+
+
+@st.composite
+def histories(draw):
+    charges = []
+    for n in range(draw(st.integers(0, 6))):
+        currency = draw(st.sampled_from(["usd", "jpy"]))
+        amount = draw(st.integers(50, 50000))
+        refunded = draw(st.sampled_from([0, amount, amount // 2]))
+        charges.append({
+            "id": f"ch_prop{n:04d}", "created": _AT - dt.timedelta(days=draw(st.integers(0, 300)), minutes=n),
+            "amount": amount, "currency": currency, "status": draw(st.sampled_from(["succeeded", "failed"])),
+            "paid": True, "amount_refunded": refunded, "refunded": refunded == amount, "disputed": False,
+            "invoice": "", "description": draw(st.sampled_from(["", "Order KR-10454: Sencha"])), "metadata": {},
+            "failure_code": draw(st.sampled_from(["", "card_declined", "expired_card"])), "failure_message": "",
+            "last4": draw(st.sampled_from(["", "4242"])), "brand": "visa",
+            "receipt_url": draw(st.sampled_from(["", "https://pay.stripe.com/receipts/x"]))})
+    refunds = [{"id": f"re_prop{n:04d}", "charge": c["id"], "amount": c["amount_refunded"], "currency": c["currency"],
+                "status": draw(st.sampled_from(["succeeded", "pending", "failed"])), "reason": "",
+                "created": c["created"] + dt.timedelta(days=1)} for n, c in enumerate(charges) if c["amount_refunded"]]
+    subscriptions = [{"id": "sub_prop", "status": draw(st.sampled_from(["active", "canceled", "past_due"])),
+                      "created": _AT - dt.timedelta(days=200),
+                      "canceled_at": draw(st.sampled_from([None, _AT - dt.timedelta(days=3)])),
+                      "cancel_at_period_end": draw(st.booleans()), "current_period_end": _AT + dt.timedelta(days=20),
+                      "ended_at": None, "cancel_at": None, "currency": "usd"}] if draw(st.booleans()) else []
+    invoices = [{"id": "in_prop", "number": "KISSA-0042", "status": draw(st.sampled_from(["paid", "open"])),
+                 "created": _AT - dt.timedelta(days=5), "charge": charges[0]["id"] if charges else "",
+                 "subscription": "sub_prop", "amount_due": 1900, "amount_paid": 1900, "currency": "usd",
+                 "next_payment_attempt": draw(st.sampled_from([None, _AT + dt.timedelta(days=3)])),
+                 "hosted_invoice_url": "https://invoice.stripe.com/i/x", "invoice_pdf": ""}] if draw(st.booleans()) else []
+    return History(customer_ids=["cus_prop"] if draw(st.booleans()) or charges else [], charges=charges,
+                   refunds=refunds, subscriptions=subscriptions, invoices=invoices)
+
+
+@hsettings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(h=histories(), intent=st.sampled_from(INTENTS), language=st.sampled_from(["en", "ja"]),
+       said=st.sampled_from(["", "$42.00 yesterday", "２０００円 先月", "order KR-10454"]))
+def test_property_a_draft_states_only_amounts_and_dates_it_took_from_the_mirror(h, intent, language, said):
+    found = [e.__dict__ for e in extract(said, now=_AT, tz="UTC")]
+    draft = drafts.write(intent=intent, language=language, name="Misaki Sato",
+                         links=linking.link(intent, found, h, at=_AT), h=h)
+    facts = " ".join(f["text"] for f in draft.facts)
+    for entity in extract(draft.body, now=_AT, tz="UTC"):
+        if entity.kind in ("money", "date"):
+            assert entity.text in facts, (entity, draft.body)
+    for fact in draft.facts:  # and every fact names an object the history holds
+        assert fact["id"] in {o["id"] for o in h.charges + h.refunds + h.subscriptions + h.invoices}
