@@ -32,7 +32,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 from bench.results import RESULTS, merge_write
 
@@ -59,14 +58,9 @@ def parse_args(argv):
 
 
 def database_url() -> str:
-    url = os.environ.get("BENCH_ASSIST_DATABASE_URL")
-    if not url:
-        parsed = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paydesk"))
-        url = urlunparse(parsed._replace(path=f"/{DB_NAME}"))
-    parsed = urlparse(url)
-    if parsed.scheme not in ("postgres", "postgresql") or "bench" not in parsed.path:
-        raise SystemExit("bench.assist: the database must be PostgreSQL and named *bench* (it is filled with test data)")
-    return url
+    from bench.inbox import bench_database_url
+
+    return bench_database_url("assist", DB_NAME)
 
 
 def percentile(values: list[float], q: float) -> float:

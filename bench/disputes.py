@@ -24,7 +24,6 @@ import random
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 from bench.results import RESULTS, merge_write
 
@@ -55,14 +54,9 @@ def parse_args(argv):
 
 
 def database_url() -> str:
-    url = os.environ.get("BENCH_DISPUTES_DATABASE_URL")
-    if not url:
-        parsed = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paydesk"))
-        url = urlunparse(parsed._replace(path=f"/{DB_NAME}"))
-    parsed = urlparse(url)
-    if parsed.scheme not in ("postgres", "postgresql") or "bench" not in parsed.path:
-        raise SystemExit("bench.disputes: the database must be PostgreSQL and named *bench* (it is filled with test data)")
-    return url
+    from bench.inbox import bench_database_url
+
+    return bench_database_url("disputes", DB_NAME)
 
 
 def _pick(rng: random.Random, weights: dict):

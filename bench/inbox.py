@@ -42,16 +42,22 @@ def parse_args(argv):
     return args
 
 
-def database_url() -> str:
-    url = os.environ.get("BENCH_INBOX_DATABASE_URL")
+def bench_database_url(benchmark: str, db_name: str) -> str:
+    """A benchmark's own database: BENCH_<NAME>_DATABASE_URL, else DATABASE_URL with its name
+    replaced by `db_name`. PostgreSQL and named *bench*, since it is filled with test data."""
+    url = os.environ.get(f"BENCH_{benchmark.upper()}_DATABASE_URL")
     if not url:
-        base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paydesk")
-        parsed = urlparse(base)
-        url = urlunparse(parsed._replace(path=f"/{DB_NAME}"))
+        parsed = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paydesk"))
+        url = urlunparse(parsed._replace(path=f"/{db_name}"))
     parsed = urlparse(url)
     if parsed.scheme not in ("postgres", "postgresql") or "bench" not in parsed.path:
-        raise SystemExit("bench.inbox: the database must be PostgreSQL and named *bench* (it is filled with test data)")
+        raise SystemExit(f"bench.{benchmark}: the database must be PostgreSQL and named *bench* "
+                         "(it is filled with test data)")
     return url
+
+
+def database_url() -> str:
+    return bench_database_url("inbox", DB_NAME)
 
 
 def ensure_database(url: str) -> None:

@@ -21,7 +21,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 from bench.inbox import case_figures, ensure_database, loadavg, measure, setup_django
 from bench.results import RESULTS, merge_write
@@ -32,13 +31,9 @@ KINDS = ["payment_succeeded", "payment_failed", "refund", "dispute_opened", "fra
 
 
 def database_url() -> str:
-    url = os.environ.get("BENCH_TIMELINE_DATABASE_URL")
-    if not url:
-        parsed = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paydesk"))
-        url = urlunparse(parsed._replace(path=f"/{DB_NAME}"))
-    if "bench" not in urlparse(url).path:
-        raise SystemExit("bench.timeline: the database must be named *bench* (it is filled with test data)")
-    return url
+    from bench.inbox import bench_database_url
+
+    return bench_database_url("timeline", DB_NAME)
 
 
 def load(total: int, mine: int, contacts: int, reload: bool) -> dict:

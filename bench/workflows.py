@@ -39,7 +39,6 @@ import os
 import random
 import statistics
 import time
-from urllib.parse import urlparse, urlunparse
 
 from bench.inbox import ensure_database, loadavg, setup_django
 from bench.results import RESULTS, merge_write
@@ -48,11 +47,9 @@ DB_NAME = "paydesk_bench_workflows"
 
 
 def database_url() -> str:
-    url = os.environ.get("BENCH_WORKFLOWS_DATABASE_URL")
-    if url:
-        return url
-    parsed = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paydesk"))
-    return urlunparse(parsed._replace(path=f"/{DB_NAME}"))
+    from bench.inbox import bench_database_url
+
+    return bench_database_url("workflows", DB_NAME)
 
 
 # --- the backtest ----------------------------------------------------------------------------------
