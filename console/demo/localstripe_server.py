@@ -61,6 +61,22 @@ def accept_stripe_parameters(resources) -> None:
 
     resources.Subscription._update = update_with_cancellation_details
 
+    def customer_currency(self):
+        # Stripe's customer.currency is the currency of their recurring billing, null until they
+        # have some; localstripe 1.15 answers "eur" for every card customer (a yen shopper shown in
+        # euros). The currency of their newest subscription, else none.
+        try:
+            subscriptions = sorted(self.subscriptions._list, key=lambda s: s.created, reverse=True)
+            for subscription in subscriptions:
+                for item in subscription.items._list:
+                    if getattr(item.plan, "currency", None):
+                        return item.plan.currency
+        except (AttributeError, TypeError):
+            pass
+        return None
+
+    resources.Customer.currency = property(customer_currency)
+
 
 def keep_cancellation_details_on_delete(app, resources, server) -> None:
     """DELETE /v1/subscriptions/<id> (cancel now) takes `cancellation_details` in its query;

@@ -1,6 +1,7 @@
 """The demo's Stripe stand-in (console/demo/localstripe_server.py) announces what a write to a
 dispute changed, as Stripe does: a signed `charge.dispute.updated` with its previous attributes,
-a `charge.dispute.closed`; a replayed request (same idempotency key) announces nothing again."""
+a `charge.dispute.closed`; a replayed request (same idempotency key) announces nothing again.
+And it corrects what localstripe says of a customer's currency."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import stripe
 
 from console.demo.seed import register_webhook
 from tests.payments.test_dispute_actions import tell
+from tests.payments.test_stripe_actions import gateway_server, gw, ls, make_customer, make_subscription  # noqa: F401
 
 SECRET = "whsec_stand_in_test"
 EVENTS = ["charge.dispute.updated", "charge.dispute.closed"]
@@ -88,3 +90,12 @@ def test_accepting_is_announced_as_closed_and_a_refused_write_announces_nothing(
     time.sleep(1.5)
     assert len(hooks) == 1
     assert event["type"] == "charge.dispute.closed" and event["data"]["object"]["status"] == "lost"
+
+
+def test_a_customer_s_currency_is_their_subscription_s_not_localstripe_s_euro(gw, ls):
+    """localstripe 1.15 says "eur" for every card customer; Stripe says the currency of their
+    recurring billing, null until there is some."""
+    customer = make_customer(ls, mirror=False)
+    assert ls.v1.customers.retrieve(customer["id"]).currency is None
+    make_subscription(ls, customer, amount=3200)
+    assert ls.v1.customers.retrieve(customer["id"]).currency == "jpy"
