@@ -230,7 +230,11 @@ def why_charged(charge_id: str) -> dict | None:
         canceled_at = ts(sub.get("canceled_at"))
         charged_at = charge["created"] or ts(data.get("created"))
         if canceled_at:
-            out["cancelled"] = {"at": canceled_at, "before_charge": bool(charged_at and canceled_at <= charged_at),
+            # Stripe stamps whole seconds: a cancellation and a charge in the same second happened
+            # together, and the timeline (which then orders them by arrival) is not contradicted.
+            together = bool(charged_at and canceled_at.replace(microsecond=0) == charged_at.replace(microsecond=0))
+            out["cancelled"] = {"at": canceled_at, "together": together,
+                                "before_charge": bool(charged_at and canceled_at < charged_at and not together),
                                 "at_period_end": bool(sub.get("cancel_at_period_end"))}
         elif sub.get("cancel_at_period_end"):
             out["cancelled"] = {"at": ts(sub.get("cancel_at") or sub.get("current_period_end")), "scheduled": True}

@@ -255,3 +255,21 @@ def test_the_panels_recent_activity_beside_a_ticket_that_is_no_number(client, ag
     client.force_login(agent)
     response = client.get(url, {"ticket": ticket}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and "Recent activity" in response.content.decode()
+
+
+def test_why_charged_says_together_when_the_cancellation_and_the_charge_share_a_second(client, agent, shop):
+    """Stripe's whole seconds: neither "before" nor "after", which the timeline (ordering the two
+    by arrival) could contradict."""
+    cus, contact = shop
+    sub = factories.SubscriptionFactory(customer=cus["id"], currency="jpy")
+    deliver("customer.subscription.created", sub, created=NOW - 80000)
+    inv = factories.InvoiceFactory(customer=cus["id"], subscription=sub["id"], currency="jpy", amount_paid=1500)
+    deliver("invoice.paid", inv, created=NOW - 500)
+    ch = factories.ChargeFactory(customer=cus["id"], amount=1500, currency="jpy", invoice=inv["id"], created=NOW - 500)
+    deliver("charge.succeeded", ch, created=NOW - 500)
+    deliver("customer.subscription.deleted", {**sub, "status": "canceled", "canceled_at": NOW - 500}, created=NOW - 500)
+    entry = TimelineEntry.objects.get(kind="payment_succeeded")
+    client.force_login(agent)
+    html = client.get(reverse("timeline_entry", args=[contact.pk, entry.pk])).content.decode()
+    assert "<strong>in the same second</strong>" in html
+    assert "<strong>before</strong>" not in html and "<strong>after</strong>" not in html
