@@ -77,6 +77,7 @@ bench: install services
 	$(BENCH_ENV) $(PY) -m bench.workflows
 	$(BENCH_ENV) $(PY) -m bench.disputes
 	$(BENCH_ENV) $(PY) -m bench.assist
+	$(BENCH_ENV) $(PY) -m bench.search
 
 screenshots: install chromium
 	$(PY) -m bench.screenshots

@@ -2,7 +2,7 @@
 
 `python -m bench` owns when, quick, machine, intake, apply, end_to_end and backfill;
 `python -m bench.inbox` owns "inbox"; `python -m bench.timeline` owns "timeline";
-`python -m bench.workflows` owns "workflows"; `python -m bench.disputes` owns "disputes"; `python -m bench.assist` owns "assist". A writer
+`python -m bench.workflows` owns "workflows"; `python -m bench.disputes` owns "disputes"; `python -m bench.assist` owns "assist"; `python -m bench.search` owns "search". A writer
 reads the file, replaces its keys, keeps everyone else's and renames a temporary file over
 it, so a reader never sees half a file and no run wipes another's figures.
 """

@@ -1,5 +1,4 @@
 import datetime as dt
-from urllib.parse import urlencode
 
 from django.db.models import Count, Q, Sum
 from django.urls import reverse
@@ -9,36 +8,10 @@ from django.utils.translation import gettext as _, gettext_lazy
 from common import parsing
 from payments.mirror import KINDS
 from payments.models import WebhookEvent
-from payments.selectors import looks_like_id
 from payments.stripe_objects import plan_label, price_label, ref, ts
 from payments.stripe_words import label as stripe_label
-from payments.views import LISTS, list_for_id, view_perm
 
 OPEN_DISPUTE_STATUSES = ("needs_response", "warning_needs_response")
-
-
-def search_target(user, q: str) -> str:
-    """Where the top bar sends a query: a Stripe id to its object, anything else to customers.
-
-    An id the mirror does not hold (or one of a type the user may not see) lands on the
-    matching list filtered by it, which says "nothing here" instead of a bare 404.
-    """
-    q = q.strip()
-    customers = reverse("mirror_list", args=["customers"])
-    if not q:
-        return customers
-    if looks_like_id(q):
-        if q.startswith("evt_") and user.has_perm("payments.view_webhookevent"):
-            found = WebhookEvent.objects.filter(pk=q).exists()
-            return reverse("event_detail", args=[q]) if found else f"{reverse('event_log')}?{urlencode({'q': q})}"
-        slug = list_for_id(q)
-        if slug:
-            spec = LISTS[slug]
-            if user.has_perm(view_perm(spec.kind)):
-                if KINDS[spec.kind].model.objects.filter(pk=q).exists():
-                    return reverse("mirror_object", args=[slug, q])
-                return f"{reverse('mirror_list', args=[slug])}?{urlencode({'q': q})}"
-    return f"{customers}?{urlencode({'q': q})}"
 
 
 def overview(user) -> dict:
@@ -244,93 +217,38 @@ def why_charged(charge_id: str) -> dict | None:
     return out
 
 
-# --- top-bar search: straight to the customer --------------------------------------------------
+# --- the home page: the person's own work first ----------------------------------------------
 
-SEARCH_LIMIT = 20
-_CUSTOMER_OF = {"ch_": "charge", "py_": "charge", "pi_": "payment_intent", "in_": "invoice", "sub_": "subscription"}
-
-
-def _stripe_contact(q: str) -> int | None:
-    """The contact behind a Stripe id, through the object's customer in the mirror."""
-    from tickets.models import Identity
-
-    from .timeline import Resolver
-
-    r = Resolver()
-    customer = ""
-    if q.startswith("cus_"):
-        customer = q
-    elif q.startswith(("dp_", "du_", "re_", "pyr_", "issfr_")):
-        model = KINDS["dispute" if q.startswith(("dp_", "du_")) else "refund" if q.startswith(("re_", "pyr_"))
-                      else "radar.early_fraud_warning"].model
-        customer = r.charge_customer(model.objects.filter(pk=q).values_list("charge", flat=True).first() or "")
-    else:
-        for prefix, kind in _CUSTOMER_OF.items():
-            if q.startswith(prefix):
-                customer = KINDS[kind].model.objects.filter(pk=q).values_list("customer", flat=True).first() or ""
-    if not customer:
-        return None
-    return Identity.objects.filter(kind=Identity.Kind.STRIPE_CUSTOMER, value=customer).values_list(
-        "contact_id", flat=True).first()
+HOME_QUEUE_SIZE = 5
 
 
-def search(user, q: str) -> tuple[str | None, list[dict]]:
-    """(url, []) when the query names one customer or object; (None, matches) for several.
+def home_queue(user) -> dict:
+    """What waits for this person, above the shop's Stripe figures: their open and pending
+    tickets (latest activity first), tickets in their views due within the hour or late, and
+    for finance and admins the open tickets asking for a refund approval. A few rows each."""
+    from django.urls import NoReverseMatch
 
-    Order: Stripe ids (customer page when the object's customer is a contact, else the
-    object), ticket numbers (#1042), LINE ids, emails, phones, then names."""
-    from tickets.identity import LINE_USER_ID
-    from tickets.models import Contact, Identity, Ticket
+    from tickets.models import Ticket
 
-    q = q.strip()
-    if not q:
-        return search_target(user, q), []
-    can_see = user.has_perm("tickets.view_contact")
+    from .actions import APPROVAL_TAG
 
-    def page(contact_id):
-        # A merged contact's page is its survivor's.
-        survivor = Contact.objects.filter(pk=contact_id).values_list("merged_into_id", flat=True).first()
-        return reverse("customer", args=[survivor or contact_id])
-
-    if looks_like_id(q):
-        contact_id = _stripe_contact(q) if can_see else None
-        return (page(contact_id) if contact_id else search_target(user, q)), []
-    raw_number = q[1:] if q.startswith("#") else q
-    number = parsing.parse_int(raw_number, minimum=1) if raw_number.isdigit() else None
-    if number is not None and (q.startswith("#") or len(raw_number) <= 7) and can_see:
-        requester = Ticket.objects.filter(number=number).values_list("requester_id", flat=True).first()
-        if requester:
-            return page(requester), []
-    if not can_see:
-        return search_target(user, q), []
-    contacts: list[int] = []
-    if LINE_USER_ID.match(q):
-        contacts = list(Identity.objects.filter(kind="line", value=q).values_list("contact_id", flat=True))
-    elif "@" in q:
-        email = q.lower()
-        contacts = list(Identity.objects.filter(kind="email", value=email).values_list("contact_id", flat=True))
-        if not contacts:
-            customers = KINDS["customer"].model.objects.filter(email__iexact=q).values("id")
-            contacts = list(Identity.objects.filter(kind="stripe_customer", value__in=customers)
-                            .values_list("contact_id", flat=True))
-    elif sum(ch.isdigit() for ch in q) >= 6 and not any(ch.isalpha() for ch in q):
-        digits = "".join(ch for ch in q if ch.isdigit())
-        contacts = list(Identity.objects.filter(kind="phone", value__endswith=digits[-9:])
-                        .values_list("contact_id", flat=True)[:SEARCH_LIMIT])
-    else:
-        contacts = list(Contact.objects.filter(name__icontains=q, merged_into__isnull=True)
-                        .values_list("pk", flat=True)[:SEARCH_LIMIT])
-        customers = KINDS["customer"].model.objects.filter(name__icontains=q).values("id")[:SEARCH_LIMIT]
-        contacts += list(Identity.objects.filter(kind="stripe_customer", value__in=customers)
-                         .values_list("contact_id", flat=True))
-    contacts = list(dict.fromkeys(contacts))
-    if len(contacts) == 1:
-        return page(contacts[0]), []
-    if not contacts:
-        return search_target(user, q), []
-    rows = list(Contact.objects.filter(pk__in=contacts[:SEARCH_LIMIT]).values("pk", "name", "merged_into_id"))
-    idents = {}
-    for cid, kind, value in Identity.objects.filter(contact_id__in=[r["pk"] for r in rows]).values_list(
-            "contact_id", "kind", "value"):
-        idents.setdefault(cid, []).append((kind, value))
-    return None, [{**r, "url": page(r["pk"]), "identities": idents.get(r["pk"], [])} for r in rows]
+    if not user.has_perm("tickets.view_ticket"):
+        return {}
+    active = (Ticket.objects.filter(status__in=Ticket.ACTIVE_STATUSES).select_related("requester")
+              .prefetch_related("requester__identities"))
+    mine = list(active.filter(assignee=user).order_by("-updated", "-id")[:HOME_QUEUE_SIZE])
+    # "In their views": theirs, unassigned, or their teams' (the inbox's views).
+    views = Q(assignee=user) | Q(assignee__isnull=True) | Q(team__in=user.ticket_teams.all())
+    soon = timezone.now() + dt.timedelta(hours=1)
+    sla = list(active.filter(views, sla_due__lte=soon).order_by("sla_due", "id").distinct()[:HOME_QUEUE_SIZE])
+    approvals, approvals_url = None, ""
+    groups = set(user.groups.values_list("name", flat=True))
+    if user.has_perm("payments.refund_charge") and (user.is_superuser or groups & {"finance", "admin"}):
+        waiting = active.filter(tags__name=APPROVAL_TAG)
+        approvals = {"count": waiting.count(), "rows": list(waiting.order_by("created", "id")[:HOME_QUEUE_SIZE])}
+        try:
+            approvals_url = reverse("approvals")
+        except NoReverseMatch:  # the approvals page is not installed: the tagged tickets
+            approvals_url = f"{reverse('inbox', args=['all'])}?tag={APPROVAL_TAG}"
+    return {"mine": mine, "sla": sla, "approvals": approvals, "approvals_url": approvals_url,
+            "mine_url": reverse("inbox", args=["mine"]), "now": timezone.now()}

@@ -1,0 +1,48 @@
+"""Indexes for the top-bar search (console/search.py): trigram GIN indexes on what a person
+types to find a payment or a Stripe customer (a charge's description and metadata, where order
+numbers live; a customer's name and email), on `UPPER(…::text)` because that is what Django's
+icontains compiles to on PostgreSQL; and btrees on the card's last four digits and the amount, so
+every branch of the payments query's OR has an index (a bitmap OR, no sequential scan).
+
+PostgreSQL only: on SQLite (the demo) the same queries run unindexed, so the operations do
+nothing there and the model state is left untouched.
+"""
+
+from django.contrib.postgres.operations import TrigramExtension
+from django.db import migrations
+
+INDEXES = {
+    "charge_description_trgm": 'ON "payments_charge" USING gin ((UPPER("description"::text)) gin_trgm_ops)',
+    # The same expressions as KT("data__metadata") and KT("data__…__last4") compile to.
+    "charge_metadata_trgm": 'ON "payments_charge" USING gin ((UPPER(("data" ->> \'metadata\')::text)) gin_trgm_ops)',
+    "charge_last4": 'ON "payments_charge" (("data" #>> \'{payment_method_details,card,last4}\'))',
+    "charge_amount": 'ON "payments_charge" ("amount")',
+    "customer_name_trgm": 'ON "payments_customer" USING gin ((UPPER("name"::text)) gin_trgm_ops)',
+    "customer_email_trgm": 'ON "payments_customer" USING gin ((UPPER("email"::text)) gin_trgm_ops)',
+}
+
+
+def create(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for name, definition in INDEXES.items():
+        schema_editor.execute(f'CREATE INDEX IF NOT EXISTS "{name}" {definition}')
+
+
+def drop(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for name in INDEXES:
+        schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("payments", "0007_dispute_at_risk_reason"),
+    ]
+
+    operations = [
+        TrigramExtension(),  # skipped by Django on databases other than PostgreSQL
+        migrations.RunPython(create, drop, elidable=False),
+    ]
