@@ -59,8 +59,11 @@ class RefundFlow(ConfirmFlow):
 
     def context(self, request, charge):
         left = refundable(charge)
+        # The person's own limit, shown before they type an amount (None: no limit, nothing shown).
+        limit = refunds.refund_limit(request.user, charge.currency)
         return {"charge": charge, "remainder": format_money(left, charge.currency),
-                "remainder_major": to_major(left, charge.currency), "refundable": left > 0}
+                "remainder_major": to_major(left, charge.currency), "refundable": left > 0,
+                "refund_limit": format_money(limit, charge.currency) if limit is not None else ""}
 
     def plan(self, request, charge, data, ticket):
         plan = refunds.plan_refund(charge.id, actor=request.user, amount=data["amount"], currency=charge.currency)
