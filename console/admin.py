@@ -55,3 +55,36 @@ class LoginAttemptAdmin(ReadOnlyAdmin):
             else:
                 self.message_user(request, _("Unlocked %(username)s: they may log in again.") % {"username": username},
                                   messages.SUCCESS)
+
+
+# --- users and groups: superusers only in Django admin --------------------------------------------
+# The admin role manages people in the console (console/people: audited, sessions ended on
+# deactivation), with auth's permissions; Django admin's user pages, which bypass all that,
+# stay a superuser's tool.
+
+from django.contrib.auth.admin import GroupAdmin, UserAdmin  # noqa: E402
+from django.contrib.auth.models import Group, User  # noqa: E402
+
+
+class _SuperuserOnly:
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    has_add_permission = has_change_permission = has_delete_permission = has_view_permission
+
+
+class SuperuserUserAdmin(_SuperuserOnly, UserAdmin):
+    pass
+
+
+class SuperuserGroupAdmin(_SuperuserOnly, GroupAdmin):
+    pass
+
+
+for _model, _admin in ((User, SuperuserUserAdmin), (Group, SuperuserGroupAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _admin)

@@ -72,6 +72,8 @@ ROLES: dict[str, list[str]] = {
         "disputes.view_disputecase", "disputes.change_disputecase",
         # Workflows: only admins write and activate them.
         "workflows.view_workflow", "workflows.add_workflow", "workflows.change_workflow",
+        # People in the console (console/people): add, change, deactivate.
+        "auth.view_user", "auth.add_user", "auth.change_user",
         # Lifting a login lockout (Django admin, console.actions.unlock_login).
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
