@@ -8,6 +8,7 @@ from email.utils import parseaddr
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
 STRIPE_CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]{4,}$")
@@ -75,3 +76,24 @@ def normalise(kind: str, value: str) -> str:
     except KeyError:
         raise ValidationError(_("Unknown identity kind %(kind)s.") % {"kind": repr(kind)}, code="invalid") from None
     return normaliser(value)
+
+
+def contact_display_name(name: str, line_name: str, identities) -> str:
+    """What agents call a contact: their name, else their LINE display name, else an email,
+    a phone number, "LINE user ·1a2b" (the id's last four) — never an internal number.
+    `identities` is (kind, value) pairs."""
+    if name:
+        return name
+    if line_name:
+        return line_name
+    by_kind: dict[str, str] = {}
+    for kind, value in identities:
+        by_kind.setdefault(kind, value)
+    for kind in ("email", "phone"):
+        if by_kind.get(kind):
+            return by_kind[kind]
+    if by_kind.get("line"):
+        return pgettext("contact label", "LINE user ·%(last4)s") % {"last4": by_kind["line"][-4:]}
+    if by_kind.get("stripe_customer"):
+        return pgettext("contact label", "Stripe customer ·%(last4)s") % {"last4": by_kind["stripe_customer"][-4:]}
+    return _("Unnamed customer")

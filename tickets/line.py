@@ -5,13 +5,14 @@ signed body (split_events never refuses one: what cannot be read is kept with th
 the task turns a stored event into tickets actions (process_event). The body is read as plain
 JSON, not through line-bot-sdk's models, so an event shape newer or older than the SDK's (no
 webhookEventId, no deliveryContext, a type or message kind it does not know) is still stored
-and used where it can be. Out: pushes, through line-bot-sdk. And the user's profile language
-(profile_language), asked once per new conversation so replies are in the customer's language.
+and used where it can be. Out: pushes, through line-bot-sdk. The user's profile (name, picture,
+language) is asked by tickets.line_profile, queued from here when it is missing or stale.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from . import queue
@@ -28,7 +30,7 @@ from .actions.contacts import set_line_following
 from .actions.errors import DeliveryFailed, TicketsError, Unusable
 from .actions.intake import LineDelivery, claim_line_event, finish_line_event
 from .actions.messages import receive_message
-from .models import Channel, LineEvent, Message
+from .models import Channel, Contact, LineEvent, Message
 
 log = logging.getLogger(__name__)
 
@@ -158,14 +160,13 @@ def process_event(event_pk: int) -> str:
                 if what.type == "message":
                     received = receive_message(channel=Channel.LINE, sender=what.user_id, body_text=what.text,
                                                channel_message_id=what.message_id)
-                    if received.ticket_created:
-                        _ask_language(received.message.contact_id, what.user_id)
+                    _ask_profile(received.message.contact_id, what.user_id)
                 else:
                     received = None
                     contact = set_line_following(user_id=what.user_id, following=what.type == "follow",
                                                  event_id=event.webhook_event_id)
                     if what.type == "follow":
-                        _ask_language(contact.pk, what.user_id)
+                        _ask_profile(contact.pk, what.user_id)
         except Unusable as exc:
             return _ignored(event, str(exc))
         except ValidationError as exc:
@@ -177,11 +178,15 @@ def process_event(event_pk: int) -> str:
     return LineEvent.Status.PROCESSED
 
 
-def _ask_language(contact_id: int | None, user_id: str) -> None:
-    """Ask LINE for the user's profile language once the event is stored (a task: LINE's
-    answer never holds up the conversation), when a conversation starts or they follow."""
-    if contact_id and settings.LINE_CHANNEL_ACCESS_TOKEN:
-        queue.enqueue("tickets.tasks.line_profile_language_task", contact_id, user_id)
+def _ask_profile(contact_id: int | None, user_id: str) -> None:
+    """Ask LINE for the user's profile (name, picture, language) once the event is stored (a
+    task: LINE's answer never holds up the conversation), when the contact's profile was never
+    fetched or is older than TICKETS_LINE_PROFILE_MAX_AGE_DAYS (tickets.line_profile)."""
+    if not contact_id or not settings.LINE_CHANNEL_ACCESS_TOKEN:
+        return
+    fetched = Contact.objects.filter(pk=contact_id).values_list("line_profile_at", flat=True).first()
+    if fetched is None or fetched < timezone.now() - dt.timedelta(days=settings.TICKETS_LINE_PROFILE_MAX_AGE_DAYS):
+        queue.enqueue("tickets.tasks.line_profile_task", user_id)
 
 
 def _ignored(event: LineEvent, reason: str) -> str:

@@ -13,7 +13,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.db.models import Q
 from django.utils import timezone
 
-from . import email_in, email_out, line
+from . import email_in, email_out, line, line_profile
 from .actions.contacts import set_contact_language
 from .actions.delivery import claim_delivery, mark_delivered, mark_delivery_failed
 from .actions.errors import ActionError, DeliveryFailed
@@ -114,7 +114,9 @@ def _process_email(email_pk: int) -> str:
 @shared_task(acks_late=True)
 def line_profile_language_task(contact_pk: int, user_id: str) -> str:
     """The LINE user's profile language becomes their contact's (LINE's word on what they read
-    beats a guess from their first message). Asked once: without an answer, the guess stays."""
+    beats a guess from their first message). Asked once: without an answer, the guess stays.
+    Superseded by line_profile_task (which stores the language too); kept so tasks queued
+    before it still run."""
     language = line.profile_language(user_id)
     if not language:
         return "unknown"
@@ -123,6 +125,20 @@ def line_profile_language_task(contact_pk: int, user_id: str) -> str:
     except ActionError:  # the contact is gone (merged contacts stay, so rarely)
         return "no contact"
     return language
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def line_profile_task(self, user_id: str) -> str:
+    """Store the LINE user's profile (name, picture, language) on their contact; LINE busy
+    (429, 5xx) or unreachable is retried with backoff, then given up: the next message after
+    the profile goes stale asks again."""
+    try:
+        return line_profile.refresh(user_id)
+    except TRANSIENT as exc:
+        if self.request.retries >= settings.TICKETS_LINE_PROFILE_MAX_RETRIES:
+            log.info("LINE profile of %s not fetched: %s", user_id, str(exc)[:200])
+            return "failed"
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
 
 
 @shared_task(acks_late=True)

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 # webhooks and tasks store and process what the channels delivered.
 SYSTEM_ALLOWED = {
     "resolve_contact", "receive_message", "link_identity_to", "disconnect_identity", "set_line_following",
-    "set_contact_language",
+    "set_contact_language", "set_line_profile",
     "claim_delivery", "mark_delivered", "mark_delivery_failed",
     "store_line_events", "claim_line_event", "finish_line_event", "record_line_event_failure",
     "store_inbound_email", "claim_inbound_email", "finish_inbound_email", "record_inbound_email_failure",

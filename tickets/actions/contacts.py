@@ -313,3 +313,41 @@ def store_language(actor, contact: Contact, code: str, source: str) -> bool:
     contact.language = code
     audit(actor, AuditAction.CONTACT_UPDATE, target_of(contact), language={"from": old, "to": code}, source=source)
     return True
+
+
+# --- the LINE profile ---------------------------------------------------------------------------
+
+
+def set_line_profile(*, actor=None, contact, display_name: str, picture_url: str, language: str = "") -> Contact:
+    """What the customer's LINE profile says: their display name and picture are kept on the
+    contact, a contact without a name takes the display name, and the profile's language is
+    the customer's own word (as set_contact_language with source "line"). Paydesk does this
+    itself, on LINE's word; one audit row says what changed."""
+    require(actor, "tickets.change_contact", doing=pgettext_lazy("permission", "store a customer's LINE profile"),
+            system=True)
+    display_name, picture_url = (display_name or "").strip()[:255], (picture_url or "")[:1000]
+    code = language_code(language) if language else ""
+    with transaction.atomic():
+        contact = get_contact(contact, lock=True)
+        changes: dict = {}
+        if display_name != contact.line_name:
+            changes["line_name"] = {"from": contact.line_name, "to": display_name}
+        if picture_url != contact.line_picture_url:
+            changes["line_picture_url"] = {"from": contact.line_picture_url, "to": picture_url}
+        if display_name and not contact.name:
+            changes["name"] = {"from": "", "to": display_name}
+        if code and code != contact.language:
+            changes["language"] = {"from": contact.language, "to": code}
+        now = timezone.now()
+        update = {"line_name": display_name, "line_picture_url": picture_url, "line_profile_at": now}
+        if "name" in changes:
+            update["name"] = display_name
+        if "language" in changes:
+            update["language"] = code
+        # The fetch time is stored even when nothing changed: it is what makes the profile fresh.
+        Contact.objects.filter(pk=contact.pk).update(**update, **({"updated": now} if changes else {}))
+        for field, value in update.items():
+            setattr(contact, field, value)
+        if changes:
+            audit(actor, AuditAction.CONTACT_UPDATE, target_of(contact), source="line", **changes)
+    return contact

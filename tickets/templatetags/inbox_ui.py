@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _, pgettext
 
 from common.l10n import babel_locale, format_time, format_when_short
 
+from ..identity import contact_display_name
 from ..models import Channel, Identity, Ticket
 
 register = template.Library()
@@ -98,6 +99,13 @@ def due(value: dt.datetime | None, now: dt.datetime | None = None) -> SafeString
     return mark_safe(_due_html(value, now or timezone.now()))
 
 
+@register.simple_tag
+def sla_due(value: dt.datetime | None, now: dt.datetime | None = None) -> SafeString:
+    """`due` under a name of its own, for pages that also load mirror_ui (whose `due` is a
+    dispute's evidence deadline)."""
+    return due(value, now)
+
+
 def _when(value: dt.datetime | None, today: dt.date, tz=None, locale: str | None = None) -> str:
     """The time alone for today, else the day and time (the year too when it is not this year)."""
     if not value:
@@ -132,14 +140,28 @@ def initials(name: str) -> str:
 
 @register.filter
 def contact_label(contact) -> str:
-    """A contact's name, else the first identity (prefetched on list pages)."""
+    """What agents call a contact (identity.contact_display_name: never an internal number);
+    the identities are prefetched on list pages."""
     if contact is None:
         return ""
-    if contact.name:
-        return contact.name
-    for identity in contact.identities.all():
-        return identity.value
-    return _("Contact %(id)s") % {"id": contact.pk}
+    if contact.name or contact.line_name:
+        return contact_display_name(contact.name, contact.line_name, [])
+    return contact_display_name("", "", [(i.kind, i.value) for i in contact.identities.all()])
+
+
+@register.simple_tag
+def contact_avatar(contact, label: str = "") -> SafeString:
+    """The LINE profile picture when there is one, else the initials of the label."""
+    label = label or contact_label(contact)
+    return avatar_html(getattr(contact, "line_picture_url", ""), label)
+
+
+def avatar_html(picture_url: str, label: str) -> SafeString:
+    if picture_url:
+        # LINE's CDN (allowed in the CSP's img-src); no referrer leaves for it.
+        return format_html('<img class="avatar avatar-photo" src="{}" alt="" width="32" height="32" loading="lazy" '
+                           'referrerpolicy="no-referrer">', picture_url)
+    return format_html('<span class="avatar" aria-hidden="true">{}</span>', initials(label))
 
 
 _CHANNEL_ICONS: dict[tuple[str, str], str] = {}
@@ -175,12 +197,16 @@ def ticket_rows(rows, from_view: str, now: dt.datetime, base: str) -> SafeString
         team = f'<div class="who">{escape(t.team)}</div>' if t.team else ""
         select_label = escape(select % {"number": t.number})
         status = statuses.get(t.status) or escape(t.status)
+        picture = getattr(t, "picture", "")
+        requester = (format_html('<img class="avatar avatar-photo avatar-small" src="{}" alt="" width="16" height="16" '
+                                 'loading="lazy" referrerpolicy="no-referrer"> ', picture) if picture else "")
         out.append(
             f'<tr data-ticket-url="{url}">'
             f'<td class="check"><input type="checkbox" name="ticket" value="{t.pk}" aria-label="{select_label}"></td>'
             f'<td class="ticket-cell"><div class="subject-line">{_channel_html(t.channel, language)}'
             f'<a class="subject" href="{url}">{escape(t.subject)}</a></div>'
-            f'<div class="who"><span class="num-id">#{t.number}</span> · {escape(t.requester)}{tags}</div></td>'
+            f'<div class="who"><span class="num-id">#{t.number}</span> · {requester}'
+            f'<span class="requester-name">{escape(t.requester)}</span>{tags}</div></td>'
             f'<td><span class="badge badge-{_STATUS_TONE.get(t.status, "")} status-{t.status}">{status}</span></td>'
             f'<td><span class="prio prio-{t.priority}">{priorities.get(t.priority) or escape(t.priority)}</span></td>'
             f'<td class="assignee">{assignee}{team}</td>'
