@@ -1,6 +1,7 @@
 """Each person's own settings, applied to every request they make: the time zone dates are
-shown in (their console.UserPreference, else settings.TIME_ZONE) and the console's language
-(their preference, else what LocaleMiddleware took from the browser).
+shown in (their console.UserPreference, else settings.TIME_ZONE), the console's language
+(their preference, else what LocaleMiddleware took from the browser), and what "Solve" does
+next on a ticket (`request.after_solve`, "next" or "stay", which the tickets views read).
 
 Both are cached in the session so a page costs no extra query; saving a preference updates
 the cache (console.views.account)."""
@@ -16,17 +17,23 @@ SESSION_KEY = "console_tz"
 LANGUAGE_SESSION_KEY = "console_language"
 
 
-def _preferences(request) -> tuple[str, str]:
+AFTER_SOLVE_SESSION_KEY = "console_after_solve"
+
+
+def _preferences(request) -> tuple[str, str, str]:
     session = getattr(request, "session", None)
-    if session is not None and SESSION_KEY in session and LANGUAGE_SESSION_KEY in session:
-        return session[SESSION_KEY], session[LANGUAGE_SESSION_KEY]
+    keys = (SESSION_KEY, LANGUAGE_SESSION_KEY, AFTER_SOLVE_SESSION_KEY)
+    if session is not None and all(key in session for key in keys):
+        return tuple(session[key] for key in keys)
     from .models import UserPreference
 
-    row = UserPreference.objects.filter(user=request.user).values_list("time_zone", "language").first()
-    name, language = row or ("", "")
+    row = (UserPreference.objects.filter(user=request.user)
+           .values_list("time_zone", "language", "after_solve").first())
+    values = row or ("", "", UserPreference.AfterSolve.NEXT.value)
     if session is not None:
-        session[SESSION_KEY], session[LANGUAGE_SESSION_KEY] = name, language
-    return name, language
+        for key, value in zip(keys, values):
+            session[key] = value
+    return values
 
 
 def user_time_zone(request) -> str:
@@ -38,8 +45,17 @@ def user_language(request) -> str:
     return _preferences(request)[1]
 
 
-def remember_preferences(request, *, time_zone: str | None = None, language: str | None = None) -> None:
+def user_after_solve(request) -> str:
+    """"next" (go to the next ticket in the view after solving) or "stay"."""
+    return _preferences(request)[2]
+
+
+def remember_preferences(request, *, time_zone: str | None = None, language: str | None = None,
+                         after_solve: str | None = None) -> None:
     """After a preference is saved: the session cache and this request follow it at once."""
+    if after_solve is not None:
+        request.session[AFTER_SOLVE_SESSION_KEY] = after_solve
+        request.after_solve = after_solve
     if time_zone is not None:
         request.session[SESSION_KEY] = time_zone
     if language is not None:
@@ -58,8 +74,10 @@ class PreferencesMiddleware:
 
     def __call__(self, request):
         name = language = ""
+        # tickets may not import console: the ticket page reads what "Solve" does next here.
+        request.after_solve = "stay"
         if getattr(request, "user", None) is not None and request.user.is_authenticated:
-            name, language = _preferences(request)
+            name, language, request.after_solve = _preferences(request)
         try:
             timezone.activate(zoneinfo.ZoneInfo(name)) if name else timezone.deactivate()
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -13,7 +13,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from .. import actions
-from ..middleware import remember_preferences, user_language, user_time_zone
+from ..middleware import remember_preferences, user_after_solve, user_language, user_time_zone
+from ..models import UserPreference
 
 # Where most shops' support teams sit: offered first, the full list follows.
 COMMON_ZONES = ("Asia/Tokyo", "America/New_York", "America/Chicago", "America/Los_Angeles", "Europe/London",
@@ -48,20 +49,35 @@ def _save_language(request) -> str:
     return _("The console now follows your browser's language.")
 
 
+def _save_after_solve(request) -> str:
+    value = request.POST.get("after_solve", "")
+    actions.set_after_solve(actor=request.user, user=request.user, value=value)
+    remember_preferences(request, after_solve=value.strip())
+    if value.strip() == UserPreference.AfterSolve.NEXT:
+        return _("After solving a ticket you now go to the next one in the view.")
+    return _("After solving a ticket you now stay on it.")
+
+
+SAVERS = {"language": _save_language, "time_zone": _save_time_zone, "after_solve": _save_after_solve}
+
+
 @require_http_methods(["GET", "POST"])
 def account(request: HttpRequest) -> HttpResponse:
     """Every signed-in person may change their own preferences (no role needed). Each card
-    posts on its own: `language` or `time_zone` says which."""
+    posts on its own: `language`, `time_zone` or `after_solve` says which."""
     errors: dict[str, str] = {}
     current_zone, current_language = user_time_zone(request), user_language(request)
+    current_after_solve = user_after_solve(request)
     if request.method == "POST":
-        field = "language" if "language" in request.POST else "time_zone"
+        field = next((name for name in ("language", "after_solve") if name in request.POST), "time_zone")
         try:
-            done = _save_language(request) if field == "language" else _save_time_zone(request)
+            done = SAVERS[field](request)
         except ValidationError as exc:
             errors[field] = exc.messages[0]
             if field == "language":
                 current_language = request.POST.get("language", "")
+            elif field == "after_solve":
+                current_after_solve = request.POST.get("after_solve", "")
             else:
                 current_zone = request.POST.get("time_zone", "")
         else:
@@ -73,6 +89,7 @@ def account(request: HttpRequest) -> HttpResponse:
         "common": COMMON_ZONES, "zones": [z for z in actions.time_zone_names() if z not in COMMON_ZONES],
         "languages": settings.LANGUAGES, "current_language": current_language,
         "browser_language": dict(settings.LANGUAGES).get(browser, browser),
+        "after_solve_choices": UserPreference.AfterSolve.choices, "current_after_solve": current_after_solve,
         "nav": "account",
     }
     return render(request, "console/account.html", context, status=400 if errors else 200)

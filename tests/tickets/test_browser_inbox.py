@@ -135,8 +135,9 @@ def test_agent_replies_notes_and_solves_from_unassigned(browser, live_server, in
     page.wait_for_load_state("networkidle")
     page.wait_for_selector("[data-shortcut=solve]:not([disabled])")
     page.keyboard.press("e")
-    page.wait_for_selector("#head-actions button:has-text('Reopen')")
-    assert page.locator("#props select[aria-label=Status]").input_value() == "solved"
+    # Solving goes on to the view's next ticket (Aiko keeps the default setting, "next").
+    page.wait_for_url(lambda url: f"/tickets/{ticket.number}/" not in url and "from=unassigned" in url)
+    assert page.locator(".flash").inner_text() == f"Solved #{ticket.number}."
 
     # The keyboard help.
     page.keyboard.press("?")
