@@ -56,6 +56,7 @@ class AuditAction(models.TextChoices):
     USER_TIME_ZONE = "user.time_zone", _("Time zone changed")
     LOGIN_UNLOCK = "login.unlock", _("Login unlocked")
     USER_LANGUAGE = "user.language", _("Language changed")
+    USER_AFTER_SOLVE = "user.after_solve", _("After-solving setting changed")
     NOTIFY = "notify", _("People notified")
     NOTIFICATIONS_READ = "notifications.read", _("Notifications marked read")
     # workflows
@@ -65,9 +66,16 @@ class AuditAction(models.TextChoices):
     WORKFLOW_IMPORT = "workflow.import", _("Workflow imported")
     WORKFLOW_RUN_RETRY = "workflow.run_retry", _("Workflow run retried")
     REFUND_APPROVAL_REQUESTED = "refund.approval_requested", _("Refund handed to finance")
+    REFUND_APPROVAL_CLOSED = "refund.approval_closed", _("Refund approval closed")
     # disputes (console/disputes): who works a dispute, and the ticket it is worked on
     DISPUTE_ASSIGN = "dispute.assign", _("Dispute assigned")
     DISPUTE_LINK_TICKET = "dispute.link_ticket", _("Ticket linked to a dispute")
+    # people (console/people): who works in the console, in which role and teams
+    PERSON_CREATE = "person.create", _("Person added")
+    PERSON_UPDATE = "person.update", _("Person changed")
+    PERSON_DEACTIVATE = "person.deactivate", _("Person deactivated")
+    PERSON_REACTIVATE = "person.reactivate", _("Person reactivated")
+    PERSON_PASSWORD_LINK = "person.password_link", _("Password link sent")
     # assist (console/assist): what Paydesk understood of a message, and the drafts it wrote
     MESSAGE_TRIAGE = "message.triage", _("Message understood")
     REPLY_DRAFT = "ticket.draft", _("Reply drafted")

@@ -10,6 +10,7 @@ atomically, audit it. Views call these; they never save models.
 from __future__ import annotations
 
 import logging
+import uuid
 import zoneinfo
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,7 +37,8 @@ from tickets import actions as ticket_actions
 from tickets.models import Identity, Message, Team, Ticket
 from tickets.selectors import customer_language
 
-from .models import Notification, UserPreference
+from .models import Notification, RefundApproval, UserPreference
+from .roles import ADMIN_ROLE, has_role
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,17 @@ def set_language(*, actor, user, language: str) -> UserPreference:
     if language and language not in dict(settings.LANGUAGES):
         raise ValidationError(_("Choose one of the languages in the list."), code="language")
     return _save_preference(actor, user, "language", language, AuditAction.USER_LANGUAGE)
+
+
+def set_after_solve(*, actor, user, value: str) -> UserPreference:
+    """What "Solve" does next for `user`: go to the next ticket in the view, or stay.
+    People set their own; nobody sets another's."""
+    if actor is None or not actor.is_authenticated or actor.pk != user.pk:
+        raise PermissionDenied(_("You can only change your own settings."))
+    value = (value or "").strip()
+    if value not in UserPreference.AfterSolve.values:
+        raise ValidationError(_("Choose one of the options in the list."), code="after_solve")
+    return _save_preference(actor, user, "after_solve", value, AuditAction.USER_AFTER_SOLVE)
 
 
 def _save_preference(actor, user, field: str, value: str, action: AuditAction) -> UserPreference:
@@ -153,14 +166,111 @@ def request_refund_approval(*, actor, ticket: Ticket, charge_id: str, amount: in
         body += f"\nAsked by {actor.get_full_name() or actor.get_username()}: {refusal}"
         ticket_actions.add_note(actor=actor, ticket=ticket, body=body)
         ticket_actions.set_tags(actor=actor, ticket=ticket, add=[APPROVAL_TAG])
+        previous_team_id = ticket.team_id
         if team is not None and ticket.team_id != team.pk:
             ticket_actions.assign(actor=actor, ticket=ticket, team=team)
+        # Finance's queue (/approvals/) reads this row; closing it sends the ticket back.
+        RefundApproval.objects.create(
+            ticket=ticket, charge_id=charge_id, amount=amount, currency=currency.lower(), reason=reason,
+            note=note.strip(), refusal=str(refusal or ""), requested_by=actor, previous_team_id=previous_team_id,
+            token=token[:64], refund_token=uuid.uuid4().hex,
+        )
         record(
             actor=actor, action=AuditAction.REFUND_APPROVAL_REQUESTED, target=charge_id,
             amount=amount, currency=currency, reason=reason, note=note.strip(), ticket=f"#{ticket.number}",
             team=team.slug if team else "", token=token, description=f"Asked finance to refund {money} of {charge_id}",
         )
     return ApprovalRequest(ticket, team, replayed=False)
+
+
+FINANCE_ROLE = "finance"
+
+
+def may_decide_approvals(user) -> bool:
+    """Finance and admins decide refund approvals; agents (who may refund too) ask for them."""
+    return bool(user is not None and user.is_authenticated and user.has_perm("payments.refund_charge")
+                and (has_role(user, FINANCE_ROLE) or has_role(user, ADMIN_ROLE)))
+
+
+@dataclass(frozen=True)
+class ApprovalClosed:
+    approval: RefundApproval
+    replayed: bool  # it was already closed; nothing was noted, moved or notified again
+
+    @property
+    def message(self) -> str:
+        number = {"number": self.approval.ticket.number}
+        if self.replayed:
+            return _("This request was already closed; ticket #%(number)s was left as it is.") % number
+        if self.approval.status == RefundApproval.Status.APPROVED:
+            return _("The request is closed: a note on ticket #%(number)s says what was refunded, and the agent "
+                     "who asked was told.") % number
+        return _("The request is declined: a note on ticket #%(number)s says why, and the agent who asked "
+                 "was told.") % number
+
+
+def close_refund_approval(*, actor, approval: RefundApproval, refund: dict | None = None,
+                          decline_reason: str = "") -> ApprovalClosed:
+    """Finance's answer to a refund approval: `refund` (Stripe's refund, made by the refund flow
+    with the approval's refund_token) approves it; else it is declined for `decline_reason`.
+    The answer becomes an internal note on the ticket, the approval tag goes, the ticket goes
+    back to the agent who asked (settings.CONSOLE_APPROVAL_RETURN = "finance" keeps it with
+    finance), and that agent is notified. Closed once: a second close changes nothing."""
+    actors.require(actor, "payments.refund_charge", "tickets.note_ticket", "tickets.change_ticket",
+                   "tickets.assign_ticket", doing=pgettext_lazy("permission", "decide refund approvals"))
+    if not may_decide_approvals(actor):
+        raise PermissionDenied(_("Only finance decides refund approvals."))
+    decline_reason = (decline_reason or "").replace("\x00", "").strip()
+    if refund is None and not decline_reason:
+        raise ValidationError(_("Say why the refund is declined."), code="decline_reason")
+    if len(decline_reason) > 1000:
+        raise ValidationError(_("Keep the reason under 1,000 characters."), code="decline_reason")
+    who = actor.get_full_name() or actor.get_username()
+    with transaction.atomic():
+        # The compare-and-swap: only an open request is closed, under its row lock.
+        approval = RefundApproval.objects.select_for_update(of=("self",)).select_related(
+            "ticket", "requested_by").get(pk=approval.pk)
+        if approval.status != RefundApproval.Status.OPEN:
+            return ApprovalClosed(approval, replayed=True)
+        ticket = approval.ticket
+        if refund is not None:
+            # Stored text, English like the request's note (it is read by whoever opens the ticket).
+            with translation.override("en"):
+                money = format_money(int(refund.get("amount") or 0), refund.get("currency") or approval.currency)
+            body = f"Finance ({who}) refunded {money} of {approval.charge_id} ({refund.get('id', '')})."
+            approval.status, approval.refund_id = RefundApproval.Status.APPROVED, str(refund.get("id") or "")[:255]
+            approval.refunded = int(refund.get("amount") or 0)
+        else:
+            body = f"Finance ({who}) declined the refund of {approval.charge_id}: {decline_reason}"
+            approval.status, approval.decline_reason = RefundApproval.Status.DECLINED, decline_reason
+        approval.decided_by, approval.decided_at = actor, timezone.now()
+        approval.save(update_fields=["status", "refund_id", "refunded", "decline_reason", "decided_by", "decided_at"])
+        ticket_actions.add_note(actor=actor, ticket=ticket, body=body)
+        ticket_actions.set_tags(actor=actor, ticket=ticket, remove=[APPROVAL_TAG])
+        asker = approval.requested_by
+        back = asker is not None and asker.is_active
+        if back and settings.CONSOLE_APPROVAL_RETURN != "finance" and asker.has_perm("tickets.view_ticket"):
+            ticket_actions.assign(actor=actor, ticket=ticket, assignee=asker, team=approval.previous_team)
+        record(actor=actor, action=AuditAction.REFUND_APPROVAL_CLOSED, target=approval.charge_id,
+               approval=approval.pk, status=approval.status, refund=approval.refund_id, amount=approval.refunded,
+               currency=approval.currency, decline_reason=approval.decline_reason, ticket=f"#{ticket.number}",
+               description=body)
+        if back:
+            notify_people(actor=actor, users=[asker], text=_approval_wording(approval, who),
+                          link=f"/tickets/{ticket.number}/", source=f"refund-approval:{approval.pk}")
+    return ApprovalClosed(approval, replayed=False)
+
+
+def _approval_wording(approval: RefundApproval, who: str) -> Callable[[str], str]:
+    """The requester's notification, worded in their language."""
+    def worded(language: str) -> str:
+        facts = {"who": who, "number": approval.ticket.number, "charge": approval.charge_id}
+        if approval.status == RefundApproval.Status.APPROVED:
+            return _("Finance (%(who)s) refunded %(amount)s of %(charge)s, as you asked on ticket #%(number)s.") % {
+                **facts, "amount": format_money(approval.refunded or 0, approval.currency)}
+        return _("Finance (%(who)s) declined the refund you asked for on ticket #%(number)s: %(reason)s") % {
+            **facts, "reason": approval.decline_reason}
+    return worded
 
 
 # --- a billing-portal link, sent on the ticket ----------------------------------------------------

@@ -1,5 +1,5 @@
 from django.urls import reverse
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, gettext_lazy as _
 
 from .roles import ADMIN_ROLE, ROLES, role_label
 
@@ -8,6 +8,7 @@ from .roles import ADMIN_ROLE, ROLES, role_label
 MAIN_NAV = [
     ("inbox", _("Inbox"), "inbox", ["mine"], "tickets.view_ticket"),
     ("customers", _("Customers"), "mirror_list", ["customers"], "payments.view_customer"),
+    ("contacts", _("Contacts"), "contact_list", [], "tickets.view_contact"),
     ("payments", _("Payments"), "mirror_list", ["payments"], "payments.view_charge"),
     ("refunds", _("Refunds"), "mirror_list", ["refunds"], "payments.view_refund"),
     ("subscriptions", _("Subscriptions"), "mirror_list", ["subscriptions"], "payments.view_subscription"),
@@ -15,6 +16,7 @@ MAIN_NAV = [
     ("disputes", _("Disputes"), "dispute_queue", [], "disputes.view_disputecase"),
     ("fraud-warnings", _("Fraud warnings"), "dispute_fraud_warnings", [], "payments.view_earlyfraudwarning"),
     ("workflows", _("Workflows"), "workflow_list", [], "workflows.view_workflow"),
+    ("people", _("People"), "people", [], "auth.view_user"),
 ]
 DEV_NAV = [
     ("events", _("Events"), "event_log", [], "payments.view_webhookevent"),
@@ -30,6 +32,15 @@ def _visible(user, perms, items):
     ]
 
 
+def _approvals_link():
+    """Finance's refund approvals, with how many wait (one count on the partial index)."""
+    from .approval_selectors import open_count
+
+    count = open_count()
+    label = gettext("Approvals (%(count)s)") % {"count": count} if count else gettext("Approvals")
+    return ("approvals", label, reverse("approvals"))
+
+
 def shell(request):
     """What the layout needs on every page: the navigation the user may see, and who they are."""
     user = getattr(request, "user", None)
@@ -41,8 +52,11 @@ def shell(request):
     dev = _visible(user, perms, DEV_NAV)
     if user.is_superuser or ADMIN_ROLE in groups:
         dev.append(("admin", _("Django admin"), reverse("admin:index")))
+    nav = [("home", _("Home"), reverse("home"))] + _visible(user, perms, MAIN_NAV)
+    if "payments.refund_charge" in perms and (user.is_superuser or groups & {"finance", ADMIN_ROLE}):
+        nav.append(_approvals_link())
     return {
-        "shell_nav": [("home", _("Home"), reverse("home"))] + _visible(user, perms, MAIN_NAV),
+        "shell_nav": nav,
         "shell_dev_nav": dev,
         "shell_role": role_label("superuser" if user.is_superuser and not role else role),
     }

@@ -89,6 +89,13 @@ class UserPreference(models.Model):
     # A code of settings.LANGUAGES; blank follows the browser (Accept-Language).
     language = models.CharField(max_length=8, blank=True, default="")
 
+    class AfterSolve(models.TextChoices):
+        NEXT = "next", _("Go to the next ticket in the view")
+        STAY = "stay", _("Stay on the ticket")
+
+    # What "Solve" (and its shortcut e) does next on the ticket page.
+    after_solve = models.CharField(max_length=8, choices=AfterSolve.choices, default=AfterSolve.NEXT)
+
     def __str__(self):
         return f"{self.user} {self.time_zone}"
 
@@ -119,3 +126,52 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.created:%Y-%m-%d %H:%M} {self.recipient_id} {self.text[:40]}"
+
+
+class RefundApproval(models.Model):
+    """A refund an agent over their limit handed to finance ("Ask finance" on a refused refund),
+    written by console.actions.request_refund_approval and closed by close_refund_approval.
+    Kept as a row (not only the audit entry and the ticket's tag) so finance has a queue with
+    what was asked, and the close is a compare-and-swap on `status`: it happens once."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", pgettext_lazy("approval", "Open")
+        APPROVED = "approved", pgettext_lazy("approval", "Approved")
+        DECLINED = "declined", pgettext_lazy("approval", "Declined")
+
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="+", verbose_name=_("ticket"))
+    charge_id = models.CharField(_("charge"), max_length=255)
+    amount = models.BigIntegerField(_("amount"))  # minor units
+    currency = models.CharField(_("currency"), max_length=3)
+    reason = models.CharField(_("reason"), max_length=32)
+    note = models.TextField(_("note"), blank=True, default="")
+    refusal = models.TextField(_("refusal"), blank=True, default="")  # why the agent's own refund was refused
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+                                     verbose_name=_("requested by"))
+    requested_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    # The ticket's team before it went to finance, where it goes back to.
+    previous_team = models.ForeignKey("tickets.Team", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+")
+    token = models.CharField(max_length=64, unique=True)  # the asking form's: a double click asks once
+    # The refund's idempotency key: however many previews finance opens, one refund is made.
+    refund_token = models.CharField(max_length=64)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.OPEN)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", verbose_name=_("decided by"))
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    refund_id = models.CharField(_("refund"), max_length=255, blank=True, default="")
+    refunded = models.BigIntegerField(null=True, blank=True)  # what finance refunded (may differ from `amount`)
+    decline_reason = models.TextField(_("reason declined"), blank=True, default="")
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+        verbose_name = _("refund approval")
+        verbose_name_plural = _("refund approvals")
+        indexes = [
+            # Finance's queue and the nav's count: the open ones, oldest first.
+            models.Index(fields=["requested_at", "id"], condition=models.Q(status="open"),
+                         name="refund_approval_open"),
+        ]
+
+    def __str__(self):
+        return f"{self.charge_id} {self.amount} {self.currency} {self.status}"

@@ -159,7 +159,9 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data:",  # the stylesheets' small SVG icons
+    # data: the stylesheets' small SVG icons; LINE's CDN: the LINE profile pictures shown on
+    # contacts (tickets.line_profile stores LINE's URL, the browser loads it from there).
+    "img-src 'self' data: https://profile.line-scdn.net https://obs.line-scdn.net",
     "object-src 'none'",
     "base-uri 'self'",
     "form-action 'self'",
@@ -272,6 +274,9 @@ SHOP_TIME_ZONE = env_str("SHOP_TIME_ZONE", TIME_ZONE)
 # The team (its slug) that approves refunds above an agent's limit: "Ask finance" on a
 # refused refund puts the ticket in its view with a note of what to refund.
 CONSOLE_FINANCE_TEAM = env_str("CONSOLE_FINANCE_TEAM", "finance")
+# Where a ticket goes once finance approved or declined its refund: back to the agent who
+# asked ("requester"), or it stays with finance ("finance").
+CONSOLE_APPROVAL_RETURN = env_str("CONSOLE_APPROVAL_RETURN", "requester")
 if env_str("PAYMENTS_REFUND_LIMITS"):
     import json as _json
 
@@ -335,6 +340,10 @@ TICKETS_DELIVERY_MAX_RETRIES = env_int("TICKETS_DELIVERY_MAX_RETRIES", 5, minimu
 LINE_CHANNEL_SECRET = env_str("LINE_CHANNEL_SECRET")
 LINE_CHANNEL_ACCESS_TOKEN = env_str("LINE_CHANNEL_ACCESS_TOKEN")
 LINE_API_BASE = env_url("LINE_API_BASE", "https://api.line.me", ("http", "https"))
+# A LINE contact's profile (name, picture) is fetched again on their next message once
+# older than this many days; retried this many times when LINE is busy (429, 5xx).
+TICKETS_LINE_PROFILE_MAX_AGE_DAYS = env_int("TICKETS_LINE_PROFILE_MAX_AGE_DAYS", 7, minimum=0)
+TICKETS_LINE_PROFILE_MAX_RETRIES = env_int("TICKETS_LINE_PROFILE_MAX_RETRIES", 8, minimum=0)
 LINE_WEBHOOK_MAX_BYTES = 1024 * 1024
 # Inbound email through anymail's webhooks (/anymail/<esp>/inbound/) is authenticated
 # with HTTP basic auth "user:password" set here and at the provider.

@@ -3,9 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from .assist import views as assist_views
+from .people import views as people_views
 from .disputes import dashboard as dispute_dashboard
 from .disputes import page as dispute_page
-from .views import account, customers, notifications, panel, panel_actions, payment
+from .views import account, approvals, customers, notifications, panel, panel_actions, payment
 from .workflows import run_views
 from .views import shell as views
 
@@ -25,6 +26,14 @@ urlpatterns = [
     path("", include("payments.urls")),
     path("", include("tickets.channel_urls")),
     path("assist/tickets/<int:number>/", assist_views.ticket_assist, name="ticket_assist"),
+    path("people/", people_views.people_list, name="people"),
+    path("people/new", people_views.person_new, name="person_new"),
+    path("people/<int:pk>/", people_views.person_detail, name="person"),
+    path("people/<int:pk>/deactivate", people_views.person_deactivate, name="person_deactivate"),
+    path("people/<int:pk>/reactivate", people_views.person_reactivate, name="person_reactivate"),
+    path("people/<int:pk>/password-link", people_views.person_password_link, name="person_password_link"),
+    path("account/password/<uidb64>/<token>/", people_views.password_set, name="password_set"),
+    path("account/password/done/", people_views.password_set_done, name="password_set_done"),
     path("", include("tickets.urls")),
     path("workflows/runs/", run_views.run_list, name="workflow_runs"),
     path("workflows/runs/<int:run_id>/", run_views.run_detail, name="workflow_run"),
@@ -43,6 +52,10 @@ urlpatterns = [
     *panel.refund_flow.urls("customers/<int:contact_id>/charges/<str:charge_id>/refund", "customer_refund"),
     path("customers/<int:contact_id>/charges/<str:charge_id>/refund/ask-finance", panel.refund_ask_finance,
          name="customer_refund_ask_finance"),
+    # Finance's refund approvals: the queue, approve (the refund flow, pre-filled) and decline.
+    path("approvals/", approvals.approvals, name="approvals"),
+    *approvals.approval_refund_flow.urls("approvals/<int:approval_id>/refund", "approval_refund"),
+    path("approvals/<int:approval_id>/decline", approvals.approval_decline, name="approval_decline"),
     *panel_actions.cancel_flow.urls("customers/<int:contact_id>/subscriptions/<str:subscription_id>/cancel",
                                     "customer_cancel"),
     *panel_actions.metadata_flow.urls("customers/<int:contact_id>/metadata", "customer_metadata"),

@@ -18,6 +18,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from .identity import contact_display_name
+
 
 class Channel(models.TextChoices):
     EMAIL = "email", pgettext_lazy("channel", "Email")
@@ -64,6 +66,15 @@ class Contact(models.Model):
                     "Blank: not known yet."),
     )
 
+    # What the customer's LINE profile says (tickets.line_profile), kept so lists show a
+    # face and a name without asking LINE; refetched on a message once older than
+    # TICKETS_LINE_PROFILE_MAX_AGE. Blank for contacts who never wrote by LINE.
+    line_name = models.CharField(verbose_name=_("LINE display name"), max_length=255, blank=True, default="",
+                                 db_default="")
+    line_picture_url = models.URLField(verbose_name=_("LINE picture"), max_length=1000, blank=True, default="",
+                                       db_default="")
+    line_profile_at = models.DateTimeField(verbose_name=_("LINE profile fetched"), null=True, blank=True)
+
     class Meta:
         verbose_name = _("contact")
         verbose_name_plural = _("contacts")
@@ -74,7 +85,9 @@ class Contact(models.Model):
         ]
 
     def __str__(self):
-        return self.name or _("Contact %(id)s") % {"id": self.pk}
+        if self.name or self.line_name or self.pk is None:
+            return contact_display_name(self.name, self.line_name, [])
+        return contact_display_name("", "", self.identities.values_list("kind", "value"))
 
 
 class Identity(models.Model):

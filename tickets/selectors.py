@@ -17,12 +17,16 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, gettext_lazy as _
 
+from audit.models import AuditAction, AuditEntry
 from common import parsing
+from common.money import format_money
 
+from .identity import contact_display_name
 from .models import Attachment, Channel, Contact, ContactMerge, Identity, Macro, Message, Tag, Team, Ticket
 
 PAGE_SIZE = 50
@@ -196,17 +200,20 @@ class Row:
     assignee: str
     team: str
     tags: list[str] = field(default_factory=list)
+    picture: str = ""  # the requester's LINE profile picture
 
 
 ROW_FIELDS = ("id", "number", "subject", "status", "priority", "channel", "sla_due", "updated", "requester_name",
               "requester_first_identity", "assignee__first_name", "assignee__last_name", "assignee__username",
-              "team__name")
+              "team__name", "requester_line_name", "requester_picture")
 
 
 def _first_identity():
-    # A contact without a name is shown by their first identity (an email, a LINE id).
+    # A contact without a name is shown by their first identity (an email, a LINE id), as
+    # "kind:value" for identity.contact_display_name.
     return Subquery(
-        Identity.objects.filter(contact_id=OuterRef("requester_id")).order_by("kind", "id").values("value")[:1]
+        Identity.objects.filter(contact_id=OuterRef("requester_id")).order_by("kind", "id")
+        .annotate(pair=Concat("kind", Value(":"), "value")).values("pair")[:1]
     )
 
 
@@ -241,7 +248,8 @@ def inbox_page(user, view: InboxView, filters: Filters, after: str = "", size: i
     else:
         order = (F("sla_due").asc(nulls_last=True), F("id").asc())
     qs = qs.order_by(*order).annotate(
-        requester_name=F("requester__name"), requester_first_identity=_first_identity()
+        requester_name=F("requester__name"), requester_first_identity=_first_identity(),
+        requester_line_name=F("requester__line_name"), requester_picture=F("requester__line_picture_url"),
     )
     statuses = STATUS_FILTERS[filters.status] or list(Ticket.Status.values)
     parts = [list(qs.filter(status=status).values_list(*ROW_FIELDS)[: size + 1]) for status in statuses]
@@ -256,10 +264,11 @@ def inbox_page(user, view: InboxView, filters: Filters, after: str = "", size: i
             tags.setdefault(ticket_id, []).append(name)
     rows = []
     for (pk, number, subject, status, priority, channel, sla_due, updated, name, first_identity,
-         first, last, username, team) in values:
+         first, last, username, team, line_name, picture) in values:
         rows.append(Row(
             pk, number, subject, status, priority, channel, sla_due, updated,
-            requester=name or first_identity or "",
+            requester=contact_display_name(name, line_name, [first_identity.split(":", 1)] if first_identity else []),
+            picture=picture or "",
             assignee=f"{first} {last}".strip() or username or "" if username else "",
             team=team or "", tags=tags.get(pk, []),
         ))
@@ -357,12 +366,10 @@ def changes_since(ticket: Ticket, seen_at: dt.datetime | None, user) -> list[Mes
 
 
 def requester_label(contact: Contact) -> str:
-    """A contact's name, else their first identity's value (uses a prefetch when present)."""
-    if contact.name:
-        return contact.name
-    for identity in contact.identities.all():
-        return identity.value
-    return _("Contact %(id)s") % {"id": contact.pk}
+    """What agents call a contact (uses a prefetch of the identities when present)."""
+    if contact.name or contact.line_name:
+        return contact_display_name(contact.name, contact.line_name, [])
+    return contact_display_name("", "", [(i.kind, i.value) for i in contact.identities.all()])
 
 
 def now() -> dt.datetime:
@@ -436,3 +443,244 @@ def customer_language(contact: Contact | None, ticket: Ticket | None = None) -> 
         if found:
             return found
     return _supported(language_code(default)) or "en"
+
+
+# --- the thread: messages and what was done on the ticket -----------------------------------
+
+# What the thread says besides messages, read from the audit log (below both domains). Changes
+# made at Stripe name the ticket in their details ("#12"); the requester's merges are on the
+# contact; a workflow's changes to the ticket itself are on "ticket:<number>". A person's own
+# status, assignment and tag changes are housekeeping the properties card already shows.
+STRIPE_EVENTS = (AuditAction.CHARGE_REFUND, AuditAction.SUBSCRIPTION_CANCEL, AuditAction.CUSTOMER_UPDATE_METADATA,
+                 AuditAction.PORTAL_SESSION_CREATE, AuditAction.REFUND_APPROVAL_REQUESTED)
+CONTACT_EVENTS = (AuditAction.CONTACT_MERGE, AuditAction.CONTACT_MERGE_UNDO)
+WORKFLOW_TICKET_EVENTS = (AuditAction.TICKET_TAGS, AuditAction.TICKET_ASSIGN, AuditAction.TICKET_STATUS,
+                          AuditAction.TICKET_PRIORITY, AuditAction.TICKET_MACRO)
+THREAD_EVENTS_LIMIT = 200
+# A workflow's steps on one ticket land within moments of each other: one line says them all.
+WORKFLOW_BURST = dt.timedelta(seconds=30)
+
+
+@dataclass
+class SystemEvent:
+    """One compact line of the thread: what was done, worded in the reader's language."""
+
+    pk: int
+    created: dt.datetime
+    action: str
+    text: str
+    is_event: bool = True
+
+
+def _actor_name(user) -> str:
+    if user is None:
+        return "Paydesk"
+    return user.get_full_name() or user.get_username()
+
+
+def _short_id(value) -> str:
+    """"ch_3Qx…9Lm": a Stripe id the reader recognises without the whole of it."""
+    value = str(value or "")
+    return value if len(value) <= 14 else f"{value[:7]}…{value[-3:]}"
+
+
+def _stripe_text(entry: AuditEntry) -> str:
+    d, who = entry.details or {}, _actor_name(entry.actor)
+    action = entry.action
+    if action == AuditAction.CHARGE_REFUND:
+        return gettext("%(actor)s refunded %(amount)s of %(charge)s") % {
+            "actor": who, "amount": format_money(d.get("amount"), d.get("currency") or ""),
+            "charge": _short_id(entry.target)}
+    if action == AuditAction.REFUND_APPROVAL_REQUESTED:
+        return gettext("%(actor)s asked finance to refund %(amount)s of %(charge)s") % {
+            "actor": who, "amount": format_money(d.get("amount"), d.get("currency") or ""),
+            "charge": _short_id(entry.target)}
+    if action == AuditAction.SUBSCRIPTION_CANCEL:
+        values = {"actor": who, "subscription": _short_id(entry.target),
+                  "amount": format_money(d.get("refund_amount"), d.get("currency") or "")}
+        if d.get("at_period_end"):
+            return gettext("%(actor)s cancelled %(subscription)s at the end of its period") % values
+        if d.get("refund_amount"):
+            return gettext("%(actor)s cancelled %(subscription)s and refunded %(amount)s") % values
+        return gettext("%(actor)s cancelled %(subscription)s") % values
+    if action == AuditAction.CUSTOMER_UPDATE_METADATA:
+        keys = sorted(set(d.get("set") or {}) | set(d.get("removed") or []))
+        return gettext("%(actor)s changed the metadata of %(customer)s (%(keys)s)") % {
+            "actor": who, "customer": _short_id(entry.target), "keys": ", ".join(map(str, keys)) or "—"}
+    return gettext("%(actor)s created a billing-portal link for %(customer)s") % {
+        "actor": who, "customer": _short_id(entry.target)}
+
+
+def _contact_text(entry: AuditEntry) -> str:
+    d, who = entry.details or {}, _actor_name(entry.actor)
+    if entry.action == AuditAction.CONTACT_MERGE_UNDO:
+        return gettext("%(actor)s undid a merge of the requester with another contact") % {"actor": who}
+    return gettext("%(actor)s merged another contact into the requester (%(count)s tickets moved)") % {
+        "actor": who, "count": d.get("tickets", 0)}
+
+
+def _workflow_phrase(entry: AuditEntry, teams: dict, users: dict) -> str:
+    """One step a workflow took on the ticket, as a verb phrase ("tagged refund")."""
+    d = entry.details or {}
+    if entry.action == AuditAction.TICKET_TAGS:
+        change = d.get("tags") or {}
+        added = [t for t in change.get("to", []) if t not in change.get("from", [])]
+        if added:
+            return gettext("tagged %(tags)s") % {"tags": ", ".join(added)}
+        return gettext("removed the tags %(tags)s") % {
+            "tags": ", ".join(t for t in change.get("from", []) if t not in change.get("to", []))}
+    if entry.action == AuditAction.TICKET_ASSIGN:
+        parts = []
+        if "assignee" in d:
+            to = (d["assignee"] or {}).get("to")
+            parts.append(gettext("assigned to %(name)s") % {"name": users.get(to, "?")} if to
+                         else gettext("unassigned it"))
+        if "team" in d:
+            to = (d["team"] or {}).get("to")
+            parts.append(gettext("moved to %(team)s") % {"team": teams.get(to, "?")} if to
+                         else gettext("moved to no team"))
+        return ", ".join(parts)
+    if entry.action == AuditAction.TICKET_STATUS:
+        to = (d.get("status") or {}).get("to", "")
+        label = Ticket.Status(to).label if to in Ticket.Status.values else to
+        return gettext("set the status to %(status)s") % {"status": str(label).lower()}
+    if entry.action == AuditAction.TICKET_PRIORITY:
+        to = (d.get("priority") or {}).get("to", "")
+        label = Ticket.Priority(to).label if to in Ticket.Priority.values else to
+        return gettext("set the priority to %(priority)s") % {"priority": str(label).lower()}
+    return gettext("applied the macro “%(name)s”") % {"name": d.get("macro", "")}
+
+
+def thread_events(ticket: Ticket) -> list[SystemEvent]:
+    """What was done on this ticket besides writing, oldest first: one query for the audit
+    rows (bounded by THREAD_EVENTS_LIMIT), and one for the names a workflow assigned to."""
+    since = ticket.created - dt.timedelta(minutes=1)  # nothing about the ticket predates it
+    rows = list(
+        AuditEntry.objects.filter(
+            Q(action__in=STRIPE_EVENTS, details__ticket=f"#{ticket.number}", created__gte=since)
+            | Q(target=f"contact:{ticket.requester_id}", action__in=CONTACT_EVENTS, created__gte=since)
+            | Q(target=f"ticket:{ticket.number}", action__in=WORKFLOW_TICKET_EVENTS,
+                actor__username=settings.WORKFLOWS_SERVICE_USER)
+        )
+        .select_related("actor")
+        .order_by("-created", "-id")[:THREAD_EVENTS_LIMIT]
+    )
+    rows.reverse()
+    team_ids, user_ids = set(), set()
+    for entry in rows:
+        if entry.action == AuditAction.TICKET_ASSIGN:
+            team_ids.add(((entry.details or {}).get("team") or {}).get("to"))
+            user_ids.add(((entry.details or {}).get("assignee") or {}).get("to"))
+    teams = dict(Team.objects.filter(pk__in=team_ids - {None}).values_list("pk", "name")) if team_ids - {None} else {}
+    users = {}
+    if user_ids - {None}:
+        users = {u.pk: u.get_full_name() or u.get_username()
+                 for u in get_user_model().objects.filter(pk__in=user_ids - {None}).only(
+                     "id", "username", "first_name", "last_name")}
+    events: list[SystemEvent] = []
+    burst: list[AuditEntry] = []
+
+    def flush():
+        if burst:
+            phrases = [p for p in (_workflow_phrase(e, teams, users) for e in burst) if p]
+            text = gettext("%(actor)s %(actions)s") % {"actor": _actor_name(burst[0].actor),
+                                                       "actions": ", ".join(phrases)}
+            events.append(SystemEvent(burst[0].pk, burst[0].created, "workflow", text))
+            burst.clear()
+
+    for entry in rows:
+        if entry.action in WORKFLOW_TICKET_EVENTS:
+            if burst and entry.created - burst[0].created > WORKFLOW_BURST:
+                flush()
+            burst.append(entry)
+            continue
+        flush()
+        text = _contact_text(entry) if entry.action in CONTACT_EVENTS else _stripe_text(entry)
+        events.append(SystemEvent(entry.pk, entry.created, entry.action, text))
+    flush()
+    return events
+
+
+def thread(ticket: Ticket) -> list:
+    """The ticket's messages and its system events, interleaved by time (a message and an
+    event in the same instant: the message first, as it is usually what prompted the act)."""
+    items = [(m.created, 0, m.pk, m) for m in conversation(ticket)]
+    items += [(e.created, 1, e.pk, e) for e in thread_events(ticket)]
+    items.sort(key=lambda item: item[:3])
+    return [item[3] for item in items]
+
+
+# --- the contacts list -----------------------------------------------------------------------
+
+CONTACT_CHANNELS = ("email", "line", "phone", "stripe_customer")
+
+
+@dataclass
+class ContactRow:
+    pk: int
+    label: str
+    picture: str
+    channels: list[str]
+    last_message_at: dt.datetime | None
+    open_tickets: int
+
+
+def contacts_page(channel: str = "", after: str = "", size: int = PAGE_SIZE) -> Page:
+    """Every contact (LINE-only ones too; not those merged into another), newest first, one
+    keyset page: one query for the page (the last message and open tickets as subqueries)
+    and one for its identities."""
+    size = max(1, min(size, MAX_PAGE_SIZE))
+    qs = Contact.objects.filter(merged_into__isnull=True)
+    if channel in CONTACT_CHANNELS:
+        qs = qs.filter(Exists(Identity.objects.filter(contact_id=OuterRef("pk"), kind=channel)))
+    position = parsing.decode_cursor(after) if after else None
+    if position is not None:
+        created, pk = position
+        qs = qs.filter(Q(created__lt=created) | Q(created=created, id__lt=pk))
+    last_message = Message.objects.filter(contact_id=OuterRef("pk")).order_by("-created").values("created")[:1]
+    open_tickets = (
+        Ticket.objects.filter(requester_id=OuterRef("pk"), status__in=Ticket.ACTIVE_STATUSES)
+        .order_by().values("requester_id").annotate(n=Count("id")).values("n")[:1]
+    )
+    values = list(
+        qs.order_by("-created", "-id")
+        .annotate(last_message_at=Subquery(last_message), open_tickets=Subquery(open_tickets))
+        .values_list("id", "created", "name", "line_name", "line_picture_url", "last_message_at", "open_tickets")
+        [: size + 1]
+    )
+    more = len(values) > size
+    values = values[:size]
+    identities: dict[int, list[tuple[str, str]]] = {}
+    for contact_id, kind, value in (Identity.objects.filter(contact_id__in=[v[0] for v in values])
+                                    .order_by("kind", "id").values_list("contact_id", "kind", "value")):
+        identities.setdefault(contact_id, []).append((kind, value))
+    rows = []
+    for pk, _created, name, line_name, picture, last_at, n_open in values:
+        pairs = identities.get(pk, [])
+        rows.append(ContactRow(
+            pk=pk, label=contact_display_name(name, line_name, pairs), picture=picture or "",
+            channels=[k for k in CONTACT_CHANNELS if any(kind == k for kind, _v in pairs)],
+            last_message_at=last_at, open_tickets=n_open or 0,
+        ))
+    cursor = parsing.encode_cursor(values[-1][1], values[-1][0]) if more else ""
+    return Page(rows=rows, cursor=cursor, size=size)
+
+
+# --- after solving: the next ticket of the view -----------------------------------------------
+
+
+def next_in_view(user, view_key: str, ticket: Ticket) -> int | None:
+    """The number of the ticket after `ticket` in the inbox view it was opened from (the
+    view's default order and filter: unsolved, by the next deadline), else the view's first
+    other ticket; None when the view has no other. `ticket` carries its place as it was before
+    solving (solving clears its deadline)."""
+    view = resolve_view(view_key, teams())
+    if view is None:
+        return None
+    filters = Filters()
+    after = _encode_cursor([ticket.sla_due, ticket.pk])
+    for cursor in (after, ""):
+        for row in inbox_page(user, view, filters, after=cursor, size=2).rows:
+            if row.pk != ticket.pk:
+                return row.number
+    return None

@@ -5,6 +5,7 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
+    path("contacts/", views.contact_list, name="contact_list"),
     path("tickets/", views.inbox_home, name="inbox_home"),
     path("tickets/bulk/", views.inbox_bulk, name="inbox_bulk"),
     path("tickets/<int:number>/", views.ticket_detail, name="ticket"),

@@ -259,12 +259,18 @@ def _contact_context(request, contact: Contact, **extra) -> dict:
     }
 
 
-def _ticket_context(request, ticket: Ticket, **extra) -> dict:
-    user = request.user
+def _from_view(request) -> str:
+    """The inbox view the ticket was opened from ("mine" unless the request says another)."""
     from_view = request.GET.get("from") or request.POST.get("from") or ""
     # Only a key the inbox's URL can take (a team's slug); anything else would not reverse.
     if not (from_view in ("mine", "unassigned", "all") or re.fullmatch(f"team-{SlugConverter.regex}", from_view)):
         from_view = "mine"
+    return from_view
+
+
+def _ticket_context(request, ticket: Ticket, **extra) -> dict:
+    user = request.user
+    from_view = _from_view(request)
     context = {
         "ticket": ticket,
         "now": timezone.now(),
@@ -317,7 +323,7 @@ def _full_ticket_context(request, ticket: Ticket, **extra) -> dict:
     context = _ticket_context(request, ticket, **extra)
     context.update(_contact_context(request, ticket.requester))
     context.update({
-        "messages_list": selectors.conversation(ticket),
+        "messages_list": selectors.thread(ticket),
         "macros": selectors.active_macros(),
         "agents": selectors.assignable_agents(),
         "teams": team_list,
@@ -336,7 +342,7 @@ def ticket_detail(request: HttpRequest, number: int) -> HttpResponse:
     ticket = _ticket_or_404(number)
     if request.htmx and request.htmx.target == "conversation":
         # "Show the update": the conversation again, and the page now knows the new version.
-        context = _ticket_context(request, ticket, messages_list=selectors.conversation(ticket),
+        context = _ticket_context(request, ticket, messages_list=selectors.thread(ticket),
                                   agents=selectors.assignable_agents(), teams=selectors.teams())
         return render(request, TICKET_TEMPLATE + "#conversation-refresh", context)
     return render(request, TICKET_TEMPLATE, _full_ticket_context(request, ticket))
@@ -345,7 +351,7 @@ def ticket_detail(request: HttpRequest, number: int) -> HttpResponse:
 def _thread_response(request, ticket: Ticket, *, changed: bool = False, **extra) -> HttpResponse:
     """The conversation and the composer (after a send, or with a warning or an error)."""
     team_list = selectors.teams()
-    context = _ticket_context(request, ticket, messages_list=selectors.conversation(ticket),
+    context = _ticket_context(request, ticket, messages_list=selectors.thread(ticket),
                               macros=selectors.active_macros(), agents=selectors.assignable_agents(),
                               teams=team_list, **extra)
     if changed:
@@ -414,6 +420,23 @@ def _props_response(request, ticket: Ticket, *, changed: bool = False, **extra) 
     return render(request, TICKET_TEMPLATE + "#props-response", context)
 
 
+def _go_next(request, ticket: Ticket) -> HttpResponse:
+    """To the next ticket of the view the ticket was opened from (the list itself when none)."""
+    from_view = _from_view(request)
+    number = selectors.next_in_view(request.user, from_view, ticket)
+    if number is None:
+        url = reverse("inbox", args=[from_view])
+        messages.success(request, _("Solved #%(number)s. No other tickets in this view.") % {"number": ticket.number})
+    else:
+        url = f"{reverse('ticket', args=[number])}?{urlencode({'from': from_view})}"
+        messages.success(request, _("Solved #%(number)s.") % {"number": ticket.number})
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
 @require_POST
 @permission_required(VIEW_PERM, raise_exception=True)
 def ticket_update(request: HttpRequest, number: int) -> HttpResponse:
@@ -440,6 +463,11 @@ def ticket_update(request: HttpRequest, number: int) -> HttpResponse:
         error = _errors(exc)
     else:
         selectors.counts_changed()
+        if field == "status" and value == Ticket.Status.SOLVED and request.POST.get("advance"):
+            # "Solve" (or e) goes on to the view's next ticket when the person chose so;
+            # console's PreferencesMiddleware puts their choice on the request.
+            if getattr(request, "after_solve", "stay") == "next":
+                return _go_next(request, ticket)
     if not request.htmx:
         if error:
             messages.error(request, error)
@@ -682,3 +710,20 @@ def ticket_draft_discard(request: HttpRequest, number: int, pk: int) -> HttpResp
     url = assist_url(ticket)  # the card again, from the console that draws it
     return HttpResponse(format_html('<div id="assist-card" hx-get="{}" hx-trigger="load" hx-swap="outerHTML"></div>', url)
                         if url else "")
+
+
+@require_GET
+@permission_required("tickets.view_contact", raise_exception=True)
+def contact_list(request: HttpRequest) -> HttpResponse:
+    """Every contact, LINE-only ones too (the Stripe customers list shows only Stripe's), newest
+    first; each row opens the customer page. Filtered by channel, keyset-paginated."""
+    channel = request.GET.get("channel", "")
+    if channel not in selectors.CONTACT_CHANNELS:
+        channel = ""
+    page = selectors.contacts_page(channel, request.GET.get("after", "")[:200])
+    channels = [(kind, Identity.Kind(kind).label) for kind in selectors.CONTACT_CHANNELS]
+    context = {"rows": page.rows, "cursor": page.cursor, "channel": channel, "channels": channels,
+               "after": request.GET.get("after", ""), "nav": "contacts"}
+    if request.headers.get("HX-Request") and context["after"]:
+        return render(request, "tickets/contacts.html#rows", context)
+    return render(request, "tickets/contacts.html", context)

@@ -1,4 +1,5 @@
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -9,17 +10,27 @@ from .. import selectors
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/home.html", {"overview": selectors.overview(request.user), "nav": "home"})
+    return render(request, "console/home.html", {"queue": selectors.home_queue(request.user),
+                                                 "overview": selectors.overview(request.user), "nav": "home"})
 
 
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
-    """The top bar: one match goes straight to the customer (or the Stripe object); several list."""
-    q = request.GET.get("q", "")[:200]
-    url, matches = selectors.search(request.user, q)
+    """The top bar: an exact Stripe id, "#1042" or a LINE id goes straight there; anything else
+    lists what it finds, grouped by kind. An HTMX request gets the results list alone."""
+    from .. import search as finder
+
+    if not finder.can_search(request.user):
+        raise PermissionDenied
+    q = request.GET.get("q", "")[:200].strip()
+    url = finder.jump(request.user, q)
     if url:
         return redirect(url)
-    return render(request, "customers/search.html", {"q": q, "matches": matches})
+    found = finder.results(request.user, q)
+    if found["only_ticket"]:
+        return redirect(found["only_ticket"])
+    template = "search/_results.html" if request.htmx and not request.htmx.boosted else "search/results.html"
+    return render(request, template, {"found": found, "q": q, "nav": "search"})
 
 
 @require_GET

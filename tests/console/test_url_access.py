@@ -47,6 +47,7 @@ WALK_INBOUND_ESPS = ("postmark", "sendgrid")
 # request themselves (Stripe's and LINE's signatures, the API's bearer token, anymail's basic auth).
 PUBLIC = {
     "login/", "admin/login/", "healthz", "stripe/webhook/", "line/webhook/", "api/contacts/link",
+    "account/password/<uidb64>/<token>/", "account/password/done/",  # where an emailed password link lands
     "api/contacts/unlink", *(f"anymail/{provider}/inbound/" for provider in ANYMAIL_INBOUND),
 }
 
@@ -294,6 +295,7 @@ def post_only(data=None, ok=OK, finance=None, **kw) -> list[Case]:
 
 
 ACCESS.update({
+    "contacts/": [case(), case(query="channel=line")],
     "tickets/": [case(agent=redirect("/tickets/mine/"), finance=redirect("/tickets/mine/"), admin=redirect("/tickets/mine/"))],
     "tickets/<slug:view>/": [case(view="mine"), case(view="all"), case(view="team-none", agent=NOT_FOUND,
                                                                        finance=NOT_FOUND, admin=NOT_FOUND)],
@@ -310,6 +312,23 @@ ACCESS.update({
         case(number=_ticket_number, pk="999999", agent=NOT_FOUND, finance=NOT_FOUND, admin=NOT_FOUND)],
     "tickets/<int:number>/presence/": post_only(number=_ticket_number),
     # The sample ticket has no draft: who reaches the 404 and who is refused.
+    # People: admins only; the password link's landing page is outside the login wall.
+    "people/": [case(agent=DENIED, finance=DENIED)],
+    "people/new": [case(agent=DENIED, finance=DENIED)],
+    "people/<int:pk>/": [case(pk="999999", agent=DENIED, finance=DENIED, admin=NOT_FOUND)],
+    "people/<int:pk>/deactivate": [
+        case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED, pk="999999"),
+        case(method="post", agent=DENIED, finance=DENIED, admin=NOT_FOUND, pk="999999")],
+    "people/<int:pk>/reactivate": [
+        case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED, pk="999999"),
+        case(method="post", agent=DENIED, finance=DENIED, admin=NOT_FOUND, pk="999999")],
+    "people/<int:pk>/password-link": [
+        case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED, pk="999999"),
+        case(method="post", agent=DENIED, finance=DENIED, admin=NOT_FOUND, pk="999999")],
+    # A token that is not one: the page says the link has expired (Django first moves a real
+    # token out of the URL with a redirect).
+    "account/password/<uidb64>/<token>/": [case(uidb64="MQ", token="set-password", anonymous=OK)],
+    "account/password/done/": [case(anonymous=OK)],
     "tickets/<int:number>/drafts/<int:pk>/use/": [
         case(number=_ticket_number, pk="999999", agent=NOT_FOUND, finance=NOT_FOUND, admin=NOT_FOUND)],
     "tickets/<int:number>/drafts/<int:pk>/discard/": post_only(ok=NOT_FOUND, number=_ticket_number, pk="999999"),
@@ -529,6 +548,23 @@ ACCESS.update({
         case(method="post", data={"assign_to": "me"}, agent=DENIED, finance=redirect("/disputes/"),
              admin=redirect("/disputes/")),
     ],
+})
+
+
+# --- finance's refund approvals (console/views/approvals.py) ----------------------------------------------
+# Finance and admins decide; agents (who ask) are refused before anything is looked up; an unknown
+# request is 404. The approve flow is walked with one, so nothing reaches Stripe.
+_NO_APPROVAL = {"approval_id": "999999", "agent": DENIED, "finance": NOT_FOUND, "admin": NOT_FOUND}
+ACCESS.update({
+    "approvals/": [finance_and_admin()],
+    "approvals/<int:approval_id>/refund": [case(**_NO_APPROVAL)],
+    **{f"approvals/<int:approval_id>/refund/{step}": [
+        case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED, approval_id="999999"),
+        case(method="post", **_NO_APPROVAL)]
+       for step in ("preview", "confirm")},
+    "approvals/<int:approval_id>/decline": [
+        case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED, approval_id="999999"),
+        case(method="post", data={"reason": "walk"}, **_NO_APPROVAL)],
 })
 
 

@@ -11,7 +11,7 @@ permissions the action names. actor=None is Paydesk itself, allowed only by the 
 Paydesk performs on its own (they pass system=True, and their actor defaults to None):
 receive_message and resolve_contact (a channel brought a message), link_identity_to and
 disconnect_identity (the Stripe mirror; the shop's contacts API), set_line_following (LINE's
-follow and unfollow), set_contact_language (what LINE, email and Stripe say the customer reads;
+follow and unfollow), set_contact_language and set_line_profile (what LINE, email and Stripe say the customer reads;
 an agent's setting it is a person's action), claim_delivery, mark_delivered, mark_delivery_failed (the delivery
 task), and intake's storing, claims and marks (the webhooks, the import command, the
 tasks), and assist's record_triage and save_reply_draft. Every other action has no default actor and refuses None: opening, changing,
@@ -36,7 +36,7 @@ from ._common import UNSET
 from .assist import discard_reply_draft, record_triage, save_reply_draft
 from .contacts import (
     LinkResult, contact_merge, create_contact, disconnect_identity, link_identity, link_identity_to, resolve_contact,
-    set_contact_language, set_line_following, undo_merge, unlink_identity, update_contact,
+    set_contact_language, set_line_following, set_line_profile, undo_merge, unlink_identity, update_contact,
 )
 from .delivery import claim_delivery, mark_delivered, mark_delivery_failed, retry_delivery
 from .errors import (
@@ -61,7 +61,7 @@ __all__ = [
     # contacts
     "LinkResult", "resolve_contact", "create_contact", "update_contact", "link_identity", "link_identity_to",
     "unlink_identity", "disconnect_identity", "contact_merge", "undo_merge", "set_line_following",
-    "set_contact_language",
+    "set_contact_language", "set_line_profile",
     # tickets
     "create_ticket", "set_status", "set_priority", "set_subject", "assign", "set_tags", "render_macro",
     "apply_macro", "bulk_assign", "bulk_set_tags", "bulk_set_status", "sla_times",
