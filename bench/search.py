@@ -23,7 +23,6 @@ import importlib
 import json
 import os
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -226,25 +225,10 @@ def load(n_tickets: int, n_messages: int, reload: bool) -> dict:
 
 
 def measure(client, url: str, iterations: int) -> dict:
-    """bench.inbox.measure's figures for a page that may answer with a redirect (a jump)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
+    """bench.inbox.measure for a page that may answer with a redirect (a jump), counting hits."""
+    from bench.inbox import measure as measure_page
 
-    for _ in range(max(5, iterations // 10)):
-        response = client.get(url)
-        assert response.status_code in (200, 302), (url, response.status_code)
-    times, cpu = [], []
-    for _ in range(iterations):
-        t, c = time.perf_counter(), time.process_time()
-        client.get(url)
-        times.append((time.perf_counter() - t) * 1000)
-        cpu.append((time.process_time() - c) * 1000)
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    times.sort()
-    return {"p50": statistics.median(times), "p95": times[min(len(times) - 1, int(len(times) * 0.95))],
-            "cpu": statistics.median(cpu), "queries": len(queries), "kb": len(response.content) / 1024,
-            "rows": response.content.count(b'class="search-hit"'), "status": response.status_code}
+    return measure_page(client, url, iterations, statuses=(200, 302), row_marker=b'class="search-hit"')
 
 
 def main(argv=None) -> int:
