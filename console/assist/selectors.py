@@ -95,6 +95,16 @@ def message_for_triage(message_id: int) -> Message | None:
             .filter(pk=message_id, kind=Message.Kind.INBOUND).first())
 
 
+def earlier_intent(message: Message):
+    """The latest reading of an earlier customer message on the same ticket that said what it
+    was about (not "other"), or None."""
+    from tickets.models import MessageTriage
+
+    return (MessageTriage.objects.filter(message__ticket_id=message.ticket_id, message__kind=Message.Kind.INBOUND,
+                                         message__created__lt=message.created)
+            .exclude(intent="other").order_by("-message__created", "-message_id").first())
+
+
 def latest_customer_message(ticket_id: int) -> Message | None:
     return (Message.objects.select_related("ticket", "ticket__requester")
             .filter(ticket_id=ticket_id, kind=Message.Kind.INBOUND).order_by("-created", "-id").first())

@@ -16,7 +16,8 @@ from tickets.selectors import customer_language, detect_language
 
 from . import backends, drafts, linking
 from .entities import extract
-from .selectors import History, history, latest_customer_message
+from .classifier import Classification
+from .selectors import History, earlier_intent, history, latest_customer_message
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,12 @@ def understand(message: Message) -> tuple[MessageTriage, History]:
     """Triage `message` (a customer's) and keep it; the history it was linked against."""
     text = message_text(message)
     reading = backends.classify(text)
+    if reading.intent == "other":
+        # A follow-up ("here is the photo") is about what the ticket is about.
+        earlier = earlier_intent(message)
+        if earlier is not None:
+            reading = Classification(earlier.intent, earlier.confidence, reading.runner_up, reading.runner_up_confidence,
+                                     source=f"{reading.source}+ticket")
     found = [dataclasses.asdict(e) for e in extract(text, now=message.created, tz=settings.SHOP_TIME_ZONE)]
     h = history(message.ticket.requester_id, until=message.created)
     # Under the threshold the message is "other", but the best guess still finds the objects

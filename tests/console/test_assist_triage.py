@@ -166,3 +166,18 @@ def test_property_a_draft_states_only_amounts_and_dates_it_took_from_the_mirror(
             assert entity.text in facts, (entity, draft.body)
     for fact in draft.facts:  # and every fact names an object the history holds
         assert fact["id"] in {o["id"] for o in h.charges + h.refunds + h.subscriptions + h.invoices}
+
+
+def test_a_follow_up_is_about_what_the_ticket_is_about():
+    with helpers.committed():
+        first = receive_message(channel="email", sender="ken.ito@example.com", subject="Kettle",
+                                body_text="The kettle arrived broken, I'd like my money back please.",
+                                channel_message_id="first@example.com").message
+    assert MessageTriage.objects.get(message=first).intent == "refund_request"
+    with helpers.committed():
+        follow = receive_message(channel="email", sender="ken.ito@example.com", subject="Re: Kettle",
+                                 body_text="Here is the photo.", channel_message_id="second@example.com",
+                                 in_reply_to="first@example.com").message
+    assert follow.ticket_id == first.ticket_id
+    reading = MessageTriage.objects.get(message=follow)
+    assert reading.intent == "refund_request" and reading.source.endswith("+ticket")
