@@ -19,6 +19,7 @@ from payments.mirror import upsert_fetched
 from tickets import actions as ticket_actions
 from tests import factories
 from tests.helpers import chromium_tab
+from tests.payments.test_stripe_actions import make_customer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -35,11 +36,7 @@ def ticket_with_charge(localstripe, settings, eager_tasks):
     settings.DEBUG = True
     settings.PAYMENTS_REFUND_LIMITS = {"agent": {"jpy": 10_000, "*": 0}}
     ls = localstripe.client()
-    customer = ls.v1.customers.create({"name": "Misaki Sato", "email": "misaki.sato@example.jp"})
-    pm = ls.v1.payment_methods.create(
-        {"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
-    ls.v1.payment_methods.attach(pm.id, {"customer": customer.id})
-    customer = ls.v1.customers.update(customer.id, {"invoice_settings": {"default_payment_method": pm.id}}).to_dict()
+    customer = make_customer(ls, mirror=False)  # Misaki Sato, a Visa card on file
     charge = ls.v1.charges.create({"amount": 5000, "currency": "jpy", "customer": customer["id"],
                                    "description": "Order KR-10538: Uji matcha 30g ×2"}).to_dict()
     upsert_fetched([customer, charge], int(time.time()) - 60)  # as the webhook had mirrored them
