@@ -40,6 +40,8 @@ class AuditAction(models.TextChoices):
     TICKET_ASSIGN = "ticket.assign", _("Ticket assigned")
     TICKET_TAGS = "ticket.tags", _("Ticket tags changed")
     TICKET_MACRO = "ticket.macro", _("Macro applied")
+    TICKET_MERGE = "ticket.merge", _("Tickets merged")
+    TICKET_MERGE_UNDO = "ticket.merge_undo", _("Ticket merge undone")
     MESSAGE_RECEIVE = "message.receive", _("Message received")
     MESSAGE_DELIVERED = "message.delivered", _("Message delivered")
     MESSAGE_DELIVERY_FAILED = "message.delivery_failed", _("Message not delivered")
@@ -76,6 +78,7 @@ class AuditAction(models.TextChoices):
     PERSON_DEACTIVATE = "person.deactivate", _("Person deactivated")
     PERSON_REACTIVATE = "person.reactivate", _("Person reactivated")
     PERSON_PASSWORD_LINK = "person.password_link", _("Password link sent")
+    PERSON_SSO_SIGN_IN = "person.sso_sign_in", _("Signed in with the company's identity provider")
     # assist (console/assist): what Paydesk understood of a message, and the drafts it wrote
     MESSAGE_TRIAGE = "message.triage", _("Message understood")
     REPLY_DRAFT = "ticket.draft", _("Reply drafted")

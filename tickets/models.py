@@ -175,6 +175,12 @@ class Ticket(models.Model):
     # The next SLA deadline (first response, then resolution; null once solved): the inbox
     # sorts on this one indexed column.
     sla_due = models.DateTimeField(verbose_name=_("next due"), null=True, blank=True)
+    # Set while this ticket is merged into another (a TicketMerge says what moved); its page
+    # then points at the survivor.
+    merged_into = models.ForeignKey(
+        "self", verbose_name=_("merged into"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="merged_tickets",
+    )
 
     class Meta:
         verbose_name = _("ticket")
@@ -414,6 +420,10 @@ class Macro(models.Model):
     # Tag names added to the ticket.
     add_tags = models.JSONField(verbose_name=_("add tags"), default=list, blank=True)
     active = models.BooleanField(verbose_name=_("active"), default=True)
+    # Empty: every team sees it. Otherwise only members of these teams (and admins).
+    teams = models.ManyToManyField(Team, verbose_name=_("teams"), blank=True, related_name="macros")
+    use_count = models.PositiveIntegerField(verbose_name=_("uses"), default=0, db_default=0)
+    last_used_at = models.DateTimeField(verbose_name=_("last used"), null=True, blank=True)
     created = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
     updated = models.DateTimeField(verbose_name=_("updated"), auto_now=True)
 
@@ -452,6 +462,38 @@ class ContactMerge(models.Model):
     class Meta:
         verbose_name = _("contact merge")
         verbose_name_plural = _("contact merges")
+        ordering = ["-created", "-id"]
+
+    def __str__(self):
+        return f"{self.merged} → {self.survivor}"
+
+
+class TicketMerge(models.Model):
+    """What merging `merged` into `survivor` moved and changed, so it can be undone."""
+
+    survivor = models.ForeignKey(
+        Ticket, verbose_name=_("survivor"), on_delete=models.CASCADE, related_name="merges_absorbed",
+    )
+    merged = models.ForeignKey(Ticket, verbose_name=_("merged"), on_delete=models.CASCADE, related_name="merges_into")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reason = models.CharField(verbose_name=_("reason"), max_length=255, blank=True, default="")
+    # {"messages": [ids], "tags": [names added to the survivor], "status": "<merged's status>", ...}
+    moved = models.JSONField(verbose_name=_("moved"), default=dict)
+    # The survivor's version right after the merge: undo is refused once it moved on.
+    survivor_version = models.PositiveIntegerField(verbose_name=_("survivor version"))
+    created = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    undone_at = models.DateTimeField(verbose_name=_("undone"), null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("undone by"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("ticket merge")
+        verbose_name_plural = _("ticket merges")
         ordering = ["-created", "-id"]
 
     def __str__(self):
