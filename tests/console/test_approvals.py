@@ -119,6 +119,29 @@ def test_agent_asks_finance_approves_and_the_loop_closes_on_the_ticket(client, a
     assert "No refund is waiting for finance." in after and "Approvals (" not in after
 
 
+def test_approve_posts_what_was_asked_straight_to_the_money_terms_preview(client, finance, asked, gw):
+    """One click: the list's Approve form carries the request's amount, reason and note to the
+    preview; "Change amount…" still opens the form for another amount."""
+    import re
+
+    approval = asked["approval"]
+    client.force_login(finance)
+    html = client.get("/approvals/").content.decode()
+    form = re.search(rf'<form method="post" action="/approvals/{approval.pk}/refund/preview".*?</form>', html, re.S)
+    assert form, html
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form.group(0)))
+    assert fields["amount"] == "25.00" and fields["note"] == "Box lost by the carrier"
+    assert fields["reason"] == "requested_by_customer" and len(fields["token"]) == 32
+    assert f'/approvals/{approval.pk}/refund?amount=25.00' in html  # Change amount…
+    preview = client.post(f"/approvals/{approval.pk}/refund/preview", fields, **HX)
+    assert preview.status_code == 200, preview.content
+    assert "Refund $25.00 of $50.00" in preview.content.decode()
+    with committed():
+        done = client.post(f"/approvals/{approval.pk}/refund/confirm", {"confirmation": sealed(preview)}, **HX)
+    assert "Refunded $25.00" in done.content.decode()
+    assert len(gw.sent("POST", "/v1/refunds")) == 1
+
+
 def test_approving_twice_refunds_once_and_notes_once(client, finance, asked, gw):
     approval = asked["approval"]
     client.force_login(finance)
