@@ -6,8 +6,9 @@ cards' last four) and tickets with their messages in English and Japanese (order
 phone numbers), by COPY, the trigram indexes built after the load. Then requests /search/
 through Django's test Client as an agent (session, middleware, view, selectors, template) many
 times: p50/p95 server time and the SQL queries for a ticket number, a phone, an order number and
-Japanese words (one of three characters or more, which the trigram index serves, and one of
-two, which it cannot). Measures; asserts nothing.
+Japanese words (one of three characters or more, which the trigram index serves, and two of
+two, which the short-gram index of tickets/0009 serves: a common one and one found nowhere).
+Measures; asserts nothing.
 
 Writes the "search" key of bench/results.json (the others' kept: bench/results.py). Its own
 database: BENCH_SEARCH_DATABASE_URL, else DATABASE_URL with the name replaced by
@@ -106,6 +107,9 @@ def _indexes():
     payments = importlib.import_module("payments.migrations.0008_search_trigram_indexes")
     out = {name: f'ON "{table}" USING gin ((UPPER("{column}"::text)) gin_trgm_ops)'
            for name, (table, column) in tickets.INDEXES.items()}
+    grams = importlib.import_module("tickets.migrations.0009_search_short_grams_phone_e164")
+    out.update({name: f'ON "{table}" USING gin ({grams.FUNCTION}("{column}"))'
+                for name, (table, column) in grams.INDEXES.items()})
     return {**out, **payments.INDEXES}
 
 
@@ -263,6 +267,7 @@ def main(argv=None) -> int:
         ("Order number", "order_number", order),
         ("Japanese word, 5 characters (trigram)", "message_text", "手挽きミル"),
         ("Japanese word, 2 characters (no trigram)", "message_text_short", "二重"),
+        ("Japanese word, 2 characters, found nowhere", "message_text_short_rare", "銀河"),
         ("English partial word", "english_partial", "grind"),
         ("Email domain", "email_domain", "example.jp"),
     ]

@@ -16,6 +16,7 @@ MAIN_NAV = [
     ("disputes", _("Disputes"), "dispute_queue", [], "disputes.view_disputecase"),
     ("fraud-warnings", _("Fraud warnings"), "dispute_fraud_warnings", [], "payments.view_earlyfraudwarning"),
     ("workflows", _("Workflows"), "workflow_list", [], "workflows.view_workflow"),
+    ("macros", _("Macros"), "macros", [], "tickets.view_macro"),
     ("people", _("People"), "people", [], "auth.view_user"),
 ]
 DEV_NAV = [

@@ -20,7 +20,7 @@ from django.views.debug import SafeExceptionReporterFilter
 
 # Settings that are a secret, or a list of them; a new one goes here too.
 SECRET_SETTINGS = ("SECRET_KEY", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRETS", "LINE_CHANNEL_SECRET",
-                   "LINE_CHANNEL_ACCESS_TOKEN", "TICKETS_API_TOKEN")
+                   "LINE_CHANNEL_ACCESS_TOKEN", "TICKETS_API_TOKEN", "OIDC_RP_CLIENT_SECRET")
 # Shorter values can't be told from ordinary words (tests run with SECRET_KEY=x); real ones are long.
 MIN_SECRET_LENGTH = 8
 _URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)([^@/\s]+)@")

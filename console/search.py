@@ -5,7 +5,11 @@
 person's permissions allow. PostgreSQL does the matching: `icontains` (ILIKE '%…%') is served by
 the pg_trgm GIN indexes of tickets/0006 and payments/0008 for three characters or more. Shorter
 text is searched only when it holds a non-ASCII character (two-letter Japanese words such as
-"二重"): that ILIKE cannot use a trigram and scans, which is the price of finding them at all.
+"二重"), which no trigram serves. On PostgreSQL messages, ticket subjects and contact names then
+go by the short-gram GIN indexes of tickets/0009 (`short_ids`): first the newest rows alone (a
+common word is found there at once), else every match through the index, newest first; both
+exact. Payments and Stripe customers have no such index: a short word is looked for among their
+newest SHORT_RECENT rows, and the group says so.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from payments.selectors import looks_like_id
 from payments.views import LISTS, list_for_id, view_perm
 
 GROUP_LIMIT = 20
+SHORT_GRAMS = "paydesk_short_grams"  # the SQL function of tickets/0009's indexes
+SHORT_PROBE = 1000  # newest rows read first for a one- or two-character word
+SHORT_RECENT = 5000  # newest payments and Stripe customers a one- or two-character word is looked for in
 SNIPPET = 70  # characters of context either side of a match in a message
 _CUSTOMER_OF = {"ch_": "charge", "py_": "charge", "pi_": "payment_intent", "in_": "invoice", "sub_": "subscription"}
 
@@ -126,6 +133,43 @@ def read(q: str) -> Query:
             query.last4 = q
         query.amounts = _amounts(q)
     return query
+
+
+def is_short(text: str) -> bool:
+    """A one- or two-character word (never ASCII, see `read`) on PostgreSQL: no trigram serves it."""
+    return 0 < len(text) < 3 and connection.vendor == "postgresql"
+
+
+def short_ids(model, column: str, text: str, *, probe: bool = True) -> list:
+    """The ids of the newest GROUP_LIMIT rows of `model` whose `column` contains `text` (one or
+    two characters, not all ASCII), newest first, for a table with a short-gram index (tickets
+    0009). With `probe` (a table indexed by `created`), a common word is found among the newest
+    SHORT_PROBE rows (the LIKE on those alone); otherwise the GIN index finds every match, sorted
+    by time. The planner is not left to choose: its estimate for a word of two characters is a
+    guess, and a wrong guess reads the table backwards row by row."""
+    table, col = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(column)
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    with connection.cursor() as cursor:
+        if probe:
+            cursor.execute(f"SELECT id FROM (SELECT id, created, {col} AS v FROM {table} ORDER BY created DESC, "
+                           f"id DESC LIMIT %s) AS newest WHERE UPPER(v::text) LIKE UPPER(%s) "
+                           f"ORDER BY created DESC, id DESC LIMIT %s", [SHORT_PROBE, pattern, GROUP_LIMIT])
+            ids = [row[0] for row in cursor.fetchall()]
+            if len(ids) >= GROUP_LIMIT:
+                return ids
+        cursor.execute(f"WITH hits AS MATERIALIZED (SELECT id, created FROM {table} "
+                       f"WHERE {SHORT_GRAMS}({col}) @> ARRAY[UPPER(%s)]) "
+                       f"SELECT id FROM hits ORDER BY created DESC, id DESC LIMIT %s", [text, GROUP_LIMIT])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _recent(model) -> Q:
+    """The newest SHORT_RECENT rows of a table a short word has no index in: from the creation
+    time of the SHORT_RECENT-th newest on (one step down the `created` index), which the planner
+    reads as a range of that index."""
+    cutoff = model.objects.filter(created__isnull=False).order_by("-created").values_list(
+        "created", flat=True)[SHORT_RECENT - 1:SHORT_RECENT].first()
+    return Q(created__gte=cutoff) if cutoff else Q()
 
 
 # --- highlighting --------------------------------------------------------------------------------
@@ -242,7 +286,8 @@ def _tickets(query: Query) -> list[dict]:
     if query.number is not None:
         match |= Q(number=query.number)
     if query.text:
-        match |= Q(subject__icontains=query.text)
+        match |= Q(pk__in=short_ids(Ticket, "subject", query.text, probe=False)) if is_short(query.text) else \
+            Q(subject__icontains=query.text)
     if query.number is None and not query.text:
         return []
     rows = list(Ticket.objects.filter(match).order_by("-created", "-id")
@@ -264,7 +309,9 @@ def _messages(query: Query) -> list[dict]:
 
     if not query.text:
         return []
-    rows = list(Message.objects.filter(body_text__icontains=query.text).order_by("-created", "-id")
+    match = Q(pk__in=short_ids(Message, "body_text", query.text)) if is_short(query.text) else \
+        Q(body_text__icontains=query.text)
+    rows = list(Message.objects.filter(match).order_by("-created", "-id")
                 .values("pk", "body_text", "kind", "created", "ticket__number", "ticket__subject",
                         "contact__name")[:GROUP_LIMIT])
     for r in rows:
@@ -290,7 +337,8 @@ def _contacts(query: Query) -> list[dict]:
         matched.setdefault(cid, []).append((kind, value))
     match = Q(pk__in=list(matched))
     if query.text:
-        match |= Q(name__icontains=query.text)
+        match |= Q(pk__in=short_ids(Contact, "name", query.text, probe=False)) if is_short(query.text) else \
+            Q(name__icontains=query.text)
     rows = list(Contact.objects.filter(match).order_by("-created", "-id")
                 .values("pk", "name", "created", "merged_into_id")[:GROUP_LIMIT])
     for r in rows:
@@ -309,9 +357,10 @@ def _payments(query: Query) -> list[dict]:
 
     match = Q(pk__in=[])
     if query.text:
-        match |= Q(description__icontains=query.text)
         # Order ids kept in metadata ({"order_id": "KR-10454"}): the JSON text, trigram-indexed.
-        match |= Q(metadata_text__icontains=query.text)
+        in_text = Q(description__icontains=query.text) | Q(metadata_text__icontains=query.text)
+        # No index serves a word of one or two characters: the newest payments only (the group says so).
+        match |= (in_text & _recent(Charge)) if is_short(query.text) else in_text
     if query.last4:
         # PostgreSQL: the text expression charge_last4 indexes. SQLite (the demo) compares a
         # KT annotation as JSON, so there the JSON lookup is the one that matches.
@@ -345,6 +394,8 @@ def _customers(query: Query) -> list[dict]:
     match = Q(name__icontains=query.text)
     if query.text.isascii():  # an email address is ASCII (IDNA)
         match |= Q(email__icontains=query.text)
+    if is_short(query.text):  # no index serves it: the newest Stripe customers only (the group says so)
+        match &= _recent(Customer)
     rows = list(Customer.objects.filter(match)
                 .order_by("-created", "-id").values("id", "name", "email", "created")[:GROUP_LIMIT])
     for r in rows:
@@ -369,7 +420,9 @@ def results(user, q: str) -> dict:
         searched.append(label)
         rows = FINDERS[key](query)
         if rows:
-            groups.append({"key": key, "label": label, "rows": rows, "more": len(rows) >= GROUP_LIMIT})
+            groups.append({"key": key, "label": label, "rows": rows, "more": len(rows) >= GROUP_LIMIT,
+                           "recent_only": SHORT_RECENT if key in ("payments", "customers")
+                           and is_short(query.text) else 0})
     total = sum(len(g["rows"]) for g in groups)
     # "4" goes straight to ticket 4 when that is all it finds; otherwise it is listed first.
     only_ticket = None

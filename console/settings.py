@@ -129,6 +129,44 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Sign-in with the company's identity provider (OpenID Connect, mozilla-django-oidc): off
+# unless OIDC_RP_CLIENT_ID is set, and then the provider's endpoints must be set too. They are
+# taken as given (copy them from the provider's /.well-known/openid-configuration): nothing is
+# fetched from the provider at start-up. console/sso.py signs a person in to the active account
+# with their verified email; the password form stays. README: "Sign-in with your identity provider".
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID").strip()
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME").strip()  # the button's "Sign in with …"
+OIDC_OP_ISSUER = env_str("OIDC_OP_ISSUER").strip()  # when set, an ID token from another issuer is refused
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_url("OIDC_OP_AUTHORIZATION_ENDPOINT", "", ("https", "http"))
+OIDC_OP_TOKEN_ENDPOINT = env_url("OIDC_OP_TOKEN_ENDPOINT", "", ("https", "http"))
+OIDC_OP_USER_ENDPOINT = env_url("OIDC_OP_USER_ENDPOINT", "", ("https", "http"))
+OIDC_OP_JWKS_ENDPOINT = env_url("OIDC_OP_JWKS_ENDPOINT", "", ("https", "http"))
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256").strip()
+OIDC_RP_SCOPES = "openid email profile"
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10, minimum=1)  # seconds per call to the provider
+# Paydesk creates accounts itself (console.sso), with no role, and only when this is on.
+OIDC_CREATE_USER = False
+OIDC_CREATE_USERS = env_bool("OIDC_CREATE_USERS", False)
+# Email domains allowed to sign in this way ("example.com,example.jp"); empty: any.
+OIDC_ALLOWED_DOMAINS = [d.lower().lstrip("@") for d in env_list("OIDC_ALLOWED_DOMAINS")]
+if OIDC_ENABLED:
+    _missing = [name for name in ("OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT", "OIDC_OP_USER_ENDPOINT",
+                                  "OIDC_OP_JWKS_ENDPOINT") if not globals()[name]]
+    if _missing:
+        raise ImproperlyConfigured(f"OIDC_RP_CLIENT_ID is set, so {', '.join(_missing)} must be set too "
+                                   "(manage.py oidc_endpoints <issuer URL> prints them)")
+    if OIDC_RP_SIGN_ALGO not in ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512"):
+        raise ImproperlyConfigured("OIDC_RP_SIGN_ALGO must be RS256 (or RS384/RS512/ES256/ES384/ES512)")
+    INSTALLED_APPS.append("mozilla_django_oidc")
+    # Last: the password backends never see the provider's answer, and this one never sees a password.
+    AUTHENTICATION_BACKENDS.append("console.sso.PaydeskOIDCBackend")
+# A sign-in at the identity provider is not a password guess: axes neither counts nor locks it
+# (the provider has its own lockouts), and a password lockout doesn't stop it (console.sso).
+AXES_WHITELIST_CALLABLE = "console.sso.axes_skips"
+
 LANGUAGE_CODE = "en"
 # The console speaks English and Japanese; each person chooses at /account/ (the browser's
 # language until they do). What a customer receives follows the customer's language instead.
@@ -252,6 +290,12 @@ PAYMENTS_REFUND_LIMITS = {
 # Where people open the console (https://paydesk.example): emails (a workflow's notification)
 # link to it; without it they carry the page's path only.
 CONSOLE_BASE_URL = env_url("CONSOLE_BASE_URL", "", ("http", "https"))
+# Where the internet (LINE's servers) reaches Paydesk: the images of LINE replies are fetched
+# from signed, expiring URLs under it, which need https. The console's address unless set
+# (set it when the console itself is only reachable inside a VPN).
+PAYDESK_PUBLIC_URL = env_url("PAYDESK_PUBLIC_URL", CONSOLE_BASE_URL, ("http", "https"))
+# How long the signed URL of a LINE reply's image works.
+TICKETS_LINE_IMAGE_URL_MAX_AGE_DAYS = env_int("TICKETS_LINE_IMAGE_URL_MAX_AGE_DAYS", 7, minimum=1)
 # Disputes: the shop's policies quoted in assembled evidence, and the font (with Japanese) the
 # customer's conversations are written in as a PDF (Debian's fonts-noto-cjk; a .ttc and its index).
 DISPUTES_REFUND_POLICY = env_str("DISPUTES_REFUND_POLICY", "")
@@ -274,6 +318,8 @@ SHOP_TIME_ZONE = env_str("SHOP_TIME_ZONE", TIME_ZONE)
 # The team (its slug) that approves refunds above an agent's limit: "Ask finance" on a
 # refused refund puts the ticket in its view with a note of what to refund.
 CONSOLE_FINANCE_TEAM = env_str("CONSOLE_FINANCE_TEAM", "finance")
+# Where a phone number written without its country is (tickets.identity.normalise_phone).
+PHONE_DEFAULT_REGION = env_str("PHONE_DEFAULT_REGION", "JP")
 # Where a ticket goes once finance approved or declined its refund: back to the agent who
 # asked ("requester"), or it stays with finance ("finance").
 CONSOLE_APPROVAL_RETURN = env_str("CONSOLE_APPROVAL_RETURN", "requester")
@@ -330,6 +376,8 @@ TICKETS_SLA = {
 }
 # Larger inbound attachments are refused (name and size kept, a note on the ticket).
 TICKETS_ATTACHMENT_MAX_BYTES = env_int("TICKETS_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=0)
+# An agent's files on one reply or note, together (each is also held to the limit above).
+TICKETS_MESSAGE_ATTACHMENTS_MAX_BYTES = env_int("TICKETS_MESSAGE_ATTACHMENTS_MAX_BYTES", 25 * 1024 * 1024, minimum=0)
 # The address replies come from and customers write to.
 TICKETS_EMAIL_FROM = env_str("TICKETS_EMAIL_FROM", DEFAULT_FROM_EMAIL)
 # The domain in the Message-ID of outgoing replies.

@@ -23,7 +23,7 @@ from audit.models import AuditAction, AuditEntry
 from payments.models import Charge, Dispute, EarlyFraudWarning, Invoice, PaymentIntent, Refund, Subscription
 from payments.stripe_objects import plan_facts, plan_facts_text, ref, ts
 from payments.stripe_words import label as stripe_label
-from tickets.models import Identity, Message, Ticket
+from tickets.models import Identity, Message, Ticket, TicketMerge
 
 from .models import SharedPaymentToken, TimelineEntry
 from .workflows import describe as workflow_describe
@@ -55,6 +55,8 @@ AUDIT_COVERED = {A.TICKET_CREATE, A.MESSAGE_RECEIVE, A.TICKET_REPLY, A.TICKET_NO
 AUDIT_TICKET_INTERNAL = {A.TICKET_ASSIGN, A.TICKET_TAGS, A.TICKET_PRIORITY, A.TICKET_SUBJECT, A.TICKET_MACRO,
                          # assist's reading and drafts: shown on the ticket, not the customer's story
                          A.MESSAGE_TRIAGE, A.REPLY_DRAFT, A.REPLY_DRAFT_DISCARD}
+# A ticket merge and its undo: audited on both tickets; their messages' entries follow them.
+AUDIT_TICKET_MERGES = {A.TICKET_MERGE, A.TICKET_MERGE_UNDO}
 # Audit actions that move a contact's entries to another contact.
 AUDIT_REPOINTS = {A.CONTACT_MERGE, A.CONTACT_MERGE_UNDO, A.IDENTITY_LINK, A.IDENTITY_UNLINK}
 # What Paydesk itself does to contacts and tickets (links made from Stripe emails, LINE
@@ -618,6 +620,8 @@ def audit_entries(entry, resolver: Resolver | None = None) -> list[dict]:
         return []
     if entry.actor_id is None and entry.action in AUDIT_SYSTEM_BOOKKEEPING:
         return []
+    if entry.action in AUDIT_TICKET_MERGES and (entry.details or {}).get("role") == "merged":
+        return []  # a ticket merge is one story on the customer's timeline: the survivor's row tells it
     contact, customer, ticket_id = _audit_place(entry.target, r)
     if contact is None and not customer:
         return []
@@ -683,6 +687,17 @@ def audit_needs_reaction(action: str, actor_id: int | None) -> bool:
     return not (actor_id is None and action in AUDIT_SYSTEM_BOOKKEEPING)
 
 
+def _follow_ticket_merge(merge_id, *, undone: bool) -> None:
+    """The moved messages' entries name the ticket they are on now (the survivor, or after an
+    undo the merged ticket again), so the timeline links where the message is."""
+    merge = TicketMerge.objects.filter(pk=merge_id).first() if str(merge_id or "").isdigit() else None
+    if merge is None:
+        return
+    ids = [int(i) for i in (merge.moved or {}).get("messages", []) if str(i).isdigit()]
+    TimelineEntry.objects.filter(kind=K.MESSAGE, source__in=[f"message:{i}" for i in ids]).update(
+        ticket_id=merge.merged_id if undone else merge.survivor_id)
+
+
 def on_audit(entry) -> None:
     """An audit row, once committed (console.tasks): the agent's action, the message a reply
     or note wrote, and entries re-pointed after a merge, link or unlink."""
@@ -691,6 +706,8 @@ def on_audit(entry) -> None:
         message = Message.objects.select_related("ticket").filter(pk=entry.details["message"]).first()
         if message is not None:
             upsert([message_entry(message, message.ticket)])
+    if entry.action in AUDIT_TICKET_MERGES and (entry.details or {}).get("role") == "survivor":
+        _follow_ticket_merge(entry.details.get("merge"), undone=entry.action == A.TICKET_MERGE_UNDO)
     if entry.action in AUDIT_REPOINTS:
         details = entry.details or {}
         ids = [entry.target.partition(":")[2], details.get("merged")]

@@ -3,18 +3,22 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from .assist import views as assist_views
+from .macros import views as macro_views
 from .people import views as people_views
 from .disputes import dashboard as dispute_dashboard
 from .disputes import page as dispute_page
 from .views import account, approvals, customers, notifications, panel, panel_actions, payment
 from .workflows import run_views
 from .views import shell as views
+from . import sso
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("search/", views.search, name="search"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Sign-in with the company's identity provider: /oidc/… only when configured (console/sso.py).
+    *sso.urls(),
     path("healthz", views.healthz, name="healthz"),
     path("account/", account.account, name="account"),
     path("notifications/", notifications.notifications, name="notifications"),
@@ -32,6 +36,12 @@ urlpatterns = [
     path("people/<int:pk>/deactivate", people_views.person_deactivate, name="person_deactivate"),
     path("people/<int:pk>/reactivate", people_views.person_reactivate, name="person_reactivate"),
     path("people/<int:pk>/password-link", people_views.person_password_link, name="person_password_link"),
+    path("macros/", macro_views.macro_list, name="macros"),
+    path("macros/new", macro_views.macro_new, name="macro_new"),
+    path("macros/<int:pk>/", macro_views.macro_edit, name="macro"),
+    path("macros/<int:pk>/deactivate", macro_views.macro_deactivate, name="macro_deactivate"),
+    path("macros/<int:pk>/activate", macro_views.macro_activate, name="macro_activate"),
+    path("macros/<int:pk>/delete", macro_views.macro_delete, name="macro_delete"),
     path("account/password/<uidb64>/<token>/", people_views.password_set, name="password_set"),
     path("account/password/done/", people_views.password_set_done, name="password_set_done"),
     path("", include("tickets.urls")),

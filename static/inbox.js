@@ -183,3 +183,39 @@
   document.addEventListener("DOMContentLoaded", restore);
   document.addEventListener("htmx:afterSettle", restore);
 })();
+
+/* The composer's files: each chosen file listed with its size, one over the limit marked (the
+   server refuses it anyway, with the reason). */
+(function () {
+  "use strict";
+
+  function size(bytes) {
+    if (bytes >= 1024 * 1024) return (bytes / (1024 * 1024)).toFixed(1) + " MB";
+    if (bytes >= 1024) return Math.round(bytes / 1024) + " KB";
+    return bytes + " B";
+  }
+
+  document.addEventListener("change", function (ev) {
+    var input = ev.target;
+    if (!input || input.name !== "files" || input.type !== "file") return;
+    var list = input.closest(".composer-files").querySelector(".chosen-files");
+    var max = parseInt(input.dataset.maxBytes || "0", 10);
+    list.textContent = "";
+    Array.prototype.forEach.call(input.files, function (file) {
+      var li = document.createElement("li");
+      var name = document.createElement("span");
+      name.textContent = file.name;
+      var bytes = document.createElement("span");
+      bytes.className = "faint";
+      bytes.textContent = size(file.size);
+      li.appendChild(name);
+      li.appendChild(document.createTextNode(" "));
+      li.appendChild(bytes);
+      if (max && file.size > max) {
+        li.className = "is-over";
+        li.title = input.dataset.overText || "";
+      }
+      list.appendChild(li);
+    });
+  });
+})();

@@ -12,7 +12,7 @@ from anymail import urls as anymail_urls
 from anymail.exceptions import AnymailWebhookValidationFailure
 from anymail.utils import get_request_basic_auth
 
-from . import api, webhooks
+from . import api, line_media, webhooks
 
 # A provider posting an email as one JSON body (Postmark: up to 35 MB of mail, base64'd in
 # it) goes far over Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which would refuse a
@@ -90,6 +90,8 @@ anymail_inbound = [
 
 urlpatterns = [
     path("line/webhook/", webhooks.line_webhook, name="line_webhook"),
+    # The images of LINE replies, fetched by LINE's servers through a signed, expiring token.
+    path("line/images/<str:token>", line_media.line_image, name="line_image"),
     path("api/contacts/link", api.link, name="api_contacts_link"),
     path("api/contacts/unlink", api.unlink, name="api_contacts_unlink"),
     path("anymail/", include((anymail_inbound, "anymail_inbound"))),

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from email.utils import parseaddr
 
+import phonenumbers
+from django.conf import settings
+
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext as _
@@ -48,11 +51,32 @@ def normalise_line(raw: str) -> str:
 
 
 def normalise_phone(raw: str) -> str:
+    """'090-8628-8424' and '+81 90 8628 8424' -> '+819086288424': E.164, a number written without
+    its country read in settings.PHONE_DEFAULT_REGION (JP). What phonenumbers can't read as a
+    possible number is kept as its digits (with its plus), as before."""
     value = (raw or "").strip()
     digits = re.sub(r"\D", "", value)
     if len(digits) < 6 or len(digits) > 15:
         raise ValidationError(_("%(value)s is not a phone number.") % {"value": repr(raw)}, code="invalid")
+    region = None if value.startswith("+") else (getattr(settings, "PHONE_DEFAULT_REGION", "JP") or None)
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is not None and phonenumbers.is_possible_number(number):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return ("+" if value.startswith("+") else "") + digits
+
+
+def format_phone(value: str) -> str:
+    """A stored phone as people read it: '+81 90-8628-8424' (as stored when it isn't E.164)."""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return value
+    if not phonenumbers.is_possible_number(number):
+        return value
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def normalise_stripe_customer(raw: str) -> str:
@@ -89,9 +113,10 @@ def contact_display_name(name: str, line_name: str, identities) -> str:
     by_kind: dict[str, str] = {}
     for kind, value in identities:
         by_kind.setdefault(kind, value)
-    for kind in ("email", "phone"):
-        if by_kind.get(kind):
-            return by_kind[kind]
+    if by_kind.get("email"):
+        return by_kind["email"]
+    if by_kind.get("phone"):
+        return format_phone(by_kind["phone"])
     if by_kind.get("line"):
         return pgettext("contact label", "LINE user ·%(last4)s") % {"last4": by_kind["line"][-4:]}
     if by_kind.get("stripe_customer"):

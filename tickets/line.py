@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from . import queue
+from . import line_media, queue
 from .actions.contacts import set_line_following
 from .actions.errors import DeliveryFailed, TicketsError, Unusable
 from .actions.intake import LineDelivery, claim_line_event, finish_line_event
@@ -207,16 +207,20 @@ def push(message: Message) -> str:
     # Here, not at the top: line-bot-sdk's messaging client takes over a second to import
     # (hundreds of models), which only a worker that pushes should pay.
     from linebot.v3.messaging import (
-        ApiClient, ApiException, Configuration, MessagingApi, PushMessageRequest, TextMessage,
+        ApiClient, ApiException, Configuration, ImageMessage, MessagingApi, PushMessageRequest, TextMessage,
     )
 
     if not settings.LINE_CHANNEL_ACCESS_TOKEN:
         raise DeliveryFailed("LINE_CHANNEL_ACCESS_TOKEN is not configured")
     config = Configuration(host=settings.LINE_API_BASE.rstrip("/"), access_token=settings.LINE_CHANNEL_ACCESS_TOKEN)
     config.retries = 0  # the task retries with backoff, not urllib3 in a tight loop
-    # LINE caps one text message at 5000 characters.
-    texts = [message.body_text[i:i + 5000] for i in range(0, len(message.body_text), 5000)][:5] or [""]
-    request = PushMessageRequest(to=message.recipient, messages=[TextMessage(text=t) for t in texts])
+    # LINE caps one text message at 5000 characters and one push at 5 messages: the text, then
+    # each image (at most 4, checked when the reply was made) by its signed public URL.
+    images = [ImageMessage(original_content_url=line_media.signed_url(a),
+                           preview_image_url=line_media.signed_url(a, preview=True))
+              for a in message.attachments.filter(refused=False).exclude(file="")]
+    texts = [message.body_text[i:i + 5000] for i in range(0, len(message.body_text), 5000)][:5 - len(images)] or [""]
+    request = PushMessageRequest(to=message.recipient, messages=[TextMessage(text=t) for t in texts] + images)
     try:
         with ApiClient(config) as client:
             response = MessagingApi(client).push_message(

@@ -19,15 +19,18 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Subquery, Value
 from django.db.models.functions import Concat
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext, gettext_lazy as _, ngettext, pgettext
 
 from audit.models import AuditAction, AuditEntry
 from common import parsing
 from common.money import format_money
 
 from .identity import contact_display_name
-from .models import Attachment, Channel, Contact, ContactMerge, Identity, Macro, Message, Tag, Team, Ticket
+from .models import (
+    Attachment, Channel, Contact, ContactMerge, Identity, Macro, Message, Tag, Team, Ticket, TicketMerge,
+)
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
@@ -342,15 +345,27 @@ def identity_owner(kind: str, value: str) -> Identity | None:
     return Identity.objects.select_related("contact").filter(kind=kind, value=value).first()
 
 
-def active_macros() -> list[Macro]:
-    return list(Macro.objects.filter(active=True).only("id", "name").order_by("name"))
+def visible_macros(user=None):
+    """Macros `user` may use: those with no teams, or a team they are a member of; whoever
+    manages macros (admins) sees them all. No user: all of them (Paydesk itself, workflows)."""
+    macros = Macro.objects.all()
+    if user is None or user.has_perm("tickets.change_macro"):
+        return macros
+    if not getattr(user, "is_authenticated", False):
+        return macros.none()
+    mine = Team.objects.filter(members=user).values("pk")
+    return macros.filter(Q(teams__isnull=True) | Q(teams__in=mine)).distinct()
 
 
-def macro(macro_id) -> Macro | None:
+def active_macros(user=None) -> list[Macro]:
+    return list(visible_macros(user).filter(active=True).only("id", "name").order_by("name"))
+
+
+def macro(macro_id, user=None) -> Macro | None:
     pk = parsing.parse_int(macro_id)
     if pk is None:
         return None
-    return Macro.objects.filter(active=True, pk=pk).select_related("set_team", "set_assignee").first()
+    return visible_macros(user).filter(active=True, pk=pk).select_related("set_team", "set_assignee").first()
 
 
 def changes_since(ticket: Ticket, seen_at: dt.datetime | None, user) -> list[Message]:
@@ -452,8 +467,11 @@ def customer_language(contact: Contact | None, ticket: Ticket | None = None) -> 
 # contact; a workflow's changes to the ticket itself are on "ticket:<number>". A person's own
 # status, assignment and tag changes are housekeeping the properties card already shows.
 STRIPE_EVENTS = (AuditAction.CHARGE_REFUND, AuditAction.SUBSCRIPTION_CANCEL, AuditAction.CUSTOMER_UPDATE_METADATA,
-                 AuditAction.PORTAL_SESSION_CREATE, AuditAction.REFUND_APPROVAL_REQUESTED)
+                 AuditAction.PORTAL_SESSION_CREATE, AuditAction.REFUND_APPROVAL_REQUESTED,
+                 AuditAction.REFUND_APPROVAL_CLOSED)
 CONTACT_EVENTS = (AuditAction.CONTACT_MERGE, AuditAction.CONTACT_MERGE_UNDO)
+# Ticket merges are written on both tickets ("ticket:<number>", details.role survivor/merged).
+TICKET_MERGE_EVENTS = (AuditAction.TICKET_MERGE, AuditAction.TICKET_MERGE_UNDO)
 WORKFLOW_TICKET_EVENTS = (AuditAction.TICKET_TAGS, AuditAction.TICKET_ASSIGN, AuditAction.TICKET_STATUS,
                           AuditAction.TICKET_PRIORITY, AuditAction.TICKET_MACRO)
 THREAD_EVENTS_LIMIT = 200
@@ -470,12 +488,33 @@ class SystemEvent:
     action: str
     text: str
     is_event: bool = True
+    url: str = ""  # where the line links to: the workflow run that did it
+
+
+def _workflow_of(entry: AuditEntry) -> dict:
+    """{"run", "name"} when a workflow run did this (audit.log.acting_as, console.workflows)."""
+    found = (entry.details or {}).get("workflow")
+    return found if isinstance(found, dict) and found.get("run") else {}
+
+
+def _run_url(workflow: dict) -> str:
+    try:
+        return reverse("workflow_run", args=[int(workflow["run"])])
+    except (NoReverseMatch, TypeError, ValueError):
+        return ""
 
 
 def _actor_name(user) -> str:
     if user is None:
         return "Paydesk"
+    if user.get_username() == settings.WORKFLOWS_SERVICE_USER:
+        return gettext("Workflows")  # the service account's name, in the reader's language
     return user.get_full_name() or user.get_username()
+
+
+def _listed(items) -> str:
+    """Items in a sentence, with the reader's list separator ("a, b" / 「a、b」)."""
+    return pgettext("list separator", ", ").join(map(str, items))
 
 
 def _short_id(value) -> str:
@@ -484,15 +523,48 @@ def _short_id(value) -> str:
     return value if len(value) <= 14 else f"{value[:7]}…{value[-3:]}"
 
 
+def _workflow_stripe_text(entry: AuditEntry, name: str) -> str:
+    """A change at Stripe a workflow run made on the ticket's customer."""
+    d, action = entry.details or {}, entry.action
+    if action == AuditAction.CHARGE_REFUND:
+        return gettext("Refunded %(amount)s of %(charge)s — by workflow “%(workflow)s”") % {
+            "amount": format_money(d.get("amount"), d.get("currency") or ""), "charge": _short_id(entry.target),
+            "workflow": name}
+    if action == AuditAction.SUBSCRIPTION_CANCEL:
+        values = {"subscription": _short_id(entry.target), "workflow": name,
+                  "amount": format_money(d.get("refund_amount"), d.get("currency") or "")}
+        if d.get("at_period_end"):
+            return gettext("Cancelled %(subscription)s at the end of its period — by workflow “%(workflow)s”") % values
+        if d.get("refund_amount"):
+            return gettext("Cancelled %(subscription)s and refunded %(amount)s — by workflow “%(workflow)s”") % values
+        return gettext("Cancelled %(subscription)s — by workflow “%(workflow)s”") % values
+    if action == AuditAction.CUSTOMER_UPDATE_METADATA:
+        keys = sorted(set(d.get("set") or {}) | set(d.get("removed") or []))
+        return gettext("Changed the metadata of %(customer)s (%(keys)s) — by workflow “%(workflow)s”") % {
+            "customer": _short_id(entry.target), "keys": ", ".join(map(str, keys)) or "—", "workflow": name}
+    return gettext("Created a billing-portal link for %(customer)s — by workflow “%(workflow)s”") % {
+        "customer": _short_id(entry.target), "workflow": name}
+
+
 def _stripe_text(entry: AuditEntry) -> str:
     d, who = entry.details or {}, _actor_name(entry.actor)
     action = entry.action
+    workflow = _workflow_of(entry)
+    if workflow and action in (AuditAction.CHARGE_REFUND, AuditAction.SUBSCRIPTION_CANCEL,
+                               AuditAction.CUSTOMER_UPDATE_METADATA, AuditAction.PORTAL_SESSION_CREATE):
+        return _workflow_stripe_text(entry, str(workflow.get("name") or workflow["run"]))
+    if action == AuditAction.REFUND_APPROVAL_CLOSED:
+        if d.get("status") == "approved":
+            return gettext("Finance approved: refunded %(amount)s — %(actor)s") % {
+                "amount": format_money(d.get("amount"), d.get("currency") or ""), "actor": who}
+        return gettext("Finance declined: %(reason)s — %(actor)s") % {"reason": d.get("decline_reason") or "—",
+                                                                        "actor": who}
     if action == AuditAction.CHARGE_REFUND:
         return gettext("%(actor)s refunded %(amount)s of %(charge)s") % {
             "actor": who, "amount": format_money(d.get("amount"), d.get("currency") or ""),
             "charge": _short_id(entry.target)}
     if action == AuditAction.REFUND_APPROVAL_REQUESTED:
-        return gettext("%(actor)s asked finance to refund %(amount)s of %(charge)s") % {
+        return gettext("Asked finance to refund %(amount)s of %(charge)s — %(actor)s") % {
             "actor": who, "amount": format_money(d.get("amount"), d.get("currency") or ""),
             "charge": _short_id(entry.target)}
     if action == AuditAction.SUBSCRIPTION_CANCEL:
@@ -519,6 +591,22 @@ def _contact_text(entry: AuditEntry) -> str:
         "actor": who, "count": d.get("tickets", 0)}
 
 
+def _ticket_merge_text(entry: AuditEntry) -> str:
+    d, who = entry.details or {}, _actor_name(entry.actor)
+    merged, survivor = d.get("merged_number", "?"), d.get("survivor_number", "?")
+    if entry.action == AuditAction.TICKET_MERGE_UNDO:
+        if d.get("role") == "merged":
+            return gettext("%(actor)s undid the merge into #%(survivor)s: this ticket is separate again") % {
+                "actor": who, "survivor": survivor}
+        return gettext("%(actor)s undid the merge of #%(merged)s: its messages went back") % {
+            "actor": who, "merged": merged}
+    if d.get("role") == "merged":
+        return gettext("%(actor)s merged this ticket into #%(survivor)s") % {"actor": who, "survivor": survivor}
+    return ngettext("%(actor)s merged #%(merged)s into this ticket (%(count)s message moved)",
+                    "%(actor)s merged #%(merged)s into this ticket (%(count)s messages moved)",
+                    d.get("messages", 0) or 0) % {"actor": who, "merged": merged, "count": d.get("messages", 0) or 0}
+
+
 def _workflow_phrase(entry: AuditEntry, teams: dict, users: dict) -> str:
     """One step a workflow took on the ticket, as a verb phrase ("tagged refund")."""
     d = entry.details or {}
@@ -526,9 +614,9 @@ def _workflow_phrase(entry: AuditEntry, teams: dict, users: dict) -> str:
         change = d.get("tags") or {}
         added = [t for t in change.get("to", []) if t not in change.get("from", [])]
         if added:
-            return gettext("tagged %(tags)s") % {"tags": ", ".join(added)}
+            return gettext("tagged %(tags)s") % {"tags": _listed(added)}
         return gettext("removed the tags %(tags)s") % {
-            "tags": ", ".join(t for t in change.get("from", []) if t not in change.get("to", []))}
+            "tags": _listed(t for t in change.get("from", []) if t not in change.get("to", []))}
     if entry.action == AuditAction.TICKET_ASSIGN:
         parts = []
         if "assignee" in d:
@@ -539,7 +627,7 @@ def _workflow_phrase(entry: AuditEntry, teams: dict, users: dict) -> str:
             to = (d["team"] or {}).get("to")
             parts.append(gettext("moved to %(team)s") % {"team": teams.get(to, "?")} if to
                          else gettext("moved to no team"))
-        return ", ".join(parts)
+        return _listed(parts)
     if entry.action == AuditAction.TICKET_STATUS:
         to = (d.get("status") or {}).get("to", "")
         label = Ticket.Status(to).label if to in Ticket.Status.values else to
@@ -559,6 +647,7 @@ def thread_events(ticket: Ticket) -> list[SystemEvent]:
         AuditEntry.objects.filter(
             Q(action__in=STRIPE_EVENTS, details__ticket=f"#{ticket.number}", created__gte=since)
             | Q(target=f"contact:{ticket.requester_id}", action__in=CONTACT_EVENTS, created__gte=since)
+            | Q(target=f"ticket:{ticket.number}", action__in=TICKET_MERGE_EVENTS, created__gte=since)
             | Q(target=f"ticket:{ticket.number}", action__in=WORKFLOW_TICKET_EVENTS,
                 actor__username=settings.WORKFLOWS_SERVICE_USER)
         )
@@ -579,13 +668,17 @@ def thread_events(ticket: Ticket) -> list[SystemEvent]:
                      "id", "username", "first_name", "last_name")}
     events: list[SystemEvent] = []
     burst: list[AuditEntry] = []
+    # Finance's approval says what it refunded: the refund's own row would say it twice.
+    approved = {(e.details or {}).get("refund") for e in rows if e.action == AuditAction.REFUND_APPROVAL_CLOSED
+                and (e.details or {}).get("status") == "approved"} - {None, ""}
 
     def flush():
         if burst:
             phrases = [p for p in (_workflow_phrase(e, teams, users) for e in burst) if p]
             text = gettext("%(actor)s %(actions)s") % {"actor": _actor_name(burst[0].actor),
-                                                       "actions": ", ".join(phrases)}
-            events.append(SystemEvent(burst[0].pk, burst[0].created, "workflow", text))
+                                                       "actions": _listed(phrases)}
+            events.append(SystemEvent(burst[0].pk, burst[0].created, "workflow", text,
+                                      url=_run_url(_workflow_of(burst[0])) if _workflow_of(burst[0]) else ""))
             burst.clear()
 
     for entry in rows:
@@ -595,8 +688,15 @@ def thread_events(ticket: Ticket) -> list[SystemEvent]:
             burst.append(entry)
             continue
         flush()
-        text = _contact_text(entry) if entry.action in CONTACT_EVENTS else _stripe_text(entry)
-        events.append(SystemEvent(entry.pk, entry.created, entry.action, text))
+        if entry.action == AuditAction.CHARGE_REFUND and (entry.details or {}).get("refund") in approved:
+            continue
+        if entry.action in TICKET_MERGE_EVENTS:
+            text = _ticket_merge_text(entry)
+        else:
+            text = _contact_text(entry) if entry.action in CONTACT_EVENTS else _stripe_text(entry)
+        workflow = _workflow_of(entry)
+        events.append(SystemEvent(entry.pk, entry.created, entry.action, text,
+                                  url=_run_url(workflow) if workflow else ""))
     flush()
     return events
 
@@ -684,3 +784,65 @@ def next_in_view(user, view_key: str, ticket: Ticket) -> int | None:
             if row.pk != ticket.pk:
                 return row.number
     return None
+
+
+# --- ticket merges ----------------------------------------------------------------------------
+
+MERGE_CANDIDATES_LIMIT = 20
+
+
+def merge_candidates(ticket: Ticket) -> list[Ticket]:
+    """The requester's other open or pending tickets `ticket` can be merged into, most recently
+    active first (what tickets.actions.merges.check_mergeable allows), with their message count."""
+    return list(
+        Ticket.objects.filter(requester_id=ticket.requester_id, status__in=Ticket.ACTIVE_STATUSES,
+                              merged_into__isnull=True)
+        .exclude(pk=ticket.pk)
+        .annotate(message_count=Count("messages"))
+        .only("id", "number", "subject", "status", "last_message_at", "created", "requester_id")
+        .order_by(F("last_message_at").desc(nulls_last=True), "-id")[:MERGE_CANDIDATES_LIMIT]
+    )
+
+
+def merge_candidate(ticket: Ticket, number) -> Ticket | None:
+    """One of merge_candidates by its number (None for anything else)."""
+    number = parsing.parse_int(number)
+    if number is None:
+        return None
+    return next((t for t in merge_candidates(ticket) if t.number == number), None)
+
+
+@dataclass
+class MergePreview:
+    """What merging `merged` into `survivor` will do, in the words the page says it."""
+
+    survivor: Ticket
+    merged: Ticket
+    messages: int
+    tags: list[str]
+
+
+def merge_preview(merged: Ticket, survivor: Ticket) -> MergePreview:
+    have = set(survivor.tags.values_list("name", flat=True))
+    return MergePreview(
+        survivor=survivor, merged=merged, messages=merged.messages.count(),
+        tags=sorted(set(merged.tags.values_list("name", flat=True)) - have),
+    )
+
+
+def merges_into(ticket: Ticket) -> list[TicketMerge]:
+    """Merges into this ticket not undone (newest first): the page offers to undo them."""
+    return list(
+        TicketMerge.objects.filter(survivor=ticket, undone_at__isnull=True)
+        .select_related("merged", "actor").order_by("-created", "-id")[:5]
+    )
+
+
+def merged_away(ticket: Ticket) -> TicketMerge | None:
+    """The merge that closed this ticket into another, while it holds."""
+    if not ticket.merged_into_id:
+        return None
+    return (
+        TicketMerge.objects.filter(merged=ticket, survivor_id=ticket.merged_into_id, undone_at__isnull=True)
+        .select_related("survivor", "actor").order_by("-created", "-id").first()
+    )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import merge_views, views
 
 urlpatterns = [
     path("contacts/", views.contact_list, name="contact_list"),
@@ -22,6 +22,8 @@ urlpatterns = [
     path("tickets/contacts/<int:pk>/language/", views.contact_language, name="contact_language"),
     path("tickets/identities/<int:pk>/unlink/", views.identity_unlink, name="identity_unlink"),
     path("tickets/merges/<int:pk>/undo/", views.merge_undo, name="merge_undo"),
+    path("tickets/<int:number>/merge/", merge_views.ticket_merge, name="ticket_merge"),
+    path("tickets/ticket-merges/<int:pk>/undo/", merge_views.ticket_merge_undo, name="ticket_merge_undo"),
     # Last: mine, unassigned, all, team-<slug>.
     path("tickets/<slug:view>/", views.inbox, name="inbox"),
 ]

@@ -28,12 +28,12 @@ from django.views.decorators.vary import vary_on_headers
 
 from common import parsing
 
-from . import identity as identity_rules, presence, selectors
+from . import attachment_scan, identity as identity_rules, presence, selectors
 from .actions.contacts import link_identity, set_contact_language, undo_merge, unlink_identity
 from .actions.assist import discard_reply_draft
 from .actions.delivery import retry_delivery
 from .actions.errors import ActionError, StaleTicket
-from .actions.messages import add_note, reply
+from .actions.messages import IncomingAttachment, add_note, reply
 from .actions.tickets import (
     apply_macro, assign, bulk_assign, bulk_set_status, bulk_set_tags, render_macro, set_priority, set_status,
     set_tags,
@@ -287,6 +287,10 @@ def _ticket_context(request, ticket: Ticket, **extra) -> dict:
         "draft": "",
         "kind": "reply",
         "nav": "inbox",
+        # The composer's file limits (the server checks them again: tickets.actions.messages).
+        "attachment_max_bytes": (min(settings.TICKETS_ATTACHMENT_MAX_BYTES, attachment_scan.LINE_IMAGE_MAX_BYTES)
+                                 if ticket.channel == Channel.LINE else settings.TICKETS_ATTACHMENT_MAX_BYTES),
+        "message_attachments_max_bytes": settings.TICKETS_MESSAGE_ATTACHMENTS_MAX_BYTES,
     }
     context.update(extra)
     return context
@@ -324,13 +328,17 @@ def _full_ticket_context(request, ticket: Ticket, **extra) -> dict:
     context.update(_contact_context(request, ticket.requester))
     context.update({
         "messages_list": selectors.thread(ticket),
-        "macros": selectors.active_macros(),
+        "macros": selectors.active_macros(request.user),
         "agents": selectors.assignable_agents(),
         "teams": team_list,
         "inbox_nav": _nav(request, team_list, context["from_view"]),
         "others": presence.touch(ticket.pk, request.user),
         "presence_ttl": presence.PRESENCE_TTL,
         "panel_url": customer_panel_url(ticket.requester, ticket),
+        # Ticket merges (tickets/merge_views.py): the banners with Undo, and the "Merge into…" card.
+        "merged_away": selectors.merged_away(ticket),
+        "merges_into": selectors.merges_into(ticket),
+        "can_merge_tickets": request.user.has_perms(("tickets.change_ticket", "tickets.merge_contacts")),
     })
     return context
 
@@ -352,7 +360,7 @@ def _thread_response(request, ticket: Ticket, *, changed: bool = False, **extra)
     """The conversation and the composer (after a send, or with a warning or an error)."""
     team_list = selectors.teams()
     context = _ticket_context(request, ticket, messages_list=selectors.thread(ticket),
-                              macros=selectors.active_macros(), agents=selectors.assignable_agents(),
+                              macros=selectors.active_macros(request.user), agents=selectors.assignable_agents(),
                               teams=team_list, **extra)
     if changed:
         context["inbox_nav"] = _nav(request, team_list, context["from_view"])
@@ -371,26 +379,31 @@ def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
     body = request.POST.get("body", "")
     version = _int(request.POST.get("version"))
     status = request.POST.get("status", "")
-    macro = selectors.macro(request.POST.get("macro")) if request.POST.get("macro") else None
+    macro = selectors.macro(request.POST.get("macro"), request.user) if request.POST.get("macro") else None
+    if request.POST.get("macro") and macro is None and selectors.macro(request.POST.get("macro")) is not None:
+        raise Http404(_("No such macro."))  # a macro of a team the agent is not in: refused, nothing sent
     if status and status not in Ticket.Status.values:
         return HttpResponseBadRequest(_("Unknown status."))
-    draft = {"draft": body, "kind": kind, "macro": macro, "status_after": status}
+    files = _uploaded(request)
+    # The files do not survive a form shown again: the agent is told to attach them again.
+    draft = {"draft": body, "kind": kind, "macro": macro, "status_after": status,
+             "lost_files": [f.filename for f in files]}
     if kind == "reply" and not request.user.has_perm("tickets.reply_ticket"):
         raise PermissionDenied(_("You may not reply to customers."))
     if kind == "note" and not request.user.has_perm("tickets.note_ticket"):
         raise PermissionDenied(_("You may not add notes."))
     try:
         if macro is not None:
-            apply_macro(actor=request.user, ticket=ticket, macro=macro, body=body,
-                                as_note=kind == "note", expected_version=version if kind == "reply" else None)
+            apply_macro(actor=request.user, ticket=ticket, macro=macro, body=body, attachments=files,
+                        as_note=kind == "note", expected_version=version if kind == "reply" else None)
             if status:
                 set_status(actor=request.user, ticket=ticket, status=status)
         elif kind == "note":
-            add_note(actor=request.user, ticket=ticket, body=body)
+            add_note(actor=request.user, ticket=ticket, body=body, attachments=files)
             if status:
                 set_status(actor=request.user, ticket=ticket, status=status)
         else:
-            reply(actor=request.user, ticket=ticket, body=body, status=status or None,
+            reply(actor=request.user, ticket=ticket, body=body, status=status or None, attachments=files,
                   expected_version=version, from_draft=_int(request.POST.get("from_draft")))
     except StaleTicket:
         fresh = _ticket_or_404(number)
@@ -410,6 +423,18 @@ def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
         messages.success(request, _("Reply queued.") if kind == "reply" else _("Note added."))
         return redirect("ticket", number)
     return _thread_response(request, _ticket_or_404(number), sent=kind, changed=bool(status or macro))
+
+
+def _uploaded(request) -> list[IncomingAttachment]:
+    """The composer's files. Each is read whole only when it is within the size limit (a larger
+    one is refused by its size, unread)."""
+    limit = settings.TICKETS_ATTACHMENT_MAX_BYTES
+    files = []
+    for upload in request.FILES.getlist("files"):
+        content = upload.read() if upload.size <= limit else b""
+        files.append(IncomingAttachment(filename=upload.name or "attachment", content=content,
+                                        content_type=upload.content_type or "", size=upload.size))
+    return files
 
 
 def _props_response(request, ticket: Ticket, *, changed: bool = False, **extra) -> HttpResponse:
@@ -500,7 +525,9 @@ def ticket_tags(request: HttpRequest, number: int) -> HttpResponse:
 def ticket_macro(request: HttpRequest, number: int) -> HttpResponse:
     """The composer's text with the chosen macro filled in (placeholders replaced)."""
     ticket = _ticket_or_404(number)
-    macro = selectors.macro(request.GET.get("macro"))
+    macro = selectors.macro(request.GET.get("macro"), request.user)
+    if request.GET.get("macro") and macro is None and selectors.macro(request.GET.get("macro")) is not None:
+        raise Http404(_("No such macro."))  # a macro of a team the agent is not in
     context = _ticket_context(request, ticket, kind=request.GET.get("kind", "reply"))
     if macro is None:
         context["draft"] = request.GET.get("body", "")
@@ -664,20 +691,26 @@ def merge_undo(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @permission_required(VIEW_PERM, raise_exception=True)
 def ticket_attachment(request: HttpRequest, number: int, pk: int) -> FileResponse:
-    """A customer's attachment, for whoever may read the ticket.
+    """A message's attachment (a customer's or an agent's), for whoever may read the ticket.
 
-    Always a download, never rendered: an HTML or SVG file a customer sent must not run
-    script in the console's origin.
+    A download, never rendered: an HTML or SVG file a customer sent must not run script in the
+    console's origin. Only with ?inline=1 and only when the stored bytes are a picture browsers
+    show (JPEG, PNG, GIF, WebP: the thread's thumbnails) is it served inline, as that type.
     """
     ticket = _ticket_or_404(number)
     attachment = selectors.ticket_attachment(ticket, pk)
     if attachment is None:
         raise Http404(_("No such attachment on this ticket"))
+    fh = attachment.file.open("rb")
+    image = ""
+    if request.GET.get("inline") == "1":
+        image = attachment_scan.previewable(fh.read(8192))
+        fh.seek(0)
     response = FileResponse(
-        attachment.file.open("rb"),
-        as_attachment=True,
+        fh,
+        as_attachment=not image,
         filename=attachment.filename,
-        content_type=attachment.content_type or "application/octet-stream",
+        content_type=image or attachment.content_type or "application/octet-stream",
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"

@@ -760,3 +760,83 @@ def inbox_counts() -> dict:
         "undelivered": Message.objects.filter(kind=Message.Kind.OUTBOUND).exclude(
             delivery_status=Message.Delivery.SENT).count(),
     }
+
+
+# --- macros ----------------------------------------------------------------------------------
+
+# The shop's canned replies: (name, English, Japanese, tags, status after, teams by slug; none:
+# every team). Placeholders are filled on the ticket ({{ contact.name }}, {{ agent.name }} ...).
+DEMO_MACROS = [
+    ("Refund issued",
+     "Hi {{ contact.name }},\n\nWe've issued your refund. It usually shows on your statement within 5–10 business "
+     "days, depending on your card issuer.\n\nIf you have any other questions, just reply to this message.\n\n"
+     "Best regards,\n{{ agent.name }}",
+     "{{ contact.name }} 様\n\nいつもご利用いただきありがとうございます。\nご依頼いただいた返金のお手続きが完了いたしました。"
+     "ご利用のカード会社により異なりますが、通常5〜10営業日ほどでご利用明細に反映されます。\n\n"
+     "ご不明な点がございましたら、お気軽にこちらへご返信ください。\n\n{{ agent.name }}",
+     ["refund"], "solved", []),
+    ("Where is my order (shipping delay)",
+     "Hi {{ contact.name }},\n\nThank you for your patience, and sorry your order is taking longer than expected. "
+     "Deliveries are running 1–2 days behind at the moment; the tracking link in your shipping confirmation shows "
+     "where your parcel is.\n\nIf it hasn't arrived within 3 business days, reply here and we'll chase the carrier "
+     "right away.\n\nBest regards,\n{{ agent.name }}",
+     "{{ contact.name }} 様\n\nお問い合わせいただきありがとうございます。\n"
+     "商品のお届けが遅れており、ご心配をおかけして申し訳ございません。現在、配送に1〜2日ほどの遅れが生じております。"
+     "発送完了メールに記載の追跡番号から、配送状況をご確認いただけます。\n\n"
+     "3営業日を過ぎてもお届けがない場合は、こちらへご返信ください。すぐに配送業者へ確認いたします。\n\n{{ agent.name }}",
+     ["shipping"], "pending", []),
+    ("How to cancel a subscription",
+     "Hi {{ contact.name }},\n\nYou can cancel your subscription at any time from your account: sign in, open "
+     "“Subscription” and choose “Cancel subscription”. Your deliveries continue until the end of the current "
+     "billing period, and you won't be charged again.\n\nIf you'd rather we do it for you, just reply to this "
+     "message.\n\nBest regards,\n{{ agent.name }}",
+     "{{ contact.name }} 様\n\nお問い合わせいただきありがとうございます。\n"
+     "定期便の解約は、マイページからいつでもお手続きいただけます。ログイン後、「定期便の管理」から「解約する」をお選びください。"
+     "現在のご請求期間が終わるまではお届けが続き、以降のご請求は発生いたしません。\n\n"
+     "こちらでのお手続きをご希望の場合は、このままご返信ください。代わりに解約いたします。\n\n{{ agent.name }}",
+     ["subscription", "cancel"], "pending", []),
+    ("Double charge explained",
+     "Hi {{ contact.name }},\n\nThanks for letting us know. What looks like a second charge is most likely a "
+     "temporary authorization from your card issuer: when a payment is retried, the first attempt can show as "
+     "“pending” for a few days and then disappears on its own. Only one payment was taken for your order.\n\n"
+     "If both are still on your statement after 7 days, reply with a screenshot and we'll refund the extra one.\n\n"
+     "Best regards,\n{{ agent.name }}",
+     "{{ contact.name }} 様\n\nご連絡いただきありがとうございます。\n"
+     "二重にご請求されているように見えるものは、カード会社による一時的な与信(オーソリ)である可能性が高いです。"
+     "お支払いが再試行された場合、最初の分が数日間「保留中」として表示され、その後自動的に取り消されます。"
+     "ご注文に対するお支払いは1件のみでございます。\n\n"
+     "7日を過ぎても2件とも残っている場合は、ご利用明細の画面を添えてご返信ください。重複分を返金いたします。\n\n{{ agent.name }}",
+     ["double-charge"], "pending", ["billing", "finance"]),
+    ("Ask for the order number",
+     "Hi {{ contact.name }},\n\nThanks for getting in touch. So we can look into this, could you send us your order "
+     "number? It starts with “KR-” and is in your order confirmation email.\n\nBest regards,\n{{ agent.name }}",
+     "{{ contact.name }} 様\n\nお問い合わせいただきありがとうございます。\n"
+     "お調べいたしますので、ご注文番号をお知らせいただけますでしょうか。"
+     "ご注文番号は「KR-」から始まる番号で、ご注文確認メールに記載されております。\n\n"
+     "お手数をおかけいたしますが、どうぞよろしくお願いいたします。\n\n{{ agent.name }}",
+     ["needs-info"], "pending", []),
+    ("Thanks, closing",
+     "Hi {{ contact.name }},\n\nGlad we could help! I'll close this ticket (#{{ ticket.number }}) now; if anything "
+     "else comes up, just reply and it will reopen.\n\nHave a lovely day,\n{{ agent.name }}",
+     "{{ contact.name }} 様\n\nご返信いただきありがとうございます。解決したとのことで安心いたしました。\n"
+     "本件(お問い合わせ番号 #{{ ticket.number }})は、これにて完了とさせていただきます。"
+     "またご不明な点がございましたら、いつでもこちらへご返信ください。\n\n今後ともよろしくお願いいたします。\n\n{{ agent.name }}",
+     [], "solved", []),
+]
+
+
+def ensure_macros(admin, teams: dict) -> list:
+    """The shop's canned replies in English and Japanese, by name; made once (an admin's edits
+    in the console stay), through tickets.actions like the macro editor."""
+    from tickets import actions
+    from tickets.models import Macro
+
+    made = []
+    for name, english, japanese, tags, status, team_slugs in DEMO_MACROS:
+        if Macro.objects.filter(name=name).exists():
+            continue
+        made.append(actions.save_macro(
+            actor=admin, macro=Macro(name=name, body=english, translations={"ja": japanese}, add_tags=tags,
+                                     set_status=status),
+            teams=[teams[slug] for slug in team_slugs if slug in teams]))
+    return made

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -168,3 +170,37 @@ def _send_password_link(user, *, language: str, base_url: str, invite: bool) -> 
         subject = (_("You have been added to Paydesk") if invite else _("Set a new Paydesk password"))
         body = render_to_string("people/password_email.txt", context)
     send_mail(str(subject), body, settings.DEFAULT_FROM_EMAIL, [user.email])
+
+
+def record_sso_sign_in(*, user, issuer: str, subject: str):
+    """A person signed in through the company's identity provider (console/sso.py): who the
+    provider said they are (issuer and subject), never a token."""
+    with transaction.atomic():
+        return record(actor=user, action=AuditAction.PERSON_SSO_SIGN_IN, target=f"user:{user.pk}",
+                      username=user.username, issuer=str(issuer)[:255], subject=str(subject)[:255])
+
+
+def create_person_from_sso(*, email: str, first_name: str = "", last_name: str = "", issuer: str, subject: str):
+    """A new person for someone the identity provider vouches for (only with OIDC_CREATE_USERS):
+    no role and no teams, so they see nothing until an admin gives them a role; no password.
+    Paydesk itself acts (the audit's actor is "system")."""
+    actors.require(None, doing=pgettext_lazy("permission", "add people"), system=True)
+    User = get_user_model()
+    email = (email or "").strip()
+    if not email:
+        raise ValidationError(_("A person needs an email address."), code="email")
+    base = re.sub(r"[^\w.@+-]", "", email.lower())[:150] or "person"
+    username, n = base, 1
+    while User.objects.filter(username__iexact=username).exists():
+        n += 1
+        suffix = f"-{n}"
+        username = base[:150 - len(suffix)] + suffix
+    with transaction.atomic():
+        user = User(username=username, email=email, first_name=(first_name or "").strip()[:150],
+                    last_name=(last_name or "").strip()[:150], is_active=True)
+        user.set_unusable_password()
+        user.full_clean(exclude=["password"])
+        user.save()
+        record(actor=None, action=AuditAction.PERSON_CREATE, target=f"user:{user.pk}", **_describe(user),
+               via="sso", issuer=str(issuer)[:255], subject=str(subject)[:255])
+    return user

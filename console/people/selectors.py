@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 
+from audit.models import AuditAction, AuditEntry
 from tickets.models import Team, Ticket
 
 from ..roles import WORKFLOW_ROLE
@@ -37,3 +38,9 @@ def teams():
 
 def team_ids(user) -> set[int]:
     return set(Team.objects.filter(members=user).values_list("pk", flat=True))
+
+
+def last_sso_sign_in(user):
+    """The person's latest sign-in through the company's identity provider (the audit log), or None."""
+    return (AuditEntry.objects.filter(target=f"user:{user.pk}", action=AuditAction.PERSON_SSO_SIGN_IN)
+            .order_by("-created", "-id").first())

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..roles import role_label
+from .. import sso
 from . import actions, selectors
 
 
@@ -94,7 +95,9 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Saved."))
             return redirect("person", user.pk)
-    return render(request, "people/person.html", {"person": user, "form": form, "nav": "people"},
+    return render(request, "people/person.html", {"person": user, "form": form, "nav": "people",
+                                                  "sso_enabled": sso.enabled(), "sso_provider": sso.provider_name(),
+                                                  "last_sso": selectors.last_sso_sign_in(user)},
                   status=400 if form.errors else 200)
 
 

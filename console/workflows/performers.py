@@ -17,6 +17,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext as _, override
 
+from audit.log import acting_as
 from console.roles import WORKFLOW_ROLE
 from payments.errors import ActionInProgress, ActionRefused, StripeActionFailed
 from tickets.actions.errors import ActionError as TicketActionError
@@ -92,7 +93,9 @@ def perform(run, step: dict, *, state: dict) -> dict:
     params = step["detail"].get("params") or {}
     actor = service_user()
     try:
-        return PERFORMERS[action](run, step, params, step.get("inputs") or {}, state, actor)
+        # Each row the step writes names the run, so the ticket's thread can say which workflow did it.
+        with acting_as(workflow={"run": run.pk, "name": run.workflow.name}):
+            return PERFORMERS[action](run, step, params, step.get("inputs") or {}, state, actor)
     except (ActionRefused, TicketActionError, PermissionDenied, ValidationError) as exc:
         raise Refused(_message(exc)) from exc
     except ActionInProgress as exc:
@@ -115,6 +118,16 @@ def _ticket(state: dict):
     if ticket is None:
         raise Refused(_("There is no ticket to act on: the trigger has none and no step before opened one."))
     return ticket
+
+
+def _ticket_ref(run, state: dict) -> str:
+    """What a change at Stripe is recorded against: the run's ticket ("#12", so the ticket's
+    thread shows it), else the run."""
+    from tickets.models import Ticket
+
+    number = Ticket.objects.filter(pk=state["ticket"]).values_list("number", flat=True).first() \
+        if state.get("ticket") else None
+    return f"#{number}" if number else f"workflow run {run.pk}"
 
 
 def _team(slug: str):
@@ -171,7 +184,7 @@ def _update_metadata(run, step, params, inputs, state, actor) -> dict:
     if not customer:
         raise Refused(_("There is no Stripe customer to update."))
     result = update_customer_metadata(customer, {params["key"]: params.get("value") or ""}, actor=actor,
-                                      ticket_ref=f"workflow run {run.pk}", idempotency_key=key(run, step))
+                                      ticket_ref=_ticket_ref(run, state), idempotency_key=key(run, step))
     return {"customer": customer, "changed": result.changed}
 
 
@@ -185,7 +198,8 @@ def _refund(run, step, params, inputs, state, actor) -> dict:
     if isinstance(params.get("amount"), dict):
         amount, currency = minor_units(params["amount"])
     result = refund_charge(charge, actor=actor, amount=amount, currency=currency, reason=params["reason"],
-                           note=f"workflow run {run.pk}", idempotency_key=key(run, step))
+                           note=f"workflow run {run.pk}", ticket_ref=_ticket_ref(run, state),
+                           idempotency_key=key(run, step))
     refund = result.refund
     return {"refund": refund.get("id"), "charge": charge, "amount": refund.get("amount"),
             "currency": refund.get("currency"), "replayed": result.replayed}

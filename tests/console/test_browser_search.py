@@ -79,6 +79,7 @@ def test_a_ticket_number_a_phone_and_a_japanese_word(live_server, page, shop):
     messages = page.locator(".search-group.search-messages")
     expect(messages).to_contain_text(f"#{twice.number} 請求について")
     expect(messages.locator(".search-snippet mark")).to_have_text("二重")
+    expect(page.locator(".topbar form.search input[name=q]")).to_have_value("二重")  # what was searched stays
     page.screenshot(path=str(SHOTS / "search-japanese.png"))
 
     # Arrow down from the box to the first result, Enter follows it.

@@ -74,7 +74,7 @@ def test_a_customer_whose_language_is_unknown_gets_the_language_they_wrote_in(ag
     contact = factories.ContactFactory(name="")
     ticket = factories.TicketFactory(requester=contact, channel="email")
     factories.MessageFactory(ticket=ticket, body_text="返金はいつになりますか？")
-    assert ticket_actions.render_macro(macro, ticket=ticket, actor=agent).startswith("お客様")
+    assert ticket_actions.render_macro(macro, ticket=ticket, actor=agent).startswith("お客様\n")  # not 「お客様 様」
     factories.MessageFactory(ticket=ticket, body_text="Sorry, can you answer in English?")
     with translation.override("ja"):
         assert ticket_actions.render_macro(macro, ticket=ticket, actor=agent).startswith("Hi there,")

@@ -281,3 +281,118 @@ def test_digits_that_are_not_ascii_are_not_ticket_numbers(client, agent, shop, q
     """str.isdigit() accepts "²", which int() refuses: such a query is searched as text."""
     client.force_login(agent)
     assert go(client, q).status_code == 200
+
+
+# --- words of one or two characters (the short-gram index of tickets/0009) -------------------------
+
+
+@pytest.mark.parametrize("probe", [True, False])
+def test_a_short_word_finds_the_newest_matches_first_by_either_path(probe, monkeypatch):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from tickets.models import Message
+
+    ticket = factories.TicketFactory()
+    start = timezone.now() - dt.timedelta(days=1)
+    matching = []
+    for i in range(finder.GROUP_LIMIT + 5):
+        m = factories.MessageFactory(ticket=ticket, body_text=f"{i} 件の返金をお願いします" if i % 2 else f"{i} shipping")
+        Message.objects.filter(pk=m.pk).update(created=start + dt.timedelta(minutes=i))
+        if i % 2:
+            matching.append(m.pk)
+    if not probe:  # the probe finds too few among the newest rows: every match through the index
+        monkeypatch.setattr(finder, "SHORT_PROBE", 1)
+    newest_first = list(reversed(matching))[: finder.GROUP_LIMIT]
+    assert finder.short_ids(Message, "body_text", "返金") == newest_first
+    assert finder.short_ids(Message, "body_text", "返") == newest_first  # one character
+    assert finder.short_ids(Message, "body_text", "銀河") == []
+
+
+def test_a_short_word_with_like_wildcards_matches_them_literally():
+    from tickets.models import Message
+
+    ticket = factories.TicketFactory()
+    literal = factories.MessageFactory(ticket=ticket, body_text="割引は５%で")
+    factories.MessageFactory(ticket=ticket, body_text="割引は５０で")
+    assert finder.short_ids(Message, "body_text", "５%") == [literal.pk]
+
+
+def test_a_short_word_finds_ticket_subjects_and_contact_names(client, agent, shop):
+    html = page(client, agent, "二重")
+    assert reverse("ticket", args=[shop["ja_ticket"].number]) in group(html, "tickets")
+    contact = factories.ContactFactory(name="田中 美香")
+    assert reverse("customer", args=[contact.pk]) in group(page(client, agent, "田中"), "contacts")
+
+
+def test_a_short_word_looks_in_the_newest_payments_only_and_says_so(client, finance, monkeypatch):
+    monkeypatch.setattr(finder, "SHORT_RECENT", 1)
+    old = factories.ChargeFactory(description="煎茶 200g", amount=1200, currency="jpy", created=NOW - 1000)
+    deliver("charge.succeeded", old, created=NOW - 1000)
+    new = factories.ChargeFactory(description="煎茶 100g", amount=1300, currency="jpy", created=NOW - 10)
+    deliver("charge.succeeded", new, created=NOW - 10)
+    payments = group(page(client, finance, "煎茶"), "payments")
+    assert new["id"] in payments and old["id"] not in payments
+    assert "looked for in the newest 1 only" in payments
+    # Three characters or more: the trigram index, every payment.
+    assert old["id"] in group(page(client, finance, "煎茶 2"), "payments")
+
+
+# --- phones stored as E.164 -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["090-8628-8424", "09086288424", "+81 90 8628 8424", "+81-90-8628-8424"])
+def test_a_new_phone_identity_is_stored_as_e164(raw, agent):
+    contact = factories.ContactFactory()
+    ticket_actions.link_identity(actor=agent, contact=contact, kind="phone", value=raw)
+    assert Identity.objects.get(contact=contact, kind="phone").value == "+819086288424"
+
+
+def test_phone_region_comes_from_the_setting(settings):
+    from tickets.identity import normalise_phone
+
+    settings.PHONE_DEFAULT_REGION = "US"
+    assert normalise_phone("(415) 555-2671") == "+14155552671"
+    settings.PHONE_DEFAULT_REGION = "JP"
+    assert normalise_phone("03-1234-5678") == "+81312345678"
+
+
+def test_a_phone_reads_internationally_where_a_contact_has_nothing_else():
+    from tickets.identity import contact_display_name, format_phone
+
+    assert format_phone("+819086288424") == "+81 90-8628-8424"
+    assert format_phone("12345") == "12345"
+    assert contact_display_name("", "", [("phone", "+819086288424")]) == "+81 90-8628-8424"
+
+
+@pytest.mark.parametrize("q", ["090-8628-8424", "+819086288424"])
+def test_phones_stored_either_way_are_both_found(client, agent, q):
+    e164 = factories.IdentityFactory(kind="phone", value="+819086288424")
+    national = factories.IdentityFactory(kind="phone", value="08011112222")  # stored before E.164
+    assert reverse("customer", args=[e164.contact_id]) in group(page(client, agent, q), "contacts")
+    assert reverse("customer", args=[national.contact_id]) in group(page(client, agent, "+81 80-1111-2222"),
+                                                                    "contacts")
+
+
+def test_the_migration_rewrites_stored_phones_to_e164_unless_taken():
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("tickets.migrations.0009_search_short_grams_phone_e164")
+    national = factories.IdentityFactory(kind="phone", value="09011112222")
+    clash = factories.IdentityFactory(kind="phone", value="08033334444")
+    factories.IdentityFactory(kind="phone", value="+818033334444")
+    odd = factories.IdentityFactory(kind="phone", value="123456")
+    migration.phones_to_e164(apps, None)
+    migration.phones_to_e164(apps, None)  # again: nothing changes
+    national.refresh_from_db(), clash.refresh_from_db(), odd.refresh_from_db()
+    assert (national.value, clash.value) == ("+819011112222", "08033334444")
+    assert odd.value == "123456"  # not a possible number: kept as it was
+
+
+def test_the_search_box_says_what_can_be_searched(client, agent):
+    client.force_login(agent)
+    html = client.get(reverse("search"), {"q": "x"}, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'placeholder="Search tickets, messages, customers, orders, phones…"' in html

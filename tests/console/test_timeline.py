@@ -218,3 +218,23 @@ def test_refund_action_is_titled_for_people(customer, agent):
         record(actor=agent, action=AuditAction.SUBSCRIPTION_CANCEL, target=ch["id"], at_period_end=True)
     titles = set(TimelineEntry.objects.filter(kind="action").values_list("title", flat=True))
     assert titles == {"Refund issued", "Cancellation at period end"}
+
+
+def test_a_ticket_merge_is_one_entry_and_the_moved_messages_follow_the_ticket(agent):
+    with committed():
+        contact = ticket_actions.create_contact(actor=agent, name="Mika Ito", identities=[("email", "mika@example.jp")])
+        survivor = ticket_actions.create_ticket(actor=agent, requester=contact, subject="Double charge", channel="email")
+        merged = ticket_actions.create_ticket(actor=agent, requester=contact, subject="Refund please", channel="email")
+        message = ticket_actions.add_note(actor=agent, ticket=merged, body="Asked for the receipt")
+    entry = TimelineEntry.objects.get(source=f"message:{message.pk}")
+    assert entry.ticket_id == merged.pk
+    with committed():
+        merge = ticket_actions.merge_tickets(actor=agent, survivor=survivor, merged=merged)
+    assert TimelineEntry.objects.filter(contact=contact, data__action="ticket.merge").count() == 1
+    entry.refresh_from_db()
+    assert entry.ticket_id == survivor.pk
+    with committed():
+        ticket_actions.undo_ticket_merge(actor=agent, merge=merge)
+    assert TimelineEntry.objects.filter(contact=contact, data__action="ticket.merge_undo").count() == 1
+    entry.refresh_from_db()
+    assert entry.ticket_id == merged.pk

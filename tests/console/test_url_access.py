@@ -47,6 +47,7 @@ WALK_INBOUND_ESPS = ("postmark", "sendgrid")
 # request themselves (Stripe's and LINE's signatures, the API's bearer token, anymail's basic auth).
 PUBLIC = {
     "login/", "admin/login/", "healthz", "stripe/webhook/", "line/webhook/", "api/contacts/link",
+    "line/images/<str:token>",  # LINE's servers fetch a reply's image by its signed, expiring token
     "account/password/<uidb64>/<token>/", "account/password/done/",  # where an emailed password link lands
     "api/contacts/unlink", *(f"anymail/{provider}/inbound/" for provider in ANYMAIL_INBOUND),
 }
@@ -215,6 +216,9 @@ ACCESS: dict[str, list[Case]] = {
     + [case(slug="refunds", object_id="cus_sample", agent=NOT_FOUND, finance=NOT_FOUND, admin=NOT_FOUND)],
     # --- tickets channels: each checks its own credentials; a request without them is refused --
     "line/webhook/": [everyone(NOT_ALLOWED), everyone(BAD_REQUEST, method="post", data={"events": []})],
+    # Only a good signature reaches an image (tests/tickets/test_reply_attachments.py); any other token is 404.
+    "line/images/<str:token>": [everyone(NOT_FOUND, token="not-a-signed-token"),
+                                everyone(NOT_ALLOWED, method="post", token="not-a-signed-token")],
     "api/contacts/link": [everyone(NOT_ALLOWED), everyone(UNAUTHORIZED, method="post", data={})],
     "api/contacts/unlink": [everyone(NOT_ALLOWED), everyone(UNAUTHORIZED, method="post", data={})],
     # Inbound email answers only for the providers named in TICKETS_INBOUND_EMAIL_ESPS (the walk
@@ -286,6 +290,10 @@ def _sample_message_pk():
     return str(_sample_message().pk)
 
 
+def _walk_macro_late():
+    return _walk_macro()  # defined further down, with the other Django admin samples
+
+
 def post_only(data=None, ok=OK, finance=None, **kw) -> list[Case]:
     """A POST endpoint: GET is 405 for everyone logged in; POST answers `ok` (finance: `finance`)."""
     return [
@@ -325,6 +333,20 @@ ACCESS.update({
     "people/<int:pk>/password-link": [
         case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED, pk="999999"),
         case(method="post", agent=DENIED, finance=DENIED, admin=NOT_FOUND, pk="999999")],
+    # Macros: everyone who works tickets reads the list; admins create, edit, (de)activate, delete.
+    "macros/": [case(), case(query="team=none&q=refund")],
+    "macros/new": [case(agent=DENIED, finance=DENIED),
+                   case(method="post", data={"preview": "1"}, agent=DENIED, finance=DENIED)],
+    "macros/<int:pk>/": [case(pk=_walk_macro_late, agent=DENIED, finance=DENIED),
+                         case(pk="999999", agent=DENIED, finance=DENIED, admin=NOT_FOUND)],
+    "macros/<int:pk>/deactivate": [
+        case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED, pk="999999"),
+        case(method="post", agent=DENIED, finance=DENIED, admin=NOT_FOUND, pk="999999")],
+    "macros/<int:pk>/activate": [
+        case(agent=NOT_ALLOWED, finance=NOT_ALLOWED, admin=NOT_ALLOWED, pk="999999"),
+        case(method="post", agent=DENIED, finance=DENIED, admin=NOT_FOUND, pk="999999")],
+    "macros/<int:pk>/delete": [case(pk=_walk_macro_late, agent=DENIED, finance=DENIED),
+                               case(method="post", agent=DENIED, finance=DENIED, admin=NOT_FOUND, pk="999999")],
     # A token that is not one: the page says the link has expired (Django first moves a real
     # token out of the URL with a redirect).
     "account/password/<uidb64>/<token>/": [case(uidb64="MQ", token="set-password", anonymous=OK)],
@@ -341,6 +363,13 @@ ACCESS.update({
     "tickets/identities/<int:pk>/unlink/": post_only(ok=redirect("/tickets/"), pk=_sample_identity_pk),
     # Merging is for agents and admins; finance is refused before the (missing) merge is looked up.
     "tickets/merges/<int:pk>/undo/": post_only(ok=NOT_FOUND, finance=DENIED, pk="999999"),
+    # Ticket merges: the same rule (finance refused). A ticket that is no candidate: the card
+    # again, saying so; the (missing) merge to undo is looked up after the permission.
+    "tickets/<int:number>/merge/": [
+        case(number=_ticket_number, finance=DENIED),
+        case(number=_ticket_number, query="into=999999", finance=DENIED),
+        case(method="post", data={"into": "999999"}, number=_ticket_number, finance=DENIED)],
+    "tickets/ticket-merges/<int:pk>/undo/": post_only(ok=NOT_FOUND, finance=DENIED, pk="999999"),
 })
 
 

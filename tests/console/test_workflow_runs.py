@@ -328,3 +328,27 @@ def test_a_run_of_a_workflow_whose_reference_is_gone_fails_with_a_message_not_a_
     assert run.status == S.FAILED and "not in the mirror" in run.error
     # The run is recorded; the mirror write it followed stands.
     assert WebhookEvent.objects.get(id=run.event_key.partition(":")[2]).status == "applied"
+
+
+def test_a_workflows_refund_on_its_ticket_shows_in_the_thread_with_the_workflows_name(post_event, fraud_charge):
+    from django.utils import translation
+
+    from audit.models import AuditAction, AuditEntry
+    from tickets.selectors import thread_events
+
+    active({"trigger": {"stripe": "radar.early_fraud_warning.created"},
+            "steps": [{"fetch": "charge"}, {"action": "create_ticket", "params": {"subject": "Fraud warning"}},
+                      {"action": "refund", "params": {"reason": "fraudulent"}}]}, name="Refund fraud warnings")
+    charge = fraud_charge(1000)
+    fraud_warning(post_event, charge)
+    run = WorkflowRun.objects.get()
+    assert run.status == S.SUCCEEDED, run.steps
+    ticket = Ticket.objects.get(subject="Fraud warning")
+    entry = AuditEntry.objects.get(action=AuditAction.CHARGE_REFUND, target=charge["id"])
+    assert entry.details["ticket"] == f"#{ticket.number}"  # not "workflow run N": the thread finds it
+    assert entry.details["workflow"] == {"run": run.pk, "name": "Refund fraud warnings"}
+    with translation.override("en"):
+        (event,) = [e for e in thread_events(ticket) if e.action == AuditAction.CHARGE_REFUND]
+    assert event.text.startswith("Refunded $10.00 of ch_") and event.text.endswith(
+        "— by workflow “Refund fraud warnings”")
+    assert event.url == f"/workflows/runs/{run.pk}/"

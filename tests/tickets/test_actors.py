@@ -36,7 +36,7 @@ ARGUMENTS = {
     "ticket": 1, "contact": 1, "identity": 1, "merge": 1, "survivor": 1, "merged": 2, "requester": 1,
     "subject": "Refund", "status": "solved", "priority": "high", "tickets": [1], "body": "Hello", "name": "Mika",
     "message": 1, "macro": Macro(name="Thanks"), "team": Team(name="Billing"), "kind": "line", "value": "U" + "a" * 32,
-    "email": 1, "draft": 1, "intent": "other", "confidence": 0.5,
+    "email": 1, "draft": 1, "intent": "other", "confidence": 0.5, "active": False,
 }
 
 

@@ -147,7 +147,7 @@ def test_a_contact_is_never_called_by_its_internal_number():
 
     labels = [contact_label(c) for c in (bare, line_only, named_on_line, phone)] + [str(bare), str(line_only)]
 
-    assert labels == ["Unnamed customer", "LINE user ·9f3c", "さくら", "+81312345678", "Unnamed customer",
+    assert labels == ["Unnamed customer", "LINE user ·9f3c", "さくら", "+81 3-1234-5678", "Unnamed customer",
                       "LINE user ·9f3c"]
     assert not any(label.startswith("Contact") or str(bare.pk) == label for label in labels)
 

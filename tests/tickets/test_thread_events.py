@@ -86,8 +86,66 @@ def test_cancellation_metadata_portal_and_handover_are_each_worded(ticket, agent
         f"{name} cancelled sub_1 and refunded ¥1,200",
         f"{name} changed the metadata of cus_1 (old, vip)",
         f"{name} created a billing-portal link for cus_1",
-        f"{name} asked finance to refund ¥90,000 of ch_9",
+        f"Asked finance to refund ¥90,000 of ch_9 — {name}",
     ]
+
+
+def test_finance_approving_a_request_is_one_line_not_two(ticket, agent, finance):
+    agent.first_name, finance.first_name = "Aiko", "Ken"
+    agent.last_name = finance.last_name = ""
+    agent.save()
+    finance.save()
+    ref = f"#{ticket.number}"
+    record(actor=agent, action=AuditAction.REFUND_APPROVAL_REQUESTED, target="ch_9", amount=2500, currency="jpy",
+           ticket=ref, token="t")
+    record(actor=finance, action=AuditAction.CHARGE_REFUND, target="ch_9", refund="re_9", amount=2500,
+           currency="jpy", ticket=ref, idempotency_key="k")
+    record(actor=finance, action=AuditAction.REFUND_APPROVAL_CLOSED, target="ch_9", approval=1, status="approved",
+           refund="re_9", amount=2500, currency="jpy", decline_reason="", ticket=ref)
+    with translation.override("en"):
+        texts = [e.text for e in selectors.thread_events(ticket)]
+    assert texts == ["Asked finance to refund ¥2,500 of ch_9 — Aiko", "Finance approved: refunded ¥2,500 — Ken"]
+
+
+def test_finance_declining_a_request_says_why(ticket, finance):
+    finance.first_name, finance.last_name = "Ken", ""
+    finance.save()
+    record(actor=finance, action=AuditAction.REFUND_APPROVAL_CLOSED, target="ch_9", approval=1, status="declined",
+           refund="", amount=None, currency="jpy", decline_reason="Outside the 30-day window", ticket=f"#{ticket.number}")
+    with translation.override("en"):
+        (event,) = selectors.thread_events(ticket)
+    assert event.text == "Finance declined: Outside the 30-day window — Ken"
+
+
+def test_a_change_at_stripe_by_a_workflow_run_names_the_workflow_and_links_the_run(ticket, settings):
+    from audit.log import acting_as
+
+    bot = factories.UserFactory(username=settings.WORKFLOWS_SERVICE_USER, first_name="Workflows", last_name="",
+                                role="workflow")
+    ref = f"#{ticket.number}"
+    with acting_as(workflow={"run": 41, "name": "Refund double charges"}):
+        record(actor=bot, action=AuditAction.CHARGE_REFUND, target="ch_3QxAbCdEfGhIjK9Lm", refund="re_1",
+               amount=2500, currency="jpy", ticket=ref, idempotency_key="k")
+        record(actor=bot, action=AuditAction.CUSTOMER_UPDATE_METADATA, target="cus_1", set={"vip": "yes"},
+               removed=[], ticket=ref)
+    record(actor=bot, action=AuditAction.PORTAL_SESSION_CREATE, target="cus_1", session="bps_1", ticket=ref)
+    with translation.override("en"):
+        events = selectors.thread_events(ticket)
+    assert [e.text for e in events] == [
+        "Refunded ¥2,500 of ch_3QxA…9Lm — by workflow “Refund double charges”",
+        "Changed the metadata of cus_1 (vip) — by workflow “Refund double charges”",
+        "Workflows created a billing-portal link for cus_1",  # a row written outside a run: as before
+    ]
+    assert [e.url for e in events] == ["/workflows/runs/41/", "/workflows/runs/41/", ""]
+
+
+def test_acting_as_adds_its_details_to_every_row_inside_and_no_others(agent):
+    from audit.log import acting_as
+
+    with acting_as(workflow={"run": 3, "name": "W"}):
+        inside = record(actor=agent, action=AuditAction.TICKET_TAGS, target="ticket:1", tags={"from": [], "to": []})
+    outside = record(actor=agent, action=AuditAction.TICKET_TAGS, target="ticket:1", tags={"from": [], "to": []})
+    assert inside.details["workflow"] == {"run": 3, "name": "W"} and "workflow" not in outside.details
 
 
 def test_a_persons_housekeeping_is_not_repeated_in_the_thread(ticket, agent):

@@ -19,8 +19,8 @@ replying, noting, assigning, tagging, merging, unlinking, macros, teams and proc
 email again are done by somebody, who is named in the audit log.
 
 The modules, by kind of write: contacts (contacts, identities, merges), tickets (a ticket's
-properties, macros, bulk changes), messages (what customers send, replies, notes,
-attachments), delivery (sending replies), teams (teams and macros in admin), intake (what
+properties, macros, bulk changes), merges (merging two tickets, and undo), messages (what
+customers send, replies, notes, attachments), delivery (sending replies), teams (teams and macros in admin), intake (what
 the channels deliver, stored before it is read: LINE events, inbound email). _common and
 _rules are what they share. Callers outside this package import from here; modules inside
 tickets import from the submodules. Nothing here imports what calls the actions (channels,
@@ -48,7 +48,8 @@ from .intake import (
     store_line_events,
 )
 from .messages import IncomingAttachment, Received, add_note, receive_message, reply
-from .teams import delete_macro, delete_team, save_macro, save_team
+from .merges import merge_tickets, undo_ticket_merge
+from .teams import delete_macro, delete_team, save_macro, save_team, set_macro_active
 from .tickets import (
     apply_macro, assign, bulk_assign, bulk_set_status, bulk_set_tags, create_ticket, render_macro, set_priority,
     set_status, set_subject, set_tags, sla_times,
@@ -65,12 +66,14 @@ __all__ = [
     # tickets
     "create_ticket", "set_status", "set_priority", "set_subject", "assign", "set_tags", "render_macro",
     "apply_macro", "bulk_assign", "bulk_set_tags", "bulk_set_status", "sla_times",
+    # ticket merges
+    "merge_tickets", "undo_ticket_merge",
     # messages
     "IncomingAttachment", "Received", "receive_message", "reply", "add_note",
     # delivery
     "claim_delivery", "mark_delivered", "mark_delivery_failed", "retry_delivery",
     # teams and macros
-    "save_team", "delete_team", "save_macro", "delete_macro",
+    "save_team", "delete_team", "save_macro", "delete_macro", "set_macro_active",
     # what the channels delivered, stored first
     "LineDelivery", "store_line_events", "claim_line_event", "finish_line_event", "record_line_event_failure",
     "store_inbound_email", "claim_inbound_email", "finish_inbound_email", "record_inbound_email_failure",

@@ -39,6 +39,11 @@ class NoRecipient(ActionError):
     pass
 
 
+class AttachmentRefused(ActionError):
+    """A file an agent attached cannot go out (its type, its size, what the channel takes):
+    the whole reply or note is refused, so nothing is sent without it."""
+
+
 class DeliveryFailed(TicketsError):
     """A permanent failure to send a reply: the message is marked failed (an agent can retry it)."""
 

@@ -13,12 +13,13 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils import translation
+from django.utils.translation import gettext as _, ngettext
 
 from audit.actors import require
 from audit.models import AuditAction
 
-from .. import identity as identity_rules
+from .. import attachment_scan, identity as identity_rules
 from ..models import Attachment, Channel, Contact, Identity, Message, Ticket
 from ..sanitize import clean_html
 from ..selectors import detect_language, language_code
@@ -28,10 +29,13 @@ from ._rules import open_ticket, refresh_sla, status_fields
 from .assist import close_open_draft
 from .contacts import store_language, resolve_contact
 from .delivery import enqueue_delivery
-from .errors import ActionError, NoRecipient, StaleTicket, TicketClosed
+from .errors import ActionError, AttachmentRefused, NoRecipient, StaleTicket, TicketClosed
+from .merges import live_ticket
 
 # A channel's name in what is stored (a subject made up for a message without one).
 CHANNEL_NAMES = {Channel.EMAIL: "Email", Channel.LINE: "LINE"}
+# A LINE push carries at most 5 messages: the reply's text and up to 4 images.
+LINE_MAX_IMAGES = 4
 # The [#1234] token in a reply's subject.
 TOKEN_RE = re.compile(r"\[#(\d{1,18})\]")
 
@@ -66,38 +70,85 @@ def _storable(text: str | None) -> str:
 
 
 def _store_attachments(message: Message, attachments: Sequence[IncomingAttachment]) -> list[Attachment]:
-    """Store files up to the limit; refuse larger ones (name and size kept)."""
-    limit = settings.TICKETS_ATTACHMENT_MAX_BYTES
+    """Store the files attachment_scan accepts; refuse the others (too large, a program, a
+    disguise …: name and size kept, the verdict on `attachment.verdict` for the note)."""
     stored = []
     for item in attachments:
         filename = _storable(item.filename or "attachment").replace("/", "_").replace("\\", "_")[:255]
-        refused = item.length > limit
+        verdict = attachment_scan.scan(filename, item.content, item.content_type, item.size)
         attachment = Attachment(
             message=message,
             filename=filename,
-            content_type=_storable(item.content_type)[:255],
+            content_type=_storable(verdict.content_type)[:255],
             size=item.length,
             content_id=_storable(item.content_id).strip("<>")[:255],
-            refused=refused,
+            refused=not verdict.ok,
         )
-        if not refused:
+        if verdict.ok:
             attachment.file.save(filename, ContentFile(item.content), save=False)
         attachment.save()
+        attachment.verdict = verdict
         stored.append(attachment)
     return stored
 
 
 def _refusal_note(ticket: Ticket, refused: list[Attachment]) -> Message | None:
+    """The note that says which files were refused and why: stored text, so in English (the
+    attachment keeps only `refused`; its reason lives here)."""
     if not refused:
         return None
-    limit = settings.TICKETS_ATTACHMENT_MAX_BYTES
-    lines = [f"{a.filename} ({a.size:,} bytes)" for a in refused]
+    with translation.override("en"):
+        lines = [f"{a.filename} ({a.size:,} bytes): {a.verdict.reason()}" for a in refused]
     body = (
-        f"Refused {len(refused)} attachment(s) over the {limit:,}-byte limit: "
+        f"Refused {len(refused)} attachment(s): "
         + "; ".join(lines)
         + ". Ask the customer to send them another way."
     )
     return Message.objects.create(ticket=ticket, kind=Message.Kind.NOTE, channel=ticket.channel, body_text=body)
+
+
+def check_outgoing(attachments: Sequence[IncomingAttachment], channel: str, body: str = "") -> None:
+    """An agent's files on a reply or a note, checked before anything is stored or sent: each
+    as an inbound file is (attachment_scan), together under TICKETS_MESSAGE_ATTACHMENTS_MAX_BYTES,
+    and what LINE can take (images only, JPEG or PNG up to 10 MB, at most 4 beside the text,
+    fetched from PAYDESK_PUBLIC_URL). One refused file refuses the whole message, so a reply
+    never goes out without a file its agent attached. Raises AttachmentRefused."""
+    if not attachments:
+        return
+    problems = []
+    total = 0
+    for item in attachments:
+        total += item.length
+        verdict = attachment_scan.scan(item.filename, item.content, item.content_type, item.size)
+        if not verdict.ok:
+            problems.append(_("%(filename)s is refused: %(reason)s.") % {
+                "filename": item.filename, "reason": verdict.reason()})
+        elif channel == Channel.LINE:
+            if verdict.content_type not in attachment_scan.LINE_IMAGE_TYPES:
+                problems.append(_("%(filename)s: LINE can only receive images (JPEG or PNG).") % {
+                    "filename": item.filename})
+            elif item.length > attachment_scan.LINE_IMAGE_MAX_BYTES:
+                problems.append(_("%(filename)s is over LINE's 10 MB limit for an image.") % {
+                    "filename": item.filename})
+    limit = settings.TICKETS_MESSAGE_ATTACHMENTS_MAX_BYTES
+    if total > limit:
+        problems.append(_("The files add up to %(total)s bytes, over the %(limit)s-byte limit for one message.") % {
+            "total": f"{total:,}", "limit": f"{limit:,}"})
+    if channel == Channel.LINE:
+        count = len(attachments)
+        if count > LINE_MAX_IMAGES:
+            problems.append(_("LINE takes at most %(max)s images with a reply; %(count)s are attached.") % {
+                "max": LINE_MAX_IMAGES, "count": count})
+        elif len((body or "").strip()) > (5 - count) * 5000:
+            problems.append(ngettext(
+                "With %(count)s image the text of a LINE reply can be at most %(max)s characters.",
+                "With %(count)s images the text of a LINE reply can be at most %(max)s characters.", count,
+            ) % {"count": count, "max": f"{(5 - count) * 5000:,}"})
+        if not (settings.PAYDESK_PUBLIC_URL or "").startswith("https://"):
+            problems.append(_("LINE fetches images from Paydesk's public https address, which is not configured "
+                              "(PAYDESK_PUBLIC_URL)."))
+    if problems:
+        raise AttachmentRefused(" ".join([_("Nothing was sent.")] + problems), code="attachment")
 
 
 # --- in -------------------------------------------------------------------------------------
@@ -113,13 +164,13 @@ def _thread_email(contact: Contact, subject: str, in_reply_to: str, references: 
             .first()
         )
         if found:
-            return found.ticket
+            return live_ticket(found.ticket)  # a merged ticket's thread goes on on its survivor
     # Headers lost (some clients drop them): the [#1234] token, only on the sender's own
     # tickets so a guessed number cannot write into somebody else's conversation.
     for match in TOKEN_RE.finditer(subject or ""):
         ticket = Ticket.objects.filter(number=int(match.group(1)), requester=contact).first()
         if ticket:
-            return ticket
+            return live_ticket(ticket)
     return None
 
 
@@ -296,6 +347,7 @@ def _reply_subject(ticket: Ticket) -> str:
 
 def _outbound(actor, ticket: Ticket, body: str, html: str, attachments: Sequence[IncomingAttachment]) -> Message:
     channel = _reply_channel(ticket)
+    check_outgoing(attachments, channel, body)
     recipient = _recipient(ticket, channel)
     headers = _email_headers(ticket) if channel == Channel.EMAIL else {}
     message = Message.objects.create(
@@ -355,6 +407,7 @@ def add_note(*, actor, ticket, body: str, html: str = "", attachments: Sequence[
         raise ActionError(_("A note needs some text."), code="required")
     with transaction.atomic():
         ticket = get_ticket(ticket, lock=True)
+        check_outgoing(attachments, "note")
         message = Message.objects.create(
             ticket=ticket, kind=Message.Kind.NOTE, channel=ticket.channel, author=author(actor),
             body_text=body.strip(), body_html=clean_html(html),

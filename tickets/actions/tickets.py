@@ -8,7 +8,8 @@ from typing import Iterable, Sequence
 
 from django.utils.translation import pgettext_lazy
 from django.db import transaction
-from django.utils import translation
+from django.db.models import F
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
@@ -26,6 +27,9 @@ from .errors import ActionError
 from .messages import add_note, reply
 
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([a-z_]+)\.([a-z_]+)\s*\}\}")
+# What render_macro fills in: a macro naming anything else is refused when saved.
+MACRO_PLACEHOLDERS = ("contact.name", "contact.first_name", "ticket.number", "ticket.subject", "ticket.status",
+                      "agent.name", "agent.first_name")
 BULK_LIMIT = 500
 
 
@@ -182,13 +186,17 @@ def render_macro(macro: Macro, *, ticket: Ticket, actor=None) -> str:
             ("agent", "first_name"): (actor.first_name or actor.get_username()) if actor else "",
         }
     body = macro_body(macro, language)
-    return PLACEHOLDER_RE.sub(lambda m: values.get((m.group(1), m.group(2)), m.group(0)), body)
+    text = PLACEHOLDER_RE.sub(lambda m: values.get((m.group(1), m.group(2)), m.group(0)), body)
+    if not contact.name:
+        # 「{{ contact.name }} 様」 for an unnamed customer: 「お客様」, not 「お客様 様」.
+        text = re.sub(re.escape(unnamed) + r"[ \u3000]*(?:様|さん|殿)", unnamed, text)
+    return text
 
 
 def apply_macro(*, actor, ticket, macro, body: str | None = None, as_note: bool = False,
-                expected_version: int | None = None) -> Ticket:
-    """Send the macro's reply (or `body`, the agent's edit of it) and apply its changes,
-    all in one transaction. Each change checks its own permission too."""
+                expected_version: int | None = None, attachments=()) -> Ticket:
+    """Send the macro's reply (or `body`, the agent's edit of it, with the agent's files) and
+    apply its changes, all in one transaction. Each change checks its own permission too."""
     require(actor, "tickets.change_ticket", doing=pgettext_lazy("permission", "apply macros"))
     macro = macro if isinstance(macro, Macro) else Macro.objects.filter(pk=macro, active=True).first()
     if macro is None or not macro.active:
@@ -197,11 +205,11 @@ def apply_macro(*, actor, ticket, macro, body: str | None = None, as_note: bool 
         ticket = get_ticket(ticket, lock=True)
         check_version(ticket, expected_version)
         text = render_macro(macro, ticket=ticket, actor=actor) if body is None else body
-        if text.strip():
+        if text.strip() or attachments:
             if as_note:
-                add_note(actor=actor, ticket=ticket, body=text)
+                add_note(actor=actor, ticket=ticket, body=text, attachments=attachments)
             else:
-                reply(actor=actor, ticket=ticket, body=text)
+                reply(actor=actor, ticket=ticket, body=text, attachments=attachments)
         if macro.add_tags:
             set_tags(actor=actor, ticket=ticket, add=macro.add_tags)
         if macro.set_team_id or macro.set_assignee_id:
@@ -214,6 +222,8 @@ def apply_macro(*, actor, ticket, macro, body: str | None = None, as_note: bool 
             set_priority(actor=actor, ticket=ticket, priority=macro.set_priority)
         if macro.set_status:
             set_status(actor=actor, ticket=ticket, status=macro.set_status)
+        # Used once more: counted here, where it is sent (a preview in the composer is not a use).
+        Macro.objects.filter(pk=macro.pk).update(use_count=F("use_count") + 1, last_used_at=timezone.now())
         audit(actor, AuditAction.TICKET_MACRO, target_of(ticket), macro=macro.name)
         return get_ticket(ticket)
 

@@ -273,7 +273,8 @@ class Command(BaseCommand):
         # route disputes and failed payments to them.
         demo_seed.ensure_demo_users(password)
         users = {u.username: u for u in get_user_model().objects.filter(username__in=["agent", "finance", "admin"])}
-        demo_tickets.ensure_teams(users)
+        teams = demo_tickets.ensure_teams(users)
+        demo_tickets.ensure_macros(users["admin"], teams)  # the canned replies, in English and Japanese
         demo_workflows.install_auto_ticket_rules(users["admin"])
         try:
             if keep:

@@ -1,0 +1,88 @@
+"""In a real browser (Playwright + Debian Chromium): an agent opens the second ticket a
+customer wrote about the same double charge, chooses "Merge into…", reads the preview,
+merges, lands on the surviving ticket with the merge in its thread and an Undo, and undoes it.
+
+Screenshots go to screenshots/ (not in git), and to $MERGE_SHOTS when set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests import factories
+from tests.helpers import watch_csp
+from tickets import actions
+from tickets.models import Ticket, TicketMerge
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SHOTS = Path(os.environ.get("MERGE_SHOTS") or Path(__file__).resolve().parents[2] / "screenshots")
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+def test_merge_from_the_ticket_page_and_undo(browser, live_server):
+    aiko = factories.UserFactory(username="aiko", role="agent", first_name="Aiko", last_name="Mori")
+
+    def write(subject, body, msgid, **kw):
+        return actions.receive_message(channel="email", sender="Hana Sato <hana@example.jp>", sender_name="Hana Sato",
+                                       subject=subject, body_text=body, channel_message_id=msgid, **kw).message.ticket
+
+    survivor = write("Double charge on my order", "Hello, I was charged twice for order #4417. "
+                     "Could you check?", "bm-1@mail.example")
+    actions.reply(actor=aiko, ticket=survivor, body="Hi Hana, I'm looking into it now.")
+    merged = write("Refund please", "I still see two charges of ¥4,800. Please refund one of them.",
+                   "bm-2@mail.example")
+    write(f"Re: Refund please {merged.token}", "Here is the receipt number: 1988-2201.", "bm-3@mail.example",
+          in_reply_to="bm-2@mail.example")
+    actions.set_tags(actor=aiko, ticket=merged, add=["refund"])
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.set_default_timeout(15_000)
+    blocked = watch_csp(page)
+    page.on("pageerror", lambda exc: blocked.append(str(exc)))
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "aiko")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button.primary")
+    page.wait_for_url(f"{live_server.url}/")
+
+    page.goto(f"{live_server.url}/tickets/{merged.number}/")
+    page.click("text=Merge into another ticket…")
+    page.click(f"#merge-card a:has-text('#{survivor.number}')")
+    words = page.inner_text("#merge-card .merge-words")
+    assert f"#{merged.number} “Refund please” will be closed and its 2 messages moved into #{survivor.number}" in words
+    assert "Tags added: refund." in words
+    page.click("#merge-card button:has-text('Merge')")
+    page.wait_for_url(f"{live_server.url}/tickets/{survivor.number}/")
+
+    assert Ticket.objects.get(pk=merged.pk).merged_into_id == survivor.pk
+    assert "Aiko Mori merged" in page.inner_text("#conversation")
+    assert page.locator("#merge-banner button:has-text('Undo merge')").is_visible()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "ticket_merge.png"))
+
+    page.goto(f"{live_server.url}/tickets/{merged.number}/")
+    assert "Merged into" in page.inner_text("#merge-banner")
+    page.screenshot(path=str(SHOTS / "ticket_merged_away.png"))
+    page.click("#merge-banner button:has-text('Undo merge')")
+    page.wait_for_selector(".flash-success")
+    assert TicketMerge.objects.get().undone_at is not None
+    assert Ticket.objects.get(pk=merged.pk).status == "open"
+    assert not blocked, blocked
