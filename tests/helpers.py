@@ -158,3 +158,17 @@ def chromium_tab(width: int = 1280, height: int = 900, *, console_errors: bool =
             yield tab
         finally:
             browser.close()
+
+
+# The password factories.UserFactory gives everyone.
+PASSWORD = "correct horse battery"
+
+
+def sign_in(page, base_url: str, username: str, next_path: str = "/", password: str = PASSWORD) -> None:
+    """Log in through the login form in a browser tab and wait for `next_path` (a busy
+    machine may take a while; nothing here is timed)."""
+    page.goto(f"{base_url}/login/?next={next_path}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button.primary")
+    page.wait_for_url(f"**{next_path}", timeout=30_000)

@@ -436,68 +436,59 @@ class Macro(models.Model):
         return self.name
 
 
-class ContactMerge(models.Model):
+class MergeRecord(models.Model):
+    """What a merge (of contacts, of tickets) moved, who did it and why, and its undo."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reason = models.CharField(verbose_name=_("reason"), max_length=255, blank=True, default="")
+    # What moved, so an undo can put exactly that back (each merge says its own keys).
+    moved = models.JSONField(verbose_name=_("moved"), default=dict)
+    # The survivor's version right after the merge: undo is refused once it moved on.
+    survivor_version = models.PositiveIntegerField(verbose_name=_("survivor version"))
+    created = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    undone_at = models.DateTimeField(verbose_name=_("undone"), null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("undone by"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        abstract = True
+        ordering = ["-created", "-id"]
+
+    def __str__(self):
+        return f"{self.merged} → {self.survivor}"
+
+
+class ContactMerge(MergeRecord):
     """What a merge moved from `merged` to `survivor`, so it can be undone."""
 
     survivor = models.ForeignKey(
         Contact, verbose_name=_("survivor"), on_delete=models.CASCADE, related_name="merges_absorbed",
     )
     merged = models.ForeignKey(Contact, verbose_name=_("merged"), on_delete=models.CASCADE, related_name="merges_into")
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    reason = models.CharField(verbose_name=_("reason"), max_length=255, blank=True, default="")
-    # {"tickets": [ids], "messages": [ids], "identities": [ids], "name": "<merged's name>"}
-    moved = models.JSONField(verbose_name=_("moved"), default=dict)
-    # The survivor's version right after the merge: undo is refused once it moved on.
-    survivor_version = models.PositiveIntegerField(verbose_name=_("survivor version"))
-    created = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
-    undone_at = models.DateTimeField(verbose_name=_("undone"), null=True, blank=True)
-    undone_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("undone by"), null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    # moved: {"tickets": [ids], "messages": [ids], "identities": [ids], "name": "<merged's name>"}
 
-    class Meta:
+    class Meta(MergeRecord.Meta):
         verbose_name = _("contact merge")
         verbose_name_plural = _("contact merges")
-        ordering = ["-created", "-id"]
-
-    def __str__(self):
-        return f"{self.merged} → {self.survivor}"
 
 
-class TicketMerge(models.Model):
+class TicketMerge(MergeRecord):
     """What merging `merged` into `survivor` moved and changed, so it can be undone."""
 
     survivor = models.ForeignKey(
         Ticket, verbose_name=_("survivor"), on_delete=models.CASCADE, related_name="merges_absorbed",
     )
     merged = models.ForeignKey(Ticket, verbose_name=_("merged"), on_delete=models.CASCADE, related_name="merges_into")
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    reason = models.CharField(verbose_name=_("reason"), max_length=255, blank=True, default="")
-    # {"messages": [ids], "tags": [names added to the survivor], "status": "<merged's status>", ...}
-    moved = models.JSONField(verbose_name=_("moved"), default=dict)
-    # The survivor's version right after the merge: undo is refused once it moved on.
-    survivor_version = models.PositiveIntegerField(verbose_name=_("survivor version"))
-    created = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
-    undone_at = models.DateTimeField(verbose_name=_("undone"), null=True, blank=True)
-    undone_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("undone by"), null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    # moved: {"messages": [ids], "tags": [names added to the survivor], "status": "<merged's status>", ...}
 
-    class Meta:
+    class Meta(MergeRecord.Meta):
         verbose_name = _("ticket merge")
         verbose_name_plural = _("ticket merges")
-        ordering = ["-created", "-id"]
-
-    def __str__(self):
-        return f"{self.merged} → {self.survivor}"
 
 
 class LineEvent(models.Model):

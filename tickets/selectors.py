@@ -523,64 +523,58 @@ def _short_id(value) -> str:
     return value if len(value) <= 14 else f"{value[:7]}…{value[-3:]}"
 
 
+def _stripe_values(entry: AuditEntry, **extra) -> dict:
+    """What the sentences about a change at Stripe name: who, which object (short), the amount,
+    the metadata keys; each sentence takes the ones it says."""
+    d = entry.details or {}
+    keys = sorted(set(d.get("set") or {}) | set(d.get("removed") or []))
+    short = _short_id(entry.target)
+    return {"actor": _actor_name(entry.actor), "charge": short, "subscription": short, "customer": short,
+            "amount": format_money(d.get("amount") if "amount" in d else d.get("refund_amount"),
+                                   d.get("currency") or ""),
+            "keys": _listed(keys) or "—", **extra}
+
+
 def _workflow_stripe_text(entry: AuditEntry, name: str) -> str:
     """A change at Stripe a workflow run made on the ticket's customer."""
-    d, action = entry.details or {}, entry.action
+    d, action, values = entry.details or {}, entry.action, _stripe_values(entry, workflow=name)
     if action == AuditAction.CHARGE_REFUND:
-        return gettext("Refunded %(amount)s of %(charge)s — by workflow “%(workflow)s”") % {
-            "amount": format_money(d.get("amount"), d.get("currency") or ""), "charge": _short_id(entry.target),
-            "workflow": name}
+        return gettext("Refunded %(amount)s of %(charge)s — by workflow “%(workflow)s”") % values
     if action == AuditAction.SUBSCRIPTION_CANCEL:
-        values = {"subscription": _short_id(entry.target), "workflow": name,
-                  "amount": format_money(d.get("refund_amount"), d.get("currency") or "")}
         if d.get("at_period_end"):
             return gettext("Cancelled %(subscription)s at the end of its period — by workflow “%(workflow)s”") % values
         if d.get("refund_amount"):
             return gettext("Cancelled %(subscription)s and refunded %(amount)s — by workflow “%(workflow)s”") % values
         return gettext("Cancelled %(subscription)s — by workflow “%(workflow)s”") % values
     if action == AuditAction.CUSTOMER_UPDATE_METADATA:
-        keys = sorted(set(d.get("set") or {}) | set(d.get("removed") or []))
-        return gettext("Changed the metadata of %(customer)s (%(keys)s) — by workflow “%(workflow)s”") % {
-            "customer": _short_id(entry.target), "keys": ", ".join(map(str, keys)) or "—", "workflow": name}
-    return gettext("Created a billing-portal link for %(customer)s — by workflow “%(workflow)s”") % {
-        "customer": _short_id(entry.target), "workflow": name}
+        return gettext("Changed the metadata of %(customer)s (%(keys)s) — by workflow “%(workflow)s”") % values
+    return gettext("Created a billing-portal link for %(customer)s — by workflow “%(workflow)s”") % values
 
 
 def _stripe_text(entry: AuditEntry) -> str:
-    d, who = entry.details or {}, _actor_name(entry.actor)
-    action = entry.action
+    d, action = entry.details or {}, entry.action
     workflow = _workflow_of(entry)
     if workflow and action in (AuditAction.CHARGE_REFUND, AuditAction.SUBSCRIPTION_CANCEL,
                                AuditAction.CUSTOMER_UPDATE_METADATA, AuditAction.PORTAL_SESSION_CREATE):
         return _workflow_stripe_text(entry, str(workflow.get("name") or workflow["run"]))
+    values = _stripe_values(entry, reason=d.get("decline_reason") or "—")
     if action == AuditAction.REFUND_APPROVAL_CLOSED:
         if d.get("status") == "approved":
-            return gettext("Finance approved: refunded %(amount)s — %(actor)s") % {
-                "amount": format_money(d.get("amount"), d.get("currency") or ""), "actor": who}
-        return gettext("Finance declined: %(reason)s — %(actor)s") % {"reason": d.get("decline_reason") or "—",
-                                                                        "actor": who}
+            return gettext("Finance approved: refunded %(amount)s — %(actor)s") % values
+        return gettext("Finance declined: %(reason)s — %(actor)s") % values
     if action == AuditAction.CHARGE_REFUND:
-        return gettext("%(actor)s refunded %(amount)s of %(charge)s") % {
-            "actor": who, "amount": format_money(d.get("amount"), d.get("currency") or ""),
-            "charge": _short_id(entry.target)}
+        return gettext("%(actor)s refunded %(amount)s of %(charge)s") % values
     if action == AuditAction.REFUND_APPROVAL_REQUESTED:
-        return gettext("Asked finance to refund %(amount)s of %(charge)s — %(actor)s") % {
-            "actor": who, "amount": format_money(d.get("amount"), d.get("currency") or ""),
-            "charge": _short_id(entry.target)}
+        return gettext("Asked finance to refund %(amount)s of %(charge)s — %(actor)s") % values
     if action == AuditAction.SUBSCRIPTION_CANCEL:
-        values = {"actor": who, "subscription": _short_id(entry.target),
-                  "amount": format_money(d.get("refund_amount"), d.get("currency") or "")}
         if d.get("at_period_end"):
             return gettext("%(actor)s cancelled %(subscription)s at the end of its period") % values
         if d.get("refund_amount"):
             return gettext("%(actor)s cancelled %(subscription)s and refunded %(amount)s") % values
         return gettext("%(actor)s cancelled %(subscription)s") % values
     if action == AuditAction.CUSTOMER_UPDATE_METADATA:
-        keys = sorted(set(d.get("set") or {}) | set(d.get("removed") or []))
-        return gettext("%(actor)s changed the metadata of %(customer)s (%(keys)s)") % {
-            "actor": who, "customer": _short_id(entry.target), "keys": ", ".join(map(str, keys)) or "—"}
-    return gettext("%(actor)s created a billing-portal link for %(customer)s") % {
-        "actor": who, "customer": _short_id(entry.target)}
+        return gettext("%(actor)s changed the metadata of %(customer)s (%(keys)s)") % values
+    return gettext("%(actor)s created a billing-portal link for %(customer)s") % values
 
 
 def _contact_text(entry: AuditEntry) -> str:

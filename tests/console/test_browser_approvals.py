@@ -15,13 +15,12 @@ from console.models import RefundApproval
 from payments.mirror import upsert_fetched
 from tickets import actions as ticket_actions
 from tests import factories
-from tests.helpers import chromium_tab
+from tests.helpers import chromium_tab, sign_in
 from tests.payments.test_stripe_actions import make_customer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -53,14 +52,6 @@ def page(live_server, monkeypatch):
         yield tab
 
 
-def sign_in(page, live_server, username, next_path):
-    page.goto(f"{live_server.url}/login/?next={next_path}")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button.primary")
-    page.wait_for_url(f"**{next_path}", timeout=30_000)  # a busy machine; nothing here is timed
-
-
 def test_agent_asks_finance_approves_in_one_click_agent_is_told_and_sees_the_refund(live_server, page,
                                                                                      over_the_limit):
     from playwright.sync_api import expect
@@ -69,7 +60,7 @@ def test_agent_asks_finance_approves_in_one_click_agent_is_told_and_sees_the_ref
     ticket, charge = over_the_limit["ticket"], over_the_limit["charge"]
 
     # Aiko sees her own limit before typing, is refused above it, and hands it to finance.
-    sign_in(page, live_server, "aiko", f"/tickets/{ticket.number}/")
+    sign_in(page, live_server.url, "aiko", f"/tickets/{ticket.number}/")
     row = page.locator(f"#charge-{charge['id']}")
     row.get_by_role("button", name="Refund…").click()
     form = row.locator("form.cpanel-refund")
@@ -83,7 +74,7 @@ def test_agent_asks_finance_approves_in_one_click_agent_is_told_and_sees_the_ref
     page.context.clear_cookies()
 
     # Ken (finance): the request with its amount, reason and note; Approve goes straight to the preview.
-    sign_in(page, live_server, "ken", "/approvals/")
+    sign_in(page, live_server.url, "ken", "/approvals/")
     request_row = page.locator("table.approvals tbody tr").first
     expect(request_row).to_contain_text("¥3,000")
     expect(request_row).to_contain_text("Both tins crushed; photo in the thread")
@@ -100,7 +91,7 @@ def test_agent_asks_finance_approves_in_one_click_agent_is_told_and_sees_the_ref
     page.context.clear_cookies()
 
     # Aiko: the bell counts one; the notification leads to the ticket, whose thread shows the refund.
-    sign_in(page, live_server, "aiko", "/")
+    sign_in(page, live_server.url, "aiko", "/")
     bell = page.locator("a.bell")
     expect(bell.locator(".bell-count")).to_have_text("1")
     bell.click()

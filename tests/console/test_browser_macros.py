@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests import factories
-from tests.helpers import chromium_tab
+from tests.helpers import chromium_tab, sign_in
 from tickets import actions as ticket_actions
 from tickets.models import Macro, Tag
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery"
 WIDTH, HEIGHT = 1440, 900
 SHOT = Path("/tmp/h/shots/macro_editor.png")
 
@@ -52,19 +51,11 @@ def page(live_server, monkeypatch):
         yield tab
 
 
-def _login(page, live_server, username: str, path: str) -> None:
-    page.goto(f"{live_server.url}/login/?next={path}")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button.primary")
-    page.wait_for_url(f"**{path}")
-
-
 def test_an_admin_writes_a_macro_an_agent_sends_it(live_server, page, desk):
     from playwright.sync_api import expect
 
     ticket = desk["ticket"]
-    _login(page, live_server, "ayumi", "/macros/")
+    sign_in(page, live_server.url, "ayumi", "/macros/")
     page.get_by_role("link", name="New macro").click()
     page.wait_for_url("**/macros/new")
 
@@ -104,7 +95,7 @@ def test_an_admin_writes_a_macro_an_agent_sends_it(live_server, page, desk):
 
     # The agent applies it on the ticket and sends it.
     page.context.clear_cookies()
-    _login(page, live_server, "aiko", f"/tickets/{ticket.number}/")
+    sign_in(page, live_server.url, "aiko", f"/tickets/{ticket.number}/")
     page.locator("select[name=macro]").select_option(label="Refund on its way")
     body = page.locator("#composer-body textarea[name=body]")
     expect(body).to_have_value(

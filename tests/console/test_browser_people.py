@@ -12,12 +12,11 @@ import pytest
 from django.core import mail
 
 from tests import factories
-from tests.helpers import chromium_tab
+from tests.helpers import chromium_tab, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -44,11 +43,7 @@ def test_an_admin_adds_a_person_who_signs_in_and_is_later_deactivated(live_serve
 
     SHOTS.mkdir(exist_ok=True)
     admin, person = browser_pages
-    admin.goto(f"{live_server.url}/login/?next=/people/")
-    admin.fill("input[name=username]", "yui")
-    admin.fill("input[name=password]", PASSWORD)
-    admin.click("button.primary")
-    admin.wait_for_url("**/people/", timeout=30_000)
+    sign_in(admin, live_server.url, "yui", "/people/")
     admin.get_by_role("link", name="Add a person").click()
     admin.fill("input[name=username]", "haruka")
     admin.fill("input[name=first_name]", "Haruka")
@@ -71,11 +66,7 @@ def test_an_admin_adds_a_person_who_signs_in_and_is_later_deactivated(live_serve
     person.fill("input[name=new_password1]", "A-long-passphrase-2026")
     person.fill("input[name=new_password2]", "A-long-passphrase-2026")
     person.get_by_role("button", name="Set password").click()
-    person.goto(f"{live_server.url}/login/")
-    person.fill("input[name=username]", "haruka")
-    person.fill("input[name=password]", "A-long-passphrase-2026")
-    person.click("button.primary")
-    person.wait_for_url(f"{live_server.url}/", timeout=30_000)
+    sign_in(person, live_server.url, "haruka", password="A-long-passphrase-2026")
     expect(person.locator(".user-role, .topbar")).to_contain_text("Haruka Kimura")
 
     # Deactivated by the admin: her open session ends at the next click.

@@ -11,12 +11,11 @@ import pytest
 
 from tickets import actions as ticket_actions
 from tests import factories
-from tests.helpers import chromium_tab
+from tests.helpers import chromium_tab, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -54,11 +53,7 @@ def test_a_ticket_number_a_phone_and_a_japanese_word(live_server, page, shop):
 
     SHOTS.mkdir(exist_ok=True)
     crushed, twice = shop["crushed"], shop["twice"]
-    page.goto(f"{live_server.url}/login/?next=/")
-    page.fill("input[name=username]", "aiko")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button.primary")
-    page.wait_for_url(f"{live_server.url}/", timeout=30_000)
+    sign_in(page, live_server.url, "aiko")
 
     # A ticket number, bare or with its #, is the ticket.
     search(page, str(crushed.number))

@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from tickets import actions
 from tests import factories
+from tests.helpers import chromium_tab, sign_in
 
 from .test_attachment_scan import PDF
 
@@ -38,8 +39,6 @@ def photo() -> bytes:
 
 @pytest.fixture
 def page(live_server, monkeypatch):
-    from tests.helpers import chromium_tab
-
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with chromium_tab(WIDTH, HEIGHT) as tab:
         yield tab
@@ -57,11 +56,7 @@ def test_agent_sends_a_photo_and_a_pdf_and_the_thread_shows_them(live_server, pa
     (tmp_path / "carrier-photo.png").write_bytes(photo())
     (tmp_path / "refund-receipt.pdf").write_bytes(PDF)
 
-    page.goto(f"{live_server.url}/login/?next=/tickets/{ticket.number}/")
-    page.fill("input[name=username]", "aiko")
-    page.fill("input[name=password]", "correct horse battery")
-    page.click("button.primary")
-    page.wait_for_url(f"**/tickets/{ticket.number}/")
+    sign_in(page, live_server.url, "aiko", f"/tickets/{ticket.number}/")
 
     page.fill("#composer textarea[name=body]", "Sorry about the box. Here is the carrier's photo and your refund receipt.")
     page.set_input_files("#composer input[name=files]",

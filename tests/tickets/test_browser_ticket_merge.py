@@ -13,31 +13,23 @@ from pathlib import Path
 import pytest
 
 from tests import factories
-from tests.helpers import watch_csp
+from tests.helpers import chromium_tab, sign_in
 from tickets import actions
 from tickets.models import Ticket, TicketMerge
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SHOTS = Path(os.environ.get("MERGE_SHOTS") or Path(__file__).resolve().parents[2] / "screenshots")
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def browser(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
+def page(live_server, monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM is used between browser steps
+    with chromium_tab(1440, 900) as tab:
+        yield tab
 
 
-def test_merge_from_the_ticket_page_and_undo(browser, live_server):
+def test_merge_from_the_ticket_page_and_undo(page, live_server):
     aiko = factories.UserFactory(username="aiko", role="agent", first_name="Aiko", last_name="Mori")
 
     def write(subject, body, msgid, **kw):
@@ -53,15 +45,7 @@ def test_merge_from_the_ticket_page_and_undo(browser, live_server):
           in_reply_to="bm-2@mail.example")
     actions.set_tags(actor=aiko, ticket=merged, add=["refund"])
 
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.set_default_timeout(15_000)
-    blocked = watch_csp(page)
-    page.on("pageerror", lambda exc: blocked.append(str(exc)))
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "aiko")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button.primary")
-    page.wait_for_url(f"{live_server.url}/")
+    sign_in(page, live_server.url, "aiko")
 
     page.goto(f"{live_server.url}/tickets/{merged.number}/")
     page.click("text=Merge into another ticket…")
@@ -85,4 +69,4 @@ def test_merge_from_the_ticket_page_and_undo(browser, live_server):
     page.wait_for_selector(".flash-success")
     assert TicketMerge.objects.get().undone_at is not None
     assert Ticket.objects.get(pk=merged.pk).status == "open"
-    assert not blocked, blocked
+    assert page.errors == [] and page.csp == []
