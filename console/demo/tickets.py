@@ -347,6 +347,23 @@ class Desk:
 
         actions.add_note(actor=self.users[who], ticket=ticket.pk, body=body)
 
+    def ask_finance(self, ticket, who: str, charge, note: str) -> None:
+        """The agent tries to refund the whole charge, is over their limit, and hands it to
+        finance, as the panel's "Ask finance to refund it" does."""
+        from console import actions as console_actions
+        from payments.actions import refunds
+        from payments.errors import RefundLimitExceeded
+
+        actor = self.users[who]
+        try:
+            refunds.plan_refund(charge.pk, actor=actor, amount=charge.amount, currency=charge.currency)
+        except RefundLimitExceeded as refused:
+            console_actions.request_refund_approval(
+                actor=actor, ticket=ticket, charge_id=charge.pk, amount=charge.amount, currency=charge.currency,
+                reason="requested_by_customer", note=note, refusal=refused.message, token=uuid.uuid4().hex)
+        else:
+            raise DemoError(f"{charge.pk} is within {who}'s refund limit; the story needs one above it")
+
     def triage(self, ticket, who: str = "agent", *, priority: str = "", assignee: str = "", team: str = "",
                tags: tuple[str, ...] = ()) -> None:
         """What an agent does on first reading: priority, tags, who and which team owns it."""
@@ -538,6 +555,21 @@ def two_charges(desk: Desk, s: ShopperFile) -> None:
     desk.set_status(t, "agent", "solved")
 
 
+def lost_parcel(desk: Desk, s: ShopperFile) -> None:
+    """The carrier lost a big order; the agent may not refund that much and asks finance, so
+    /approvals/ has a request waiting (approve it as finance to see the loop close)."""
+    charge = _big_order(s)
+    t = desk.email(s, f"Order {_order(charge)} lost by the carrier", (
+        f"Hello,\n\nThe tracking for order {_order(charge)} ({_paid(charge)}) has said \"exception: parcel lost\" "
+        f"for a week and the carrier told me to ask you for a refund. Could you refund the order?\n\n{s.name}"))
+    desk.triage(t, priority="high", assignee="agent", tags=("shipping", "refund"))
+    desk.ask_finance(t, "agent", charge, "Carrier confirmed the parcel lost (tracking: exception)")
+    desk.reply(t, "agent", (
+        f"Hi {s.greeting_name},\n\nI'm sorry the parcel went missing. I've asked our finance team to refund "
+        f"{_paid(charge)} for {_order(charge)} in full; you'll hear from us as soon as it's on its way.\n\n"
+        f"{EN_SIGN}"), status="pending")
+
+
 def where_is_my_order(desk: Desk, s: ShopperFile) -> None:
     charge = s.orders()[-1]
     t = desk.email(s, f"Where is my order {_order(charge)}?", (
@@ -674,6 +706,20 @@ def _orders(at_least: int = 1, clean: bool = False) -> Callable[[ShopperFile], b
     return lambda s: len(s.orders()) >= at_least and not (clean and (s.refunds or s.disputes))
 
 
+def _agent_limit(currency: str) -> int | None:
+    """What the demo's agents may refund on their own in `currency` (None: no limit)."""
+    from django.conf import settings
+
+    limits = settings.PAYMENTS_REFUND_LIMITS.get("agent", {})
+    return None if limits is None else limits.get(currency, limits.get("*", 0))
+
+
+def _big_order(s: ShopperFile):
+    """A paid, untouched order above what an agent may refund alone."""
+    return next((c for c in s.orders() if not c.amount_refunded and not c.disputed
+                 and (_agent_limit(c.currency) or 0) < c.amount and _agent_limit(c.currency) is not None), None)
+
+
 def _declined(s: ShopperFile) -> bool:
     return bool(s.failed())
 
@@ -698,6 +744,7 @@ STORIES = [  # the scarcest data first, so the generic stories don't take the sh
     Story("line_cancel", "line", True, "subscription", _has_subscription("active"), line_cancel),
     Story("card_declined", "email", False, "declined", _declined, card_declined),
     Story("line_declined", "line", True, "declined", _declined, line_declined),
+    Story("lost_parcel", "email", False, "refund", lambda s: _big_order(s) is not None, lost_parcel),
     Story("two_charges", "email", False, "orders", _orders(2, clean=True), two_charges),
     Story("line_where", "line", True, "orders", _orders(), line_where),
     Story("line_not_connected", "line", True, "orders", _orders(), line_not_connected),
@@ -726,7 +773,8 @@ def cast(shoppers: list[ShopperFile]) -> list[tuple[Story, ShopperFile]]:
     return casting
 
 
-def seed(base_url: str, channel_secrets: ChannelSecrets, line_api_url: str) -> TicketReport:
+def seed(base_url: str, channel_secrets: ChannelSecrets, line_api_url: str, stripe_settings: dict | None = None
+         ) -> TicketReport:
     """Seed the inbox through the console at `base_url` (which must run with
     `channel_secrets.server_env(line_api_url)`), after the mirror has the shop's customers and
     the demo users exist. Agents' replies from here go to locmem email and `line_api_url`; the
@@ -737,8 +785,11 @@ def seed(base_url: str, channel_secrets: ChannelSecrets, line_api_url: str) -> T
 
     desk = Desk(base_url, channel_secrets, settings.TICKETS_EMAIL_FROM)
     try:
+        # stripe_settings: the key and address of the demo's Stripe stand-in, for an agent's
+        # refund checked against Stripe as the panel checks it.
         with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
-                               LINE_API_BASE=line_api_url, LINE_CHANNEL_ACCESS_TOKEN=channel_secrets.line_access_token):
+                               LINE_API_BASE=line_api_url, LINE_CHANNEL_ACCESS_TOKEN=channel_secrets.line_access_token,
+                               **(stripe_settings or {})):
             desk.make_teams()
             for story, shopper in cast(load_shoppers()):
                 story.play(desk, shopper)

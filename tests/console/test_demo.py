@@ -241,6 +241,11 @@ def test_tickets_arrive_through_the_channels_and_match_the_shoppers_stripe_data(
             assert Dispute.objects.filter(charge__in=charges).exists(), story
         if "cancel" in story or story in ("update_my_card", "last_box"):
             assert Subscription.objects.filter(customer=customer.pk).exists(), story
+        if story == "lost_parcel":  # over the agent's limit: handed to finance, waiting in /approvals/
+            from console.models import RefundApproval
+
+            [asked] = RefundApproval.objects.filter(status="open")
+            assert asked.charge_id in {c["pk"] for c in charges} and asked.requested_by.username == "agent"
 
     # Seed 003: the first shopper wrote by LINE before connecting it and by email; connecting
     # merged the LINE-only contact into hers, so both tickets are one contact's.

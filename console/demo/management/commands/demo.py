@@ -293,7 +293,7 @@ class Command(BaseCommand):
             raise CommandError(f"{exc}\n{_tail(log)}") from None
 
         if not keep:
-            self._seed_tickets(url, channel_secrets)
+            self._seed_tickets(url, channel_secrets, {"STRIPE_API_KEY": self.api_key, "STRIPE_API_BASE": ls_url})
         self._summary(demo_seed.mirror_counts(), statuses)
         self._inbox_summary(demo_tickets.inbox_counts(), line_log)
         seconds = time.monotonic() - started
@@ -311,10 +311,10 @@ class Command(BaseCommand):
                     raise CommandError(f"{what} stopped (exit {proc.returncode}); see {self._rel(log)}")
             time.sleep(0.5)
 
-    def _seed_tickets(self, url: str, channel_secrets: demo_tickets.ChannelSecrets) -> None:
+    def _seed_tickets(self, url: str, channel_secrets: demo_tickets.ChannelSecrets, stripe_settings: dict) -> None:
         self.stdout.write("Seeding support tickets by email and LINE through the console's webhooks …")
         try:
-            report = demo_tickets.seed(url, channel_secrets, self.line_api.url)
+            report = demo_tickets.seed(url, channel_secrets, self.line_api.url, stripe_settings)
         except demo_seed.DemoError as exc:
             raise CommandError(f"{exc}\n{_tail(self.log)}") from None
         if self.verbosity >= 2:
