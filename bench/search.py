@@ -110,7 +110,8 @@ def _indexes():
     grams = importlib.import_module("tickets.migrations.0009_search_short_grams_phone_e164")
     out.update({name: f'ON "{table}" USING gin ({grams.FUNCTION}("{column}"))'
                 for name, (table, column) in grams.INDEXES.items()})
-    return {**out, **payments.INDEXES}
+    payment_grams = importlib.import_module("payments.migrations.0009_search_short_grams")
+    return {**out, **payments.INDEXES, **payment_grams.INDEXES}
 
 
 def load(n_tickets: int, n_messages: int, reload: bool) -> dict:

@@ -8,8 +8,8 @@ text is searched only when it holds a non-ASCII character (two-letter Japanese w
 "二重"), which no trigram serves. On PostgreSQL messages, ticket subjects and contact names then
 go by the short-gram GIN indexes of tickets/0009 (`short_ids`): first the newest rows alone (a
 common word is found there at once), else every match through the index, newest first; both
-exact. Payments and Stripe customers have no such index: a short word is looked for among their
-newest SHORT_RECENT rows, and the group says so.
+exact. Payments' descriptions and metadata and Stripe customers' names go by those of
+payments/0009 (common.short_grams is the function behind both).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy
 
+from common import short_grams
+
 from payments.mirror import KINDS
 from payments.models import WebhookEvent
 from payments.money import ZERO_DECIMAL
@@ -35,9 +37,9 @@ from payments.selectors import looks_like_id
 from payments.views import LISTS, list_for_id, view_perm
 
 GROUP_LIMIT = 20
-SHORT_GRAMS = "paydesk_short_grams"  # the SQL function of tickets/0009's indexes
+# A charge's metadata as text: what KT("data__metadata") compiles to, and payments 0009 indexes.
+METADATA_SQL = "(\"data\" ->> 'metadata')"
 SHORT_PROBE = 1000  # newest rows read first for a one- or two-character word
-SHORT_RECENT = 5000  # newest payments and Stripe customers a one- or two-character word is looked for in
 SNIPPET = 70  # characters of context either side of a match in a message
 _CUSTOMER_OF = {"ch_": "charge", "py_": "charge", "pi_": "payment_intent", "in_": "invoice", "sub_": "subscription"}
 
@@ -140,14 +142,16 @@ def is_short(text: str) -> bool:
     return 0 < len(text) < 3 and connection.vendor == "postgresql"
 
 
-def short_ids(model, column: str, text: str, *, probe: bool = True) -> list:
-    """The ids of the newest GROUP_LIMIT rows of `model` whose `column` contains `text` (one or
-    two characters, not all ASCII), newest first, for a table with a short-gram index (tickets
-    0009). With `probe` (a table indexed by `created`), a common word is found among the newest
-    SHORT_PROBE rows (the LIKE on those alone); otherwise the GIN index finds every match, sorted
-    by time. The planner is not left to choose: its estimate for a word of two characters is a
-    guess, and a wrong guess reads the table backwards row by row."""
-    table, col = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(column)
+def short_ids(model, column: str, text: str, *, probe: bool = True, expression: str = "") -> list:
+    """The ids of the newest GROUP_LIMIT rows of `model` whose `column` (or SQL `expression`)
+    contains `text` (one or two characters, not all ASCII), newest first, for a table with a
+    short-gram index on it (tickets 0009, payments 0009). With `probe` (a table indexed by
+    `created`), a common word is found among the newest SHORT_PROBE rows (the LIKE on those
+    alone); otherwise the GIN index finds every match, sorted by time. The planner is not left to
+    choose: its estimate for a word of two characters is a guess, and a wrong guess reads the
+    table backwards row by row."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    col = expression or connection.ops.quote_name(column)
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     with connection.cursor() as cursor:
         if probe:
@@ -158,18 +162,9 @@ def short_ids(model, column: str, text: str, *, probe: bool = True) -> list:
             if len(ids) >= GROUP_LIMIT:
                 return ids
         cursor.execute(f"WITH hits AS MATERIALIZED (SELECT id, created FROM {table} "
-                       f"WHERE {SHORT_GRAMS}({col}) @> ARRAY[UPPER(%s)]) "
-                       f"SELECT id FROM hits ORDER BY created DESC, id DESC LIMIT %s", [text, GROUP_LIMIT])
+                       f"WHERE {short_grams.FUNCTION}({col}) @> ARRAY[UPPER(%s)]) "
+                       f"SELECT id FROM hits ORDER BY created DESC NULLS LAST, id DESC LIMIT %s", [text, GROUP_LIMIT])
         return [row[0] for row in cursor.fetchall()]
-
-
-def _recent(model) -> Q:
-    """The newest SHORT_RECENT rows of a table a short word has no index in: from the creation
-    time of the SHORT_RECENT-th newest on (one step down the `created` index), which the planner
-    reads as a range of that index."""
-    cutoff = model.objects.filter(created__isnull=False).order_by("-created").values_list(
-        "created", flat=True)[SHORT_RECENT - 1:SHORT_RECENT].first()
-    return Q(created__gte=cutoff) if cutoff else Q()
 
 
 # --- highlighting --------------------------------------------------------------------------------
@@ -359,8 +354,10 @@ def _payments(query: Query) -> list[dict]:
     if query.text:
         # Order ids kept in metadata ({"order_id": "KR-10454"}): the JSON text, trigram-indexed.
         in_text = Q(description__icontains=query.text) | Q(metadata_text__icontains=query.text)
-        # No index serves a word of one or two characters: the newest payments only (the group says so).
-        match |= (in_text & _recent(Charge)) if is_short(query.text) else in_text
+        if is_short(query.text):  # one or two characters: the short-gram indexes (payments 0009)
+            in_text = Q(pk__in=short_ids(Charge, "description", query.text, probe=False)) | Q(
+                pk__in=short_ids(Charge, "", query.text, probe=False, expression=METADATA_SQL))
+        match |= in_text
     if query.last4:
         # PostgreSQL: the text expression charge_last4 indexes. SQLite (the demo) compares a
         # KT annotation as JSON, so there the JSON lookup is the one that matches.
@@ -394,8 +391,8 @@ def _customers(query: Query) -> list[dict]:
     match = Q(name__icontains=query.text)
     if query.text.isascii():  # an email address is ASCII (IDNA)
         match |= Q(email__icontains=query.text)
-    if is_short(query.text):  # no index serves it: the newest Stripe customers only (the group says so)
-        match &= _recent(Customer)
+    if is_short(query.text):  # one or two characters (never an email): the short-gram index (payments 0009)
+        match = Q(pk__in=short_ids(Customer, "name", query.text, probe=False))
     rows = list(Customer.objects.filter(match)
                 .order_by("-created", "-id").values("id", "name", "email", "created")[:GROUP_LIMIT])
     for r in rows:
@@ -420,9 +417,7 @@ def results(user, q: str) -> dict:
         searched.append(label)
         rows = FINDERS[key](query)
         if rows:
-            groups.append({"key": key, "label": label, "rows": rows, "more": len(rows) >= GROUP_LIMIT,
-                           "recent_only": SHORT_RECENT if key in ("payments", "customers")
-                           and is_short(query.text) else 0})
+            groups.append({"key": key, "label": label, "rows": rows, "more": len(rows) >= GROUP_LIMIT})
     total = sum(len(g["rows"]) for g in groups)
     # "4" goes straight to ticket 4 when that is all it finds; otherwise it is listed first.
     only_ticket = None

@@ -326,16 +326,24 @@ def test_a_short_word_finds_ticket_subjects_and_contact_names(client, agent, sho
     assert reverse("customer", args=[contact.pk]) in group(page(client, agent, "田中"), "contacts")
 
 
-def test_a_short_word_looks_in_the_newest_payments_only_and_says_so(client, finance, monkeypatch):
-    monkeypatch.setattr(finder, "SHORT_RECENT", 1)
-    old = factories.ChargeFactory(description="煎茶 200g", amount=1200, currency="jpy", created=NOW - 1000)
-    deliver("charge.succeeded", old, created=NOW - 1000)
-    new = factories.ChargeFactory(description="煎茶 100g", amount=1300, currency="jpy", created=NOW - 10)
-    deliver("charge.succeeded", new, created=NOW - 10)
+def test_a_short_word_finds_every_payment_and_stripe_customer_not_only_recent_ones(client, finance):
+    """payments 0009: a one- or two-character word goes by the short-gram indexes on a charge's
+    description and metadata and a Stripe customer's name, however old the row."""
+    old = factories.ChargeFactory(description="煎茶 200g", amount=1200, currency="jpy", created=NOW - 10**7)
+    deliver("charge.succeeded", old, created=NOW - 10**7)
+    tagged = factories.ChargeFactory(description="Order KR-1", amount=1300, currency="jpy", created=NOW - 10,
+                                     metadata={"gift_note": "お茶の詰め合わせ"})
+    deliver("charge.succeeded", tagged, created=NOW - 10)
+    other = factories.ChargeFactory(description="Coffee beans", amount=1400, currency="jpy", created=NOW - 5)
+    deliver("charge.succeeded", other, created=NOW - 5)
     payments = group(page(client, finance, "煎茶"), "payments")
-    assert new["id"] in payments and old["id"] not in payments
-    assert "looked for in the newest 1 only" in payments
-    # Three characters or more: the trigram index, every payment.
+    assert old["id"] in payments and other["id"] not in payments
+    assert "<mark>煎茶</mark>" in payments
+    assert tagged["id"] in group(page(client, finance, "お茶"), "payments")  # found in the metadata
+    customer = factories.CustomerFactory(name="山田 花子", created=NOW - 10**7)
+    deliver("customer.created", customer, created=NOW - 10**7)
+    assert customer["id"] in group(page(client, finance, "山田"), "customers")
+    # Three characters or more: the trigram index, as before.
     assert old["id"] in group(page(client, finance, "煎茶 2"), "payments")
 
 

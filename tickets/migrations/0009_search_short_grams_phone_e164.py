@@ -1,12 +1,9 @@
 """Search for one- and two-character words (console/search.py) and phones stored as E.164.
 
-pg_trgm needs three characters, so "二重" or "返金" could only be found by scanning. Here a GIN
-index on `paydesk_short_grams(column)`: the column's one- and two-character substrings (of its
-UPPER, as Django's icontains compares) that hold a non-ASCII character. Shorter ASCII text is not
-searched (it would match nearly everything), so ASCII-only grams are left out, which keeps English
-rows out of the index. The query is `paydesk_short_grams(col) @> ARRAY[UPPER('二重')]`: exact, not a
-candidate list. PL/pgSQL over the characters as an array (one pass: `substr` on multibyte text walks
-from the start each time). PostgreSQL only: on SQLite (the demo) the operations do nothing.
+pg_trgm needs three characters, so "二重" or "返金" could only be found by scanning. Here GIN
+indexes of common.short_grams' function on a message's text, a ticket's subject and a contact's
+name (the function and why it is shaped so are there). PostgreSQL only: on SQLite (the demo) the
+operations do nothing.
 
 Also existing phone identities rewritten to E.164 (tickets.identity.normalise_phone), where that
 gives a number no other phone identity already has; the others are left as they were (search
@@ -15,7 +12,7 @@ finds both forms).
 
 from django.db import migrations
 
-FUNCTION = "paydesk_short_grams"
+from common.short_grams import FUNCTION, create_function, drop_function_if_unused
 
 INDEXES = {
     "message_body_grams": ("tickets_message", "body_text"),
@@ -23,38 +20,11 @@ INDEXES = {
     "contact_name_grams": ("tickets_contact", "name"),
 }
 
-CREATE_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION {FUNCTION}(value text) RETURNS text[]
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
-DECLARE
-  u text := upper(value);
-  chars text[];
-  n int;
-  grams text[] := '{{}}';
-BEGIN
-  IF octet_length(u) = char_length(u) THEN
-    RETURN grams;  -- all ASCII: nothing a short search looks for
-  END IF;
-  chars := string_to_array(u, NULL);
-  n := coalesce(array_length(chars, 1), 0);
-  FOR i IN 1..n LOOP
-    IF octet_length(chars[i]) > 1 THEN
-      grams := grams || chars[i];
-    END IF;
-    IF i < n AND (octet_length(chars[i]) > 1 OR octet_length(chars[i + 1]) > 1) THEN
-      grams := grams || (chars[i] || chars[i + 1]);
-    END IF;
-  END LOOP;
-  RETURN grams;
-END
-$$;
-"""
-
 
 def create(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute(CREATE_FUNCTION)
+    create_function(schema_editor)
     for name, (table, column) in INDEXES.items():
         schema_editor.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" USING gin ({FUNCTION}("{column}"))')
 
@@ -64,7 +34,7 @@ def drop(apps, schema_editor):
         return
     for name in INDEXES:
         schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
-    schema_editor.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}(text)")
+    drop_function_if_unused(schema_editor)
 
 
 def phones_to_e164(apps, schema_editor):
