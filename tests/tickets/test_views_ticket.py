@@ -103,7 +103,13 @@ def test_customer_agent_and_note_messages_look_different(client, ticket, agent):
     assert re.search(r'class="msg msg-outbound[^"]*".*We are on it', html, re.S)
     assert re.search(r'class="msg msg-note[^"]*".*Internal note.*Carrier says Tuesday', html, re.S)
     assert 'class="channel channel-email"' in html
-    assert 'class="channel channel-line"' in page(client, line).content.decode()
+    line_html = page(client, line).content.decode()
+    assert 'class="channel channel-line"' in line_html
+    actions.reply(actor=agent, ticket=line, body="ありがとうございます。")
+    line_html = page(client, line).content.decode()
+    # A LINE user id means nothing to an agent: the thread names Yuki, and says no "to U…".
+    assert "Yuki" in line_html and '<span class="muted small">U' not in line_html
+    assert "to U" + "b" * 32 not in line_html
 
 
 def test_customer_html_is_shown_cleaned(client, agent):
