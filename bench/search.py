@@ -103,15 +103,10 @@ def _phone(i: int) -> tuple[str, str]:
 
 def _indexes():
     """The search migrations' index definitions (dropped for the load, built after it)."""
-    tickets = importlib.import_module("tickets.migrations.0006_search_trigram_indexes")
-    payments = importlib.import_module("payments.migrations.0008_search_trigram_indexes")
-    out = {name: f'ON "{table}" USING gin ((UPPER("{column}"::text)) gin_trgm_ops)'
-           for name, (table, column) in tickets.INDEXES.items()}
-    grams = importlib.import_module("tickets.migrations.0009_search_short_grams_phone_e164")
-    out.update({name: f'ON "{table}" USING gin ({grams.FUNCTION}("{column}"))'
-                for name, (table, column) in grams.INDEXES.items()})
-    payment_grams = importlib.import_module("payments.migrations.0009_search_short_grams")
-    return {**out, **payments.INDEXES, **payment_grams.INDEXES}
+    migrations = ("tickets.migrations.0006_search_trigram_indexes", "payments.migrations.0008_search_trigram_indexes",
+                  "tickets.migrations.0009_search_short_grams_phone_e164", "payments.migrations.0009_search_short_grams")
+    return {name: definition for module in migrations
+            for name, definition in importlib.import_module(module).INDEXES.items()}
 
 
 def load(n_tickets: int, n_messages: int, reload: bool) -> dict:

@@ -8,8 +8,9 @@ PostgreSQL only: on SQLite (the demo) the same queries run unindexed, so the ope
 nothing there and the model state is left untouched.
 """
 
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
+
+from common.pg_indexes import KeptTrigramExtension, postgres_indexes
 
 INDEXES = {
     "charge_description_trgm": 'ON "payments_charge" USING gin ((UPPER("description"::text)) gin_trgm_ops)',
@@ -20,20 +21,7 @@ INDEXES = {
     "customer_name_trgm": 'ON "payments_customer" USING gin ((UPPER("name"::text)) gin_trgm_ops)',
     "customer_email_trgm": 'ON "payments_customer" USING gin ((UPPER("email"::text)) gin_trgm_ops)',
 }
-
-
-def create(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name, definition in INDEXES.items():
-        schema_editor.execute(f'CREATE INDEX IF NOT EXISTS "{name}" {definition}')
-
-
-def drop(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name in INDEXES:
-        schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
+create, drop = postgres_indexes(INDEXES)
 
 
 class Migration(migrations.Migration):
@@ -43,6 +31,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        TrigramExtension(),  # skipped by Django on databases other than PostgreSQL
+        KeptTrigramExtension(),  # skipped on databases other than PostgreSQL; kept when reversed
         migrations.RunPython(create, drop, elidable=False),
     ]

@@ -7,6 +7,7 @@ PostgreSQL only: on SQLite (the demo) the operations do nothing.
 
 from django.db import migrations
 
+from common.pg_indexes import postgres_indexes
 from common.short_grams import FUNCTION, create_function, drop_function_if_unused
 
 INDEXES = {
@@ -14,22 +15,7 @@ INDEXES = {
     "charge_metadata_grams": f'ON "payments_charge" USING gin ({FUNCTION}(("data" ->> \'metadata\')))',
     "customer_name_grams": f'ON "payments_customer" USING gin ({FUNCTION}("name"))',
 }
-
-
-def create(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    create_function(schema_editor)
-    for name, definition in INDEXES.items():
-        schema_editor.execute(f'CREATE INDEX IF NOT EXISTS "{name}" {definition}')
-
-
-def drop(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name in INDEXES:
-        schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
-    drop_function_if_unused(schema_editor)
+create, drop = postgres_indexes(INDEXES, before=create_function, after=drop_function_if_unused)
 
 
 class Migration(migrations.Migration):

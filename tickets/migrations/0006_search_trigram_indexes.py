@@ -6,30 +6,19 @@ for queries of three characters or more. PostgreSQL only: on SQLite (the demo) t
 unindexed, so the operations do nothing there and the model state is left untouched.
 """
 
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
-INDEXES = {
+from common.pg_indexes import KeptTrigramExtension, postgres_indexes
+
+COLUMNS = {
     "message_body_trgm": ("tickets_message", "body_text"),
     "ticket_subject_trgm": ("tickets_ticket", "subject"),
     "contact_name_trgm": ("tickets_contact", "name"),
     "identity_value_trgm": ("tickets_identity", "value"),
 }
-
-
-def create(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name, (table, column) in INDEXES.items():
-        schema_editor.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" '
-                              f'USING gin ((UPPER("{column}"::text)) gin_trgm_ops)')
-
-
-def drop(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name in INDEXES:
-        schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
+INDEXES = {name: f'ON "{table}" USING gin ((UPPER("{column}"::text)) gin_trgm_ops)'
+           for name, (table, column) in COLUMNS.items()}
+create, drop = postgres_indexes(INDEXES)
 
 
 class Migration(migrations.Migration):
@@ -39,6 +28,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        TrigramExtension(),  # skipped by Django on databases other than PostgreSQL
+        KeptTrigramExtension(),  # skipped on databases other than PostgreSQL; kept when reversed
         migrations.RunPython(create, drop, elidable=False),
     ]

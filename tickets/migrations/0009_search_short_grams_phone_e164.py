@@ -12,29 +12,15 @@ finds both forms).
 
 from django.db import migrations
 
+from common.pg_indexes import postgres_indexes
 from common.short_grams import FUNCTION, create_function, drop_function_if_unused
 
 INDEXES = {
-    "message_body_grams": ("tickets_message", "body_text"),
-    "ticket_subject_grams": ("tickets_ticket", "subject"),
-    "contact_name_grams": ("tickets_contact", "name"),
+    "message_body_grams": f'ON "tickets_message" USING gin ({FUNCTION}("body_text"))',
+    "ticket_subject_grams": f'ON "tickets_ticket" USING gin ({FUNCTION}("subject"))',
+    "contact_name_grams": f'ON "tickets_contact" USING gin ({FUNCTION}("name"))',
 }
-
-
-def create(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    create_function(schema_editor)
-    for name, (table, column) in INDEXES.items():
-        schema_editor.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" USING gin ({FUNCTION}("{column}"))')
-
-
-def drop(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name in INDEXES:
-        schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
-    drop_function_if_unused(schema_editor)
+create, drop = postgres_indexes(INDEXES, before=create_function, after=drop_function_if_unused)
 
 
 def phones_to_e164(apps, schema_editor):
